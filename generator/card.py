@@ -1,0 +1,182 @@
+"""Render OUT/README.md (the Hub dataset card) from dataset_card.md and the manifest.
+
+The YAML header's `configs` and `dataset_info` come from schema.py, so what the card promises is what the
+shards hold."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from importlib.resources import files
+from pathlib import Path
+from string import Template
+
+import yaml
+
+from .manifest import load_manifest
+from .schema import CARD, CONFIGS, FEATURES, FG_BG, GALLERY_DIR, STATS, yaml_configs
+
+DEFAULT_REPO_ID = "org/mono-depth-mask"
+LICENSE = "other"
+
+
+def size_category(rows: int) -> str:
+    """The Hub's size_categories bucket for a row count."""
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")]
+    return next((label for bound, label in bounds if rows < bound), "100M<n<1B")
+
+
+def yaml_header(manifest: dict, pretty_name: str) -> str:
+    splits = list(manifest["splits"])
+    header = {
+        "pretty_name": pretty_name,
+        "license": LICENSE,
+        "task_categories": ["depth-estimation", "image-segmentation"],
+        "size_categories": [size_category(sum(manifest["splits"].values()))],
+        "tags": ["synthetic", "monocular-depth", "foreground-segmentation", "image-compositing"],
+        "configs": yaml_configs(splits),
+        "dataset_info": [_dataset_info(manifest, config, splits) for config in CONFIGS],
+    }
+    return yaml.safe_dump(header, sort_keys=False, allow_unicode=True).rstrip("\n")
+
+
+def _dataset_info(manifest: dict, config: str, splits: list[str]) -> dict:
+    shards = [s for s in manifest["shards"] if s["config"] == config]
+    return {
+        "config_name": config,
+        "features": FEATURES[config]._to_yaml_list(),
+        "splits": [
+            {
+                "name": split,
+                "num_bytes": sum(s["bytes"] for s in shards if s["split"] == split),
+                "num_examples": sum(s["rows"] for s in shards if s["split"] == split),
+            }
+            for split in splits
+        ],
+        "download_size": sum(s["bytes"] for s in shards),
+    }
+
+
+def render_card(out: Path, repo_id: str = DEFAULT_REPO_ID, pretty_name: str = "mono-depth-mask") -> str:
+    out = Path(out)
+    manifest = load_manifest(out)
+    template = Template(files("generator").joinpath("dataset_card.md").read_text(encoding="utf-8"))
+    text = template.substitute(_fields(out, manifest, repo_id, pretty_name))
+    return text
+
+
+def write_card(out: Path, repo_id: str = DEFAULT_REPO_ID, pretty_name: str = "mono-depth-mask") -> Path:
+    from .writer import write_text
+
+    path = Path(out) / CARD
+    write_text(path, render_card(out, repo_id, pretty_name))
+    return path
+
+
+def _fields(out: Path, manifest: dict, repo_id: str, pretty_name: str) -> dict[str, str]:
+    o = manifest["options"]
+    inputs = manifest["inputs"]
+    total = sum(manifest["splits"].values())
+    total_bytes = sum(s["bytes"] for s in manifest["shards"])
+    fg_bg_bytes = sum(s["bytes"] for s in manifest["shards"] if s["config"] == FG_BG)
+    return {
+        "yaml_header": yaml_header(manifest, pretty_name),
+        "pretty_name": pretty_name,
+        "repo_id": repo_id,
+        "generator_version": manifest["packages"].get("mono-depth-mask", ""),
+        "flip_text": " and its horizontal flip" if o["flip"] else "",
+        "placements": str(o["placements"]),
+        "depth_source": _depth_source(manifest),
+        "split_list": ", ".join(manifest["splits"]),
+        "size_table": _size_table(manifest),
+        "total_samples": f"{total:,}",
+        "num_backgrounds": str(len(inputs["backgrounds"])),
+        "num_foregrounds": str(len(inputs["foregrounds"])),
+        "num_flips": "2 flips" if o["flip"] else "1",
+        "total_megabytes": f"{total_bytes / 1e6:,.1f}",
+        "bytes_per_sample": f"{fg_bg_bytes / max(total, 1):,.0f}",
+        "backgrounds_text": "built-in procedural indoor rooms with exact depth" if o["demo"] else f"{len(inputs['backgrounds'])} photos",
+        "foregrounds_text": "built-in procedural sprites with soft alpha" if o["demo"] else f"{len(inputs['foregrounds'])} cut-outs",
+        "bg_size": str(o["bg_size"]),
+        "fg_size": str(o["fg_size"] or o["bg_size"] // 2),
+        "jitter_text": f", scaled by up to ±{o['scale_jitter']:g}" if o["scale_jitter"] else "",
+        "placement": o["placement"],
+        "seed": str(o["seed"]),
+        "mask_text": "the foreground's alpha on black" if o["soft_mask"] else "binary: 255 wherever the foreground's alpha is non-zero, 0 elsewhere",
+        "depth_text": _depth_text(manifest),
+        "split_text": _split_text(o),
+        "image_format": "JPEG" if o["image_format"] == "jpeg" else "PNG",
+        "image_format_text": f"JPEG quality {o['jpeg_quality']} (lossy); masks and depth are lossless PNG" if o["image_format"] == "jpeg" else "lossless PNG",
+        "statistics_section": _statistics_section(out),
+        "gallery_section": _gallery_section(out),
+        "command": _command(o),
+    }
+
+
+def _depth_source(manifest: dict) -> str:
+    mode = manifest["depth"]["mode"]
+    return {"none": " (none in this build)", "scene": " derived from the backgrounds' depth", "model": " from a depth model"}[mode]
+
+
+def _depth_text(manifest: dict) -> str:
+    depth = manifest["depth"]
+    options = manifest["options"]
+    if depth["mode"] == "none":
+        return "none (`--depth none`)."
+    if depth["mode"] == "scene":
+        source = f"predicted once per background by `{options['background_depth_model']}`" if options.get("background_depth_model") else "the backgrounds' own depth maps"
+        return (f"`scene`: {source}; each foreground stands at the depth of its contact point (bottom centre of "
+                f"its mask), never behind a background pixel it covers. Values: {depth['meaning']}.")
+    return f"`model`: `{options['depth_model']}` run on every composite. Values: {depth['meaning']}."
+
+
+def _split_text(options: dict) -> str:
+    by = options["split_by"]
+    return f"{options['test_fraction']:g} of the {by}s{'' if by == 'sample' else ' (and all their composites)'} go to `test`, chosen by the seed."
+
+
+def _size_table(manifest: dict) -> str:
+    rows = {}
+    for shard in manifest["shards"]:
+        key = (shard["config"], shard["split"])
+        rows[key] = rows.get(key, 0) + shard["rows"]
+    return "\n".join(f"| {config} | {split} | {count:,} |" for (config, split), count in rows.items())
+
+
+def _statistics_section(out: Path) -> str:
+    path = out / STATS
+    if not path.is_file():
+        return ""
+    stats = json.loads(path.read_text(encoding="utf-8"))
+    lines = ["## Statistics", "", "Pixel values scaled to [0, 1], pooled over all pixels of all images.", "",
+             "| kind | count | size | mean | std |", "|---|---|---|---|---|"]
+    for kind, entry in stats.get("kinds", {}).items():
+        mean = ", ".join(f"{v:.4f}" for v in entry["mean"])
+        std = ", ".join(f"{v:.4f}" for v in entry["std"])
+        lines.append(f"| {kind} | {entry['count']:,} | {entry.get('dimensions', '')} | {mean} | {std} |")
+    return "\n".join(lines) + "\n"
+
+
+def _gallery_section(out: Path) -> str:
+    folder = out / GALLERY_DIR
+    if not folder.is_dir():
+        return ""
+    pictures = sorted(p.name for p in folder.glob("*.png"))
+    body = "\n\n".join(f"![{Path(name).stem}]({GALLERY_DIR}/{name})" for name in pictures)
+    return f"## Gallery\n\n{body}\n"
+
+
+def _command(options: dict) -> str:
+    words = ["mono-depth-mask", "generate"]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value in (None, False) or (key == "flip" and value):
+            continue
+        if key == "flip":
+            words.append("--no-flip")
+        elif value is True:
+            words.append(flag)
+        else:
+            words += [flag, str(value)]
+    return shlex.join(words + ["--out", "OUT"])

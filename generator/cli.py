@@ -1,0 +1,151 @@
+"""The `mono-depth-mask` command. Each subcommand has an `add_*` function that declares its flags and a
+`run_*` function that does the work; user mistakes end as one `error:` line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .errors import UserError
+from .options import (
+    DEFAULT_DEPTH_MODEL,
+    DEPTH_MODES,
+    IMAGE_FORMATS,
+    PLACEMENT_MODES,
+    SPLIT_BY,
+    BuildOptions,
+    RunOptions,
+    TeacherSettings,
+)
+
+GENERATE_EXAMPLES = """examples:
+  mono-depth-mask generate --demo --out demo-dataset
+  mono-depth-mask generate --demo --num-backgrounds 100 --num-foregrounds 100 --out demo-400k
+  mono-depth-mask generate --backgrounds bg/ --foregrounds fg/ --background-depths bg_depth/ --out ds
+  mono-depth-mask generate --backgrounds bg/ --foregrounds fg_img/ --masks mask_img/ --depth none --out ds
+"""
+
+
+def add_generate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "generate",
+        help="build the dataset: composites, masks, depth, shards, manifest and card",
+        description="Paste every foreground (and its flip) on every background at K places and write "
+        "Parquet shards laid out as a Hub dataset repo.",
+        epilog=GENERATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d = BuildOptions()
+    inputs = p.add_argument_group("inputs")
+    inputs.add_argument("--demo", action="store_true", help="built-in procedural rooms and sprites (no files needed)")
+    inputs.add_argument("--backgrounds", metavar="DIR", help="background photos (JPEG/PNG/WebP, any size and mode)")
+    inputs.add_argument("--foregrounds", metavar="DIR", help="foreground cut-outs with alpha, or plain images with --masks")
+    inputs.add_argument("--masks", metavar="DIR", help="masks for plain foregrounds, matched by stem or trailing number")
+    inputs.add_argument("--background-depths", metavar="DIR", help="depth of each background: 16-bit PNG in mm or .npy in metres, matched by stem")
+    inputs.add_argument("--num-backgrounds", type=int, metavar="N", help="use the first N backgrounds (demo: how many to make, default 10)")
+    inputs.add_argument("--num-foregrounds", type=int, metavar="N", help="use the first N foregrounds (demo: how many to make, default 10)")
+    inputs.add_argument("--bg-size", type=int, default=d.bg_size, help="background side in px (default %(default)s)")
+    inputs.add_argument("--fg-size", type=int, help="longest side of a foreground in px (default: half of --bg-size)")
+
+    placing = p.add_argument_group("placement")
+    placing.add_argument("--placements", type=int, default=d.placements, metavar="K", help="placements per background, foreground and flip (default %(default)s)")
+    placing.add_argument("--no-flip", dest="flip", action="store_false", help="do not add horizontally flipped foregrounds")
+    placing.add_argument("--scale-jitter", type=float, default=d.scale_jitter, help="vary foreground size by up to this fraction (default %(default)s)")
+    placing.add_argument("--placement", choices=PLACEMENT_MODES, default=d.placement, help="uniform: anywhere inside; ground: bottom edge in the lower part (default %(default)s)")
+    placing.add_argument("--soft-mask", action="store_true", help="keep the alpha as the mask instead of binary 0/255")
+    placing.add_argument("--seed", type=int, default=d.seed, help="seed of placements and splits (default %(default)s)")
+
+    depth = p.add_argument_group("depth")
+    depth.add_argument("--depth", choices=DEPTH_MODES, help="none | scene: the backgrounds' depth with the foreground at its contact depth | model: a depth model on every composite (default: scene with --demo or --background-depths, else model)")
+    depth.add_argument("--depth-model", metavar="ID_OR_PATH", help=f"transformers depth model for --depth model (default {DEFAULT_DEPTH_MODEL})")
+    depth.add_argument("--background-depth-model", metavar="ID_OR_PATH", help="with --depth scene: a depth model run once per background")
+    depth.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, help="depth model batch size (default %(default)s)")
+    depth.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="device of the depth model (default %(default)s)")
+    depth.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="depth model precision; auto: bf16/fp16 on CUDA, fp32 on CPU")
+    depth.add_argument("--trust-remote-code", action="store_true", help="allow a model repo's own code to run (off by default)")
+
+    output = p.add_argument_group("output")
+    output.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (a Hub dataset repo layout)")
+    output.add_argument("--image-format", choices=IMAGE_FORMATS, default=d.image_format, help="composite encoding (default %(default)s; png is lossless)")
+    output.add_argument("--jpeg-quality", type=int, default=d.jpeg_quality, help="JPEG quality (default %(default)s)")
+    output.add_argument("--test-fraction", type=float, default=d.test_fraction, help="share of the test split (default %(default)s)")
+    output.add_argument("--split-by", choices=SPLIT_BY, default=d.split_by, help="what the splits keep apart (default %(default)s)")
+    output.add_argument("--shard-size", type=int, default=d.shard_size, help="samples per Parquet shard (default %(default)s)")
+    output.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores, %(default)s)")
+    output.add_argument("--overwrite", action="store_true", help="replace a dataset built with other options in --out")
+    output.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(run=run_generate)
+
+
+def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions]:
+    depth = args.depth or ("scene" if args.demo or args.background_depths or args.background_depth_model else "model")
+    depth_model = args.depth_model or (DEFAULT_DEPTH_MODEL if depth == "model" else None)
+    build = BuildOptions(
+        demo=args.demo,
+        backgrounds=args.backgrounds,
+        foregrounds=args.foregrounds,
+        masks=args.masks,
+        background_depths=args.background_depths,
+        num_backgrounds=args.num_backgrounds,
+        num_foregrounds=args.num_foregrounds,
+        bg_size=args.bg_size,
+        fg_size=args.fg_size,
+        placements=args.placements,
+        flip=args.flip,
+        scale_jitter=args.scale_jitter,
+        placement=args.placement,
+        soft_mask=args.soft_mask,
+        depth=depth,
+        depth_model=depth_model,
+        background_depth_model=args.background_depth_model,
+        image_format=args.image_format,
+        jpeg_quality=args.jpeg_quality,
+        test_fraction=args.test_fraction,
+        split_by=args.split_by,
+        shard_size=args.shard_size,
+        seed=args.seed,
+    )
+    teacher = TeacherSettings(device=args.device, dtype=args.dtype, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code)
+    run = RunOptions(out=args.out, workers=max(1, args.workers), overwrite=args.overwrite, progress=args.progress, teacher=teacher)
+    return build, run
+
+
+def run_generate(args: argparse.Namespace) -> None:
+    from .build import build
+
+    summary = build(*generate_options(args))
+    print(summary.describe())
+
+
+SUBCOMMANDS = [add_generate]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mono-depth-mask",
+        description="Build, check and publish a synthetic dataset for monocular depth and foreground segmentation.",
+        epilog="Run 'mono-depth-mask COMMAND --help' for a command's flags and examples.",
+    )
+    subparsers = p.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Typed build options. Everything that decides the content of the shards lives in `BuildOptions`;
+how a build runs (workers, output folder, overwrite) lives in `RunOptions`, so two builds that differ
+only in how they ran are the same dataset."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+
+DEPTH_MODES = ("none", "scene", "model")
+PLACEMENT_MODES = ("uniform", "ground")
+SPLIT_BY = ("background", "foreground", "sample")
+IMAGE_FORMATS = ("jpeg", "png")
+DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
+
+# The built-in demo is small so the README's main command takes seconds on 2 cores.
+DEMO_BACKGROUNDS = 10
+DEMO_FOREGROUNDS = 10
+
+
+@dataclass(frozen=True)
+class TeacherSettings:
+    """Which depth model labels the composites (or the backgrounds, for --depth scene)."""
+
+    model: str = DEFAULT_DEPTH_MODEL
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int = 32
+    trust_remote_code: bool = False
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Everything that determines the bytes of the shards."""
+
+    demo: bool = False
+    backgrounds: str | None = None
+    foregrounds: str | None = None
+    masks: str | None = None
+    background_depths: str | None = None
+    num_backgrounds: int | None = None
+    num_foregrounds: int | None = None
+    bg_size: int = 224
+    fg_size: int | None = None  # None: half of bg_size
+    placements: int = 20
+    flip: bool = True
+    scale_jitter: float = 0.0
+    placement: str = "uniform"
+    soft_mask: bool = False
+    depth: str = "scene"
+    depth_model: str | None = None  # --depth model: the teacher for every composite
+    background_depth_model: str | None = None  # --depth scene: a teacher run once per background
+    image_format: str = "jpeg"
+    jpeg_quality: int = 95
+    test_fraction: float = 0.3
+    split_by: str = "background"
+    shard_size: int = 1000
+    seed: int = 0
+
+    @property
+    def fg_longest_side(self) -> int:
+        return self.fg_size if self.fg_size is not None else self.bg_size // 2
+
+    @property
+    def flips(self) -> tuple[bool, ...]:
+        return (False, True) if self.flip else (False,)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BuildOptions":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def validate(self) -> None:
+        """Refuse contradictory or out-of-range options with one line each."""
+        if self.demo and (self.backgrounds or self.foregrounds):
+            raise UserError("--demo makes its own inputs: drop --backgrounds/--foregrounds, or drop --demo")
+        if not self.demo and not (self.backgrounds and self.foregrounds):
+            raise UserError("give --backgrounds DIR and --foregrounds DIR, or --demo for built-in inputs")
+        _check_choice("--depth", self.depth, DEPTH_MODES)
+        _check_choice("--placement", self.placement, PLACEMENT_MODES)
+        _check_choice("--split-by", self.split_by, SPLIT_BY)
+        _check_choice("--image-format", self.image_format, IMAGE_FORMATS)
+        _check_range("--bg-size", self.bg_size, 8, 8192)
+        _check_range("--placements", self.placements, 1, 100_000)
+        _check_range("--shard-size", self.shard_size, 1, 10_000_000)
+        _check_range("--jpeg-quality", self.jpeg_quality, 1, 100)
+        if self.fg_size is not None:
+            _check_range("--fg-size", self.fg_size, 1, 8192)
+        for flag, value in (("--num-backgrounds", self.num_backgrounds), ("--num-foregrounds", self.num_foregrounds)):
+            if value is not None:
+                _check_range(flag, value, 1, 10_000_000)
+        if not 0.0 <= self.scale_jitter < 1.0:
+            raise UserError(f"--scale-jitter must be in [0, 1), got {self.scale_jitter}")
+        if not 0.0 <= self.test_fraction < 1.0:
+            raise UserError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
+        if self.fg_longest_side * (1 + self.scale_jitter) > self.bg_size:
+            raise UserError(
+                f"foregrounds of {self.fg_longest_side} px (x{1 + self.scale_jitter:g} jitter) do not fit "
+                f"in {self.bg_size} px backgrounds: lower --fg-size/--scale-jitter or raise --bg-size"
+            )
+        if self.masks and self.demo:
+            raise UserError("--masks goes with --foregrounds, not --demo")
+        if self.depth == "model" and not self.depth_model:
+            raise UserError("--depth model needs --depth-model ID_OR_PATH")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a build runs; none of this changes the bytes of the output."""
+
+    out: Path
+    workers: int = 1
+    overwrite: bool = False
+    progress: bool = True
+    teacher: TeacherSettings = field(default_factory=TeacherSettings)
+
+
+def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UserError(f"{flag} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _check_range(flag: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise UserError(f"{flag} must be between {low} and {high}; got {value}")

@@ -1,0 +1,148 @@
+"""Stage 2, placement plan: which samples exist, which split and shard each lands in, and where each
+foreground goes.
+
+Samples are numbered in one global order, background-major: index = ((bg * F + fg) * flips + flip) * K + k.
+Everything here is a pure function of the options and those ids, so any shard can be rebuilt alone, by any
+worker, in any order, and comes out byte-identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import UserError
+from .options import BuildOptions
+
+# Fixed salts keep the random streams of different decisions independent of each other.
+_SALT_SPLIT = 1
+_SALT_PLACEMENT = 2
+
+# With --placement ground the foreground's bottom edge lands in the lower part of the image, below this
+# fraction of its height, so people stand on the floor instead of flying.
+GROUND_TOP = 0.55
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The sizes of the sample space."""
+
+    backgrounds: int
+    foregrounds: int
+    flips: int
+    placements: int
+
+    @property
+    def total(self) -> int:
+        return self.backgrounds * self.foregrounds * self.flips * self.placements
+
+    def decompose(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Global sample index -> (bg_id, fg_id, flip, k) with k in 0..K-1."""
+        k = index % self.placements
+        rest = index // self.placements
+        flip = rest % self.flips
+        rest = rest // self.flips
+        return rest // self.foregrounds, rest % self.foregrounds, flip, k
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """One output file: a contiguous run of its split's samples, in global order."""
+
+    split: str
+    index: int
+    count: int
+    samples: np.ndarray  # sorted global sample indices
+
+    @property
+    def rows(self) -> int:
+        return len(self.samples)
+
+
+@dataclass(frozen=True)
+class Placement:
+    x: int  # left edge of the foreground's box in the background
+    y: int  # top edge
+    scale: float  # size relative to --fg-size
+
+
+def split_members(grid: Grid, options: BuildOptions) -> dict[str, np.ndarray]:
+    """Sorted global sample indices per split; splits with no samples are left out."""
+    rng = np.random.default_rng([options.seed, _SALT_SPLIT])
+    everything = np.arange(grid.total, dtype=np.int64)
+    bg, fg, _, _ = grid.decompose(everything)
+    if options.split_by == "background":
+        is_test = np.isin(bg, _test_ids(grid.backgrounds, options.test_fraction, rng))
+    elif options.split_by == "foreground":
+        is_test = np.isin(fg, _test_ids(grid.foregrounds, options.test_fraction, rng))
+    else:
+        is_test = np.isin(everything, _test_ids(grid.total, options.test_fraction, rng))
+    members = {"train": everything[~is_test], "test": everything[is_test]}
+    return {split: ids for split, ids in members.items() if ids.size}
+
+
+def _test_ids(count: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """A seeded choice of round(count * fraction) ids, at least one when the fraction is positive, and
+    never all of them, so both splits exist whenever they can."""
+    if fraction <= 0 or count < 2:
+        return np.empty(0, dtype=np.int64)
+    n_test = min(max(1, round(count * fraction)), count - 1)
+    return np.sort(rng.permutation(count)[:n_test])
+
+
+def plan_shards(grid: Grid, options: BuildOptions) -> list[ShardSpec]:
+    shards = []
+    for split, members in split_members(grid, options).items():
+        count = -(-members.size // options.shard_size)
+        for index in range(count):
+            chunk = members[index * options.shard_size : (index + 1) * options.shard_size]
+            shards.append(ShardSpec(split, index, count, chunk))
+    return shards
+
+
+def placements(
+    options: BuildOptions, bg_id: int, fg_id: int, flipped: bool, fg_shape: tuple[int, int]
+) -> list[Placement]:
+    """The K placements of one (background, foreground, flip) group: distinct positions, the foreground
+    fully inside the background. A pure function of (seed, bg_id, fg_id, flipped)."""
+    rng = np.random.default_rng([options.seed, _SALT_PLACEMENT, bg_id, fg_id, int(flipped)])
+    size = options.bg_size
+    jitter = options.scale_jitter
+    scales = 1.0 + rng.uniform(-jitter, jitter, options.placements) if jitter else np.ones(options.placements)
+    chosen: list[Placement] = []
+    taken: set[tuple[int, int, float]] = set()
+    for scale in scales:
+        height, width = scaled_shape(fg_shape, float(scale))
+        x_range, y_range = _position_ranges(size, width, height, options.placement)
+        if not jitter and x_range * y_range < options.placements:
+            raise UserError(
+                f"only {x_range * y_range} distinct positions fit a {width}x{height} foreground on a {size} px "
+                f"background, fewer than --placements {options.placements}"
+            )
+        for _ in range(1000):
+            x = int(rng.integers(x_range))
+            y = int(rng.integers(y_range)) + (size - height - y_range + 1)
+            if (x, y, float(scale)) not in taken:
+                break
+        else:
+            raise UserError(f"could not find {options.placements} distinct positions for foreground {fg_id}")
+        taken.add((x, y, float(scale)))
+        chosen.append(Placement(x, y, float(scale)))
+    return chosen
+
+
+def scaled_shape(fg_shape: tuple[int, int], scale: float) -> tuple[int, int]:
+    height, width = fg_shape
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _position_ranges(size: int, width: int, height: int, mode: str) -> tuple[int, int]:
+    """How many left edges and top edges keep the box inside; for `ground`, top edges are limited to
+    those that put the bottom edge below GROUND_TOP of the image. Top edges count up from the bottom."""
+    x_range = size - width + 1
+    y_range = size - height + 1
+    if mode == "ground":
+        lowest_bottom = int(np.ceil(GROUND_TOP * size))
+        y_range = max(1, min(y_range, size - max(lowest_bottom, height) + 1))
+    return x_range, y_range

@@ -1,0 +1,100 @@
+"""One shard, end to end: plan -> composite -> depth -> encode -> rows. A pure function of the options,
+the sources and the shard's spec; the local engine, the `datasets` builder and remote engines all call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from .composite import composite, mask_bbox, prepare_cutout
+from .depth import DepthStage
+from .encode import encode_depth, encode_image, encode_png
+from .options import BuildOptions
+from .plan import Grid, ShardSpec, placements
+from .schema import FG_BG, FG_BG_FEATURES, sample_name
+from .sources import Sources
+from .writer import image_cell, rows_to_table
+
+
+@dataclass
+class ShardContext:
+    """What every shard of one build shares; built once per worker process."""
+
+    options: BuildOptions
+    sources: Sources
+    depth: DepthStage
+
+    @property
+    def grid(self) -> Grid:
+        o = self.options
+        return Grid(len(self.sources.backgrounds), len(self.sources.foregrounds), len(o.flips), o.placements)
+
+
+@dataclass
+class Group:
+    """Consecutive samples of a shard that share (background, foreground, flip)."""
+
+    bg_id: int
+    fg_id: int
+    flipped: bool
+    ks: np.ndarray  # placement indices 0..K-1
+
+
+def groups(grid: Grid, samples: np.ndarray) -> Iterator[Group]:
+    bg, fg, flip, k = grid.decompose(samples)
+    key = (bg * grid.foregrounds + fg) * grid.flips + flip
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    for start, stop in zip(starts, np.r_[starts[1:], len(samples)]):
+        yield Group(int(bg[start]), int(fg[start]), bool(flip[start]), k[start:stop])
+
+
+def build_rows(context: ShardContext, spec: ShardSpec) -> dict[str, list]:
+    """The shard's rows as columns in the FG_BG schema."""
+    columns: dict[str, list] = {name: [] for name in FG_BG_FEATURES}
+    background_png: dict[int, bytes] = {}
+    for group in groups(context.grid, spec.samples):
+        background = context.sources.backgrounds[group.bg_id]
+        if group.bg_id not in background_png:
+            background_png[group.bg_id] = encode_image(background.rgb, context.options.image_format, context.options.jpeg_quality)
+        _add_group(context, group, background.rgb, background_png[group.bg_id], columns)
+    return columns
+
+
+def _add_group(context: ShardContext, group: Group, background: np.ndarray, background_bytes: bytes, columns: dict) -> None:
+    options = context.options
+    rgba = context.sources.foregrounds[group.fg_id].rgba
+    plan = placements(options, group.bg_id, group.fg_id, group.flipped, rgba.shape[:2])
+    chosen = [plan[k] for k in group.ks]
+    cutouts = {scale: prepare_cutout(rgba, group.flipped, scale) for scale in {p.scale for p in chosen}}
+    pairs = [composite(background, cutouts[p.scale], p, options.soft_mask) for p in chosen]
+    images = np.stack([image for image, _ in pairs])
+    masks = np.stack([mask for _, mask in pairs])
+    depths = context.depth(images, masks, np.full(len(chosen), group.bg_id))
+    for i, (k, place) in enumerate(zip(group.ks, chosen)):
+        depth_png, depth_min, depth_max = encode_depth(depths[i]) if depths is not None else (None, None, None)
+        row = {
+            "name": sample_name(group.fg_id, group.bg_id, group.flipped, int(k) + 1),
+            "bg_id": group.bg_id,
+            "fg_id": group.fg_id,
+            "flipped": group.flipped,
+            "placement": int(k) + 1,
+            "x": place.x,
+            "y": place.y,
+            "scale": place.scale,
+            "bbox": mask_bbox(masks[i]),
+            "image": image_cell(encode_image(images[i], options.image_format, options.jpeg_quality)),
+            "mask": image_cell(encode_png(masks[i])),
+            "depth": image_cell(depth_png),
+            "depth_min": depth_min,
+            "depth_max": depth_max,
+            "background": image_cell(background_bytes),
+        }
+        for name, value in row.items():
+            columns[name].append(value)
+
+
+def build_table(context: ShardContext, spec: ShardSpec):
+    return rows_to_table(FG_BG, build_rows(context, spec))

@@ -1,0 +1,250 @@
+"""Stage 1, sources: read backgrounds, foregrounds, masks and background depths into arrays, once.
+
+Backgrounds come out as RGB squares of `bg_size`, foregrounds as tight RGBA cut-outs whose longest side is
+`fg_size`. Every unreadable or unusable file is refused here, named, before any work starts.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import UserError
+from .options import DEMO_BACKGROUNDS, DEMO_FOREGROUNDS, BuildOptions
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+DEPTH_SUFFIXES = {".png", ".npy", ".tif", ".tiff"}
+# 16-bit PNG background depths are read as millimetres, the common convention (NYU, ScanNet).
+DEPTH_PNG_METRES_PER_UNIT = 0.001
+
+
+@dataclass
+class Background:
+    name: str
+    rgb: np.ndarray  # (S, S, 3) uint8
+    depth: np.ndarray | None  # (S, S) float32, metres, or None
+
+
+@dataclass
+class Foreground:
+    name: str
+    rgba: np.ndarray  # (h, w, 4) uint8, cropped to alpha > 0, max(h, w) == fg_size
+
+
+@dataclass
+class Sources:
+    backgrounds: list[Background]
+    foregrounds: list[Foreground]
+
+    @property
+    def has_depth(self) -> bool:
+        return all(bg.depth is not None for bg in self.backgrounds)
+
+
+def load_sources(options: BuildOptions) -> Sources:
+    if options.demo:
+        return _demo_sources(options)
+    backgrounds = _load_backgrounds(options)
+    foregrounds = _load_foregrounds(options)
+    return Sources(backgrounds, foregrounds)
+
+
+# --- listing ----------------------------------------------------------------------------------------
+
+
+def natural_key(name: str) -> list:
+    """Sort key so that img_2 comes before img_10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def list_files(folder: str, what: str, suffixes: set[str] = IMAGE_SUFFIXES) -> list[Path]:
+    """Files of `folder` with one of `suffixes`, in natural order; refuses missing/empty folders and
+    two files with the same stem (their masks and depths could not be matched)."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise UserError(f"{what} folder not found: {folder}")
+    files = [p for p in path.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file()]
+    if not files:
+        raise UserError(f"{what} folder {folder} holds no {'/'.join(sorted(suffixes))} files")
+    files.sort(key=lambda p: natural_key(p.name))
+    seen: dict[str, Path] = {}
+    for file in files:
+        if file.stem in seen:
+            raise UserError(f"two {what} files share the name {file.stem!r}: {seen[file.stem].name}, {file.name}")
+        seen[file.stem] = file
+    return files
+
+
+def trailing_number(stem: str) -> int | None:
+    match = re.search(r"(\d+)$", stem)
+    return int(match.group(1)) if match else None
+
+
+def match_by_stem_or_number(items: list[Path], candidates: list[Path], what: str) -> list[Path]:
+    """For each item, the candidate with the same stem, else the one with the same trailing number
+    (fg_img_7.jpg <-> mask_img_7.jpg, the layout earlier attempts used)."""
+    by_stem = {c.stem: c for c in candidates}
+    by_number: dict[int, Path] = {}
+    for c in candidates:
+        number = trailing_number(c.stem)
+        if number is not None:
+            by_number.setdefault(number, c)
+    matched = []
+    for item in items:
+        found = by_stem.get(item.stem)
+        if found is None and trailing_number(item.stem) is not None:
+            found = by_number.get(trailing_number(item.stem))
+        if found is None:
+            raise UserError(f"no {what} for {item.name}: expected {item.stem}.* or a file ending in the same number")
+        matched.append(found)
+    return matched
+
+
+# --- decoding ---------------------------------------------------------------------------------------
+
+
+def open_image(path: Path) -> Image.Image:
+    """Fully decoded image with EXIF orientation applied; one-line error for anything unreadable."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                return ImageOps.exif_transpose(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UserError(f"{path}: image is too large to be safe to decode (decompression-bomb guard)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise UserError(f"cannot read image {path}: {error}") from None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB from any mode; 16-bit greyscale is scaled down instead of clipped to white."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        array = np.asarray(image, dtype=np.int64)
+        scale = 257.0 if array.max(initial=0) > 255 else 1.0
+        return Image.fromarray(np.clip(array / scale, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if image.mode == "F":
+        return Image.fromarray(np.clip(np.asarray(image), 0, 255).astype(np.uint8), "L").convert("RGB")
+    return image.convert("RGB")
+
+
+def has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
+def center_square_box(width: int, height: int) -> tuple[int, int, int, int]:
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return left, top, left + side, top + side
+
+
+# --- backgrounds ------------------------------------------------------------------------------------
+
+
+def _load_backgrounds(options: BuildOptions) -> list[Background]:
+    files = list_files(options.backgrounds, "background")[: options.num_backgrounds]
+    depth_files: list[Path | None] = [None] * len(files)
+    if options.background_depths:
+        candidates = list_files(options.background_depths, "background depth", DEPTH_SUFFIXES)
+        depth_files = match_by_stem_or_number(files, candidates, "background depth")
+    return [_load_background(file, depth, options.bg_size) for file, depth in zip(files, depth_files)]
+
+
+def _load_background(path: Path, depth_path: Path | None, size: int) -> Background:
+    image = open_image(path)
+    box = center_square_box(*image.size)
+    rgb = to_rgb(image).resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
+    depth = None
+    if depth_path is not None:
+        depth = _read_depth(depth_path)
+        if depth.shape != (image.height, image.width):
+            raise UserError(f"{depth_path}: depth is {depth.shape[1]}x{depth.shape[0]}, its background {path.name} is {image.width}x{image.height}")
+        depth = np.asarray(Image.fromarray(depth, "F").resize((size, size), Image.Resampling.BILINEAR, box=box))
+    return Background(path.stem, np.asarray(rgb, dtype=np.uint8), depth)
+
+
+def _read_depth(path: Path) -> np.ndarray:
+    if path.suffix.lower() == ".npy":
+        try:
+            depth = np.load(path, allow_pickle=False)  # never unpickle data
+        except (OSError, ValueError) as error:
+            raise UserError(f"cannot read depth {path}: {error}") from None
+        if depth.ndim != 2:
+            raise UserError(f"{path}: depth must be a 2-D array, got shape {depth.shape}")
+        depth = depth.astype(np.float32)
+    else:
+        depth = np.asarray(open_image(path), dtype=np.float32) * DEPTH_PNG_METRES_PER_UNIT
+    if not np.isfinite(depth).all():
+        raise UserError(f"{path}: depth holds NaN or infinite values")
+    return depth
+
+
+# --- foregrounds ------------------------------------------------------------------------------------
+
+
+def _load_foregrounds(options: BuildOptions) -> list[Foreground]:
+    files = list_files(options.foregrounds, "foreground")[: options.num_foregrounds]
+    mask_files: list[Path | None] = [None] * len(files)
+    if options.masks:
+        mask_files = match_by_stem_or_number(files, list_files(options.masks, "mask"), "mask")
+    return [_load_foreground(f, m, options) for f, m in zip(files, mask_files)]
+
+
+def _load_foreground(path: Path, mask_path: Path | None, options: BuildOptions) -> Foreground:
+    image = open_image(path)
+    if mask_path is not None:
+        alpha = _mask_as_alpha(mask_path, image.size, options.soft_mask)
+    elif has_alpha(image):
+        alpha = np.asarray(image.convert("RGBA"))[..., 3]
+    else:
+        raise UserError(f"foreground {path} has no alpha channel and no mask: pass --masks DIR or use RGBA cut-outs")
+    rgba = np.dstack([np.asarray(to_rgb(image)), alpha])
+    return Foreground(path.stem, fit_cutout(rgba, options.fg_longest_side, path))
+
+
+def _mask_as_alpha(path: Path, size: tuple[int, int], soft: bool) -> np.ndarray:
+    mask = open_image(path)
+    if mask.size != size:
+        raise UserError(f"mask {path} is {mask.width}x{mask.height}, its foreground is {size[0]}x{size[1]}")
+    alpha = np.asarray(mask.convert("L"))
+    # Mask files are often lossy JPGs: threshold away their ringing unless the user asked for soft masks.
+    return alpha if soft else np.where(alpha >= 128, 255, 0).astype(np.uint8)
+
+
+def fit_cutout(rgba: np.ndarray, longest_side: int, origin: Path | str) -> np.ndarray:
+    """Crop to the alpha's bounding box and resize so the longest side is `longest_side`.
+    PIL premultiplies alpha when resizing RGBA, so no dark or white halo creeps in at the edges."""
+    rows = np.flatnonzero(rgba[..., 3].any(axis=1))
+    cols = np.flatnonzero(rgba[..., 3].any(axis=0))
+    if rows.size == 0:
+        raise UserError(f"foreground {origin} is fully transparent")
+    cropped = rgba[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    height, width = cropped.shape[:2]
+    factor = longest_side / max(height, width)
+    new_size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    resized = Image.fromarray(np.ascontiguousarray(cropped), "RGBA").resize(new_size, Image.Resampling.LANCZOS)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+# --- demo -------------------------------------------------------------------------------------------
+
+
+def _demo_sources(options: BuildOptions) -> Sources:
+    from .demo import demo_backgrounds, demo_foregrounds
+
+    num_bg = options.num_backgrounds or DEMO_BACKGROUNDS
+    num_fg = options.num_foregrounds or DEMO_FOREGROUNDS
+    backgrounds = [
+        Background(f"room_{i}", rgb, depth) for i, (rgb, depth) in enumerate(demo_backgrounds(num_bg, options.bg_size, options.seed))
+    ]
+    foregrounds = [
+        Foreground(f"sprite_{i}", fit_cutout(rgba, options.fg_longest_side, f"sprite_{i}"))
+        for i, rgba in enumerate(demo_foregrounds(num_fg, options.fg_longest_side, options.seed))
+    ]
+    return Sources(backgrounds, foregrounds)
+

@@ -1,0 +1,81 @@
+"""Stage 6, shard writer: rows to Parquet files with the `datasets` Features embedded, written atomically.
+
+A shard is written to a hidden temporary name in its own folder, flushed to disk and renamed, so a reader
+(or a resumed build) never sees half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .schema import DICTIONARY_COLUMNS, FEATURES, ROW_GROUP_SIZE
+
+
+def image_cell(data: bytes | None) -> dict | None:
+    """The storage of a `datasets.Image` value: bytes, and no path (nothing outside the shard)."""
+    return None if data is None else {"bytes": data, "path": None}
+
+
+def rows_to_table(config: str, columns: dict[str, list]) -> pa.Table:
+    """Columns in the schema's order and types; `datasets` reads the Features back from the metadata."""
+    schema = FEATURES[config].arrow_schema
+    return pa.Table.from_pydict({name: columns[name] for name in schema.names}, schema=schema)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success fsync and rename it over `path`, on failure
+    remove it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    temporary = Path(temporary)
+    try:
+        yield temporary
+        with open(temporary, "rb+") as stream:
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_table(table: pa.Table, path: Path, config: str) -> None:
+    with atomic_path(path) as temporary:
+        pq.write_table(
+            table,
+            temporary,
+            row_group_size=ROW_GROUP_SIZE,
+            # Image bytes are already compressed and unique: dictionary-encoding or re-compressing them
+            # costs time for nothing. The background repeats, so it is dictionary-encoded and stored
+            # once per row group instead of once per row.
+            use_dictionary=DICTIONARY_COLUMNS[config] or False,
+            compression="zstd",
+            write_statistics=False,
+        )
+
+
+def write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+
+
+def write_json(path: Path, data: dict) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
