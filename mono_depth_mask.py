@@ -1,0 +1,82 @@
+"""The `datasets` builder of mono-depth-mask.
+
+`datasets` >= 4 no longer runs dataset scripts through `load_dataset`: the published dataset is Parquet
+shards plus the README's YAML `configs`, which `load_dataset("org/mono-depth-mask")` reads directly.
+This builder is the same pipeline behind the builder API, for building into the `datasets` cache
+without the CLI:
+
+    from mono_depth_mask import MonoDepthMask
+    builder = MonoDepthMask(config_name="demo")
+    builder.download_and_prepare()
+    ds = builder.as_dataset()
+
+    # your own inputs: DIR/backgrounds, DIR/foregrounds and optionally DIR/masks, DIR/background_depths
+    builder = MonoDepthMask(config_name="full", data_dir="DIR")
+
+Any build option can be changed with `build=BuildOptions(...)`. Features, split names and shard
+contents come from the same modules the CLI's writer uses (generator.schema, generator.shard), so a
+table built here is the table written to Parquet there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+
+from generator.depth import make_depth_stage
+from generator.options import BuildOptions
+from generator.plan import plan_shards
+from generator.schema import FG_BG_FEATURES
+from generator.shard import ShardContext, build_table
+from generator.sources import load_sources
+
+_DESCRIPTION = "Foreground cut-outs and their flips pasted on backgrounds, with masks and depth maps."
+# Sub-folders of data_dir for the `full` config.
+INPUT_FOLDERS = {"backgrounds": "backgrounds", "foregrounds": "foregrounds", "masks": "masks", "background_depths": "background_depths"}
+
+
+@dataclass
+class MonoDepthMaskConfig(datasets.BuilderConfig):
+    """A named set of build options."""
+
+    build: BuildOptions = field(default_factory=BuildOptions)
+
+
+class MonoDepthMask(datasets.ArrowBasedBuilder):
+    BUILDER_CONFIG_CLASS = MonoDepthMaskConfig
+    BUILDER_CONFIGS = [
+        MonoDepthMaskConfig(name="demo", description="built-in procedural rooms and sprites", build=BuildOptions(demo=True)),
+        MonoDepthMaskConfig(name="full", description="your inputs from data_dir", build=BuildOptions(depth="none")),
+    ]
+    DEFAULT_CONFIG_NAME = "demo"
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(description=_DESCRIPTION, features=FG_BG_FEATURES)
+
+    def _options(self) -> BuildOptions:
+        options = self.config.build
+        if not options.demo and self.config.data_dir:
+            root = Path(self.config.data_dir)
+            found = {key: str(root / folder) for key, folder in INPUT_FOLDERS.items() if (root / folder).is_dir()}
+            options = dataclasses.replace(options, **found)
+        options.validate()
+        return options
+
+    def _split_generators(self, dl_manager):
+        options = self._options()
+        sources = load_sources(options)
+        self._context = ShardContext(options, sources, make_depth_stage(options.depth, sources))
+        shards = plan_shards(self._context.grid, options)
+        splits = dict.fromkeys(s.split for s in shards)
+        return [
+            datasets.SplitGenerator(name=split, gen_kwargs={"shards": [s for s in shards if s.split == split]})
+            for split in splits
+        ]
+
+    def _generate_tables(self, shards):
+        # One job per shard, as in the packaged Parquet builder: the same table the CLI writes to a file.
+        for spec in shards:
+            yield f"{spec.split}-{spec.index:05d}", build_table(self._context, spec)
