@@ -640,8 +640,9 @@ def table(rng: np.random.Generator) -> list[Part]:
     """Side table: wide top on two legs."""
     wood = _pick(rng, _WOOD)
     top_w, top_h = rng.uniform(0.5, 0.8), rng.uniform(0.45, 0.7)
-    parts = [round_box(x, top_h / 2, 0.03, top_h / 2, wood * 0.8, 0.01) for x in (-top_w + 0.08, top_w - 0.08)]
-    parts.append(round_box(0, top_h, top_w, 0.035, wood, 0.015))
+    # Legs and top are chunky enough to stay solid (alpha 255) even in small sprites.
+    parts = [round_box(x, top_h / 2, 0.045, top_h / 2, wood * 0.8, 0.01) for x in (-top_w + 0.08, top_w - 0.08)]
+    parts.append(round_box(0, top_h, top_w, 0.05, wood, 0.015))
     if rng.uniform() < 0.6:  # something standing on the table
         parts.append(circle(rng.uniform(-0.3, 0.3) * top_w, top_h + 0.1, 0.07, _hue(rng)))
     return parts
