@@ -169,7 +169,7 @@ def _render_room(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.nd
     shade = _shading(room, surface, points)
     lit = colour * (shade * (1 - emission) + emission)[:, None]
     # A little per-pixel grain so flat walls do not look like vector art.
-    lit += rng.normal(0, 0.012, lit.shape).astype(np.float32)
+    lit += np.float32(0.012) * rng.standard_normal(lit.shape, dtype=np.float32)  # float32: 2x faster
     rgb = np.clip(lit * 255 + 0.5, 0, 255).astype(np.uint8).reshape(size, size, 3)
     return rgb, depth.reshape(size, size).astype(np.float32)
 
