@@ -1,7 +1,7 @@
 """Bit-exact PIL uint8 resampling as batched torch matrix products, on any device.
 
 Image processors resize uint8 images with PIL, which uses 22-bit fixed-point filter weights and
-rounds and clips to uint8 after each of its two passes (width first). torch's antialiased
+rounds and clips to uint8 after each of its two passes. torch's antialiased
 `interpolate` uses the same filters but in floating point, so about one value in a few thousand
 lands on the other side of a rounding boundary. That is invisible for a trained depth model, but
 we replay PIL exactly anyway: the weights are PIL's integers and float64 sums of integers below
@@ -73,14 +73,26 @@ def _requantise(x: torch.Tensor) -> torch.Tensor:
     return torch.floor((x + half) / (1 << PRECISION_BITS)).clamp_(0, 255)
 
 
+def _resize_width(x: torch.Tensor, width: int, mode: str) -> torch.Tensor:
+    return _requantise(x @ _weights(x.shape[-1], width, mode, x).T)
+
+
+def _resize_height(x: torch.Tensor, height: int, mode: str) -> torch.Tensor:
+    return _requantise(_weights(x.shape[-2], height, mode, x) @ x)
+
+
 def pil_resize(images: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
     """(N, C, H, W) with uint8 values (any dtype) -> (N, C, *size) float32 with uint8 values."""
     exact = torch.float32 if images.device.type == "mps" else torch.float64
     x = images.to(exact)
     height, width = x.shape[-2:]
+    # Pillow resamples width first, except (Pillow 13, checked by tests/test_teacher.py) when the
+    # width grows while the height shrinks: then it shrinks the height first. Order matters
+    # because every pass rounds to uint8.
+    if size[1] > width and size[0] < height:
+        return _resize_width(_resize_height(x, size[0], mode), size[1], mode).float()
     if size[1] != width:
-        x = _requantise(x @ _weights(width, size[1], mode, x).T)
+        x = _resize_width(x, size[1], mode)
     if size[0] != height:
-        x = _requantise(_weights(height, size[0], mode, x) @ x)
+        x = _resize_height(x, size[0], mode)
     return x.float()
-
