@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tests.hub_server import HAVE_OLAH, hub_client_env, serve_dataset_repo
+
+
+@pytest.fixture
+def hub_endpoint(tmp_path_factory, monkeypatch):
+    """Factory: ``hub_endpoint(folder, "org/name", lfs_patterns=())`` publishes `folder`
+    as a dataset repo on a local olah server and returns its endpoint URL.
+
+    The test's ``os.environ`` is pointed at it (HF_ENDPOINT, private HF_HOME /
+    HF_HUB_CACHE / HF_DATASETS_CACHE, telemetry off, offline flags removed), so
+    subprocesses started by the test (see ``tests.hub_server.run_hub_client``) use it.
+    Libraries already imported in *this* process keep the endpoint they read at
+    import time; run client code in a subprocess or pass ``endpoint=`` explicitly.
+    """
+    if not HAVE_OLAH:
+        pytest.skip("olah is not installed (pip install olah); needed to serve a local HF Hub")
+    stack = ExitStack()
+
+    def start(folder: Path, repo_id: str, lfs_patterns=()) -> str:
+        tmp = tmp_path_factory.mktemp("hub")
+        endpoint = stack.enter_context(serve_dataset_repo(folder, repo_id, tmp, lfs_patterns=lfs_patterns))
+        env = hub_client_env(endpoint, tmp / "client")
+        for key in set(os.environ) - set(env):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return endpoint
+
+    with stack:
+        yield start
