@@ -56,6 +56,19 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 STARTUP_TIMEOUT_S = 30.0
 
+# Talk to 127.0.0.1 directly even if http(s)_proxy is set in the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_get(url: str, headers: Mapping[str, str] | None = None, timeout: float = 10.0) -> tuple[int, dict, bytes]:
+    """GET `url` bypassing any proxy; return (status, headers, body). HTTP errors are returned too."""
+    req = urllib.request.Request(url, headers=dict(headers or {}))
+    try:
+        with _DIRECT.open(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
 # Variables that would make the client bypass or misuse the local server.
 _CLIENT_ENV_UNSET = (
     "HF_HUB_OFFLINE",
@@ -194,12 +207,10 @@ def _wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout: float) -> 
                 f"--- olah output ({log}) ---\n{log.read_text(errors='replace')[-4000:]}"
             )
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-                last = f"HTTP {r.status}"
-        except urllib.error.HTTPError as e:
-            last = f"HTTP {e.code}: {e.read()[:200]!r}"
+            status, _, body = http_get(url, timeout=2)
+            if status == 200:
+                return
+            last = f"HTTP {status}: {body[:200]!r}"
         except OSError as e:
             last = repr(e)
         time.sleep(0.1)
@@ -218,7 +229,9 @@ class OlahServer:
 
 
 @contextmanager
-def start_olah(mirrors: Path, tmp: Path, probe_repo_id: str | None = None) -> Iterator[OlahServer]:
+def start_olah(
+    mirrors: Path, tmp: Path, probe_repo_id: str | None = None, startup_timeout: float = STARTUP_TIMEOUT_S
+) -> Iterator[OlahServer]:
     """Run olah offline on a free 127.0.0.1 port serving `mirrors`; stop it on exit."""
     if not HAVE_OLAH:
         raise RuntimeError("olah is not installed (pip install olah)")
@@ -246,7 +259,7 @@ def start_olah(mirrors: Path, tmp: Path, probe_repo_id: str | None = None) -> It
                 f"{endpoint}/api/datasets/{probe_repo_id}/revision/main" if probe_repo_id else f"{endpoint}/"
             )
             try:
-                _wait_ready(proc, probe, log, STARTUP_TIMEOUT_S)
+                _wait_ready(proc, probe, log, startup_timeout)
             except RuntimeError:
                 # Lost the race for the port to another process: try another one.
                 if attempt + 1 < attempts and "address already in use" in log.read_text(errors="replace"):

@@ -10,12 +10,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.hub_server import HAVE_OLAH, hub_client_env, run_hub_client, serve_dataset_repo
+from tests.hub_server import HAVE_OLAH, start_olah, http_get, hub_client_env, run_hub_client, serve_dataset_repo
 
 pytestmark = pytest.mark.skipif(not HAVE_OLAH, reason="olah is not installed (pip install olah); needed to serve a local HF Hub")
 
@@ -265,6 +264,14 @@ def test_plain_git_blobs_via_fixture(hub_endpoint, dataset_folder):
     assert result == {"idx": list(range(100, 104)), "streamed": list(range(100, 104))}
 
 
+def test_harness_reports_startup_failure_and_stops_server(tmp_path):
+    (tmp_path / "mirrors").mkdir()
+    with pytest.raises(TimeoutError, match=r"(?s)did not answer .*org/missing.*HTTP 401.*olah output") as exc:
+        with start_olah(tmp_path / "mirrors", tmp_path / "olah", probe_repo_id="org/missing", startup_timeout=3):
+            pass
+    assert "Uvicorn running on http://127.0.0.1:" in str(exc.value)
+
+
 # --- known olah limitation: no HTTP range requests on local mirrors -------------
 
 
@@ -275,10 +282,9 @@ def test_olah_mirror_ignores_range_requests(hub, dataset_folder):
     """
     endpoint, _ = hub
     rel = "data/train-00000-of-00002.parquet"
-    req = urllib.request.Request(f"{endpoint}/datasets/{REPO_ID}/resolve/main/{rel}", headers={"Range": "bytes=4-11"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        status, body = r.status, r.read()
-    assert status == 200
+    status, headers, body = http_get(f"{endpoint}/datasets/{REPO_ID}/resolve/main/{rel}", {"Range": "bytes=4-11"})
+    assert status == 200  # not 206
+    assert "Content-Range" not in headers
     assert body == (dataset_folder / rel).read_bytes()
 
 
