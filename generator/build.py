@@ -4,6 +4,7 @@ per shard file), then write the input configs, the manifest and the card."""
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -16,9 +17,11 @@ from . import manifest as manifest_io
 from .card import write_card
 from .depth import make_depth_stage
 from .encode import encode_depth, encode_image, encode_png
+from .errors import OutputError, describe_os_error
 from .options import BuildOptions, RunOptions
+from .outdir import build_lock, remove_temporaries
 from .plan import ShardSpec, plan_shards
-from .schema import BACKGROUNDS, FG_BG, FOREGROUNDS, shard_path
+from .schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, GALLERY_DIR, shard_path
 from .shard import ShardContext, build_table
 from .sources import Sources, load_sources
 from .writer import image_cell, rows_to_table, sha256_file, write_table
@@ -40,6 +43,9 @@ class BuildSummary:
     shards: list[ShardResult]
     seconds: float
     rows_per_split: dict[str, int] = field(default_factory=dict)
+    kept: int = 0  # fg_bg shards of an earlier (interrupted) build kept after checking their sha256
+    built: int = 0  # fg_bg shards built by this run
+    skipped: list[dict] = field(default_factory=list)  # bad inputs left out (--skip-bad-inputs)
 
     @property
     def samples(self) -> int:
@@ -52,27 +58,78 @@ class BuildSummary:
     def describe(self) -> str:
         splits = ", ".join(f"{split} {rows:,}" for split, rows in self.rows_per_split.items())
         rate = self.samples / self.seconds if self.seconds else 0.0
+        resumed = f"; resumed: kept {self.kept} verified shards, built {self.built}" if self.kept else ""
+        skipped = f"; skipped {len(self.skipped)} bad input files (listed in the manifest)" if self.skipped else ""
         return (
             f"{self.samples:,} samples ({splits}) in {len(self.shards)} files, {self.bytes / 1e6:,.1f} MB, "
-            f"{self.seconds:,.1f} s, {rate:,.0f} samples/s -> {self.out}"
+            f"{self.seconds:,.1f} s, {rate:,.0f} samples/s -> {self.out}{resumed}{skipped}"
         )
 
 
 def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
+    """Build into `run.out`, or finish an interrupted build there: shards already written and intact are
+    kept, the others built. One build at a time per folder (outdir.build_lock)."""
     started = time.perf_counter()
     options.validate()
     out = Path(run.out)
-    manifest_io.prepare_output(out, options, run.overwrite)
-    sources = load_sources(options)
-    context = ShardContext(options, sources, make_depth_stage(options.depth, sources))
-    shards = plan_shards(context.grid, options)
-    results = _build_shards(context, shards, out, run)
-    results += _write_input_configs(context, shards, out)
-    rows = {split: sum(r.rows for r in results if r.config == FG_BG and r.split == split) for split in _splits(shards)}
-    summary = BuildSummary(out, results, time.perf_counter() - started, rows)
-    manifest_io.write_manifest(out, options, sources, context.depth.meaning, summary)
-    write_card(out)
+    manifest_io.check_output(out, options, run.overwrite)  # refuse before creating anything
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(describe_os_error(error, out)) from None
+    with build_lock(out):
+        previous = manifest_io.prepare_output(out, options, run.overwrite)
+        remove_temporaries(out, [*CONFIG_DIRS.values(), GALLERY_DIR])
+        sources = load_sources(options, skip_bad=run.skip_bad_inputs)
+        for skipped in sources.skipped:
+            print(f"warning: skipping {skipped['input']} {skipped['reason']}", file=sys.stderr)
+        context = ShardContext(options, sources, make_depth_stage(options.depth, sources))
+        shards = plan_shards(context.grid, options)
+        rows = {split: sum(s.rows for s in shards if s.split == split) for split in _splits(shards)}
+        kept = manifest_io.reusable_shards(out, previous, manifest_io.inputs_record(options, sources))
+        _remove_unplanned(out, shards)
+        progress = _Progress(out, options, sources, context.depth.meaning, rows, list(kept.values()))
+        todo = [s for s in shards if shard_path(FG_BG, s.split, s.index, s.count) not in kept]
+        built = {r.path: r for r in _build_shards(context, todo, out, run, progress.add)}
+        results = [
+            built.get(path) or ShardResult(**kept[path])
+            for path in (shard_path(FG_BG, s.split, s.index, s.count) for s in shards)
+        ]
+        results += _write_input_configs(context, shards, out)
+        summary = BuildSummary(out, results, 0.0, rows, kept=len(kept), built=len(todo), skipped=sources.skipped)
+        manifest_io.write_manifest(out, options, sources, context.depth.meaning, summary)
+        write_card(out)
+    summary.seconds = time.perf_counter() - started
     return summary
+
+
+class _Progress:
+    """The progress record: the manifest, rewritten atomically with `complete: false` and the shards
+    finished so far each time one is written (in the parent process, after the shard's rename)."""
+
+    def __init__(self, out: Path, options: BuildOptions, sources: Sources, depth_meaning, rows: dict, done: list):
+        self.args = (out, options, sources, depth_meaning)
+        self.rows = rows
+        self.done = list(done)
+        self._write()
+
+    def add(self, result: ShardResult) -> None:
+        self.done.append(result)
+        self._write()
+
+    def _write(self) -> None:
+        summary = BuildSummary(self.args[0], self.done, 0.0, self.rows)
+        manifest_io.write_manifest(*self.args, summary, complete=False)
+
+
+def _remove_unplanned(out: Path, shards: list[ShardSpec]) -> None:
+    """fg_bg files this plan does not write (left by a build from other inputs) would be read as data."""
+    planned = {Path(shard_path(FG_BG, s.split, s.index, s.count)).name for s in shards}
+    folder = out / CONFIG_DIRS[FG_BG]
+    if folder.is_dir():
+        for path in folder.glob("*.parquet"):
+            if path.name not in planned:
+                path.unlink()
 
 
 def _splits(shards: list[ShardSpec]) -> list[str]:
@@ -100,14 +157,21 @@ def write_shard(context: ShardContext, spec: ShardSpec, out: Path) -> ShardResul
     return ShardResult(relative, FG_BG, spec.split, spec.rows, path.stat().st_size, sha256_file(path))
 
 
-def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run: RunOptions) -> list[ShardResult]:
+def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run: RunOptions, on_done=None) -> list[ShardResult]:
+    """Build `shards`, calling `on_done(result)` as each one is on disk. The first failure (in a worker
+    too: the pool re-raises it here, and UserError/OutputError keep their one-line message) cancels the
+    shards not started yet."""
     total = sum(s.rows for s in shards)
     bar = tqdm(total=total, unit="sample", desc="fg_bg", disable=not run.progress, dynamic_ncols=True)
     results: list[ShardResult] = []
+    on_done = on_done or (lambda result: None)
+    if not shards:
+        return results
     with bar:
         if run.workers <= 1:
             for spec in shards:
                 results.append(write_shard(context, spec, out))
+                on_done(results[-1])
                 bar.update(spec.rows)
             return results
         # spawn, not fork: the parent may hold torch or threads that a fork would copy half-locked.
@@ -119,8 +183,13 @@ def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run
         )
         with pool:
             futures = [pool.submit(_build_one, spec, out) for spec in shards]
-            for future in as_completed(futures):
-                bar.update(future.result().rows)
+            try:
+                for future in as_completed(futures):
+                    on_done(future.result())
+                    bar.update(future.result().rows)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     return [future.result() for future in futures]
 
 
