@@ -59,8 +59,9 @@ def option_differences(old: dict, new: BuildOptions) -> list[str]:
 
 
 def _is_empty(out: Path) -> bool:
-    """No entries but build machinery (the lock, temporaries of a build killed before its first manifest)."""
-    return not any(not is_scratch(path.name) for path in out.iterdir())
+    """No entries but build machinery (the lock, temporaries of a build killed before its first manifest)
+    and empty folders."""
+    return all(is_scratch(path.name) or (path.is_dir() and not path.is_symlink() and not any(path.iterdir())) for path in out.iterdir())
 
 
 def check_output(out: Path, options: BuildOptions, overwrite: bool) -> dict | None:
