@@ -82,7 +82,8 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
         remove_temporaries(out, [*CONFIG_DIRS.values(), GALLERY_DIR])
         sources = load_sources(options, skip_bad=run.skip_bad_inputs)
         for skipped in sources.skipped:
-            print(f"warning: skipping {skipped['input']} {skipped['reason']}", file=sys.stderr)
+            named = "" if skipped["file"] in skipped["reason"] else f"{skipped['file']}: "
+            print(f"warning: skipping {skipped['input']} {named}{skipped['reason']}", file=sys.stderr)
         context = ShardContext(options, sources, make_depth_stage(options.depth, sources))
         shards = plan_shards(context.grid, options)
         rows = {split: sum(s.rows for s in shards if s.split == split) for split in _splits(shards)}

@@ -188,13 +188,14 @@ def _load_backgrounds(options: BuildOptions, skip_bad: bool = False, skipped: li
 def _load_background(path: Path, depth_path: Path | None, size: int) -> Background:
     image = open_image(path)
     box = center_square_box(*image.size)
-    rgb = to_rgb(image).resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
+    # Crop, then resize: a resize with box= would let the filter reach pixels outside the square.
+    rgb = to_rgb(image.crop(box)).resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
     depth = None
     if depth_path is not None:
         depth = _read_depth(depth_path)
         if depth.shape != (image.height, image.width):
             raise BadInput(f"{depth_path}: depth is {depth.shape[1]}x{depth.shape[0]}, its background {path.name} is {image.width}x{image.height}")
-        depth = np.asarray(Image.fromarray(depth, "F").resize((size, size), Image.Resampling.BILINEAR, box=box))
+        depth = np.asarray(Image.fromarray(depth, "F").crop(box).resize((size, size), Image.Resampling.BILINEAR))
     return Background(path.stem, np.asarray(rgb, dtype=np.uint8), depth)
 
 
