@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import SMALL, generate
+from tests.conftest import SMALL, generate
 from PIL import Image
 
 from generator.options import BuildOptions, TeacherSettings
