@@ -18,10 +18,11 @@ from .depth import make_depth_stage
 from .encode import encode_depth, encode_image, encode_png
 from .options import BuildOptions, RunOptions
 from .plan import ShardSpec, plan_shards
-from .schema import BACKGROUNDS, FG_BG, FOREGROUNDS, shard_path
+from .schema import BACKGROUNDS, FG_BG, FOREGROUNDS, STATS, shard_path
 from .shard import ShardContext, build_table
 from .sources import Sources, load_sources
-from .writer import image_cell, rows_to_table, sha256_file, write_table
+from .stats import DatasetStats, input_table_stats
+from .writer import image_cell, rows_to_table, sha256_file, write_json, write_table
 
 
 @dataclass
@@ -32,6 +33,10 @@ class ShardResult:
     rows: int
     bytes: int
     sha256: str
+    stats: DatasetStats | None = None  # pixel statistics of this shard, merged in build()
+
+    def to_manifest(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k != "stats"}
 
 
 @dataclass
@@ -71,8 +76,22 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
     rows = {split: sum(r.rows for r in results if r.config == FG_BG and r.split == split) for split in _splits(shards)}
     summary = BuildSummary(out, results, time.perf_counter() - started, rows)
     manifest_io.write_manifest(out, options, sources, context.depth.meaning, summary)
+    write_json(out / STATS, merge_stats(results).to_json())
+    if run.gallery:
+        from .gallery import write_gallery  # matplotlib is imported only when a gallery is drawn
+
+        write_gallery(out)
     write_card(out)
     return summary
+
+
+def merge_stats(results: list[ShardResult]) -> DatasetStats:
+    """Histograms add exactly, so the order shards finish in does not change a bit of stats.json."""
+    merged = DatasetStats()
+    for result in results:
+        if result.stats is not None:
+            merged.merge(result.stats)
+    return merged
 
 
 def _splits(shards: list[ShardSpec]) -> list[str]:
@@ -96,8 +115,9 @@ def _build_one(spec: ShardSpec, out: Path) -> ShardResult:
 def write_shard(context: ShardContext, spec: ShardSpec, out: Path) -> ShardResult:
     relative = shard_path(FG_BG, spec.split, spec.index, spec.count)
     path = out / relative
-    write_table(build_table(context, spec), path, FG_BG)
-    return ShardResult(relative, FG_BG, spec.split, spec.rows, path.stat().st_size, sha256_file(path))
+    stats = DatasetStats()
+    write_table(build_table(context, spec, stats), path, FG_BG)
+    return ShardResult(relative, FG_BG, spec.split, spec.rows, path.stat().st_size, sha256_file(path), stats)
 
 
 def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run: RunOptions) -> list[ShardResult]:
@@ -142,7 +162,8 @@ def _write_input_configs(context: ShardContext, shards: list[ShardSpec], out: Pa
             relative = shard_path(config, split, 0, 1)
             write_table(table, out / relative, config)
             path = out / relative
-            results.append(ShardResult(relative, config, split, table.num_rows, path.stat().st_size, sha256_file(path)))
+            stats = input_table_stats(config, table)
+            results.append(ShardResult(relative, config, split, table.num_rows, path.stat().st_size, sha256_file(path), stats))
     return results
 
 

@@ -108,7 +108,7 @@ def write_manifest(out: Path, options: BuildOptions, sources: "Sources", depth_m
             "fg_shapes": [list(fg.rgba.shape[:2]) for fg in sources.foregrounds],
         },
         "splits": summary.rows_per_split,
-        "shards": [vars(shard) for shard in summary.shards],
+        "shards": [shard.to_manifest() for shard in summary.shards],
     }
     write_json(out / MANIFEST, data)
     return data

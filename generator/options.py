@@ -118,6 +118,7 @@ class RunOptions:
     workers: int = 1
     overwrite: bool = False
     progress: bool = True
+    gallery: bool = True  # draw OUT/gallery/ after the shards (reads a few rows back)
     teacher: TeacherSettings = field(default_factory=TeacherSettings)
 
 
