@@ -76,6 +76,7 @@ def add_generate(subparsers) -> None:
     output.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores, %(default)s)")
     output.add_argument("--overwrite", action="store_true", help="replace a dataset built with other options in --out")
     output.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    output.add_argument("--no-gallery", dest="gallery", action="store_false", help="skip the gallery pictures (OUT/gallery/)")
     p.set_defaults(run=run_generate)
 
 
@@ -108,7 +109,7 @@ def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions
         seed=args.seed,
     )
     teacher = TeacherSettings(device=args.device, dtype=args.dtype, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code)
-    run = RunOptions(out=args.out, workers=max(1, args.workers), overwrite=args.overwrite, progress=args.progress, teacher=teacher)
+    run = RunOptions(out=args.out, workers=max(1, args.workers), overwrite=args.overwrite, progress=args.progress, gallery=args.gallery, teacher=teacher)
     return build, run
 
 
@@ -119,7 +120,58 @@ def run_generate(args: argparse.Namespace) -> None:
     print(summary.describe())
 
 
-SUBCOMMANDS = [add_generate]
+def _dataset_parser(subparsers, name: str, help: str, run) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
+    p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder built by generate")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(run=run)
+    return p
+
+
+def add_stats(subparsers) -> None:
+    _dataset_parser(subparsers, "stats", "recompute OUT/stats.json from the shards and rewrite the card", run_stats)
+
+
+def run_stats(args: argparse.Namespace) -> None:
+    from .card import write_card
+    from .manifest import load_manifest
+    from .schema import STATS
+    from .stats import recompute
+    from .writer import write_json
+
+    load_manifest(args.out)  # a clear error before any work when OUT is no dataset
+    write_json(args.out / STATS, recompute(args.out, args.progress).to_json())
+    write_card(args.out)
+    print(f"wrote {args.out / STATS} and {args.out / 'README.md'}")
+
+
+def add_gallery(subparsers) -> None:
+    _dataset_parser(subparsers, "gallery", "redraw the pictures in OUT/gallery/ and rewrite the card", run_gallery)
+
+
+def run_gallery(args: argparse.Namespace) -> None:
+    from .card import write_card
+    from .gallery import write_gallery
+
+    paths = write_gallery(args.out)
+    write_card(args.out)
+    print(f"wrote {len(paths)} pictures in {args.out / 'gallery'} and {args.out / 'README.md'}")
+
+
+def add_validate(subparsers) -> None:
+    _dataset_parser(subparsers, "validate", "check a dataset against its manifest and the data contract (exit 1 on failure)", run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> None:
+    from .validate import validate
+
+    report = validate(args.out, args.progress)
+    print(report.text())
+    if not report.ok:
+        raise SystemExit(1)
+
+
+SUBCOMMANDS = [add_generate, add_stats, add_gallery, add_validate]
 
 
 def parser() -> argparse.ArgumentParser:

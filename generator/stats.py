@@ -193,3 +193,23 @@ def fg_bg_table_stats(table) -> DatasetStats:
         if depth is not None:
             stats.add_depth(decode(depth["bytes"]), len(depth["bytes"]))
     return stats
+
+
+def recompute(out, progress: bool = False) -> DatasetStats:
+    """The statistics of a built dataset from its shards alone (after a relabel, or a dataset built
+    elsewhere); equal to the ones accumulated while generating."""
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+    from tqdm import tqdm
+
+    from .manifest import load_manifest
+    from .schema import FG_BG
+
+    out = Path(out)
+    stats = DatasetStats()
+    shards = load_manifest(out)["shards"]
+    for shard in tqdm(shards, desc="stats", unit="shard", disable=not progress, dynamic_ncols=True):
+        table = pq.read_table(out / shard["path"])
+        stats.merge(fg_bg_table_stats(table) if shard["config"] == FG_BG else input_table_stats(shard["config"], table))
+    return stats
