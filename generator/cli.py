@@ -162,13 +162,12 @@ def add_validate(subparsers) -> None:
     _dataset_parser(subparsers, "validate", "check a dataset against its manifest and the data contract (exit 1 on failure)", run_validate)
 
 
-def run_validate(args: argparse.Namespace) -> None:
+def run_validate(args: argparse.Namespace) -> int:
     from .validate import validate
 
     report = validate(args.out, args.progress)
     print(report.text())
-    if not report.ok:
-        raise SystemExit(1)
+    return 0 if report.ok else 1
 
 
 SUBCOMMANDS = [add_generate, add_stats, add_gallery, add_validate]
@@ -189,14 +188,14 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        args.run(args)
+        code = args.run(args)  # None, or an exit code (validate: 1 when a check fails)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":
