@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import SMALL, generate, input_args
+from tests.conftest import SMALL, generate, input_args
 from PIL import Image
 
 from generator.cli import main

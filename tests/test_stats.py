@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import SMALL, generate, input_args
+from tests.conftest import SMALL, generate, input_args
 from PIL import Image
 
 from generator.cli import main

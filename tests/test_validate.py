@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import SMALL, generate, input_args
+from tests.conftest import SMALL, generate, input_args
 
 from generator.cli import main
 from generator.encode import encode_png
