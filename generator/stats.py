@@ -1,9 +1,9 @@
 """Pixel statistics of every kind of image in the dataset, accumulated while the shards are built.
 
-Each kind keeps an exact histogram of its stored pixel values per channel (256 bins for 8-bit images,
-65536 for 16-bit depth). Histograms merge by addition, so shards and workers merge in any order to the
-same integers, and the pooled mean and standard deviation over ALL pixels are computed from exact integer
-sums (no float cancellation, no per-image averaging): stats.json is byte-identical whatever --workers is,
+Each kind keeps, per channel, the exact integer pixel count, sum and sum of squares of its stored values.
+They merge by addition, so shards and workers merge in any order to the same integers, and the pooled mean
+and standard deviation over ALL pixels come from exact integer arithmetic (no float cancellation, no
+per-image averaging): stats.json is byte-identical whatever --workers is,
 and a recomputation from the decoded shards (`mono-depth-mask stats`) gives the same file.
 
 Values are scaled to [0, 1]: 8-bit / 255, depth PNG / 65535 (the per-image normalised depth, see
@@ -34,56 +34,60 @@ COVERAGE_BINS = 100
 
 @dataclass
 class KindStats:
-    """Exact per-channel value histogram, image count, stored bytes and size range of one kind."""
+    """Exact per-channel pixel count, sum and sum of squares of the stored integer values (Python ints),
+    image count, stored bytes and sizes of one kind."""
 
     channels: int
-    levels: int
+    scale: int  # 255, or 65535 for 16-bit depth
     count: int = 0
     bytes: int = 0
     sizes: set[tuple[int, int]] = field(default_factory=set)  # (width, height) seen
-    histogram: np.ndarray | None = None  # (channels, levels) int64
+    pixels: int = 0
+    sums: list[int] = field(default_factory=list)
+    squares: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.histogram is None:
-            self.histogram = np.zeros((self.channels, self.levels), dtype=np.int64)
+        self.sums = self.sums or [0] * self.channels
+        self.squares = self.squares or [0] * self.channels
 
     def add(self, pixels: np.ndarray, size: tuple[int, int], nbytes: int) -> None:
         """pixels: (..., channels) or (...) unsigned integers, already restricted to the counted ones."""
-        flat = pixels.reshape(-1, self.channels)
-        # One bincount over channel-offset values: a single pass, however many channels.
-        index = flat.astype(np.intp) + np.arange(self.channels, dtype=np.intp) * self.levels
-        self.histogram += np.bincount(index.ravel(), minlength=self.channels * self.levels).reshape(self.channels, self.levels)
+        flat = pixels.reshape(-1, self.channels).astype(np.float64)
+        # Exact: every product and partial sum is an integer below 2**53 (an image has < 2**22 pixels of
+        # at most 65535**2), so float64 loses nothing; totals over images are Python ints, which never
+        # overflow and add in any order to the same value.
+        sums, squares = flat.sum(axis=0), np.einsum("ij,ij->j", flat, flat)
+        self.sums = [a + int(b) for a, b in zip(self.sums, sums)]
+        self.squares = [a + int(b) for a, b in zip(self.squares, squares)]
+        self.pixels += flat.shape[0]
         self.count += 1
         self.bytes += nbytes
         self.sizes.add(size)
 
     def merge(self, other: "KindStats") -> None:
-        self.histogram += other.histogram
+        self.sums = [a + b for a, b in zip(self.sums, other.sums)]
+        self.squares = [a + b for a, b in zip(self.squares, other.squares)]
+        self.pixels += other.pixels
         self.count += other.count
         self.bytes += other.bytes
         self.sizes |= other.sizes
 
     def summary(self) -> dict:
-        scale = self.levels - 1
-        values = np.arange(self.levels, dtype=object)  # Python ints: sums of squares overflow int64 at scale
-        means, stds, pixels = [], [], []
-        for counts in self.histogram.astype(object):
-            n = int(counts.sum())
-            total = int(np.dot(counts, values))
-            squares = int(np.dot(counts, values * values))
-            pixels.append(n)
+        n, scale = self.pixels, self.scale
+        means, stds = [], []
+        for total, squares in zip(self.sums, self.squares):
             if n == 0:
                 means.append(0.0)
                 stds.append(0.0)
                 continue
             means.append(float(Fraction(total, n * scale)))
-            # Population variance from exact integers: (n*Q - S^2) / (n^2 * scale^2).
+            # Population variance from exact integers, (n*Q - S^2) / (n^2 * scale^2): no cancellation.
             stds.append(math.sqrt(Fraction(n * squares - total * total, n * n * scale * scale)))
         return {
             "count": self.count,
             "bytes": self.bytes,
             "dimensions": dimensions_text(self.sizes),
-            "pixels": pixels,
+            "pixels": n,
             "mean": means,
             "std": stds,
         }
@@ -100,7 +104,7 @@ def dimensions_text(sizes: set[tuple[int, int]]) -> str:
 
 
 def new_kind(kind: str) -> KindStats:
-    return KindStats(len(CHANNELS[kind]), 1 << BITS.get(kind, 8))
+    return KindStats(len(CHANNELS[kind]), (1 << BITS.get(kind, 8)) - 1)
 
 
 @dataclass
