@@ -204,16 +204,25 @@ def recompute(out, progress: bool = False) -> DatasetStats:
     elsewhere); equal to the ones accumulated while generating."""
     from pathlib import Path
 
-    import pyarrow.parquet as pq
     from tqdm import tqdm
 
     from .manifest import load_manifest
-    from .schema import FG_BG
 
     out = Path(out)
     stats = DatasetStats()
     shards = load_manifest(out)["shards"]
     for shard in tqdm(shards, desc="stats", unit="shard", disable=not progress, dynamic_ncols=True):
-        table = pq.read_table(out / shard["path"])
-        stats.merge(fg_bg_table_stats(table) if shard["config"] == FG_BG else input_table_stats(shard["config"], table))
+        stats.merge(shard_stats(out, shard["path"], shard["config"]))
     return stats
+
+
+def shard_stats(out, path: str, config: str) -> DatasetStats:
+    """Statistics of one stored shard, from its bytes."""
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    from .schema import FG_BG
+
+    table = pq.read_table(Path(out) / path)
+    return fg_bg_table_stats(table) if config == FG_BG else input_table_stats(config, table)
