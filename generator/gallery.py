@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +77,9 @@ def write_gallery(out: Path) -> list[Path]:
     paths = []
     for name, figure in figures.items():
         path = folder / f"{name}.png"
-        with atomic_path(path) as temporary:
+        with atomic_path(path) as temporary, warnings.catch_warnings():
+            # Input names may hold characters the font lacks: drawn as boxes, not worth a warning each.
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
             # No timestamp in the PNG: the same dataset gives the same gallery files.
             figure.savefig(temporary, format="png", dpi=DPI, metadata={"Software": None}, pil_kwargs={"compress_level": PNG_LEVEL})
         plt.close(figure)
@@ -149,7 +152,7 @@ def _mosaic(tiles: list[np.ndarray], labels: list[str], title: str, columns: int
         canvas[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
         label_y = top + row * (tile_h + LABEL + GAP) + tile_h + LABEL / 2
         figure.text((GAP + column * (tile_w + GAP) + tile_w / 2) / width, 1 - label_y / height, label,
-                    ha="center", va="center", fontsize=8)
+                    ha="center", va="center", fontsize=8, parse_math=False)  # names are text, never mathtext
     figure.figimage(canvas, 0, 0, origin="upper")  # raw pixels, 1:1: no resampling
     figure.text(image_w / 2 / width, 1 - TITLE / 2 / height, title, ha="center", va="center", fontsize=12, fontweight="bold")
     for column, heading in enumerate(headings or []):
