@@ -13,6 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import manifest as manifest_io
+from . import storage
 from .card import write_card
 from .depth import make_depth_stage
 from .encode import encode_depth, encode_image, encode_png
@@ -36,7 +37,7 @@ class ShardResult:
 
 @dataclass
 class BuildSummary:
-    out: Path
+    out: Path | str  # a folder or a URL
     shards: list[ShardResult]
     seconds: float
     rows_per_split: dict[str, int] = field(default_factory=dict)
@@ -61,18 +62,32 @@ class BuildSummary:
 def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
     started = time.perf_counter()
     options.validate()
-    out = Path(run.out)
-    manifest_io.prepare_output(out, options, run.overwrite)
-    sources = load_sources(options)
-    context = ShardContext(options, sources, make_depth_stage(options.depth, sources))
-    shards = plan_shards(context.grid, options)
-    results = _build_shards(context, shards, out, run)
-    results += _write_input_configs(context, shards, out)
-    rows = {split: sum(r.rows for r in results if r.config == FG_BG and r.split == split) for split in _splits(shards)}
-    summary = BuildSummary(out, results, time.perf_counter() - started, rows)
-    manifest_io.write_manifest(out, options, sources, context.depth.meaning, summary)
-    write_card(out)
+    storage.check_engine(run.out, run.engine, run.workers)
+    with storage.OutputFolder(run.out) as folder:
+        # folder.local: this folder, or for a URL a staging folder published at the end.
+        out = folder.local
+        folder.prepare(options, run.overwrite)
+        sources = load_sources(options)
+        context = ShardContext(options, sources, make_depth_stage(options.depth, sources))
+        shards = plan_shards(context.grid, options)
+        results = _run_engine(context, shards, folder.shards, run)
+        results += _write_input_configs(context, shards, out)
+        rows = {split: sum(r.rows for r in results if r.config == FG_BG and r.split == split) for split in _splits(shards)}
+        summary = BuildSummary(folder.url or out, results, time.perf_counter() - started, rows)
+        manifest_io.write_manifest(out, options, sources, context.depth.meaning, summary)
+        write_card(out)
+        folder.publish()
     return summary
+
+
+def _run_engine(context: ShardContext, shards: list[ShardSpec], out, run: RunOptions) -> list[ShardResult]:
+    """Every engine has the same contract: build these shards with write_shard, return their results in
+    shard order."""
+    if run.engine == "ray":
+        from .engine_ray import run_shards
+
+        return run_shards(context, shards, out, run)
+    return _build_shards(context, shards, out, run)
 
 
 def _splits(shards: list[ShardSpec]) -> list[str]:
@@ -93,11 +108,11 @@ def _build_one(spec: ShardSpec, out: Path) -> ShardResult:
     return write_shard(_worker_context, spec, out)
 
 
-def write_shard(context: ShardContext, spec: ShardSpec, out: Path) -> ShardResult:
+def write_shard(context: ShardContext, spec: ShardSpec, out: Path | str) -> ShardResult:
+    """Build one shard and publish it atomically at `out` (a folder or a URL); any engine, any worker."""
     relative = shard_path(FG_BG, spec.split, spec.index, spec.count)
-    path = out / relative
-    write_table(build_table(context, spec), path, FG_BG)
-    return ShardResult(relative, FG_BG, spec.split, spec.rows, path.stat().st_size, sha256_file(path))
+    size, digest = storage.write_file(out, relative, lambda path: write_table(build_table(context, spec), path, FG_BG))
+    return ShardResult(relative, FG_BG, spec.split, spec.rows, size, digest)
 
 
 def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run: RunOptions) -> list[ShardResult]:
