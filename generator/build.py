@@ -63,6 +63,10 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
     started = time.perf_counter()
     options.validate()
     storage.check_engine(run.out, run.engine, run.workers)
+    if run.engine == "ray":
+        from .engine_ray import import_ray
+
+        import_ray()  # without Ray: one line on how to install it, before any work
     with storage.OutputFolder(run.out) as folder:
         # folder.local: this folder, or for a URL a staging folder published at the end.
         out = folder.local
