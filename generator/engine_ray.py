@@ -89,7 +89,11 @@ def connect(run: RunOptions):
     if ray.is_initialized():
         return ray, False
     if run.ray_address:
-        ray.init(address=run.ray_address, log_to_driver=False)
+        try:
+            ray.init(address=run.ray_address, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UserError(f"cannot join the Ray cluster at --ray-address {run.ray_address}: {reason}") from None
     else:
         ray.init(num_cpus=run.workers, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     return ray, True

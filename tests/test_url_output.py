@@ -79,3 +79,4 @@ def test_engine_ray_without_ray_says_how_to_install(inputs, tmp_path, capsys, mo
 def test_ray_flags_need_the_ray_engine(inputs, tmp_path, capsys):
     assert generate(tmp_path / "ds", *input_args(inputs), *SMALL, "--gpus-per-worker", "1") == 2
     assert "--engine ray" in capsys.readouterr().err
+
