@@ -4,10 +4,12 @@ per shard file), then write the input configs, the manifest and the card."""
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -15,14 +17,19 @@ from tqdm import tqdm
 from . import manifest as manifest_io
 from . import storage
 from .card import write_card
-from .depth import make_depth_stage
+from .depth import NoDepth, PrecomputedDepth, label_backgrounds, load_teacher, make_depth_stage
 from .encode import encode_depth, encode_image, encode_png
-from .options import BuildOptions, RunOptions
+from .errors import OutputError, describe_os_error
+from .options import BuildOptions, RunOptions, TeacherSettings
+from .outdir import build_lock, remove_temporaries
 from .plan import ShardSpec, plan_shards
-from .schema import BACKGROUNDS, FG_BG, FOREGROUNDS, shard_path
-from .shard import ShardContext, build_table
+from .schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, GALLERY_DIR, shard_path
+from .shard import ShardContext, build_table, shard_composites
 from .sources import Sources, load_sources
 from .writer import image_cell, rows_to_table, sha256_file, write_table
+
+if TYPE_CHECKING:
+    from .teacher import DepthTeacher
 
 
 @dataclass
@@ -41,6 +48,9 @@ class BuildSummary:
     shards: list[ShardResult]
     seconds: float
     rows_per_split: dict[str, int] = field(default_factory=dict)
+    kept: int = 0  # fg_bg shards of an earlier (interrupted) build kept after checking their sha256
+    built: int = 0  # fg_bg shards built by this run
+    skipped: list[dict] = field(default_factory=list)  # bad inputs left out (--skip-bad-inputs)
 
     @property
     def samples(self) -> int:
@@ -53,13 +63,17 @@ class BuildSummary:
     def describe(self) -> str:
         splits = ", ".join(f"{split} {rows:,}" for split, rows in self.rows_per_split.items())
         rate = self.samples / self.seconds if self.seconds else 0.0
+        resumed = f"; resumed: kept {self.kept} verified shards, built {self.built}" if self.kept else ""
+        skipped = f"; skipped {len(self.skipped)} bad input files (listed in the manifest)" if self.skipped else ""
         return (
             f"{self.samples:,} samples ({splits}) in {len(self.shards)} files, {self.bytes / 1e6:,.1f} MB, "
-            f"{self.seconds:,.1f} s, {rate:,.0f} samples/s -> {self.out}"
+            f"{self.seconds:,.1f} s, {rate:,.0f} samples/s -> {self.out}{resumed}{skipped}"
         )
 
 
 def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
+    """Build into `run.out`, or finish an interrupted build there: shards already written and intact are
+    kept, the others built. One build at a time per folder (outdir.build_lock)."""
     started = time.perf_counter()
     options.validate()
     storage.check_engine(run.out, run.engine, run.workers)
@@ -68,30 +82,99 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
 
         import_ray()  # without Ray: one line on how to install it, before any work
     with storage.OutputFolder(run.out) as folder:
-        # folder.local: this folder, or for a URL a staging folder published at the end.
-        out = folder.local
-        folder.prepare(options, run.overwrite)
-        sources = load_sources(options)
-        context = ShardContext(options, sources, make_depth_stage(options.depth, sources))
-        shards = plan_shards(context.grid, options)
-        results = _run_engine(context, shards, folder.shards, run)
-        results += _write_input_configs(context, shards, out)
-        rows = {split: sum(r.rows for r in results if r.config == FG_BG and r.split == split) for split in _splits(shards)}
-        summary = BuildSummary(folder.url or out, results, time.perf_counter() - started, rows)
-        manifest_io.write_manifest(out, options, sources, context.depth.meaning, summary)
-        write_card(out)
-        folder.publish()
+        if folder.url:
+            storage.prepare_remote(folder.url, options, run.overwrite)
+        summary = _build_into(options, run, folder)
+        folder.publish()  # a URL: the input configs, then the manifest, then the card
+    summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _run_engine(context: ShardContext, shards: list[ShardSpec], out, run: RunOptions) -> list[ShardResult]:
-    """Every engine has the same contract: build these shards with write_shard, return their results in
-    shard order."""
+def _build_into(options: BuildOptions, run: RunOptions, folder: storage.OutputFolder) -> BuildSummary:
+    """`folder.local` is the output folder, or for a URL a local staging folder for everything but the
+    fg_bg shards, which go to `folder.shards` (a URL build starts afresh: no resume, no lock)."""
+    out = folder.local
+    manifest_io.check_output(out, options, run.overwrite)  # refuse before creating anything
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(describe_os_error(error, out)) from None
+    with build_lock(out):
+        previous = manifest_io.prepare_output(out, options, run.overwrite)
+        remove_temporaries(out, [*CONFIG_DIRS.values(), GALLERY_DIR])
+        context, teacher = make_context(options, run.teacher, run.skip_bad_inputs)
+        sources = context.sources
+        for skipped in sources.skipped:
+            named = "" if skipped["file"] in skipped["reason"] else f"{skipped['file']}: "
+            print(f"warning: skipping {skipped['input']} {named}{skipped['reason']}", file=sys.stderr)
+        shards = plan_shards(context.grid, options)
+        rows = {split: sum(s.rows for s in shards if s.split == split) for split in _splits(shards)}
+        kept = manifest_io.reusable_shards(out, previous, manifest_io.inputs_record(options, sources))
+        _remove_unplanned(out, shards)
+        depth_info = {"meaning": context.depth.meaning, **({"teacher": teacher.info} if teacher else {})}
+        progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()))
+        todo = [s for s in shards if shard_path(FG_BG, s.split, s.index, s.count) not in kept]
+        model = teacher if options.depth == "model" else None
+        built = {r.path: r for r in _run_engine(context, todo, folder.shards, run, model, progress.add)}
+        results = [
+            built.get(path) or ShardResult(**kept[path])
+            for path in (shard_path(FG_BG, s.split, s.index, s.count) for s in shards)
+        ]
+        results += _write_input_configs(context, shards, out)
+        summary = BuildSummary(folder.url or out, results, 0.0, rows, kept=len(kept), built=len(todo), skipped=sources.skipped)
+        manifest_io.write_manifest(out, options, sources, depth_info, summary)
+        write_card(out)
+    return summary
+
+
+def _run_engine(context: ShardContext, shards: list[ShardSpec], out, run: RunOptions, teacher, on_done) -> list[ShardResult]:
+    """Every engine has the same contract: build `shards` with write_shard, call `on_done(result)` as each
+    is published, return the results in shard order."""
     if run.engine == "ray":
         from .engine_ray import run_shards
 
-        return run_shards(context, shards, out, run)
-    return _build_shards(context, shards, out, run)
+        return run_shards(context, shards, out, run, teacher, on_done)
+    return _build_shards(context, shards, out, run, teacher, on_done)
+
+
+def make_context(options: BuildOptions, settings: TeacherSettings, skip_bad: bool = False) -> tuple[ShardContext, "DepthTeacher | None"]:
+    """Sources, and the depth model if any, loaded once, in this process. The backgrounds get the
+    model's depth too: the backgrounds config carries it, and --depth scene builds on it."""
+    sources = load_sources(options, skip_bad=skip_bad)
+    model = {"model": options.depth_model, "scene": options.background_depth_model}.get(options.depth)
+    teacher = load_teacher(model, settings) if model else None
+    if teacher is not None:
+        label_backgrounds(sources, teacher)
+    return ShardContext(options, sources, make_depth_stage(options.depth, sources, teacher)), teacher
+
+
+class _Progress:
+    """The progress record: the manifest, rewritten atomically with `complete: false` and the shards
+    finished so far each time one is written (in the parent process, after the shard's rename)."""
+
+    def __init__(self, out: Path, options: BuildOptions, sources: Sources, depth_info: dict, rows: dict, done: list):
+        self.args = (out, options, sources, depth_info)
+        self.rows = rows
+        self.done = list(done)
+        self._write()
+
+    def add(self, result: ShardResult) -> None:
+        self.done.append(result)
+        self._write()
+
+    def _write(self) -> None:
+        summary = BuildSummary(self.args[0], self.done, 0.0, self.rows)
+        manifest_io.write_manifest(*self.args, summary, complete=False)
+
+
+def _remove_unplanned(out: Path, shards: list[ShardSpec]) -> None:
+    """fg_bg files this plan does not write (left by a build from other inputs) would be read as data."""
+    planned = {Path(shard_path(FG_BG, s.split, s.index, s.count)).name for s in shards}
+    folder = out / CONFIG_DIRS[FG_BG]
+    if folder.is_dir():
+        for path in folder.glob("*.parquet"):
+            if path.name not in planned:
+                path.unlink()
 
 
 def _splits(shards: list[ShardSpec]) -> list[str]:
@@ -108,39 +191,76 @@ def _init_worker(context: ShardContext) -> None:
     _worker_context = context
 
 
-def _build_one(spec: ShardSpec, out: Path) -> ShardResult:
-    return write_shard(_worker_context, spec, out)
+def _build_one(spec: ShardSpec, out: Path, depths: np.ndarray | None) -> ShardResult:
+    return write_shard(_worker_context, spec, out, depths)
 
 
-def write_shard(context: ShardContext, spec: ShardSpec, out: Path | str) -> ShardResult:
-    """Build one shard and publish it atomically at `out` (a folder or a URL); any engine, any worker."""
+def write_shard(context: ShardContext, spec: ShardSpec, out: Path | str, depths: np.ndarray | None = None) -> ShardResult:
+    """Build one fg_bg shard and publish it atomically at `out` (a folder or a URL), from any engine's
+    worker; `depths` are the teacher's maps for its rows, when a teacher in another process computed them."""
+    if depths is not None:
+        context = replace(context, depth=PrecomputedDepth(depths))
     relative = shard_path(FG_BG, spec.split, spec.index, spec.count)
     size, digest = storage.write_file(out, relative, lambda path: write_table(build_table(context, spec), path, FG_BG))
     return ShardResult(relative, FG_BG, spec.split, spec.rows, size, digest)
 
 
-def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run: RunOptions) -> list[ShardResult]:
-    total = sum(s.rows for s in shards)
-    bar = tqdm(total=total, unit="sample", desc="fg_bg", disable=not run.progress, dynamic_ncols=True)
-    results: list[ShardResult] = []
+def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run: RunOptions, teacher: "DepthTeacher | None", on_done=None) -> list[ShardResult]:
+    """Build `shards`, calling `on_done(result)` as each one is on disk. With a teacher, this process
+    composites each shard and runs the model over all of it in full batches while the workers encode and
+    write the shards before it: the GPU never waits on encoding. The first failure (in a worker too: the
+    pool re-raises it here, and UserError/OutputError keep their one-line message) cancels the shards
+    not started yet."""
+
+    def teacher_depths(spec: ShardSpec) -> np.ndarray | None:
+        return teacher.predict(shard_composites(context, spec)) if teacher is not None else None
+
+    on_done = on_done or (lambda result: None)
+    if not shards:
+        return []
+    bar = tqdm(total=sum(s.rows for s in shards), unit="sample", desc="fg_bg", disable=not run.progress, dynamic_ncols=True)
     with bar:
         if run.workers <= 1:
+            results = []
             for spec in shards:
-                results.append(write_shard(context, spec, out))
+                results.append(write_shard(context, spec, out, teacher_depths(spec)))
+                on_done(results[-1])
                 bar.update(spec.rows)
             return results
-        # spawn, not fork: the parent may hold torch or threads that a fork would copy half-locked.
+        # The teacher stays here: workers get depth maps, never the model.
+        worker_context = replace(context, depth=NoDepth()) if teacher is not None else context
+        # spawn, not fork: this process may hold torch or threads that a fork would copy half-locked.
         pool = ProcessPoolExecutor(
             max_workers=min(run.workers, len(shards)),
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(context,),
+            initargs=(worker_context,),
         )
         with pool:
-            futures = [pool.submit(_build_one, spec, out) for spec in shards]
-            for future in as_completed(futures):
-                bar.update(future.result().rows)
+            futures: list[Future] = []
+            pending: set[Future] = set()
+            try:
+                for spec in shards:
+                    # Bound the shards in flight, so depth maps waiting for a worker do not pile up.
+                    while len(pending) >= 2 * run.workers:
+                        pending = _advance(pending, bar, on_done)
+                    future = pool.submit(_build_one, spec, out, teacher_depths(spec))
+                    futures.append(future)
+                    pending.add(future)
+                while pending:
+                    pending = _advance(pending, bar, on_done)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     return [future.result() for future in futures]
+
+
+def _advance(pending: set[Future], bar: tqdm, on_done) -> set[Future]:
+    done, still = wait(pending, return_when=FIRST_COMPLETED)
+    for future in done:
+        on_done(future.result())
+        bar.update(future.result().rows)
+    return still
 
 
 # --- backgrounds and foregrounds configs ------------------------------------------------------------

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, describe_os_error
 from .storage import is_url
 from .options import (
     DEFAULT_DEPTH_MODEL,
@@ -27,6 +28,10 @@ GENERATE_EXAMPLES = """examples:
   mono-depth-mask generate --demo --num-backgrounds 100 --num-foregrounds 100 --out demo-400k
   mono-depth-mask generate --backgrounds bg/ --foregrounds fg/ --background-depths bg_depth/ --out ds
   mono-depth-mask generate --backgrounds bg/ --foregrounds fg_img/ --masks mask_img/ --depth none --out ds
+  mono-depth-mask generate --backgrounds bg/ --foregrounds fg/ --out ds --depth model \\
+      --depth-model depth-anything/Depth-Anything-V2-Small-hf --device cuda --batch-size 256
+  mono-depth-mask generate --backgrounds bg/ --foregrounds fg/ --out ds --depth scene \\
+      --background-depth-model depth-anything/Depth-Anything-V2-Small-hf
   mono-depth-mask generate --demo --engine ray --ray-address auto --out s3://bucket/ds
 """
 
@@ -51,6 +56,7 @@ def add_generate(subparsers) -> None:
     inputs.add_argument("--num-foregrounds", type=int, metavar="N", help="use the first N foregrounds (demo: how many to make, default 10)")
     inputs.add_argument("--bg-size", type=int, default=d.bg_size, help="background side in px (default %(default)s)")
     inputs.add_argument("--fg-size", type=int, help="longest side of a foreground in px (default: half of --bg-size)")
+    inputs.add_argument("--skip-bad-inputs", action="store_true", help="leave out unusable input files (unreadable, empty, fully transparent, ...) with a warning and list them in the manifest, instead of stopping")
 
     placing = p.add_argument_group("placement")
     placing.add_argument("--placements", type=int, default=d.placements, metavar="K", help="placements per background, foreground and flip (default %(default)s)")
@@ -64,10 +70,7 @@ def add_generate(subparsers) -> None:
     depth.add_argument("--depth", choices=DEPTH_MODES, help="none | scene: the backgrounds' depth with the foreground at its contact depth | model: a depth model on every composite (default: scene with --demo or --background-depths, else model)")
     depth.add_argument("--depth-model", metavar="ID_OR_PATH", help=f"transformers depth model for --depth model (default {DEFAULT_DEPTH_MODEL})")
     depth.add_argument("--background-depth-model", metavar="ID_OR_PATH", help="with --depth scene: a depth model run once per background")
-    depth.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, help="depth model batch size (default %(default)s)")
-    depth.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="device of the depth model (default %(default)s)")
-    depth.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="depth model precision; auto: bf16/fp16 on CUDA, fp32 on CPU")
-    depth.add_argument("--trust-remote-code", action="store_true", help="allow a model repo's own code to run (off by default)")
+    add_teacher_flags(depth)
 
     output = p.add_argument_group("output")
     output.add_argument("--out", required=True, metavar="DIR_OR_URL", help="output folder (a Hub dataset repo layout): a local path or an fsspec URL (file://, s3://, ...)")
@@ -115,14 +118,15 @@ def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions
         shard_size=args.shard_size,
         seed=args.seed,
     )
-    teacher = TeacherSettings(device=args.device, dtype=args.dtype, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code)
     if args.engine != "ray" and (args.ray_address or args.gpus_per_worker):
         raise UserError("--ray-address and --gpus-per-worker go with --engine ray")
     if args.gpus_per_worker < 0:
         raise UserError(f"--gpus-per-worker must be 0 or more; got {args.gpus_per_worker:g}")
-    out = args.out if is_url(args.out) else Path(args.out)
-    run = RunOptions(out=out, workers=max(1, args.workers), overwrite=args.overwrite, progress=args.progress, teacher=teacher,
-                     engine=args.engine, ray_address=args.ray_address, gpus_per_worker=args.gpus_per_worker)
+    run = RunOptions(
+        out=args.out if is_url(args.out) else Path(args.out), workers=max(1, args.workers), overwrite=args.overwrite,
+        progress=args.progress, teacher=teacher_settings(args), skip_bad_inputs=args.skip_bad_inputs,
+        engine=args.engine, ray_address=args.ray_address, gpus_per_worker=args.gpus_per_worker,
+    )
     return build, run
 
 
@@ -133,7 +137,41 @@ def run_generate(args: argparse.Namespace) -> None:
     print(summary.describe())
 
 
-SUBCOMMANDS = [add_generate]
+def add_teacher_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, help="depth model batch size (default %(default)s)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="device of the depth model (default %(default)s)")
+    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="depth model precision; auto: bf16/fp16 on CUDA, fp32 on CPU")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow a model repo's own code to run (off by default)")
+
+
+def teacher_settings(args: argparse.Namespace) -> TeacherSettings:
+    return TeacherSettings(device=args.device, dtype=args.dtype, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code)
+
+
+def add_relabel_depth(subparsers) -> None:
+    p = subparsers.add_parser(
+        "relabel-depth",
+        help="recompute only the depth of an existing dataset with another depth model",
+        description="Run a depth model on the stored composites (and backgrounds) of OUT and rewrite the depth "
+        "columns of every shard atomically; all other columns keep their bytes. Manifest and card follow.",
+        epilog="examples:\n  mono-depth-mask relabel-depth ds --depth-model Intel/dpt-hybrid-midas\n"
+        "  mono-depth-mask relabel-depth ds --depth-model ./my-local-model --device cuda --dtype bf16",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder made by generate")
+    p.add_argument("--depth-model", required=True, metavar="ID_OR_PATH", help="transformers depth model, Hub id or local folder")
+    add_teacher_flags(p)
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(run=run_relabel_depth)
+
+
+def run_relabel_depth(args: argparse.Namespace) -> None:
+    from .relabel import relabel
+
+    print(relabel(args.out, args.depth_model, teacher_settings(args), args.progress).describe())
+
+
+SUBCOMMANDS = [add_generate, add_relabel_depth]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -154,7 +192,13 @@ def main(argv: list[str] | None = None) -> int:
         args.run(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return getattr(error, "exit_code", 2)
+    except OSError as error:  # the disk or the system, not the user: still one line
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
+        return 1
+    except BrokenProcessPool:
+        print("error: a worker process died (killed, or out of memory); run the same command again to resume", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

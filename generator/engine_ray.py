@@ -1,7 +1,9 @@
 """The Ray engine: the same shards as the local engine, built by actors across a Ray cluster.
 
-Contract (the same as build._build_shards): `run_shards(context, shards, out, run)` builds every shard with
-`build.write_shard` and returns the ShardResults in shard order.
+Contract (the same as build._build_shards): `run_shards(context, shards, out, run, teacher, on_done)` builds
+every shard with `build.write_shard`, calls `on_done(result)` in the driver as each one is published (the
+progress record that makes a build resumable), and returns the ShardResults in shard order. Which shards
+to build (resume: the verified ones are kept) is decided by build.py before any engine runs.
 
 Design:
 - The driver puts the ShardContext (options, decoded sources, depth stage) in the object store once with
@@ -13,6 +15,10 @@ Design:
   `num_gpus=N`), each receiving the context once in its constructor. The driver keeps a queue of shards and
   gives each actor up to IN_FLIGHT shards at a time, collecting results with `ray.wait` and advancing one
   tqdm bar for the whole cluster.
+- A depth model (--depth model) stays in the driver, as with the local engine: the driver predicts each
+  shard's depth maps just before handing the shard out, and the actors composite, encode and write.
+  (Teachers inside GPU actors, one per actor, are the next step: the actors already reserve
+  `num_gpus=--gpus-per-worker`.)
 - Failures: a shard is a pure function of the options and its spec, and write_shard publishes it in one
   atomic step, so building a shard twice writes the same bytes to the same name: at-least-once is safe,
   and nothing is ever duplicated or left half written. An actor whose process dies is restarted by Ray
@@ -63,11 +69,11 @@ class ShardWorker:
         # the driver keeps the object alive for the whole build, so a restarted actor can read it again.
         self.context: ShardContext = ray.get(context_box[0])
 
-    def write(self, spec: ShardSpec, out):
+    def write(self, spec: ShardSpec, out, depths=None):
         from .build import write_shard
 
         _maybe_crash(spec)
-        return write_shard(self.context, spec, out)
+        return write_shard(self.context, spec, out, depths)
 
 
 def _maybe_crash(spec: ShardSpec) -> None:
@@ -110,19 +116,27 @@ def actor_count(ray, run: RunOptions, shards: int) -> int:
     return max(1, min(slots, shards))
 
 
-def run_shards(context: ShardContext, shards: list[ShardSpec], out: Path | str, run: RunOptions) -> list:
+def run_shards(context: ShardContext, shards: list[ShardSpec], out: Path | str, run: RunOptions, teacher=None, on_done=None) -> list:
     if not shards:
         return []
     ray, started = connect(run)
     try:
-        return _run(ray, context, shards, out, run)
+        return _run(ray, context, shards, out, run, teacher, on_done or (lambda result: None))
     finally:
         if started:
             ray.shutdown()
 
 
-def _run(ray, context: ShardContext, shards: list[ShardSpec], out, run: RunOptions) -> list:
+def _run(ray, context: ShardContext, shards: list[ShardSpec], out, run: RunOptions, teacher, on_done) -> list:
+    from dataclasses import replace
+
     from ray.exceptions import RayActorError, RayTaskError
+
+    from .depth import NoDepth
+    from .shard import shard_composites
+
+    if teacher is not None:  # the model stays here: actors get depth maps, never the model
+        context = replace(context, depth=NoDepth())
 
     worker_class = ray.remote(ShardWorker).options(
         num_cpus=1,
@@ -143,7 +157,9 @@ def _run(ray, context: ShardContext, shards: list[ShardSpec], out, run: RunOptio
             while load[actor] < IN_FLIGHT and queue:
                 position = queue.popleft()
                 attempts[position] += 1
-                pending[actor.write.remote(shards[position], out)] = (position, actor)
+                spec = shards[position]
+                depths = teacher.predict(shard_composites(context, spec)) if teacher is not None else None
+                pending[actor.write.remote(spec, out, depths)] = (position, actor)
                 load[actor] += 1
 
     bar = tqdm(total=sum(s.rows for s in shards), unit="sample", desc="fg_bg (ray)", disable=not run.progress, dynamic_ncols=True)
@@ -167,6 +183,7 @@ def _run(ray, context: ShardContext, shards: list[ShardSpec], out, run: RunOptio
                         raise RuntimeError(f"shard {name} failed on {attempts[position]} Ray workers; giving up") from None
                     queue.append(position)
                 else:
+                    on_done(results[position])
                     bar.update(shards[position].rows)
                 feed()
     finally:

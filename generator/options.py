@@ -24,9 +24,8 @@ DEMO_FOREGROUNDS = 10
 
 @dataclass(frozen=True)
 class TeacherSettings:
-    """Which depth model labels the composites (or the backgrounds, for --depth scene)."""
+    """Where and how the depth model runs (the model itself is a BuildOptions field)."""
 
-    model: str = DEFAULT_DEPTH_MODEL
     device: str = "auto"
     dtype: str = "auto"
     batch_size: int = 32
@@ -119,6 +118,7 @@ class RunOptions:
     workers: int = 1
     overwrite: bool = False
     progress: bool = True
+    skip_bad_inputs: bool = False  # leave bad input files out (recorded in the manifest) instead of stopping
     teacher: TeacherSettings = field(default_factory=TeacherSettings)
     engine: str = "local"  # local: worker processes on this machine; ray: actors on a Ray cluster
     ray_address: str | None = None  # None: start a Ray instance on this machine; auto or HOST:PORT: join a cluster

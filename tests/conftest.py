@@ -1,15 +1,14 @@
 from __future__ import annotations
 
-import sys
+import os
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from inputs import write_backgrounds, write_cutouts, write_depths  # noqa: E402
-
-from generator.cli import main  # noqa: E402
+from generator.cli import main
+from tests.hub_server import HAVE_OLAH, hub_client_env, serve_dataset_repo
+from tests.inputs import write_backgrounds, write_cutouts, write_depths
 
 # Small but not trivial: 4 backgrounds x 3 foregrounds x 2 flips x 5 placements = 120 samples.
 SMALL = ["--bg-size", "64", "--placements", "5", "--shard-size", "40", "--no-progress"]
@@ -39,3 +38,32 @@ def small_dataset(inputs, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("small") / "ds"
     assert generate(out, *input_args(inputs), *SMALL, "--image-format", "png", "--workers", "1") == 0
     return out
+
+
+@pytest.fixture
+def hub_endpoint(tmp_path_factory, monkeypatch):
+    """Factory: ``hub_endpoint(folder, "org/name", lfs_patterns=())`` publishes `folder`
+    as a dataset repo on a local olah server and returns its endpoint URL.
+
+    The test's ``os.environ`` is pointed at it (HF_ENDPOINT, private HF_HOME /
+    HF_HUB_CACHE / HF_DATASETS_CACHE, telemetry off, offline flags removed), so
+    subprocesses started by the test (see ``tests.hub_server.run_hub_client``) use it.
+    Libraries already imported in *this* process keep the endpoint they read at
+    import time; run client code in a subprocess or pass ``endpoint=`` explicitly.
+    """
+    if not HAVE_OLAH:
+        pytest.skip("olah is not installed (pip install olah); needed to serve a local HF Hub")
+    stack = ExitStack()
+
+    def start(folder: Path, repo_id: str, lfs_patterns=()) -> str:
+        tmp = tmp_path_factory.mktemp("hub")
+        endpoint = stack.enter_context(serve_dataset_repo(folder, repo_id, tmp, lfs_patterns=lfs_patterns))
+        env = hub_client_env(endpoint, tmp / "client")
+        for key in set(os.environ) - set(env):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return endpoint
+
+    with stack:
+        yield start

@@ -6,7 +6,7 @@ import json
 
 import datasets
 import numpy as np
-from conftest import generate
+from tests.conftest import generate
 
 
 def test_demo_builds_a_loadable_dataset(tmp_path):

@@ -8,7 +8,7 @@ import datasets
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import SMALL, generate, input_args
+from tests.conftest import SMALL, generate, input_args
 from PIL import Image
 
 from generator.composite import prepare_cutout
@@ -200,7 +200,7 @@ def test_depth_none_leaves_depth_null(inputs, tmp_path):
 
 
 def test_background_depth_as_16_bit_png_in_millimetres(inputs, tmp_path):
-    from inputs import write_depths
+    from tests.inputs import write_depths
 
     write_depths(tmp_path / "png_depth", sorted(inputs["backgrounds"].iterdir()), suffix=".png")
     args = ["--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]), "--background-depths", str(tmp_path / "png_depth")]
@@ -253,7 +253,7 @@ def test_builder_api_builds_the_same_rows(inputs, tmp_path, small_dataset):
 
 
 def test_peer_layout_with_jpg_masks_matched_by_number(tmp_path):
-    from inputs import write_peer_layout
+    from tests.inputs import write_peer_layout
 
     folders = write_peer_layout(tmp_path / "peer", backgrounds=3, foregrounds=2)
     args = ["--backgrounds", str(folders["backgrounds"]), "--foregrounds", str(folders["foregrounds"]), "--masks", str(folders["masks"])]

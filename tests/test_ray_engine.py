@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from conftest import SMALL, generate, input_args
+from tests.conftest import SMALL, generate, input_args
 
 ray = pytest.importorskip("ray")
 

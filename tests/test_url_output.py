@@ -6,7 +6,7 @@ import sys
 
 import fsspec
 import pytest
-from conftest import SMALL, generate, input_args
+from tests.conftest import SMALL, generate, input_args
 
 from generator.cli import main
 from generator.writer import sha256_file

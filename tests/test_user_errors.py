@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SMALL, generate, input_args
+from tests.conftest import SMALL, generate, input_args
 from PIL import Image
 
 

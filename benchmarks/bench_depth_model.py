@@ -1,0 +1,146 @@
+"""Throughput of the depth teacher: bare model forward vs DepthTeacher.predict, same B and R.
+
+The bare forward gets pixel_values already pre-processed and on the device; predict gets uint8
+(B, R, R, 3) batches on the host and includes transfer, pre-processing and the resize back. The
+ratio predict/forward shows what the wrapper costs. Weights are random (no downloads needed):
+speed does not depend on them.
+
+    python benchmarks/bench_depth_model.py --arch tiny --device cpu --batch-size 8 --size 224
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from generator.teacher import DepthTeacher, TeacherOptions  # noqa: E402
+
+
+def save_v2_small(folder: Path, size: int) -> Path:
+    """Depth-Anything-V2-Small's architecture (DINOv2-S backbone) with random weights."""
+    from transformers import (
+        DepthAnythingConfig,
+        DepthAnythingForDepthEstimation,
+        Dinov2Config,
+        DPTImageProcessorPil,
+    )
+
+    backbone = Dinov2Config(
+        hidden_size=384,
+        num_hidden_layers=12,
+        num_attention_heads=6,
+        patch_size=14,
+        image_size=518,
+        out_indices=[3, 6, 9, 12],
+        reshape_hidden_states=False,
+        apply_layernorm=True,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=384,
+        neck_hidden_sizes=[48, 96, 192, 384],
+        fusion_hidden_size=64,
+        depth_estimation_type="relative",
+    )
+    processor = DPTImageProcessorPil(
+        size={"height": size, "width": size},
+        keep_aspect_ratio=True,
+        ensure_multiple_of=14,
+        resample=3,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+    )
+    DepthAnythingForDepthEstimation(config).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def save_tiny(folder: Path, size: int) -> Path:
+    from transformers import AutoImageProcessor
+
+    from tests.tiny_models import save_tiny_depth_anything
+
+    save_tiny_depth_anything(folder)
+    # Same processor as the real checkpoints, at the benchmark resolution.
+    processor = AutoImageProcessor.from_pretrained(folder)
+    processor.size = {"height": size, "width": size}
+    processor.save_pretrained(folder)
+    return folder
+
+
+def timed(run: Callable[[], object], device: torch.device, warmup: int, iterations: int) -> float:
+    """Seconds per call, synchronising CUDA so that queued kernels are counted."""
+    for _ in range(warmup):
+        run()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(iterations):
+        run()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / iterations
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", choices=["tiny", "depth-anything-v2-small"], default="tiny")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--size", type=int, default=224, help="square input resolution R")
+    parser.add_argument("--samples", type=int, default=64, help="images timed per measurement")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed batches first")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        save = save_tiny if args.arch == "tiny" else save_v2_small
+        folder = save(Path(tmp) / args.arch, args.size)
+        options = TeacherOptions(str(folder), args.device, args.dtype, args.batch_size)
+        teacher = DepthTeacher.load(options)
+
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, (args.batch_size, args.size, args.size, 3), dtype=np.uint8)
+    pixels = teacher.preprocessing(torch.from_numpy(batch).to(teacher.device).permute(0, 3, 1, 2))
+    pixels = pixels.to(teacher.dtype)
+    iterations = max(1, args.samples // args.batch_size)
+    forward_s = timed(lambda: teacher.forward(pixels), teacher.device, args.warmup, iterations)
+    predict_s = timed(lambda: teacher.predict(batch), teacher.device, args.warmup, iterations)
+
+    result = {
+        "arch": args.arch,
+        "device": str(teacher.device),
+        "dtype": teacher.info["dtype"],
+        "batch_size": args.batch_size,
+        "size": args.size,
+        "model_input": list(pixels.shape[-2:]),
+        "samples": iterations * args.batch_size,
+        "forward_samples_per_s": round(args.batch_size / forward_s, 2),
+        "predict_samples_per_s": round(args.batch_size / predict_s, 2),
+        "predict_over_forward": round(forward_s / predict_s, 3),
+    }
+    print(
+        f"{args.arch} on {result['device']} ({result['dtype']}), B={args.batch_size}, R={args.size}: "
+        f"forward {result['forward_samples_per_s']} samples/s, "
+        f"predict {result['predict_samples_per_s']} samples/s, "
+        f"ratio predict/forward throughput {result['predict_over_forward']}"
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

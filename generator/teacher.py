@@ -1,0 +1,301 @@
+"""The depth "teacher": a pretrained monocular depth model run on batches of uint8 images.
+
+Pre-processing reproduces the checkpoint's own image processor (DPT / Depth Anything, GLPN) with
+batched torch ops on the model's device, so that big batches never go through per-image PIL or
+NumPy round trips; PIL's resampling is replayed bit-exactly (see pil_resize), so the result
+matches `pipeline("depth-estimation")` up to float rounding in the model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from generator.errors import UserError
+from generator.pil_resize import pil_resize
+
+RELATIVE_MEANING = "relative inverse depth (disparity): larger is nearer"
+METRIC_MEANING = "metric depth in metres: smaller is nearer"
+# Model types whose heads always regress metric depth; Depth Anything says so in its config instead.
+METRIC_MODEL_TYPES = frozenset({"glpn", "zoedepth", "depth_pro"})
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+DTYPE_NAMES = {value: key for key, value in DTYPES.items()}
+# PIL resampling codes -> our modes; torch's "nearest-exact" is the one that matches PIL's NEAREST.
+RESAMPLE_MODES = {0: "nearest-exact", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
+LOAD_HINT = "pass a local folder to --depth-model, or use --depth scene / --depth none"
+
+
+@dataclass(frozen=True)
+class TeacherOptions:
+    model: str = "depth-anything/Depth-Anything-V2-Small-hf"  # Hub id or local folder
+    device: str = "auto"  # auto|cpu|cuda|mps
+    dtype: str = "auto"  # auto|fp32|fp16|bf16; auto = bf16/fp16 on CUDA, fp32 on cpu/mps
+    batch_size: int = 32
+    trust_remote_code: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    """Turn a --device choice into a torch device, refusing ones this machine does not have."""
+    mps_ok = torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_ok else "cpu")
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": mps_ok}
+    if name not in available:
+        raise UserError(f"Unknown device '{name}': use auto, cpu, cuda or mps")
+    if not available[name]:
+        raise UserError(f"Device '{name}' is not available on this machine: use --device auto or cpu")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """Pick the compute dtype; half precision only pays off (and is only well supported) on CUDA."""
+    if name == "auto":
+        if device.type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if name not in DTYPES:
+        raise UserError(f"Unknown dtype '{name}': use auto, fp32, fp16 or bf16")
+    return DTYPES[name]
+
+
+def is_metric(config: Any) -> bool:
+    """Whether the model predicts metric depth (smaller is nearer) rather than relative disparity."""
+    if config.model_type in METRIC_MODEL_TYPES:
+        return True
+    return getattr(config, "depth_estimation_type", "relative") == "metric"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:200]
+
+
+def _load_error_types() -> tuple[type[BaseException], ...]:
+    # Hub errors are mostly OSError subclasses (HTTP, offline, local entry missing); the remote
+    # "entry not found" one is not, and bad repo ids raise HFValidationError, a ValueError.
+    from huggingface_hub.errors import EntryNotFoundError
+
+    return (OSError, ValueError, EntryNotFoundError)
+
+
+def _dtype_kwarg(dtype: torch.dtype) -> dict[str, torch.dtype]:
+    # transformers renamed `torch_dtype` to `dtype` in 4.56; older releases only know the former.
+    import transformers
+    from packaging.version import Version
+
+    key = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+    return {key: dtype}
+
+
+def load_pretrained(options: TeacherOptions, dtype: torch.dtype) -> tuple[Any, Any]:
+    """Load model and image processor, turning 'cannot get the files' into one UserError line."""
+    from transformers import AutoImageProcessor, AutoModelForDepthEstimation
+
+    remote = options.trust_remote_code
+    try:
+        processor = AutoImageProcessor.from_pretrained(options.model, trust_remote_code=remote)
+        model = AutoModelForDepthEstimation.from_pretrained(
+            options.model, trust_remote_code=remote, **_dtype_kwarg(dtype)
+        )
+    except _load_error_types() as error:
+        raise UserError(
+            f"Cannot load depth model '{options.model}' ({_first_line(error)}): {LOAD_HINT}"
+        ) from error
+    return model, processor
+
+
+def _constrain_to_multiple(value: float, multiple: int) -> int:
+    # Same rounding as transformers' DPT processor (Python's round: half to even).
+    return int(round(value / multiple) * multiple)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What the checkpoint's image processor does, as plain numbers, replayed with torch ops."""
+
+    resize_rule: str  # "fixed" (DPT: size, keep_aspect_ratio, multiple) | "floor" (GLPN) | "none"
+    mode: str  # torch interpolation mode matching the processor's PIL resample
+    height: int = 0
+    width: int = 0
+    keep_aspect_ratio: bool = False
+    multiple: int = 1  # DPT: round to this multiple; GLPN: round down to it (size_divisor)
+    rescale: float | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    pad_divisor: int | None = None  # DPT do_pad: centre-pad to a multiple of size_divisor
+
+    @classmethod
+    def from_processor(cls, processor: Any, model_name: str) -> Preprocessing:
+        name = type(processor).__name__
+        if getattr(processor, "do_center_crop", False):
+            raise UserError(f"Depth model '{model_name}': centre-cropping {name} is not supported")
+        resample = int(getattr(processor, "resample", 3))
+        if resample not in RESAMPLE_MODES:
+            raise UserError(f"Depth model '{model_name}': resample={resample} is not supported")
+        common = dict(
+            mode=RESAMPLE_MODES[resample],
+            rescale=processor.rescale_factor if getattr(processor, "do_rescale", False) else None,
+            mean=_triple(processor.image_mean) if getattr(processor, "do_normalize", False) else None,
+            std=_triple(processor.image_std) if getattr(processor, "do_normalize", False) else None,
+        )
+        if name.startswith("DPTImageProcessor"):
+            return cls._dpt(processor, common)
+        if name.startswith("GLPNImageProcessor"):
+            rule = "floor" if getattr(processor, "do_resize", True) else "none"
+            return cls(resize_rule=rule, multiple=int(processor.size_divisor), **common)
+        raise UserError(
+            f"Depth model '{model_name}' uses {name}, which this tool cannot pre-process on tensors "
+            "(supported: DPT / Depth Anything and GLPN checkpoints)"
+        )
+
+    @classmethod
+    def _dpt(cls, processor: Any, common: dict[str, Any]) -> Preprocessing:
+        size = processor.size
+        height = size["height"] if isinstance(size, dict) else size.height
+        width = size["width"] if isinstance(size, dict) else size.width
+        pad = getattr(processor, "size_divisor", None) if getattr(processor, "do_pad", False) else None
+        return cls(
+            resize_rule="fixed" if processor.do_resize else "none",
+            height=int(height),
+            width=int(width),
+            keep_aspect_ratio=bool(processor.keep_aspect_ratio),
+            multiple=int(processor.ensure_multiple_of or 1),
+            pad_divisor=int(pad) if pad else None,
+            **common,
+        )
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """Size the processor resizes an H x W image to (before any padding)."""
+        if self.resize_rule == "floor":
+            return height // self.multiple * self.multiple, width // self.multiple * self.multiple
+        if self.resize_rule == "none":
+            return height, width
+        scale_h, scale_w = self.height / height, self.width / width
+        if self.keep_aspect_ratio:  # scale as little as possible, like DPT
+            scale_h = scale_w = scale_w if abs(1 - scale_w) < abs(1 - scale_h) else scale_h
+        return (
+            _constrain_to_multiple(scale_h * height, self.multiple),
+            _constrain_to_multiple(scale_w * width, self.multiple),
+        )
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, 3, H, W) on any device -> float32 pixel_values on the same device."""
+        x = self._resize(images.float(), self.output_size(*images.shape[-2:]))
+        if self.rescale is not None:
+            x = x * self.rescale
+        if self.mean is not None and self.std is not None:
+            mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
+            std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
+            x = (x - mean) / std
+        return self._pad(x)
+
+    def _resize(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        if size == tuple(x.shape[-2:]):
+            return x  # PIL returns an unchanged copy too
+        if min(size) <= 0:
+            raise UserError(f"Images of {tuple(x.shape[-2:])} pixels are too small for the depth model")
+        if self.mode == "nearest-exact":
+            return F.interpolate(x, size=size, mode=self.mode)
+        return pil_resize(x, size, self.mode)
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.pad_divisor:
+            return x
+        height, width = x.shape[-2:]
+        pad_h = math.ceil(height / self.pad_divisor) * self.pad_divisor - height
+        pad_w = math.ceil(width / self.pad_divisor) * self.pad_divisor - width
+        return F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+
+
+def _triple(values: Any) -> tuple[float, ...]:
+    values = [values] * 3 if isinstance(values, (int, float)) else list(values)
+    return tuple(float(v) for v in values)
+
+
+def resize_depth(depth: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, h, w) depth -> (N, H, W), bicubic like post_process_depth_estimation; done in fp32."""
+    depth = depth.float().unsqueeze(1)
+    return F.interpolate(depth, size=size, mode="bicubic", align_corners=False).squeeze(1)
+
+
+def as_uint8_batch(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Check and wrap an (N, H, W, 3) uint8 batch as a tensor without copying."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images))
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
+        raise TypeError("images must be a uint8 numpy array or torch tensor")
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must have shape (N, H, W, 3), got {tuple(images.shape)}")
+    return images
+
+
+class DepthTeacher:
+    """A depth model plus its replayed pre-processing, on one device and dtype."""
+
+    def __init__(
+        self,
+        model: Any,
+        preprocessing: Preprocessing,
+        options: TeacherOptions,
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> None:
+        self.model = model
+        self.preprocessing = preprocessing
+        self.options = options
+        self.device = device
+        self.dtype = dtype
+
+    @classmethod
+    def load(cls, options: TeacherOptions) -> DepthTeacher:
+        if options.batch_size < 1:
+            raise UserError(f"Depth batch size must be at least 1, got {options.batch_size}")
+        device = resolve_device(options.device)
+        dtype = resolve_dtype(options.dtype, device)
+        model, processor = load_pretrained(options, dtype)
+        model = model.to(device=device, dtype=dtype).eval()
+        return cls(model, Preprocessing.from_processor(processor, options.model), options, device, dtype)
+
+    @property
+    def near_is_large(self) -> bool:
+        return not is_metric(self.model.config)
+
+    @property
+    def info(self) -> dict[str, str]:
+        config = self.model.config
+        return {
+            "model": self.options.model,
+            "model_type": config.model_type,
+            "architecture": (getattr(config, "architectures", None) or [type(self.model).__name__])[0],
+            "device": str(self.device),
+            "dtype": DTYPE_NAMES[self.dtype],
+            "meaning": RELATIVE_MEANING if self.near_is_large else METRIC_MEANING,
+        }
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Bare model: pre-processed pixels on the device -> raw predicted_depth (N, h, w)."""
+        with torch.inference_mode():
+            return self.model(pixel_values=pixel_values.to(self.dtype)).predicted_depth
+
+    def predict(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
+        """uint8 (N, H, W, 3) -> float32 (N, H, W) depth at the input resolution, in batches."""
+        batch = as_uint8_batch(images)
+        count, height, width, _ = batch.shape
+        result = np.empty((count, height, width), dtype=np.float32)
+        for start in range(0, count, self.options.batch_size):
+            chunk = batch[start : start + self.options.batch_size]
+            result[start : start + len(chunk)] = self._predict_chunk(chunk).cpu().numpy()
+        return result
+
+    def _predict_chunk(self, chunk: torch.Tensor) -> torch.Tensor:
+        # Move uint8 (4x smaller than float) to the device, then do everything there.
+        chunk = chunk.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+        with torch.inference_mode():
+            depth = self.forward(self.preprocessing(chunk))
+            return resize_depth(depth, tuple(chunk.shape[-2:]))
