@@ -69,3 +69,26 @@ def test_gpus_per_worker_on_a_cluster_without_gpus(ray_cluster, inputs, tmp_path
     assert generate(tmp_path / "ds", *input_args(inputs), *SMALL, "--engine", "ray", "--gpus-per-worker", "1") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "0 GPUs" in err[0], err
+
+
+def test_ray_engine_resumes_a_partial_build(ray_cluster, inputs, tmp_path, local_reference, capsys):
+    out = tmp_path / "ds"
+    assert generate(out, *input_args(inputs), *SMALL, "--workers", "1") == 0
+    shards = sorted((out / "data").glob("*.parquet"))
+    shards[1].unlink()
+    shards[2].write_bytes(shards[2].read_bytes()[:100])  # damaged
+    capsys.readouterr()
+    assert generate(out, *input_args(inputs), *SMALL, "--engine", "ray") == 0
+    assert "kept 2 verified shards, built 2" in capsys.readouterr().out
+    assert parquet_hashes(out) == parquet_hashes(local_reference)
+
+
+def test_ray_engine_with_a_depth_model_matches_the_local_engine(ray_cluster, tmp_path):
+    from tests.test_depth_model import TINY
+    from tests.tiny_models import save_tiny_depth_anything
+
+    model = save_tiny_depth_anything(tmp_path / "model")
+    args = [*TINY, "--depth", "model", "--depth-model", str(model)]
+    assert generate(tmp_path / "local", *args, "--workers", "1") == 0
+    assert generate(tmp_path / "ray", *args, "--engine", "ray") == 0
+    assert parquet_hashes(tmp_path / "ray") == parquet_hashes(tmp_path / "local")
