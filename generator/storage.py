@@ -82,6 +82,14 @@ def write_file(out: str | Path, relative: str, write: Callable[[Path], None]) ->
     return size, digest
 
 
+def open_input(root: str | Path, relative: str):
+    """A readable binary stream of ROOT/relative, ROOT a folder or an fsspec URL."""
+    if is_url(root):
+        fs, path = filesystem(f"{str(root).rstrip('/')}/{relative}")
+        return fs.open(path, "rb")
+    return open(Path(root) / relative, "rb")
+
+
 def check_engine(out: str | Path, engine: str, workers: int) -> None:
     """memory:// lives inside one process: only a single-process local build can write to it."""
     if is_url(out):

@@ -23,6 +23,12 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     return {"backgrounds": root / "bg", "foregrounds": root / "fg", "depths": root / "depth"}
 
 
+def loopback_only() -> bool:
+    """True inside a network namespace whose only interface is loopback (nothing can leave it)."""
+    interfaces = Path("/sys/class/net")
+    return interfaces.is_dir() and [p.name for p in interfaces.iterdir()] == ["lo"]
+
+
 def input_args(inputs: dict[str, Path]) -> list[str]:
     return ["--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]),
             "--background-depths", str(inputs["depths"])]
