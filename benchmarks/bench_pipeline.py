@@ -66,21 +66,33 @@ def decoded_samples(out: Path, count: int) -> list[tuple[np.ndarray, np.ndarray,
     return samples
 
 
-def _encode_all(samples) -> int:
-    for image, mask, depth in samples:
-        encode_image(image, "jpeg", 95)
-        encode_png(mask)
-        encode_depth(depth)
-    return len(samples)
+_samples: list = []
+
+
+def _keep(samples) -> None:
+    _samples[:] = samples
+
+
+def _encode_share(task: tuple[int, int, int]) -> int:
+    """Encode this process's share of the samples `repeat` times: the same encoders and settings as
+    generate (JPEG q95 composite, PNG mask, 16-bit PNG depth with its quantisation)."""
+    index, workers, repeat = task
+    share = _samples[index::workers]
+    for _ in range(repeat):
+        for image, mask, depth in share:
+            encode_image(image, "jpeg", 95)
+            encode_png(mask)
+            encode_depth(depth)
+    return len(share) * repeat
 
 
 def encoding_floor(samples, workers: int, repeat: int) -> float:
-    """Samples/s of encoding alone, `workers` processes each encoding its share `repeat` times."""
-    shares = [samples[i::workers] * repeat for i in range(workers)]
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        pool.map(_encode_all, [s[:4] for s in shares])  # start the processes before the clock
+    """Samples/s of encoding alone in `workers` processes. The samples reach the processes when they
+    start, before the clock: only encoding is timed."""
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=_keep, initargs=(samples,)) as pool:
+        pool.map(_encode_share, [(i, workers, 0) for i in range(workers)], chunksize=1)  # all started
         started = time.perf_counter()
-        done = sum(pool.map(_encode_all, shares))
+        done = sum(pool.map(_encode_share, [(i, workers, repeat) for i in range(workers)], chunksize=1))
     return done / (time.perf_counter() - started)
 
 
@@ -103,7 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[4000, 40000], choices=sorted(GRIDS))
     parser.add_argument("--workers", type=int, nargs="+", default=[1, os.cpu_count() or 1])
-    parser.add_argument("--floor-samples", type=int, default=500)
+    parser.add_argument("--floor-samples", type=int, default=1000)
     args = parser.parse_args()
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     results: dict = {"machine": machine, "runs": []}

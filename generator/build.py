@@ -1,15 +1,17 @@
-"""The local engine: load sources once, plan the shards, build them on a pool of worker processes (one job
-per shard file), then write the input configs, the manifest and the card."""
+"""A build, start to end: load sources (and the teacher) once, plan the shards, keep the intact ones of an
+interrupted build, build the rest on an engine (here: the local one, a pool of worker processes, one job
+per shard file; engine_ray.py: a Ray cluster), then write the input configs, statistics, gallery,
+manifest and card."""
 
 from __future__ import annotations
 
 import multiprocessing
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -227,13 +229,10 @@ def write_shard(context: ShardContext, spec: ShardSpec, out: Path | str, depths:
 
 def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run: RunOptions, teacher: "DepthTeacher | None", on_done=None) -> list[ShardResult]:
     """Build `shards`, calling `on_done(result)` as each one is on disk. With a teacher, this process
-    composites each shard and runs the model over all of it in full batches while the workers encode and
-    write the shards before it: the GPU never waits on encoding. The first failure (in a worker too: the
+    composites each shard (a thread, one shard ahead) and runs the model over all of it in full batches
+    while the workers encode and write the shards before it: the GPU never waits on encoding. The first failure (in a worker too: the
     pool re-raises it here, and UserError/OutputError keep their one-line message) cancels the shards
     not started yet."""
-
-    def teacher_depths(spec: ShardSpec) -> np.ndarray | None:
-        return teacher.predict(shard_composites(context, spec)) if teacher is not None else None
 
     on_done = on_done or (lambda result: None)
     if not shards:
@@ -242,8 +241,8 @@ def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run
     with bar:
         if run.workers <= 1:
             results = []
-            for spec in shards:
-                results.append(write_shard(context, spec, out, teacher_depths(spec)))
+            for spec, depths in zip(shards, _depth_maps(context, teacher, shards)):
+                results.append(write_shard(context, spec, out, depths))
                 on_done(results[-1])
                 bar.update(spec.rows)
             return results
@@ -260,11 +259,11 @@ def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run
             futures: list[Future] = []
             pending: set[Future] = set()
             try:
-                for spec in shards:
+                for spec, depths in zip(shards, _depth_maps(context, teacher, shards)):
                     # Bound the shards in flight, so depth maps waiting for a worker do not pile up.
                     while len(pending) >= 2 * run.workers:
                         pending = _advance(pending, bar, on_done)
-                    future = pool.submit(_build_one, spec, out, teacher_depths(spec))
+                    future = pool.submit(_build_one, spec, out, depths)
                     futures.append(future)
                     pending.add(future)
                 while pending:
@@ -273,6 +272,21 @@ def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
     return [future.result() for future in futures]
+
+
+def _depth_maps(context: ShardContext, teacher: "DepthTeacher | None", shards: list[ShardSpec]) -> Iterator[np.ndarray | None]:
+    """The teacher's depth maps of each shard in turn (None without a teacher). A thread composites the
+    next shard while the model works on this one, so the device does not wait on compositing."""
+    if teacher is None:
+        yield from (None for _ in shards)
+        return
+    with ThreadPoolExecutor(max_workers=1) as prefetch:
+        upcoming = prefetch.submit(shard_composites, context, shards[0])
+        for index in range(len(shards)):
+            composites = upcoming.result()
+            if index + 1 < len(shards):
+                upcoming = prefetch.submit(shard_composites, context, shards[index + 1])
+            yield teacher.predict(composites)
 
 
 def _advance(pending: set[Future], bar: tqdm, on_done) -> set[Future]:
