@@ -26,12 +26,11 @@ from pathlib import Path
 
 import datasets
 
-from generator.depth import make_depth_stage
-from generator.options import BuildOptions
+from generator.build import make_context
+from generator.options import BuildOptions, TeacherSettings
 from generator.plan import plan_shards
 from generator.schema import FG_BG_FEATURES
-from generator.shard import ShardContext, build_table
-from generator.sources import load_sources
+from generator.shard import build_table
 
 _DESCRIPTION = "Foreground cut-outs and their flips pasted on backgrounds, with masks and depth maps."
 # Sub-folders of data_dir for the `full` config.
@@ -43,6 +42,7 @@ class MonoDepthMaskConfig(datasets.BuilderConfig):
     """A named set of build options."""
 
     build: BuildOptions = field(default_factory=BuildOptions)
+    teacher: TeacherSettings = field(default_factory=TeacherSettings)
 
 
 class MonoDepthMask(datasets.ArrowBasedBuilder):
@@ -67,8 +67,7 @@ class MonoDepthMask(datasets.ArrowBasedBuilder):
 
     def _split_generators(self, dl_manager):
         options = self._options()
-        sources = load_sources(options)
-        self._context = ShardContext(options, sources, make_depth_stage(options.depth, sources))
+        self._context, _ = make_context(options, self.config.teacher)
         shards = plan_shards(self._context.grid, options)
         splits = dict.fromkeys(s.split for s in shards)
         return [

@@ -5,23 +5,27 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
 from . import manifest as manifest_io
 from .card import write_card
-from .depth import make_depth_stage
+from .depth import NoDepth, PrecomputedDepth, label_backgrounds, load_teacher, make_depth_stage
 from .encode import encode_depth, encode_image, encode_png
-from .options import BuildOptions, RunOptions
+from .options import BuildOptions, RunOptions, TeacherSettings
 from .plan import ShardSpec, plan_shards
 from .schema import BACKGROUNDS, FG_BG, FOREGROUNDS, shard_path
-from .shard import ShardContext, build_table
+from .shard import ShardContext, build_table, shard_composites
 from .sources import Sources, load_sources
 from .writer import image_cell, rows_to_table, sha256_file, write_table
+
+if TYPE_CHECKING:
+    from .teacher import DepthTeacher
 
 
 @dataclass
@@ -63,16 +67,28 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
     options.validate()
     out = Path(run.out)
     manifest_io.prepare_output(out, options, run.overwrite)
-    sources = load_sources(options)
-    context = ShardContext(options, sources, make_depth_stage(options.depth, sources))
+    context, teacher = make_context(options, run.teacher)
+    sources = context.sources
     shards = plan_shards(context.grid, options)
-    results = _build_shards(context, shards, out, run)
+    results = _build_shards(context, shards, out, run, teacher if options.depth == "model" else None)
     results += _write_input_configs(context, shards, out)
     rows = {split: sum(r.rows for r in results if r.config == FG_BG and r.split == split) for split in _splits(shards)}
     summary = BuildSummary(out, results, time.perf_counter() - started, rows)
-    manifest_io.write_manifest(out, options, sources, context.depth.meaning, summary)
+    depth_info = {"meaning": context.depth.meaning, **({"teacher": teacher.info} if teacher else {})}
+    manifest_io.write_manifest(out, options, sources, depth_info, summary)
     write_card(out)
     return summary
+
+
+def make_context(options: BuildOptions, settings: TeacherSettings) -> tuple[ShardContext, "DepthTeacher | None"]:
+    """Sources, and the depth model if any, loaded once, in this process. The backgrounds get the
+    model's depth too: the backgrounds config carries it, and --depth scene builds on it."""
+    sources = load_sources(options)
+    model = {"model": options.depth_model, "scene": options.background_depth_model}.get(options.depth)
+    teacher = load_teacher(model, settings) if model else None
+    if teacher is not None:
+        label_backgrounds(sources, teacher)
+    return ShardContext(options, sources, make_depth_stage(options.depth, sources, teacher)), teacher
 
 
 def _splits(shards: list[ShardSpec]) -> list[str]:
@@ -89,39 +105,65 @@ def _init_worker(context: ShardContext) -> None:
     _worker_context = context
 
 
-def _build_one(spec: ShardSpec, out: Path) -> ShardResult:
-    return write_shard(_worker_context, spec, out)
+def _build_one(spec: ShardSpec, out: Path, depths: np.ndarray | None) -> ShardResult:
+    return write_shard(_worker_context, spec, out, depths)
 
 
-def write_shard(context: ShardContext, spec: ShardSpec, out: Path) -> ShardResult:
+def write_shard(context: ShardContext, spec: ShardSpec, out: Path, depths: np.ndarray | None = None) -> ShardResult:
+    """Build and write one fg_bg shard; `depths` are the teacher's maps for its rows, when a teacher
+    in another process computed them."""
+    if depths is not None:
+        context = replace(context, depth=PrecomputedDepth(depths))
     relative = shard_path(FG_BG, spec.split, spec.index, spec.count)
     path = out / relative
     write_table(build_table(context, spec), path, FG_BG)
     return ShardResult(relative, FG_BG, spec.split, spec.rows, path.stat().st_size, sha256_file(path))
 
 
-def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run: RunOptions) -> list[ShardResult]:
-    total = sum(s.rows for s in shards)
-    bar = tqdm(total=total, unit="sample", desc="fg_bg", disable=not run.progress, dynamic_ncols=True)
-    results: list[ShardResult] = []
+def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run: RunOptions, teacher: "DepthTeacher | None") -> list[ShardResult]:
+    """With a teacher, this process composites each shard and runs the model over all of it in full
+    batches while the workers encode and write the shards before it: the GPU never waits on encoding."""
+
+    def teacher_depths(spec: ShardSpec) -> np.ndarray | None:
+        return teacher.predict(shard_composites(context, spec)) if teacher is not None else None
+
+    bar = tqdm(total=sum(s.rows for s in shards), unit="sample", desc="fg_bg", disable=not run.progress, dynamic_ncols=True)
     with bar:
         if run.workers <= 1:
+            results = []
             for spec in shards:
-                results.append(write_shard(context, spec, out))
+                results.append(write_shard(context, spec, out, teacher_depths(spec)))
                 bar.update(spec.rows)
             return results
-        # spawn, not fork: the parent may hold torch or threads that a fork would copy half-locked.
+        # The teacher stays here: workers get depth maps, never the model.
+        worker_context = replace(context, depth=NoDepth()) if teacher is not None else context
+        # spawn, not fork: this process may hold torch or threads that a fork would copy half-locked.
         pool = ProcessPoolExecutor(
             max_workers=min(run.workers, len(shards)),
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(context,),
+            initargs=(worker_context,),
         )
         with pool:
-            futures = [pool.submit(_build_one, spec, out) for spec in shards]
-            for future in as_completed(futures):
-                bar.update(future.result().rows)
+            futures: list[Future] = []
+            pending: set[Future] = set()
+            for spec in shards:
+                # Bound the shards in flight, so the depth maps waiting for a worker do not pile up.
+                while len(pending) >= 2 * run.workers:
+                    pending = _advance(pending, bar)
+                future = pool.submit(_build_one, spec, out, teacher_depths(spec))
+                futures.append(future)
+                pending.add(future)
+            while pending:
+                pending = _advance(pending, bar)
     return [future.result() for future in futures]
+
+
+def _advance(pending: set[Future], bar: tqdm) -> set[Future]:
+    done, still = wait(pending, return_when=FIRST_COMPLETED)
+    for future in done:
+        bar.update(future.result().rows)
+    return still
 
 
 # --- backgrounds and foregrounds configs ------------------------------------------------------------

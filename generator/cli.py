@@ -25,6 +25,10 @@ GENERATE_EXAMPLES = """examples:
   mono-depth-mask generate --demo --num-backgrounds 100 --num-foregrounds 100 --out demo-400k
   mono-depth-mask generate --backgrounds bg/ --foregrounds fg/ --background-depths bg_depth/ --out ds
   mono-depth-mask generate --backgrounds bg/ --foregrounds fg_img/ --masks mask_img/ --depth none --out ds
+  mono-depth-mask generate --backgrounds bg/ --foregrounds fg/ --out ds --depth model \\
+      --depth-model depth-anything/Depth-Anything-V2-Small-hf --device cuda --batch-size 256
+  mono-depth-mask generate --backgrounds bg/ --foregrounds fg/ --out ds --depth scene \\
+      --background-depth-model depth-anything/Depth-Anything-V2-Small-hf
 """
 
 
@@ -61,10 +65,7 @@ def add_generate(subparsers) -> None:
     depth.add_argument("--depth", choices=DEPTH_MODES, help="none | scene: the backgrounds' depth with the foreground at its contact depth | model: a depth model on every composite (default: scene with --demo or --background-depths, else model)")
     depth.add_argument("--depth-model", metavar="ID_OR_PATH", help=f"transformers depth model for --depth model (default {DEFAULT_DEPTH_MODEL})")
     depth.add_argument("--background-depth-model", metavar="ID_OR_PATH", help="with --depth scene: a depth model run once per background")
-    depth.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, help="depth model batch size (default %(default)s)")
-    depth.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="device of the depth model (default %(default)s)")
-    depth.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="depth model precision; auto: bf16/fp16 on CUDA, fp32 on CPU")
-    depth.add_argument("--trust-remote-code", action="store_true", help="allow a model repo's own code to run (off by default)")
+    add_teacher_flags(depth)
 
     output = p.add_argument_group("output")
     output.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (a Hub dataset repo layout)")
@@ -107,8 +108,7 @@ def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions
         shard_size=args.shard_size,
         seed=args.seed,
     )
-    teacher = TeacherSettings(device=args.device, dtype=args.dtype, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code)
-    run = RunOptions(out=args.out, workers=max(1, args.workers), overwrite=args.overwrite, progress=args.progress, teacher=teacher)
+    run = RunOptions(out=args.out, workers=max(1, args.workers), overwrite=args.overwrite, progress=args.progress, teacher=teacher_settings(args))
     return build, run
 
 
@@ -181,7 +181,41 @@ def run_push(args: argparse.Namespace) -> None:
     print(push(args.out, args.repo_id, private=args.private, revision=args.revision, dry_run=args.dry_run))
 
 
-SUBCOMMANDS = [add_generate, add_card, add_push]
+def add_teacher_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, help="depth model batch size (default %(default)s)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="device of the depth model (default %(default)s)")
+    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="depth model precision; auto: bf16/fp16 on CUDA, fp32 on CPU")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow a model repo's own code to run (off by default)")
+
+
+def teacher_settings(args: argparse.Namespace) -> TeacherSettings:
+    return TeacherSettings(device=args.device, dtype=args.dtype, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code)
+
+
+def add_relabel_depth(subparsers) -> None:
+    p = subparsers.add_parser(
+        "relabel-depth",
+        help="recompute only the depth of an existing dataset with another depth model",
+        description="Run a depth model on the stored composites (and backgrounds) of OUT and rewrite the depth "
+        "columns of every shard atomically; all other columns keep their bytes. Manifest and card follow.",
+        epilog="examples:\n  mono-depth-mask relabel-depth ds --depth-model Intel/dpt-hybrid-midas\n"
+        "  mono-depth-mask relabel-depth ds --depth-model ./my-local-model --device cuda --dtype bf16",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder made by generate")
+    p.add_argument("--depth-model", required=True, metavar="ID_OR_PATH", help="transformers depth model, Hub id or local folder")
+    add_teacher_flags(p)
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(run=run_relabel_depth)
+
+
+def run_relabel_depth(args: argparse.Namespace) -> None:
+    from .relabel import relabel
+
+    print(relabel(args.out, args.depth_model, teacher_settings(args), args.progress).describe())
+
+
+SUBCOMMANDS = [add_generate, add_relabel_depth, add_card, add_push]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -8,12 +8,16 @@ model teacher (teacher.py) plugs in behind the same call.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from .errors import UserError
+from .options import TeacherSettings
 from .sources import Sources
+
+if TYPE_CHECKING:
+    from .teacher import DepthTeacher
 
 METRIC_NEAR_SMALL = "metric depth in metres along the optical axis: smaller is nearer"
 
@@ -38,12 +42,13 @@ class SceneDepth:
 
     background_depths: list[np.ndarray]
     meaning: str = METRIC_NEAR_SMALL
+    near_is_large: bool = False  # True for a teacher's relative inverse depth (disparity)
 
     def __call__(self, images, masks, bg_ids):
-        return np.stack([scene_depth(self.background_depths[b], m) for b, m in zip(bg_ids, masks)])
+        return np.stack([scene_depth(self.background_depths[b], m, self.near_is_large) for b, m in zip(bg_ids, masks)])
 
 
-def scene_depth(background_depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def scene_depth(background_depth: np.ndarray, mask: np.ndarray, near_is_large: bool = False) -> np.ndarray:
     """The foreground is a flat cut-out standing upright where its bottom touches the scene: every
     foreground pixel gets the depth at the bottom centre of the mask, and never lies behind any background
     pixel it covers (a cut-out cannot be occluded by what it is pasted over)."""
@@ -54,11 +59,58 @@ def scene_depth(background_depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
     bottom = rows[-1]
     cols = np.flatnonzero(covered[bottom])
     contact = background_depth[bottom, cols[len(cols) // 2]]
-    depth_here = min(contact, background_depth[covered].min())
-    return np.where(covered, np.float32(depth_here), background_depth)
+    nearest = max if near_is_large else min
+    extreme = background_depth[covered].max() if near_is_large else background_depth[covered].min()
+    return np.where(covered, np.float32(nearest(contact, extreme)), background_depth)
 
 
-def make_depth_stage(mode: str, sources: Sources) -> DepthStage:
+@dataclass
+class PrecomputedDepth:
+    """Depth maps computed elsewhere (by the teacher, in the process that holds the GPU), handed out in
+    the order the shard builder asks for them."""
+
+    depths: np.ndarray  # (N, S, S) float32, one per sample of the shard, in shard order
+    meaning: str | None = None
+    taken: int = 0
+
+    def __call__(self, images, masks, bg_ids):
+        batch = self.depths[self.taken : self.taken + len(images)]
+        self.taken += len(images)
+        return batch
+
+
+@dataclass
+class ModelDepth:
+    """The teacher on every composite."""
+
+    teacher: "DepthTeacher"
+
+    @property
+    def meaning(self) -> str:
+        return self.teacher.info["meaning"]
+
+    def __call__(self, images, masks, bg_ids):
+        return self.teacher.predict(images)
+
+
+def load_teacher(model: str, settings: TeacherSettings) -> "DepthTeacher":
+    from .teacher import DepthTeacher, TeacherOptions
+
+    options = TeacherOptions(model, settings.device, settings.dtype, settings.batch_size, settings.trust_remote_code)
+    return DepthTeacher.load(options)
+
+
+def label_backgrounds(sources: Sources, teacher: "DepthTeacher") -> None:
+    """Give every background the teacher's depth: one batched call for all backgrounds, instead of one
+    per composite."""
+    predicted = teacher.predict(np.stack([bg.rgb for bg in sources.backgrounds]))
+    for background, depth in zip(sources.backgrounds, predicted):
+        background.depth = depth
+
+
+def make_depth_stage(mode: str, sources: Sources, teacher: "DepthTeacher | None" = None) -> DepthStage:
+    """The depth stage of a build; `teacher` is the --depth-model for `model`, the
+    --background-depth-model (already applied to the backgrounds) for `scene`."""
     if mode == "none":
         return NoDepth()
     if mode == "scene":
@@ -67,5 +119,9 @@ def make_depth_stage(mode: str, sources: Sources) -> DepthStage:
                 "--depth scene needs background depth maps: pass --background-depths DIR or "
                 "--background-depth-model ID, or use --depth model / --depth none"
             )
+        if teacher is not None:
+            return SceneDepth([bg.depth for bg in sources.backgrounds], teacher.info["meaning"], teacher.near_is_large)
         return SceneDepth([bg.depth for bg in sources.backgrounds])
-    raise UserError(f"--depth {mode} is not available in this build")
+    if teacher is None:
+        raise UserError("--depth model needs --depth-model ID_OR_PATH")
+    return ModelDepth(teacher)

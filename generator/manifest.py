@@ -95,12 +95,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def write_manifest(out: Path, options: BuildOptions, sources: "Sources", depth_meaning: str | None, summary: "BuildSummary") -> dict:
+def write_manifest(out: Path, options: BuildOptions, sources: "Sources", depth_info: dict, summary: "BuildSummary") -> dict:
     data = {
         "format": FORMAT,
         "options": options.to_dict(),
         "packages": package_versions(),
-        "depth": {"mode": options.depth, "meaning": depth_meaning},
+        "depth": {"mode": options.depth, **depth_info},
         "inputs": {
             "backgrounds": [bg.name for bg in sources.backgrounds],
             "foregrounds": [fg.name for fg in sources.foregrounds],

@@ -23,9 +23,8 @@ DEMO_FOREGROUNDS = 10
 
 @dataclass(frozen=True)
 class TeacherSettings:
-    """Which depth model labels the composites (or the backgrounds, for --depth scene)."""
+    """Where and how the depth model runs (the model itself is a BuildOptions field)."""
 
-    model: str = DEFAULT_DEPTH_MODEL
     device: str = "auto"
     dtype: str = "auto"
     batch_size: int = 32

@@ -13,7 +13,7 @@ from .composite import composite, mask_bbox, prepare_cutout
 from .depth import DepthStage
 from .encode import encode_depth, encode_image, encode_png
 from .options import BuildOptions
-from .plan import Grid, ShardSpec, placements
+from .plan import Grid, Placement, ShardSpec, placements
 from .schema import FG_BG, FG_BG_FEATURES, sample_name
 from .sources import Sources
 from .writer import image_cell, rows_to_table
@@ -59,19 +59,30 @@ def build_rows(context: ShardContext, spec: ShardSpec) -> dict[str, list]:
         background = context.sources.backgrounds[group.bg_id]
         if group.bg_id not in background_png:
             background_png[group.bg_id] = encode_image(background.rgb, context.options.image_format, context.options.jpeg_quality)
-        _add_group(context, group, background.rgb, background_png[group.bg_id], columns)
+        _add_group(context, group, background_png[group.bg_id], columns)
     return columns
 
 
-def _add_group(context: ShardContext, group: Group, background: np.ndarray, background_bytes: bytes, columns: dict) -> None:
+def _group_composites(context: ShardContext, group: Group) -> tuple[list[Placement], np.ndarray, np.ndarray]:
+    """(placements, composites (n, S, S, 3), masks (n, S, S)) of one group."""
     options = context.options
+    background = context.sources.backgrounds[group.bg_id].rgb
     rgba = context.sources.foregrounds[group.fg_id].rgba
     plan = placements(options, group.bg_id, group.fg_id, group.flipped, rgba.shape[:2])
     chosen = [plan[k] for k in group.ks]
     cutouts = {scale: prepare_cutout(rgba, group.flipped, scale) for scale in {p.scale for p in chosen}}
     pairs = [composite(background, cutouts[p.scale], p, options.soft_mask) for p in chosen]
-    images = np.stack([image for image, _ in pairs])
-    masks = np.stack([mask for _, mask in pairs])
+    return chosen, np.stack([image for image, _ in pairs]), np.stack([mask for _, mask in pairs])
+
+
+def shard_composites(context: ShardContext, spec: ShardSpec) -> np.ndarray:
+    """All composites of a shard, in row order: what the depth teacher labels."""
+    return np.concatenate([_group_composites(context, group)[1] for group in groups(context.grid, spec.samples)])
+
+
+def _add_group(context: ShardContext, group: Group, background_bytes: bytes, columns: dict) -> None:
+    options = context.options
+    chosen, images, masks = _group_composites(context, group)
     depths = context.depth(images, masks, np.full(len(chosen), group.bg_id))
     for i, (k, place) in enumerate(zip(group.ks, chosen)):
         depth_png, depth_min, depth_max = encode_depth(depths[i]) if depths is not None else (None, None, None)

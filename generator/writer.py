@@ -43,13 +43,28 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield temporary
         with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
+        # mkstemp makes the file private (0600); published files get the usual mode under the umask.
+        os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once at import: toggling the umask later could race with threads creating files.
+_UMASK = _read_umask()
+
+
 def write_table(table: pa.Table, path: Path, config: str) -> None:
+    # The canonical schema, always: a table read back from Parquet names its list items differently
+    # ("element"), which would change the file's bytes though not its values.
+    table = table.cast(FEATURES[config].arrow_schema)
     with atomic_path(path) as temporary:
         pq.write_table(
             table,
