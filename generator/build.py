@@ -4,6 +4,7 @@ per shard file), then write the input configs, the manifest and the card."""
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -17,9 +18,11 @@ from . import manifest as manifest_io
 from .card import write_card
 from .depth import NoDepth, PrecomputedDepth, label_backgrounds, load_teacher, make_depth_stage
 from .encode import encode_depth, encode_image, encode_png
+from .errors import OutputError, describe_os_error
 from .options import BuildOptions, RunOptions, TeacherSettings
+from .outdir import build_lock, remove_temporaries
 from .plan import ShardSpec, plan_shards
-from .schema import BACKGROUNDS, FG_BG, FOREGROUNDS, shard_path
+from .schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, GALLERY_DIR, shard_path
 from .shard import ShardContext, build_table, shard_composites
 from .sources import Sources, load_sources
 from .writer import image_cell, rows_to_table, sha256_file, write_table
@@ -44,6 +47,9 @@ class BuildSummary:
     shards: list[ShardResult]
     seconds: float
     rows_per_split: dict[str, int] = field(default_factory=dict)
+    kept: int = 0  # fg_bg shards of an earlier (interrupted) build kept after checking their sha256
+    built: int = 0  # fg_bg shards built by this run
+    skipped: list[dict] = field(default_factory=list)  # bad inputs left out (--skip-bad-inputs)
 
     @property
     def samples(self) -> int:
@@ -56,39 +62,92 @@ class BuildSummary:
     def describe(self) -> str:
         splits = ", ".join(f"{split} {rows:,}" for split, rows in self.rows_per_split.items())
         rate = self.samples / self.seconds if self.seconds else 0.0
+        resumed = f"; resumed: kept {self.kept} verified shards, built {self.built}" if self.kept else ""
+        skipped = f"; skipped {len(self.skipped)} bad input files (listed in the manifest)" if self.skipped else ""
         return (
             f"{self.samples:,} samples ({splits}) in {len(self.shards)} files, {self.bytes / 1e6:,.1f} MB, "
-            f"{self.seconds:,.1f} s, {rate:,.0f} samples/s -> {self.out}"
+            f"{self.seconds:,.1f} s, {rate:,.0f} samples/s -> {self.out}{resumed}{skipped}"
         )
 
 
 def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
+    """Build into `run.out`, or finish an interrupted build there: shards already written and intact are
+    kept, the others built. One build at a time per folder (outdir.build_lock)."""
     started = time.perf_counter()
     options.validate()
     out = Path(run.out)
-    manifest_io.prepare_output(out, options, run.overwrite)
-    context, teacher = make_context(options, run.teacher)
-    sources = context.sources
-    shards = plan_shards(context.grid, options)
-    results = _build_shards(context, shards, out, run, teacher if options.depth == "model" else None)
-    results += _write_input_configs(context, shards, out)
-    rows = {split: sum(r.rows for r in results if r.config == FG_BG and r.split == split) for split in _splits(shards)}
-    summary = BuildSummary(out, results, time.perf_counter() - started, rows)
-    depth_info = {"meaning": context.depth.meaning, **({"teacher": teacher.info} if teacher else {})}
-    manifest_io.write_manifest(out, options, sources, depth_info, summary)
-    write_card(out)
+    manifest_io.check_output(out, options, run.overwrite)  # refuse before creating anything
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(describe_os_error(error, out)) from None
+    with build_lock(out):
+        previous = manifest_io.prepare_output(out, options, run.overwrite)
+        remove_temporaries(out, [*CONFIG_DIRS.values(), GALLERY_DIR])
+        context, teacher = make_context(options, run.teacher, run.skip_bad_inputs)
+        sources = context.sources
+        for skipped in sources.skipped:
+            named = "" if skipped["file"] in skipped["reason"] else f"{skipped['file']}: "
+            print(f"warning: skipping {skipped['input']} {named}{skipped['reason']}", file=sys.stderr)
+        shards = plan_shards(context.grid, options)
+        rows = {split: sum(s.rows for s in shards if s.split == split) for split in _splits(shards)}
+        kept = manifest_io.reusable_shards(out, previous, manifest_io.inputs_record(options, sources))
+        _remove_unplanned(out, shards)
+        depth_info = {"meaning": context.depth.meaning, **({"teacher": teacher.info} if teacher else {})}
+        progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()))
+        todo = [s for s in shards if shard_path(FG_BG, s.split, s.index, s.count) not in kept]
+        model = teacher if options.depth == "model" else None
+        built = {r.path: r for r in _build_shards(context, todo, out, run, model, progress.add)}
+        results = [
+            built.get(path) or ShardResult(**kept[path])
+            for path in (shard_path(FG_BG, s.split, s.index, s.count) for s in shards)
+        ]
+        results += _write_input_configs(context, shards, out)
+        summary = BuildSummary(out, results, 0.0, rows, kept=len(kept), built=len(todo), skipped=sources.skipped)
+        manifest_io.write_manifest(out, options, sources, depth_info, summary)
+        write_card(out)
+    summary.seconds = time.perf_counter() - started
     return summary
 
 
-def make_context(options: BuildOptions, settings: TeacherSettings) -> tuple[ShardContext, "DepthTeacher | None"]:
+def make_context(options: BuildOptions, settings: TeacherSettings, skip_bad: bool = False) -> tuple[ShardContext, "DepthTeacher | None"]:
     """Sources, and the depth model if any, loaded once, in this process. The backgrounds get the
     model's depth too: the backgrounds config carries it, and --depth scene builds on it."""
-    sources = load_sources(options)
+    sources = load_sources(options, skip_bad=skip_bad)
     model = {"model": options.depth_model, "scene": options.background_depth_model}.get(options.depth)
     teacher = load_teacher(model, settings) if model else None
     if teacher is not None:
         label_backgrounds(sources, teacher)
     return ShardContext(options, sources, make_depth_stage(options.depth, sources, teacher)), teacher
+
+
+class _Progress:
+    """The progress record: the manifest, rewritten atomically with `complete: false` and the shards
+    finished so far each time one is written (in the parent process, after the shard's rename)."""
+
+    def __init__(self, out: Path, options: BuildOptions, sources: Sources, depth_info: dict, rows: dict, done: list):
+        self.args = (out, options, sources, depth_info)
+        self.rows = rows
+        self.done = list(done)
+        self._write()
+
+    def add(self, result: ShardResult) -> None:
+        self.done.append(result)
+        self._write()
+
+    def _write(self) -> None:
+        summary = BuildSummary(self.args[0], self.done, 0.0, self.rows)
+        manifest_io.write_manifest(*self.args, summary, complete=False)
+
+
+def _remove_unplanned(out: Path, shards: list[ShardSpec]) -> None:
+    """fg_bg files this plan does not write (left by a build from other inputs) would be read as data."""
+    planned = {Path(shard_path(FG_BG, s.split, s.index, s.count)).name for s in shards}
+    folder = out / CONFIG_DIRS[FG_BG]
+    if folder.is_dir():
+        for path in folder.glob("*.parquet"):
+            if path.name not in planned:
+                path.unlink()
 
 
 def _splits(shards: list[ShardSpec]) -> list[str]:
@@ -120,19 +179,26 @@ def write_shard(context: ShardContext, spec: ShardSpec, out: Path, depths: np.nd
     return ShardResult(relative, FG_BG, spec.split, spec.rows, path.stat().st_size, sha256_file(path))
 
 
-def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run: RunOptions, teacher: "DepthTeacher | None") -> list[ShardResult]:
-    """With a teacher, this process composites each shard and runs the model over all of it in full
-    batches while the workers encode and write the shards before it: the GPU never waits on encoding."""
+def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run: RunOptions, teacher: "DepthTeacher | None", on_done=None) -> list[ShardResult]:
+    """Build `shards`, calling `on_done(result)` as each one is on disk. With a teacher, this process
+    composites each shard and runs the model over all of it in full batches while the workers encode and
+    write the shards before it: the GPU never waits on encoding. The first failure (in a worker too: the
+    pool re-raises it here, and UserError/OutputError keep their one-line message) cancels the shards
+    not started yet."""
 
     def teacher_depths(spec: ShardSpec) -> np.ndarray | None:
         return teacher.predict(shard_composites(context, spec)) if teacher is not None else None
 
+    on_done = on_done or (lambda result: None)
+    if not shards:
+        return []
     bar = tqdm(total=sum(s.rows for s in shards), unit="sample", desc="fg_bg", disable=not run.progress, dynamic_ncols=True)
     with bar:
         if run.workers <= 1:
             results = []
             for spec in shards:
                 results.append(write_shard(context, spec, out, teacher_depths(spec)))
+                on_done(results[-1])
                 bar.update(spec.rows)
             return results
         # The teacher stays here: workers get depth maps, never the model.
@@ -147,21 +213,26 @@ def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run
         with pool:
             futures: list[Future] = []
             pending: set[Future] = set()
-            for spec in shards:
-                # Bound the shards in flight, so the depth maps waiting for a worker do not pile up.
-                while len(pending) >= 2 * run.workers:
-                    pending = _advance(pending, bar)
-                future = pool.submit(_build_one, spec, out, teacher_depths(spec))
-                futures.append(future)
-                pending.add(future)
-            while pending:
-                pending = _advance(pending, bar)
+            try:
+                for spec in shards:
+                    # Bound the shards in flight, so depth maps waiting for a worker do not pile up.
+                    while len(pending) >= 2 * run.workers:
+                        pending = _advance(pending, bar, on_done)
+                    future = pool.submit(_build_one, spec, out, teacher_depths(spec))
+                    futures.append(future)
+                    pending.add(future)
+                while pending:
+                    pending = _advance(pending, bar, on_done)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     return [future.result() for future in futures]
 
 
-def _advance(pending: set[Future], bar: tqdm) -> set[Future]:
+def _advance(pending: set[Future], bar: tqdm, on_done) -> set[Future]:
     done, still = wait(pending, return_when=FIRST_COMPLETED)
     for future in done:
+        on_done(future.result())
         bar.update(future.result().rows)
     return still
 

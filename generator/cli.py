@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, describe_os_error
 from .options import (
     DEFAULT_DEPTH_MODEL,
     DEPTH_MODES,
@@ -52,6 +53,7 @@ def add_generate(subparsers) -> None:
     inputs.add_argument("--num-foregrounds", type=int, metavar="N", help="use the first N foregrounds (demo: how many to make, default 10)")
     inputs.add_argument("--bg-size", type=int, default=d.bg_size, help="background side in px (default %(default)s)")
     inputs.add_argument("--fg-size", type=int, help="longest side of a foreground in px (default: half of --bg-size)")
+    inputs.add_argument("--skip-bad-inputs", action="store_true", help="leave out unusable input files (unreadable, empty, fully transparent, ...) with a warning and list them in the manifest, instead of stopping")
 
     placing = p.add_argument_group("placement")
     placing.add_argument("--placements", type=int, default=d.placements, metavar="K", help="placements per background, foreground and flip (default %(default)s)")
@@ -108,7 +110,10 @@ def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions
         shard_size=args.shard_size,
         seed=args.seed,
     )
-    run = RunOptions(out=args.out, workers=max(1, args.workers), overwrite=args.overwrite, progress=args.progress, teacher=teacher_settings(args))
+    run = RunOptions(
+        out=args.out, workers=max(1, args.workers), overwrite=args.overwrite, progress=args.progress,
+        teacher=teacher_settings(args), skip_bad_inputs=args.skip_bad_inputs,
+    )
     return build, run
 
 
@@ -236,7 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         args.run(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return getattr(error, "exit_code", 2)
+    except OSError as error:  # the disk or the system, not the user: still one line
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
+        return 1
+    except BrokenProcessPool:
+        print("error: a worker process died (killed, or out of memory); run the same command again to resume", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,5 +1,31 @@
 """User-facing errors: the CLI prints these as one line and exits non-zero, never a traceback."""
 
+from __future__ import annotations
+
 
 class UserError(Exception):
     """A mistake in the user's inputs or options, explained in one line."""
+
+
+class BadInput(UserError):
+    """One input file that cannot be used (unreadable, empty, fully transparent, ...). The message names
+    the file; with --skip-bad-inputs the file is skipped with a warning instead of stopping the build.
+    (`path` is optional so the exception still pickles across worker processes.)"""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class OutputError(UserError):
+    """The output folder cannot be written (disk full, file-size limit, no permission, locked by another
+    build). Not a mistake in the inputs: the CLI exits with code 1 instead of 2."""
+
+    exit_code = 1
+
+
+def describe_os_error(error: OSError, path=None) -> str:
+    """`cannot write PATH: No space left on device` from any OSError, pyarrow's included."""
+    reason = error.strerror or str(error)
+    where = path or error.filename
+    return f"cannot write {where}: {reason}" if where else f"cannot write the output: {reason}"

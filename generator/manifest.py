@@ -6,6 +6,7 @@ another dataset and is not overwritten by accident.
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import shutil
@@ -16,8 +17,9 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .errors import UserError
 from .options import BuildOptions
-from .schema import CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
-from .writer import write_json
+from .outdir import is_scratch
+from .schema import CARD, CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS
+from .writer import sha256_file, write_json
 
 if TYPE_CHECKING:
     from .build import BuildSummary
@@ -42,10 +44,12 @@ def read_manifest(out: Path) -> dict | None:
 
 
 def load_manifest(out: Path) -> dict:
-    """The manifest of an existing dataset, for the commands that read one."""
+    """The manifest of an existing, finished dataset, for the commands that read one."""
     data = read_manifest(out)
     if data is None:
         raise UserError(f"{out} holds no mono-depth-mask dataset (no {MANIFEST})")
+    if data.get("complete") is False:
+        raise UserError(f"{out} holds an unfinished build; run the same generate command again to finish it")
     return data
 
 
@@ -54,15 +58,18 @@ def option_differences(old: dict, new: BuildOptions) -> list[str]:
     return sorted(key for key in current.keys() | old.keys() if old.get(key) != current.get(key))
 
 
-def prepare_output(out: Path, options: BuildOptions, overwrite: bool) -> None:
-    """Make sure `out` may receive this build: empty, or our own dataset with the same options, or our
-    own dataset with other options and --overwrite (its files are removed). Never touches a foreign
-    folder's files."""
+def _is_empty(out: Path) -> bool:
+    """No entries but build machinery (the lock, temporaries of a build killed before its first manifest)
+    and empty folders."""
+    return all(is_scratch(path.name) or (path.is_dir() and not path.is_symlink() and not any(path.iterdir())) for path in out.iterdir())
+
+
+def check_output(out: Path, options: BuildOptions, overwrite: bool) -> dict | None:
+    """Refuse an `out` that may not receive this build; touches nothing. Returns its manifest, if any."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
-    if not out.exists() or not any(out.iterdir()):
-        out.mkdir(parents=True, exist_ok=True)
-        return
+    if not out.exists() or _is_empty(out):
+        return None
     manifest = read_manifest(out)
     if manifest is None:
         raise UserError(f"--out {out} is not empty and holds no mono-depth-mask dataset; choose an empty folder")
@@ -72,8 +79,38 @@ def prepare_output(out: Path, options: BuildOptions, overwrite: bool) -> None:
             f"--out {out} holds a dataset built with other options ({', '.join(changed)}); "
             "pass --overwrite to replace it or choose another folder"
         )
-    if changed:
+    return manifest
+
+
+def prepare_output(out: Path, options: BuildOptions, overwrite: bool) -> dict | None:
+    """Make sure `out` may receive this build: empty, or our own dataset with the same options (returned,
+    so its verified shards can be kept), or our own dataset with other options and --overwrite (its files
+    are removed). Never touches a foreign folder's files."""
+    manifest = check_output(out, options, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    if manifest is not None and option_differences(manifest.get("options", {}), options):
         remove_dataset(out)
+        return None
+    return manifest
+
+
+def reusable_shards(out: Path, previous: dict | None, inputs: dict) -> dict[str, dict]:
+    """The fg_bg shards of a previous build (finished or killed) with the same options and inputs that are
+    still intact: the file exists and its size and sha256 are the ones recorded when it was written."""
+    if not previous or previous.get("inputs") != inputs:
+        return {}
+    kept = {}
+    for shard in previous.get("shards", []):
+        if shard.get("config") != FG_BG:
+            continue
+        path = out / shard["path"]
+        try:
+            intact = path.is_file() and path.stat().st_size == shard["bytes"] and sha256_file(path) == shard["sha256"]
+        except OSError:
+            intact = False
+        if intact:
+            kept[shard["path"]] = shard
+    return kept
 
 
 def remove_dataset(out: Path) -> None:
@@ -85,7 +122,16 @@ def remove_dataset(out: Path) -> None:
             path.unlink()
 
 
+@functools.lru_cache(maxsize=1)
+def _package_versions() -> tuple:
+    return tuple(_versions().items())
+
+
 def package_versions() -> dict[str, str]:
+    return dict(_package_versions())
+
+
+def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version(), "mono-depth-mask": __version__}
     for name in PACKAGES:
         try:
@@ -95,20 +141,31 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def write_manifest(out: Path, options: BuildOptions, sources: "Sources", depth_info: dict, summary: "BuildSummary") -> dict:
+def inputs_record(options: BuildOptions, sources: "Sources") -> dict:
+    return {
+        "backgrounds": [bg.name for bg in sources.backgrounds],
+        "foregrounds": [fg.name for fg in sources.foregrounds],
+        "bg_size": options.bg_size,
+        "fg_shapes": [list(fg.rgba.shape[:2]) for fg in sources.foregrounds],
+    }
+
+
+def write_manifest(
+    out: Path, options: BuildOptions, sources: "Sources", depth_info: dict, summary: "BuildSummary", complete: bool = True
+) -> dict:
+    """Written once when the build starts and again after every shard with `complete: false` and the
+    shards finished so far (the progress record a resumed build trusts), and at the end with
+    `complete: true`. Always atomically: a reader sees the previous version or the new one."""
     data = {
         "format": FORMAT,
+        "complete": complete,
         "options": options.to_dict(),
         "packages": package_versions(),
         "depth": {"mode": options.depth, **depth_info},
-        "inputs": {
-            "backgrounds": [bg.name for bg in sources.backgrounds],
-            "foregrounds": [fg.name for fg in sources.foregrounds],
-            "bg_size": options.bg_size,
-            "fg_shapes": [list(fg.rgba.shape[:2]) for fg in sources.foregrounds],
-        },
+        "inputs": inputs_record(options, sources),
+        "skipped_inputs": list(getattr(sources, "skipped", [])),
         "splits": summary.rows_per_split,
-        "shards": [vars(shard) for shard in summary.shards],
+        "shards": [vars(shard) if not isinstance(shard, dict) else shard for shard in summary.shards],
     }
     write_json(out / MANIFEST, data)
     return data

@@ -117,6 +117,7 @@ class RunOptions:
     workers: int = 1
     overwrite: bool = False
     progress: bool = True
+    skip_bad_inputs: bool = False  # leave bad input files out (recorded in the manifest) instead of stopping
     teacher: TeacherSettings = field(default_factory=TeacherSettings)
 
 

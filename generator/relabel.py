@@ -23,6 +23,7 @@ from .depth import load_teacher
 from .encode import encode_depth
 from .manifest import load_manifest
 from .options import TeacherSettings
+from .outdir import build_lock
 from .schema import BACKGROUNDS, FEATURES, FG_BG, MANIFEST
 from .writer import image_cell, sha256_file, write_json, write_table
 
@@ -68,14 +69,15 @@ def relabel(out: Path, model: str, settings: TeacherSettings, progress: bool = T
     teacher = load_teacher(model, settings)
     shards = [s for s in manifest["shards"] if s["config"] in (FG_BG, BACKGROUNDS)]
     rows = 0
-    for shard in tqdm(shards, unit="shard", desc="relabel-depth", disable=not progress, dynamic_ncols=True):
-        path = out / shard["path"]
-        table = relabel_table(pq.read_table(path), shard["config"], teacher.predict)
-        write_table(table, path, shard["config"])
-        shard.update(bytes=path.stat().st_size, sha256=sha256_file(path))
-        rows += table.num_rows if shard["config"] == FG_BG else 0
-    manifest["options"].update(depth="model", depth_model=model, background_depth_model=None)
-    manifest["depth"] = {"mode": "model", "meaning": teacher.info["meaning"], "teacher": teacher.info, "relabelled": True}
-    write_json(out / MANIFEST, manifest)
-    write_card(out)
+    with build_lock(out):  # no generate or other relabel may write OUT meanwhile
+        for shard in tqdm(shards, unit="shard", desc="relabel-depth", disable=not progress, dynamic_ncols=True):
+            path = out / shard["path"]
+            table = relabel_table(pq.read_table(path), shard["config"], teacher.predict)
+            write_table(table, path, shard["config"])
+            shard.update(bytes=path.stat().st_size, sha256=sha256_file(path))
+            rows += table.num_rows if shard["config"] == FG_BG else 0
+        manifest["options"].update(depth="model", depth_model=model, background_depth_model=None)
+        manifest["depth"] = {"mode": "model", "meaning": teacher.info["meaning"], "teacher": teacher.info, "relabelled": True}
+        write_json(out / MANIFEST, manifest)
+        write_card(out)
     return RelabelSummary(out, len(shards), rows, time.perf_counter() - started)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import UserError
+from .errors import BadInput, UserError
 from .options import DEMO_BACKGROUNDS, DEMO_FOREGROUNDS, BuildOptions
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
@@ -40,18 +40,40 @@ class Foreground:
 class Sources:
     backgrounds: list[Background]
     foregrounds: list[Foreground]
+    # Bad files left out with --skip-bad-inputs: {"input": "background", "file": path, "reason": message}.
+    skipped: list[dict] = field(default_factory=list)
 
     @property
     def has_depth(self) -> bool:
         return all(bg.depth is not None for bg in self.backgrounds)
 
 
-def load_sources(options: BuildOptions) -> Sources:
+def load_sources(options: BuildOptions, skip_bad: bool = False) -> Sources:
+    """Every input, decoded. A bad file (`BadInput`) stops the build with one line naming it, or with
+    `skip_bad` is left out and recorded in `Sources.skipped`; the first N of --num-* are then the first N
+    usable files."""
     if options.demo:
         return _demo_sources(options)
-    backgrounds = _load_backgrounds(options)
-    foregrounds = _load_foregrounds(options)
-    return Sources(backgrounds, foregrounds)
+    skipped: list[dict] = []
+    backgrounds = _load_backgrounds(options, skip_bad, skipped)
+    foregrounds = _load_foregrounds(options, skip_bad, skipped)
+    return Sources(backgrounds, foregrounds, skipped)
+
+
+def _load_each(what: str, items: list, limit: int | None, load, skip_bad: bool, skipped: list[dict]) -> list:
+    loaded = []
+    for item in items:
+        if limit is not None and len(loaded) >= limit:
+            break
+        try:
+            loaded.append(load(*item))
+        except BadInput as error:
+            if not skip_bad:
+                raise
+            skipped.append({"input": what, "file": str(item[0]), "reason": str(error)})
+    if not loaded:
+        raise UserError(f"no usable {what} file: every one was bad and skipped")
+    return loaded
 
 
 # --- listing ----------------------------------------------------------------------------------------
@@ -85,7 +107,7 @@ def trailing_number(stem: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def match_by_stem_or_number(items: list[Path], candidates: list[Path], what: str) -> list[Path]:
+def match_by_stem_or_number(items: list[Path], candidates: list[Path], what: str, missing_ok: bool = False) -> list[Path | None]:
     """For each item, the candidate with the same stem, else the one with the same trailing number
     (fg_img_7.jpg <-> mask_img_7.jpg, the layout earlier attempts used)."""
     by_stem = {c.stem: c for c in candidates}
@@ -99,8 +121,8 @@ def match_by_stem_or_number(items: list[Path], candidates: list[Path], what: str
         found = by_stem.get(item.stem)
         if found is None and trailing_number(item.stem) is not None:
             found = by_number.get(trailing_number(item.stem))
-        if found is None:
-            raise UserError(f"no {what} for {item.name}: expected {item.stem}.* or a file ending in the same number")
+        if found is None and not missing_ok:
+            raise BadInput(f"no {what} for {item.name}: expected {item.stem}.* or a file ending in the same number")
         matched.append(found)
     return matched
 
@@ -117,9 +139,9 @@ def open_image(path: Path) -> Image.Image:
                 image.load()
                 return ImageOps.exif_transpose(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UserError(f"{path}: image is too large to be safe to decode (decompression-bomb guard)") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise UserError(f"cannot read image {path}: {error}") from None
+        raise BadInput(f"{path}: image is too large to be safe to decode (decompression-bomb guard)", str(path)) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
+        raise BadInput(f"cannot read image {path}: {error}", str(path)) from None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -146,25 +168,34 @@ def center_square_box(width: int, height: int) -> tuple[int, int, int, int]:
 # --- backgrounds ------------------------------------------------------------------------------------
 
 
-def _load_backgrounds(options: BuildOptions) -> list[Background]:
-    files = list_files(options.backgrounds, "background")[: options.num_backgrounds]
+def _load_backgrounds(options: BuildOptions, skip_bad: bool = False, skipped: list[dict] | None = None) -> list[Background]:
+    files = list_files(options.backgrounds, "background")
+    if not skip_bad:
+        files = files[: options.num_backgrounds]
     depth_files: list[Path | None] = [None] * len(files)
     if options.background_depths:
         candidates = list_files(options.background_depths, "background depth", DEPTH_SUFFIXES)
-        depth_files = match_by_stem_or_number(files, candidates, "background depth")
-    return [_load_background(file, depth, options.bg_size) for file, depth in zip(files, depth_files)]
+        depth_files = match_by_stem_or_number(files, candidates, "background depth", missing_ok=True)
+
+    def load(file: Path, depth: Path | None) -> Background:
+        if options.background_depths and depth is None:
+            raise BadInput(f"no background depth for {file.name}: expected {file.stem}.* or a file ending in the same number", str(file))
+        return _load_background(file, depth, options.bg_size)
+
+    return _load_each("background", list(zip(files, depth_files)), options.num_backgrounds, load, skip_bad, [] if skipped is None else skipped)
 
 
 def _load_background(path: Path, depth_path: Path | None, size: int) -> Background:
     image = open_image(path)
     box = center_square_box(*image.size)
-    rgb = to_rgb(image).resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
+    # Crop, then resize: a resize with box= would let the filter reach pixels outside the square.
+    rgb = to_rgb(image.crop(box)).resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
     depth = None
     if depth_path is not None:
         depth = _read_depth(depth_path)
         if depth.shape != (image.height, image.width):
-            raise UserError(f"{depth_path}: depth is {depth.shape[1]}x{depth.shape[0]}, its background {path.name} is {image.width}x{image.height}")
-        depth = np.asarray(Image.fromarray(depth, "F").resize((size, size), Image.Resampling.BILINEAR, box=box))
+            raise BadInput(f"{depth_path}: depth is {depth.shape[1]}x{depth.shape[0]}, its background {path.name} is {image.width}x{image.height}")
+        depth = np.asarray(Image.fromarray(depth, "F").crop(box).resize((size, size), Image.Resampling.BILINEAR))
     return Background(path.stem, np.asarray(rgb, dtype=np.uint8), depth)
 
 
@@ -173,36 +204,41 @@ def _read_depth(path: Path) -> np.ndarray:
         try:
             depth = np.load(path, allow_pickle=False)  # never unpickle data
         except (OSError, ValueError) as error:
-            raise UserError(f"cannot read depth {path}: {error}") from None
-        if depth.ndim != 2:
-            raise UserError(f"{path}: depth must be a 2-D array, got shape {depth.shape}")
+            raise BadInput(f"cannot read depth {path}: {error}", str(path)) from None
+        if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
+            raise BadInput(f"{path}: depth must be a 2-D array of numbers, got {depth.dtype} of shape {depth.shape}", str(path))
         depth = depth.astype(np.float32)
     else:
         depth = np.asarray(open_image(path), dtype=np.float32) * DEPTH_PNG_METRES_PER_UNIT
     if not np.isfinite(depth).all():
-        raise UserError(f"{path}: depth holds NaN or infinite values")
+        raise BadInput(f"{path}: depth holds NaN or infinite values", str(path))
     return depth
 
 
 # --- foregrounds ------------------------------------------------------------------------------------
 
 
-def _load_foregrounds(options: BuildOptions) -> list[Foreground]:
-    files = list_files(options.foregrounds, "foreground")[: options.num_foregrounds]
+def _load_foregrounds(options: BuildOptions, skip_bad: bool = False, skipped: list[dict] | None = None) -> list[Foreground]:
+    files = list_files(options.foregrounds, "foreground")
+    if not skip_bad:
+        files = files[: options.num_foregrounds]
     mask_files: list[Path | None] = [None] * len(files)
     if options.masks:
-        mask_files = match_by_stem_or_number(files, list_files(options.masks, "mask"), "mask")
-    return [_load_foreground(f, m, options) for f, m in zip(files, mask_files)]
+        mask_files = match_by_stem_or_number(files, list_files(options.masks, "mask"), "mask", missing_ok=True)
+    load = lambda f, m: _load_foreground(f, m, options)  # noqa: E731
+    return _load_each("foreground", list(zip(files, mask_files)), options.num_foregrounds, load, skip_bad, [] if skipped is None else skipped)
 
 
 def _load_foreground(path: Path, mask_path: Path | None, options: BuildOptions) -> Foreground:
+    if options.masks and mask_path is None:
+        raise BadInput(f"no mask for {path.name}: expected {path.stem}.* or a file ending in the same number", str(path))
     image = open_image(path)
     if mask_path is not None:
         alpha = _mask_as_alpha(mask_path, image.size, options.soft_mask)
     elif has_alpha(image):
         alpha = np.asarray(image.convert("RGBA"))[..., 3]
     else:
-        raise UserError(f"foreground {path} has no alpha channel and no mask: pass --masks DIR or use RGBA cut-outs")
+        raise BadInput(f"foreground {path} has no alpha channel and no mask: pass --masks DIR or use RGBA cut-outs", str(path))
     rgba = np.dstack([np.asarray(to_rgb(image)), alpha])
     return Foreground(path.stem, fit_cutout(rgba, options.fg_longest_side, path))
 
@@ -210,7 +246,7 @@ def _load_foreground(path: Path, mask_path: Path | None, options: BuildOptions) 
 def _mask_as_alpha(path: Path, size: tuple[int, int], soft: bool) -> np.ndarray:
     mask = open_image(path)
     if mask.size != size:
-        raise UserError(f"mask {path} is {mask.width}x{mask.height}, its foreground is {size[0]}x{size[1]}")
+        raise BadInput(f"mask {path} is {mask.width}x{mask.height}, its foreground is {size[0]}x{size[1]}")
     alpha = np.asarray(mask.convert("L"))
     # Mask files are often lossy JPGs: threshold away their ringing unless the user asked for soft masks.
     return alpha if soft else np.where(alpha >= 128, 255, 0).astype(np.uint8)
@@ -222,7 +258,7 @@ def fit_cutout(rgba: np.ndarray, longest_side: int, origin: Path | str) -> np.nd
     rows = np.flatnonzero(rgba[..., 3].any(axis=1))
     cols = np.flatnonzero(rgba[..., 3].any(axis=0))
     if rows.size == 0:
-        raise UserError(f"foreground {origin} is fully transparent")
+        raise BadInput(f"foreground {origin} is fully transparent: its alpha (or mask) is 0 everywhere", str(origin))
     cropped = rgba[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     height, width = cropped.shape[:2]
     factor = longest_side / max(height, width)

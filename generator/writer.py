@@ -17,7 +17,11 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .errors import OutputError, describe_os_error
 from .schema import DICTIONARY_COLUMNS, FEATURES, ROW_GROUP_SIZE
+
+# Every file is written as `.NAME.<random>.tmp` beside its final name, then renamed.
+TEMPORARY_SUFFIX = ".tmp"
 
 
 def image_cell(data: bytes | None) -> dict | None:
@@ -34,20 +38,28 @@ def rows_to_table(config: str, columns: dict[str, list]) -> pa.Table:
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success fsync and rename it over `path`, on failure
-    remove it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    temporary = Path(temporary)
+    remove it. A failed write (disk full, file-size limit, no permission) becomes one `OutputError`
+    naming `path`; a killed process leaves only a `.NAME.*.tmp` file, which the next build removes."""
+    temporary = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
+        os.close(handle)
+        temporary = Path(name)
         yield temporary
         with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
         # mkstemp makes the file private (0600); published files get the usual mode under the umask.
         os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
+    except BaseException as error:
+        if temporary is not None:
+            try:
+                temporary.unlink(missing_ok=True)
+            except OSError:
+                pass
+        if isinstance(error, OSError):
+            raise OutputError(describe_os_error(error, path)) from None
         raise
 
 
