@@ -22,10 +22,11 @@ from .errors import OutputError, describe_os_error
 from .options import BuildOptions, RunOptions, TeacherSettings
 from .outdir import build_lock, remove_temporaries
 from .plan import ShardSpec, plan_shards
-from .schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, GALLERY_DIR, shard_path
+from .schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, GALLERY_DIR, STATS, shard_path
 from .shard import ShardContext, build_table, shard_composites
 from .sources import Sources, load_sources
-from .writer import image_cell, rows_to_table, sha256_file, write_table
+from .stats import DatasetStats, input_table_stats, shard_stats
+from .writer import image_cell, rows_to_table, sha256_file, write_json, write_table
 
 if TYPE_CHECKING:
     from .teacher import DepthTeacher
@@ -39,6 +40,10 @@ class ShardResult:
     rows: int
     bytes: int
     sha256: str
+    stats: DatasetStats | None = None  # pixel statistics of this shard, merged in build()
+
+    def to_manifest(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k != "stats"}
 
 
 @dataclass
@@ -105,6 +110,11 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
         results += _write_input_configs(context, shards, out)
         summary = BuildSummary(out, results, 0.0, rows, kept=len(kept), built=len(todo), skipped=sources.skipped)
         manifest_io.write_manifest(out, options, sources, depth_info, summary)
+        write_json(out / STATS, merge_stats(out, results).to_json())
+        if run.gallery:
+            from .gallery import write_gallery  # matplotlib is imported only when a gallery is drawn
+
+            write_gallery(out)
         write_card(out)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -150,6 +160,15 @@ def _remove_unplanned(out: Path, shards: list[ShardSpec]) -> None:
                 path.unlink()
 
 
+def merge_stats(out: Path, results: list[ShardResult]) -> DatasetStats:
+    """Sums add exactly, so the order shards finish in does not change a bit of stats.json. Shards kept
+    from an interrupted build carry no statistics: they are read back (the only decode pass, resume only)."""
+    merged = DatasetStats()
+    for result in results:
+        merged.merge(result.stats if result.stats is not None else shard_stats(out, result.path, result.config))
+    return merged
+
+
 def _splits(shards: list[ShardSpec]) -> list[str]:
     return list(dict.fromkeys(s.split for s in shards))
 
@@ -175,8 +194,9 @@ def write_shard(context: ShardContext, spec: ShardSpec, out: Path, depths: np.nd
         context = replace(context, depth=PrecomputedDepth(depths))
     relative = shard_path(FG_BG, spec.split, spec.index, spec.count)
     path = out / relative
-    write_table(build_table(context, spec), path, FG_BG)
-    return ShardResult(relative, FG_BG, spec.split, spec.rows, path.stat().st_size, sha256_file(path))
+    stats = DatasetStats()
+    write_table(build_table(context, spec, stats), path, FG_BG)
+    return ShardResult(relative, FG_BG, spec.split, spec.rows, path.stat().st_size, sha256_file(path), stats)
 
 
 def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run: RunOptions, teacher: "DepthTeacher | None", on_done=None) -> list[ShardResult]:
@@ -255,7 +275,8 @@ def _write_input_configs(context: ShardContext, shards: list[ShardSpec], out: Pa
             relative = shard_path(config, split, 0, 1)
             write_table(table, out / relative, config)
             path = out / relative
-            results.append(ShardResult(relative, config, split, table.num_rows, path.stat().st_size, sha256_file(path)))
+            stats = input_table_stats(config, table)
+            results.append(ShardResult(relative, config, split, table.num_rows, path.stat().st_size, sha256_file(path), stats))
     return results
 
 

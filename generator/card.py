@@ -173,12 +173,17 @@ def _statistics_section(out: Path) -> str:
     if not path.is_file():
         return ""
     stats = json.loads(path.read_text(encoding="utf-8"))
-    lines = ["## Statistics", "", "Pixel values scaled to [0, 1], pooled over all pixels of all images.", "",
-             "| kind | count | size | mean | std |", "|---|---|---|---|---|"]
+    lines = ["## Statistics", "",
+             "Channel-wise mean and standard deviation of pixel values scaled to [0, 1] (8-bit / 255, depth PNG / 65535), "
+             "pooled over all pixels of all images of a kind, exact (from integer histograms accumulated while generating; "
+             "`mono-depth-mask stats` recomputes them from the shards). Composites and backgrounds as decoded from their stored bytes; "
+             "foregrounds over their pixels with alpha > 0; depth is the per-image normalised PNG.", "",
+             "| kind | count | bytes | size | channels | mean | std |", "|---|---|---|---|---|---|---|"]
     for kind, entry in stats.get("kinds", {}).items():
         mean = ", ".join(f"{v:.4f}" for v in entry["mean"])
         std = ", ".join(f"{v:.4f}" for v in entry["std"])
-        lines.append(f"| {kind} | {entry['count']:,} | {entry.get('dimensions', '')} | {mean} | {std} |")
+        lines.append(f"| {kind} | {entry['count']:,} | {entry.get('bytes', 0) / 1e6:,.1f} MB | {entry.get('dimensions', '')} "
+                     f"| {entry.get('channels', '')} | {mean} | {std} |")
     return "\n".join(lines) + "\n"
 
 
@@ -188,7 +193,10 @@ def _gallery_section(out: Path) -> str:
         return ""
     pictures = sorted(p.name for p in folder.glob("*.png"))
     body = "\n\n".join(f"![{Path(name).stem}]({GALLERY_DIR}/{name})" for name in pictures)
-    return f"## Gallery\n\n{body}\n"
+    about = ("Composites, masks and depth maps of a few rows chosen by the seed (one depth colour scale per sheet); "
+             "the mask coverage histogram counts every row, the depth histograms use the sampled rows' pixels and every row's range. "
+             "Redraw with `mono-depth-mask gallery OUT`.")
+    return f"## Gallery\n\n{about}\n\n{body}\n"
 
 
 def _command(options: dict) -> str:

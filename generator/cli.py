@@ -79,6 +79,7 @@ def add_generate(subparsers) -> None:
     output.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores, %(default)s)")
     output.add_argument("--overwrite", action="store_true", help="replace a dataset built with other options in --out")
     output.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    output.add_argument("--no-gallery", dest="gallery", action="store_false", help="skip the gallery pictures (OUT/gallery/)")
     p.set_defaults(run=run_generate)
 
 
@@ -112,7 +113,7 @@ def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions
     )
     run = RunOptions(
         out=args.out, workers=max(1, args.workers), overwrite=args.overwrite, progress=args.progress,
-        teacher=teacher_settings(args), skip_bad_inputs=args.skip_bad_inputs,
+        teacher=teacher_settings(args), skip_bad_inputs=args.skip_bad_inputs, gallery=args.gallery,
     )
     return build, run
 
@@ -220,7 +221,59 @@ def run_relabel_depth(args: argparse.Namespace) -> None:
     print(relabel(args.out, args.depth_model, teacher_settings(args), args.progress).describe())
 
 
-SUBCOMMANDS = [add_generate, add_relabel_depth, add_card, add_push]
+
+
+def _dataset_parser(subparsers, name: str, help: str, run) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
+    p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder built by generate")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(run=run)
+    return p
+
+
+def add_stats(subparsers) -> None:
+    _dataset_parser(subparsers, "stats", "recompute OUT/stats.json from the shards and rewrite the card", run_stats)
+
+
+def run_stats(args: argparse.Namespace) -> None:
+    from .card import write_card
+    from .manifest import load_manifest
+    from .schema import STATS
+    from .stats import recompute
+    from .writer import write_json
+
+    load_manifest(args.out)  # a clear error before any work when OUT is no dataset
+    write_json(args.out / STATS, recompute(args.out, args.progress).to_json())
+    write_card(args.out)
+    print(f"wrote {args.out / STATS} and {args.out / 'README.md'}")
+
+
+def add_gallery(subparsers) -> None:
+    _dataset_parser(subparsers, "gallery", "redraw the pictures in OUT/gallery/ and rewrite the card", run_gallery)
+
+
+def run_gallery(args: argparse.Namespace) -> None:
+    from .card import write_card
+    from .gallery import write_gallery
+
+    paths = write_gallery(args.out)
+    write_card(args.out)
+    print(f"wrote {len(paths)} pictures in {args.out / 'gallery'} and {args.out / 'README.md'}")
+
+
+def add_validate(subparsers) -> None:
+    _dataset_parser(subparsers, "validate", "check a dataset against its manifest and the data contract (exit 1 on failure)", run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from .validate import validate
+
+    report = validate(args.out, args.progress)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+SUBCOMMANDS = [add_generate, add_relabel_depth, add_stats, add_gallery, add_validate, add_card, add_push]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -238,7 +291,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        args.run(args)
+        code = args.run(args)  # None, or an exit code (validate: 1 when a check fails)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return getattr(error, "exit_code", 2)
@@ -251,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ equals its background outside the mask.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 from PIL import Image
 
@@ -26,11 +24,6 @@ def prepare_cutout(rgba: np.ndarray, flipped: bool, scale: float) -> np.ndarray:
     return np.ascontiguousarray(rgba)
 
 
-@lru_cache(maxsize=1)
-def _blend_weights() -> np.ndarray:
-    return np.arange(256, dtype=np.float32) / 255.0
-
-
 def composite(background: np.ndarray, cutout: np.ndarray, place: Placement, soft_mask: bool) -> tuple[np.ndarray, np.ndarray]:
     """(composite RGB uint8 (S, S, 3), mask uint8 (S, S)) for one placement.
 
@@ -39,11 +32,12 @@ def composite(background: np.ndarray, cutout: np.ndarray, place: Placement, soft
     height, width = cutout.shape[:2]
     box = np.s_[place.y : place.y + height, place.x : place.x + width]
     alpha = cutout[..., 3]
-    weight = _blend_weights()[alpha][..., None]
     image = background.copy()
-    region = image[box].astype(np.float32)
-    blended = cutout[..., :3] * weight + region * (1.0 - weight)
-    image[box] = np.rint(blended).astype(np.uint8)
+    # Integer blend, rounded to nearest: (fg * a + bg * (255 - a) + 127) // 255. Exact at a = 0 (the
+    # background's own byte) and a = 255 (the foreground's), and faster than float.
+    a = alpha[..., None].astype(np.uint16)
+    blended = cutout[..., :3] * a + image[box] * (255 - a) + 127
+    image[box] = (blended // 255).astype(np.uint8)
     mask = np.zeros(background.shape[:2], dtype=np.uint8)
     mask[box] = alpha if soft_mask else np.where(alpha > 0, 255, 0).astype(np.uint8)
     return image, mask

@@ -52,16 +52,21 @@ def scene_depth(background_depth: np.ndarray, mask: np.ndarray, near_is_large: b
     """The foreground is a flat cut-out standing upright where its bottom touches the scene: every
     foreground pixel gets the depth at the bottom centre of the mask, and never lies behind any background
     pixel it covers (a cut-out cannot be occluded by what it is pasted over)."""
-    covered = mask > 0
-    if not covered.any():
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
         return background_depth.copy()
-    rows = np.flatnonzero(covered.any(axis=1))
-    bottom = rows[-1]
-    cols = np.flatnonzero(covered[bottom])
-    contact = background_depth[bottom, cols[len(cols) // 2]]
+    cols = np.flatnonzero(mask.any(axis=0))
+    # Work inside the mask's box only: the rest of the map is the background's.
+    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    covered = mask[box] > 0
+    under = background_depth[box]
+    bottom_cols = np.flatnonzero(covered[-1])
+    contact = under[-1, bottom_cols[len(bottom_cols) // 2]]
     nearest = max if near_is_large else min
-    extreme = background_depth[covered].max() if near_is_large else background_depth[covered].min()
-    return np.where(covered, np.float32(nearest(contact, extreme)), background_depth)
+    extreme = under[covered].max() if near_is_large else under[covered].min()
+    depth = background_depth.copy()
+    depth[box] = np.where(covered, np.float32(nearest(contact, extreme)), under)
+    return depth
 
 
 @dataclass

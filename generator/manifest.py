@@ -165,7 +165,7 @@ def write_manifest(
         "inputs": inputs_record(options, sources),
         "skipped_inputs": list(getattr(sources, "skipped", [])),
         "splits": summary.rows_per_split,
-        "shards": [vars(shard) if not isinstance(shard, dict) else shard for shard in summary.shards],
+        "shards": [shard.to_manifest() if not isinstance(shard, dict) else shard for shard in summary.shards],
     }
     write_json(out / MANIFEST, data)
     return data

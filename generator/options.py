@@ -117,6 +117,7 @@ class RunOptions:
     workers: int = 1
     overwrite: bool = False
     progress: bool = True
+    gallery: bool = True  # draw OUT/gallery/ after the shards (reads a few rows back)
     skip_bad_inputs: bool = False  # leave bad input files out (recorded in the manifest) instead of stopping
     teacher: TeacherSettings = field(default_factory=TeacherSettings)
 

@@ -11,11 +11,12 @@ import numpy as np
 
 from .composite import composite, mask_bbox, prepare_cutout
 from .depth import DepthStage
-from .encode import encode_depth, encode_image, encode_png
+from .encode import encode_image, encode_png, quantize_depth
 from .options import BuildOptions
 from .plan import Grid, Placement, ShardSpec, placements
 from .schema import FG_BG, FG_BG_FEATURES, sample_name
 from .sources import Sources
+from .stats import IMAGE, DatasetStats, decode
 from .writer import image_cell, rows_to_table
 
 
@@ -51,15 +52,15 @@ def groups(grid: Grid, samples: np.ndarray) -> Iterator[Group]:
         yield Group(int(bg[start]), int(fg[start]), bool(flip[start]), k[start:stop])
 
 
-def build_rows(context: ShardContext, spec: ShardSpec) -> dict[str, list]:
-    """The shard's rows as columns in the FG_BG schema."""
+def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None) -> dict[str, list]:
+    """The shard's rows as columns in the FG_BG schema; pixel statistics go into `stats` on the way."""
     columns: dict[str, list] = {name: [] for name in FG_BG_FEATURES}
     background_png: dict[int, bytes] = {}
     for group in groups(context.grid, spec.samples):
         background = context.sources.backgrounds[group.bg_id]
         if group.bg_id not in background_png:
             background_png[group.bg_id] = encode_image(background.rgb, context.options.image_format, context.options.jpeg_quality)
-        _add_group(context, group, background_png[group.bg_id], columns)
+        _add_group(context, group, background_png[group.bg_id], columns, stats)
     return columns
 
 
@@ -80,12 +81,15 @@ def shard_composites(context: ShardContext, spec: ShardSpec) -> np.ndarray:
     return np.concatenate([_group_composites(context, group)[1] for group in groups(context.grid, spec.samples)])
 
 
-def _add_group(context: ShardContext, group: Group, background_bytes: bytes, columns: dict) -> None:
+def _add_group(context: ShardContext, group: Group, background_bytes: bytes, columns: dict, stats: DatasetStats | None) -> None:
     options = context.options
     chosen, images, masks = _group_composites(context, group)
     depths = context.depth(images, masks, np.full(len(chosen), group.bg_id))
     for i, (k, place) in enumerate(zip(group.ks, chosen)):
-        depth_png, depth_min, depth_max = encode_depth(depths[i]) if depths is not None else (None, None, None)
+        depth_q, depth_min, depth_max = quantize_depth(depths[i]) if depths is not None else (None, None, None)
+        image_bytes = encode_image(images[i], options.image_format, options.jpeg_quality)
+        mask_png = encode_png(masks[i])
+        depth_png = encode_png(depth_q) if depth_q is not None else None
         row = {
             "name": sample_name(group.fg_id, group.bg_id, group.flipped, int(k) + 1),
             "bg_id": group.bg_id,
@@ -96,8 +100,8 @@ def _add_group(context: ShardContext, group: Group, background_bytes: bytes, col
             "y": place.y,
             "scale": place.scale,
             "bbox": mask_bbox(masks[i]),
-            "image": image_cell(encode_image(images[i], options.image_format, options.jpeg_quality)),
-            "mask": image_cell(encode_png(masks[i])),
+            "image": image_cell(image_bytes),
+            "mask": image_cell(mask_png),
             "depth": image_cell(depth_png),
             "depth_min": depth_min,
             "depth_max": depth_max,
@@ -105,7 +109,13 @@ def _add_group(context: ShardContext, group: Group, background_bytes: bytes, col
         }
         for name, value in row.items():
             columns[name].append(value)
+        if stats is not None:
+            # JPEG is lossy: count what a user decodes, not the array before encoding.
+            stats.add_rgb(IMAGE, decode(image_bytes) if options.image_format == "jpeg" else images[i], len(image_bytes))
+            stats.add_mask(masks[i], len(mask_png))
+            if depth_q is not None:
+                stats.add_depth(depth_q, len(depth_png))
 
 
-def build_table(context: ShardContext, spec: ShardSpec):
-    return rows_to_table(FG_BG, build_rows(context, spec))
+def build_table(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None):
+    return rows_to_table(FG_BG, build_rows(context, spec, stats))

@@ -7,10 +7,12 @@ A shard is written to a hidden temporary name in its own folder, flushed to disk
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -73,6 +75,17 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+@lru_cache(maxsize=None)
+def column_codecs(config: str) -> dict[str, str]:
+    """zstd for every leaf column but the encoded image bytes: JPEG and PNG are compressed already, so
+    compressing them again costs time when writing and reading and saves nothing."""
+    empty = io.BytesIO()
+    pq.write_table(FEATURES[config].arrow_schema.empty_table(), empty)
+    schema = pq.ParquetFile(io.BytesIO(empty.getvalue())).schema
+    paths = [schema.column(i).path for i in range(len(schema))]
+    return {path: "NONE" if path.endswith(".bytes") else "ZSTD" for path in paths}
+
+
 def write_table(table: pa.Table, path: Path, config: str) -> None:
     # The canonical schema, always: a table read back from Parquet names its list items differently
     # ("element"), which would change the file's bytes though not its values.
@@ -86,7 +99,7 @@ def write_table(table: pa.Table, path: Path, config: str) -> None:
             # costs time for nothing. The background repeats, so it is dictionary-encoded and stored
             # once per row group instead of once per row.
             use_dictionary=DICTIONARY_COLUMNS[config] or False,
-            compression="zstd",
+            compression=column_codecs(config),
             write_statistics=False,
         )
 

@@ -296,9 +296,9 @@ def test_input_names_never_become_paths(capsys, tmp_path, inputs):
     code, _, err = run(capsys, out, bg, fg)
     assert code == 0, err
     written = {str(p.relative_to(out)) for p in out.rglob("*")}
-    assert written == {"README.md", "manifest.json", "data", "backgrounds", "foregrounds"} | {
+    assert written == {"README.md", "manifest.json", "stats.json", "gallery", "data", "backgrounds", "foregrounds"} | {
         p for p in written if p.split("/")[0] in ("data", "backgrounds", "foregrounds") and p.endswith(".parquet") and "/" in p
-    }
+    } | {p for p in written if p.startswith("gallery/") and p.endswith(".png")}
     assert not any(name[:-4] in path for path in written for name in odd)
     assert sorted(tmp_path.iterdir()) == sorted([bg, fg, out])  # nothing written beside OUT
     names = pq.read_table(next((out / "foregrounds").glob("*.parquet")), columns=["name"]).column("name").to_pylist()

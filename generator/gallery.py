@@ -1,0 +1,252 @@
+"""OUT/gallery/: contact sheets and distribution plots for the card, drawn from a few rows of the shards.
+
+The samples shown are a deterministic choice (seeded by the manifest's seed) of fg_bg rows; only the row
+groups holding them are read, so the gallery costs about a second whatever the dataset's size. The mask
+coverage histogram uses every row (accumulated while generating, from stats.json); the depth histograms use
+the depth maps of the sampled rows plus the depth range (depth_min, depth_max) of every row.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display; set before pyplot is imported
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from .encode import decode_depth  # noqa: E402
+from .manifest import load_manifest  # noqa: E402
+from .schema import BACKGROUNDS, FG_BG, FOREGROUNDS, GALLERY_DIR, ROW_GROUP_SIZE, STATS  # noqa: E402
+from .stats import COVERAGE_BINS, decode  # noqa: E402
+import matplotlib.cm  # noqa: E402
+import matplotlib.colors  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+from .writer import atomic_path  # noqa: E402
+
+SAMPLES = 8  # composites, masks and depth maps shown
+ROWS = 4  # rows of the background | composite | mask | depth sheet
+INPUTS = 12  # backgrounds and foregrounds shown
+COLUMNS = 4
+CMAP = "turbo"
+_SALT_GALLERY = 3  # keeps the gallery's random stream apart from placement and split streams
+DPI = 80
+PNG_LEVEL = 3  # zlib level: 6 (the default) costs twice the time for ~10 % smaller sheets
+
+
+@dataclass
+class Sample:
+    name: str
+    image: np.ndarray
+    mask: np.ndarray
+    depth: np.ndarray | None  # float, in the manifest's depth units
+    background: np.ndarray
+
+
+def write_gallery(out: Path) -> list[Path]:
+    out = Path(out)
+    manifest = load_manifest(out)
+    folder = out / GALLERY_DIR
+    if folder.is_dir():
+        shutil.rmtree(folder)  # old pictures of another build must not linger in the card
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng([manifest["options"]["seed"], _SALT_GALLERY])
+    samples = read_samples(out, manifest, rng, SAMPLES)
+    unit = depth_unit(manifest)
+    backgrounds = _input_rows(out, manifest, BACKGROUNDS, "bg_id", rng)
+    foregrounds = _input_rows(out, manifest, FOREGROUNDS, "fg_id", rng)
+    figures = {
+        "01-backgrounds": _sheet([decode(r["image"]["bytes"]) for r in backgrounds], [f"bg {r['bg_id']}: {r['name']}" for r in backgrounds], "Backgrounds"),
+        "02-foregrounds": _sheet([_on_checkerboard(decode(r["image"]["bytes"])) for r in foregrounds], [f"fg {r['fg_id']}: {r['name']}" for r in foregrounds], "Foregrounds (cut-outs on a checkerboard)"),
+        "03-composites": _sheet([s.image for s in samples], [s.name for s in samples], "Composites (image)"),
+        "04-masks": _sheet([s.mask for s in samples], [s.name for s in samples], "Masks"),
+    }
+    if all(s.depth is not None for s in samples):
+        figures["05-depth"] = _depth_sheet(samples, unit)
+    figures["06-samples"] = _samples_sheet(samples[:ROWS], unit)
+    figures["07-mask-coverage"] = _coverage_plot(out, samples)
+    if all(s.depth is not None for s in samples):
+        figures["08-depth-distribution"] = _depth_plot(out, manifest, samples, unit)
+    paths = []
+    for name, figure in figures.items():
+        path = folder / f"{name}.png"
+        with atomic_path(path) as temporary, warnings.catch_warnings():
+            # Input names may hold characters the font lacks: drawn as boxes, not worth a warning each.
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+            # No timestamp in the PNG: the same dataset gives the same gallery files.
+            figure.savefig(temporary, format="png", dpi=DPI, metadata={"Software": None}, pil_kwargs={"compress_level": PNG_LEVEL})
+        plt.close(figure)
+        paths.append(path)
+    return paths
+
+
+def depth_unit(manifest: dict) -> str:
+    meaning = manifest["depth"].get("meaning") or ""
+    return "depth (m)" if "metres" in meaning else "depth (model units)"
+
+
+# --- reading a few rows -------------------------------------------------------------------------------
+
+
+def read_samples(out: Path, manifest: dict, rng: np.random.Generator, count: int) -> list[Sample]:
+    shards = [s for s in manifest["shards"] if s["config"] == FG_BG]
+    starts = np.cumsum([0] + [s["rows"] for s in shards])
+    chosen = np.sort(rng.choice(starts[-1], size=min(count, starts[-1]), replace=False))
+    samples = []
+    columns = ["name", "image", "mask", "depth", "depth_min", "depth_max", "background"]
+    for index in chosen:
+        shard = int(np.searchsorted(starts, index, side="right") - 1)
+        row = int(index - starts[shard])
+        group = pq.ParquetFile(out / shards[shard]["path"]).read_row_group(row // ROW_GROUP_SIZE, columns=columns)
+        r = group.slice(row % ROW_GROUP_SIZE, 1).to_pylist()[0]
+        depth = decode_depth(r["depth"]["bytes"], r["depth_min"], r["depth_max"]) if r["depth"] else None
+        samples.append(Sample(r["name"], decode(r["image"]["bytes"]), decode(r["mask"]["bytes"]), depth, decode(r["background"]["bytes"])))
+    return samples
+
+
+def _input_rows(out: Path, manifest: dict, config: str, key: str, rng: np.random.Generator) -> list[dict]:
+    rows: dict[int, dict] = {}
+    for shard in manifest["shards"]:
+        if shard["config"] == config:
+            for r in pq.read_table(out / shard["path"], columns=[key, "name", "image"]).to_pylist():
+                rows.setdefault(r[key], r)
+    ids = sorted(rows)
+    if len(ids) > INPUTS:
+        ids = sorted(rng.choice(ids, size=INPUTS, replace=False).tolist())
+    return [rows[i] for i in ids]
+
+
+# --- drawing: contact sheets are one mosaic image per figure (one imshow, text labels), which is ~10x
+# faster than a grid of matplotlib axes with tight_layout ----------------------------------------------
+
+GAP, LABEL, TITLE, BAR = 8, 16, 34, 80  # px
+MIN_TILE = 160  # small images (tests, --bg-size 64) are enlarged so their labels fit
+
+
+def _mosaic(tiles: list[np.ndarray], labels: list[str], title: str, columns: int,
+            headings: list[str] | None = None, colorbar: tuple | None = None):
+    """Figure with `tiles` (RGB uint8) in a grid, a label under each, optional column headings and an
+    optional colour bar (norm, cmap, label) on the right."""
+    tile_h, tile_w = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
+    zoom = max(1, -(-MIN_TILE // max(tile_h, tile_w)))
+    tile_h, tile_w = tile_h * zoom, tile_w * zoom
+    rows = -(-len(tiles) // columns)
+    top = TITLE + (LABEL if headings else 0)
+    image_w = columns * (tile_w + GAP) + GAP
+    height = top + rows * (tile_h + LABEL + GAP)
+    width = image_w + (BAR if colorbar else 0)
+    canvas = np.full((height, image_w, 3), 255, dtype=np.uint8)
+    figure = plt.figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    for i, (tile, label) in enumerate(zip(tiles, labels)):
+        tile = np.repeat(np.repeat(tile, zoom, axis=0), zoom, axis=1)
+        row, column = divmod(i, columns)
+        y = top + row * (tile_h + LABEL + GAP) + (tile_h - tile.shape[0]) // 2
+        x = GAP + column * (tile_w + GAP) + (tile_w - tile.shape[1]) // 2
+        canvas[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
+        label_y = top + row * (tile_h + LABEL + GAP) + tile_h + LABEL / 2
+        figure.text((GAP + column * (tile_w + GAP) + tile_w / 2) / width, 1 - label_y / height, label,
+                    ha="center", va="center", fontsize=8, parse_math=False)  # names are text, never mathtext
+    figure.figimage(canvas, 0, 0, origin="upper")  # raw pixels, 1:1: no resampling
+    figure.text(image_w / 2 / width, 1 - TITLE / 2 / height, title, ha="center", va="center", fontsize=12, fontweight="bold")
+    for column, heading in enumerate(headings or []):
+        figure.text((GAP + column * (tile_w + GAP) + tile_w / 2) / width, 1 - (TITLE + LABEL / 2) / height, heading,
+                    ha="center", va="center", fontsize=10, fontweight="bold")
+    if colorbar:
+        norm, cmap, label = colorbar
+        cax = figure.add_axes(((image_w + 8) / width, (GAP + LABEL) / height, 16 / width, 1 - (top + GAP + LABEL) / height))
+        figure.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax).set_label(label)
+    return figure
+
+
+def _sheet(pictures: list[np.ndarray], labels: list[str], title: str):
+    return _mosaic([_rgb(p) for p in pictures], labels, title, COLUMNS)
+
+
+def _rgb(picture: np.ndarray) -> np.ndarray:
+    return np.repeat(picture[..., None], 3, axis=2) if picture.ndim == 2 else picture
+
+
+def _on_checkerboard(rgba: np.ndarray, cell: int = 8) -> np.ndarray:
+    h, w = rgba.shape[:2]
+    checks = ((np.arange(h)[:, None] // cell + np.arange(w)[None, :] // cell) % 2).astype(np.float32)
+    board = (200 + 40 * checks)[..., None]
+    alpha = rgba[..., 3:4].astype(np.float32) / 255
+    return (rgba[..., :3] * alpha + board * (1 - alpha)).astype(np.uint8)
+
+
+def _depth_colours(samples: list[Sample]):
+    """One colour scale for the whole sheet, so the same colour is the same depth in every tile."""
+    norm = matplotlib.colors.Normalize(min(float(s.depth.min()) for s in samples), max(float(s.depth.max()) for s in samples))
+    cmap = matplotlib.colormaps[CMAP]
+    return norm, cmap, lambda depth: (cmap(norm(depth))[..., :3] * 255).astype(np.uint8)
+
+
+def _depth_sheet(samples: list[Sample], unit: str):
+    norm, cmap, colour = _depth_colours(samples)
+    return _mosaic([colour(s.depth) for s in samples], [s.name for s in samples], "Depth", COLUMNS, colorbar=(norm, cmap, unit))
+
+
+def _samples_sheet(samples: list[Sample], unit: str):
+    has_depth = all(s.depth is not None for s in samples)
+    headings = ["background", "composite", "mask"] + (["depth"] if has_depth else [])
+    norm, cmap, colour = _depth_colours(samples) if has_depth else (None, None, None)
+    tiles, labels = [], []
+    for s in samples:
+        tiles += [s.background, s.image, _rgb(s.mask)] + ([colour(s.depth)] if has_depth else [])
+        labels += ["", s.name, "", ""][: len(headings)]
+    return _mosaic(tiles, labels, "Samples: " + " | ".join(headings), len(headings), headings,
+                   (norm, cmap, unit) if has_depth else None)
+
+
+def _coverage_plot(out: Path, samples: list[Sample]):
+    """Histogram of the fraction of each composite inside its mask: every row (from stats.json) when the
+    statistics exist, else the sampled rows."""
+    figure, ax = plt.subplots(figsize=(6, 3.2))
+    edges = np.linspace(0, 1, COVERAGE_BINS + 1)
+    path = out / STATS
+    stats = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if "mask_coverage" in stats:
+        counts, source = np.asarray(stats["mask_coverage"]["counts"]), "all rows"
+    else:
+        counts, source = np.histogram([np.count_nonzero(s.mask) / s.mask.size for s in samples], edges)[0], f"{len(samples)} sampled rows"
+    used = np.flatnonzero(counts)
+    ax.bar(edges[:-1], counts, width=1 / COVERAGE_BINS, align="edge", color="tab:blue", edgecolor="white", linewidth=0.3)
+    ax.set_xlim(0, edges[used[-1] + 1] * 1.05 if used.size else 1)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_xlabel("mask coverage (share of the image inside the mask)")
+    ax.set_ylabel("composites")
+    ax.set_title(f"Mask coverage ({source}, {int(counts.sum()):,} composites)", fontsize=10)
+    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
+    return figure
+
+
+def _depth_plot(out: Path, manifest: dict, samples: list[Sample], unit: str):
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
+    foreground = np.concatenate([s.depth[s.mask > 0] for s in samples])
+    background = np.concatenate([s.depth[s.mask == 0] for s in samples])
+    bins = np.linspace(min(foreground.min(), background.min()), max(foreground.max(), background.max()), 60)
+    left.hist(background, bins=bins, density=True, alpha=0.6, label="background pixels")
+    left.hist(foreground, bins=bins, density=True, alpha=0.6, label="foreground pixels")
+    left.set_xlabel(unit)
+    left.set_ylabel("density")
+    left.set_title(f"Depth of the pixels of {len(samples)} sampled composites", fontsize=10)
+    left.legend(fontsize=8)
+    ranges = [pq.read_table(out / s["path"], columns=["depth_min", "depth_max"]) for s in manifest["shards"] if s["config"] == FG_BG]
+    lows = np.concatenate([t.column("depth_min").to_numpy() for t in ranges])
+    highs = np.concatenate([t.column("depth_max").to_numpy() for t in ranges])
+    bins = np.linspace(min(lows.min(), highs.min()), max(lows.max(), highs.max()), 60)
+    right.hist(lows, bins=bins, alpha=0.6, label="depth_min")
+    right.hist(highs, bins=bins, alpha=0.6, label="depth_max")
+    right.set_xlabel(unit)
+    right.set_ylabel("composites")
+    right.set_title(f"Depth range per composite (all {len(lows):,} rows)", fontsize=10)
+    right.legend(fontsize=8)
+    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
+    return figure

@@ -1,0 +1,228 @@
+"""Pixel statistics of every kind of image in the dataset, accumulated while the shards are built.
+
+Each kind keeps, per channel, the exact integer pixel count, sum and sum of squares of its stored values.
+They merge by addition, so shards and workers merge in any order to the same integers, and the pooled mean
+and standard deviation over ALL pixels come from exact integer arithmetic (no float cancellation, no
+per-image averaging): stats.json is byte-identical whatever --workers is,
+and a recomputation from the decoded shards (`mono-depth-mask stats`) gives the same file.
+
+Values are scaled to [0, 1]: 8-bit / 255, depth PNG / 65535 (the per-image normalised depth, see
+encode.py). Composites and backgrounds are counted as a user decodes them (JPEG decoded back), masks and
+depth are lossless so the arrays are the stored values. Foreground colour is counted over the cut-out's
+pixels with alpha > 0 only (the transparent ones carry no colour).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+from PIL import Image
+
+# Kinds, in the order stats.json and the card list them.
+BACKGROUND, FOREGROUND, IMAGE, MASK, DEPTH = "background", "foreground", "image", "mask", "depth"
+KINDS = (BACKGROUND, FOREGROUND, IMAGE, MASK, DEPTH)
+CHANNELS = {BACKGROUND: "RGB", FOREGROUND: "RGB", IMAGE: "RGB", MASK: "L", DEPTH: "L"}
+BITS = {DEPTH: 16}
+
+# Mask coverage (fraction of the image inside the mask) is histogrammed over [0, 1] in this many bins.
+COVERAGE_BINS = 100
+
+
+@dataclass
+class KindStats:
+    """Exact per-channel pixel count, sum and sum of squares of the stored integer values (Python ints),
+    image count, stored bytes and sizes of one kind."""
+
+    channels: int
+    scale: int  # 255, or 65535 for 16-bit depth
+    count: int = 0
+    bytes: int = 0
+    sizes: set[tuple[int, int]] = field(default_factory=set)  # (width, height) seen
+    pixels: int = 0
+    sums: list[int] = field(default_factory=list)
+    squares: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sums = self.sums or [0] * self.channels
+        self.squares = self.squares or [0] * self.channels
+
+    def add(self, pixels: np.ndarray, size: tuple[int, int], nbytes: int) -> None:
+        """pixels: (..., channels) or (...) unsigned integers, already restricted to the counted ones."""
+        flat = pixels.reshape(-1, self.channels).astype(np.float64)
+        # Exact: every product and partial sum is an integer below 2**53 (an image has < 2**22 pixels of
+        # at most 65535**2), so float64 loses nothing; totals over images are Python ints, which never
+        # overflow and add in any order to the same value.
+        sums, squares = flat.sum(axis=0), np.einsum("ij,ij->j", flat, flat)
+        self.sums = [a + int(b) for a, b in zip(self.sums, sums)]
+        self.squares = [a + int(b) for a, b in zip(self.squares, squares)]
+        self.pixels += flat.shape[0]
+        self.count += 1
+        self.bytes += nbytes
+        self.sizes.add(size)
+
+    def merge(self, other: "KindStats") -> None:
+        self.sums = [a + b for a, b in zip(self.sums, other.sums)]
+        self.squares = [a + b for a, b in zip(self.squares, other.squares)]
+        self.pixels += other.pixels
+        self.count += other.count
+        self.bytes += other.bytes
+        self.sizes |= other.sizes
+
+    def summary(self) -> dict:
+        n, scale = self.pixels, self.scale
+        means, stds = [], []
+        for total, squares in zip(self.sums, self.squares):
+            if n == 0:
+                means.append(0.0)
+                stds.append(0.0)
+                continue
+            means.append(float(Fraction(total, n * scale)))
+            # Population variance from exact integers, (n*Q - S^2) / (n^2 * scale^2): no cancellation.
+            stds.append(math.sqrt(Fraction(n * squares - total * total, n * n * scale * scale)))
+        return {
+            "count": self.count,
+            "bytes": self.bytes,
+            "dimensions": dimensions_text(self.sizes),
+            "pixels": n,
+            "mean": means,
+            "std": stds,
+        }
+
+
+def dimensions_text(sizes: set[tuple[int, int]]) -> str:
+    if not sizes:
+        return ""
+    if len(sizes) == 1:
+        (w, h), = sizes
+        return f"{w}x{h}"
+    widths, heights = [w for w, _ in sizes], [h for _, h in sizes]
+    return f"{min(widths)}-{max(widths)} x {min(heights)}-{max(heights)}"
+
+
+def new_kind(kind: str) -> KindStats:
+    return KindStats(len(CHANNELS[kind]), (1 << BITS.get(kind, 8)) - 1)
+
+
+@dataclass
+class DatasetStats:
+    """All kinds plus the mask-coverage histogram; what a shard returns and build.py merges."""
+
+    kinds: dict[str, KindStats] = field(default_factory=dict)
+    coverage: np.ndarray = field(default_factory=lambda: np.zeros(COVERAGE_BINS, dtype=np.int64))
+
+    def kind(self, kind: str) -> KindStats:
+        if kind not in self.kinds:
+            self.kinds[kind] = new_kind(kind)
+        return self.kinds[kind]
+
+    # --- what the generator (and the recomputation) feeds in ---------------------------------------
+
+    def add_rgb(self, kind: str, rgb: np.ndarray, nbytes: int) -> None:
+        self.kind(kind).add(rgb, (rgb.shape[1], rgb.shape[0]), nbytes)
+
+    def add_foreground(self, rgba: np.ndarray, nbytes: int) -> None:
+        self.kind(FOREGROUND).add(rgba[..., :3][rgba[..., 3] > 0], (rgba.shape[1], rgba.shape[0]), nbytes)
+
+    def add_mask(self, mask: np.ndarray, nbytes: int) -> None:
+        self.kind(MASK).add(mask, (mask.shape[1], mask.shape[0]), nbytes)
+        # Integer binning of the exact area, so the streaming and recomputed histograms agree bit for bit.
+        area = int(np.count_nonzero(mask))
+        self.coverage[min(area * COVERAGE_BINS // mask.size, COVERAGE_BINS - 1)] += 1
+
+    def add_depth(self, depth_png: np.ndarray, nbytes: int) -> None:
+        self.kind(DEPTH).add(depth_png, (depth_png.shape[1], depth_png.shape[0]), nbytes)
+
+    def merge(self, other: "DatasetStats") -> "DatasetStats":
+        for name, stats in other.kinds.items():
+            self.kind(name).merge(stats)
+        self.coverage += other.coverage
+        return self
+
+    def to_json(self) -> dict:
+        kinds = {}
+        for name in KINDS:
+            if name in self.kinds:
+                kinds[name] = {"channels": CHANNELS[name], **self.kinds[name].summary()}
+        return {
+            "kinds": kinds,
+            "mask_coverage": {"bins": COVERAGE_BINS, "range": [0.0, 1.0], "counts": self.coverage.tolist()},
+            "notes": {
+                "scale": "8-bit values / 255; depth: the stored 16-bit PNG / 65535 (normalised per image)",
+                "pooling": "mean and std over all pixels of all images of a kind (population std)",
+                "image": "composites as decoded from the stored bytes (JPEG decoded back)",
+                "background": "the backgrounds config's images (one per row of each split)",
+                "foreground": "RGB of the cut-outs' pixels with alpha > 0 only",
+                "mask_coverage": "fraction of each composite's pixels inside the mask, all rows",
+            },
+        }
+
+
+def decode(data: bytes) -> np.ndarray:
+    """Stored image bytes -> the array a user gets (uint8, or uint16 for 16-bit PNG)."""
+    with Image.open(io.BytesIO(data)) as image:
+        if image.mode in ("I;16", "I;16B", "I"):
+            return np.asarray(image).astype(np.uint16)
+        return np.asarray(image)
+
+
+# --- from stored tables: the input configs while generating, and every config for `stats` -------------
+
+
+def input_table_stats(config: str, table) -> DatasetStats:
+    """Statistics of a backgrounds or foregrounds table from its stored (just encoded) bytes."""
+    from .schema import BACKGROUNDS
+
+    stats = DatasetStats()
+    for cell in table.column("image").to_pylist():
+        pixels = decode(cell["bytes"])
+        if config == BACKGROUNDS:
+            stats.add_rgb(BACKGROUND, pixels, len(cell["bytes"]))
+        else:
+            stats.add_foreground(pixels, len(cell["bytes"]))
+    return stats
+
+
+def fg_bg_table_stats(table) -> DatasetStats:
+    """Statistics of an fg_bg shard recomputed from its stored bytes (the `stats` command)."""
+    stats = DatasetStats()
+    images, masks = table.column("image").to_pylist(), table.column("mask").to_pylist()
+    depths = table.column("depth").to_pylist()
+    for image, mask, depth in zip(images, masks, depths):
+        stats.add_rgb(IMAGE, decode(image["bytes"]), len(image["bytes"]))
+        stats.add_mask(decode(mask["bytes"]), len(mask["bytes"]))
+        if depth is not None:
+            stats.add_depth(decode(depth["bytes"]), len(depth["bytes"]))
+    return stats
+
+
+def recompute(out, progress: bool = False) -> DatasetStats:
+    """The statistics of a built dataset from its shards alone (after a relabel, or a dataset built
+    elsewhere); equal to the ones accumulated while generating."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from .manifest import load_manifest
+
+    out = Path(out)
+    stats = DatasetStats()
+    shards = load_manifest(out)["shards"]
+    for shard in tqdm(shards, desc="stats", unit="shard", disable=not progress, dynamic_ncols=True):
+        stats.merge(shard_stats(out, shard["path"], shard["config"]))
+    return stats
+
+
+def shard_stats(out, path: str, config: str) -> DatasetStats:
+    """Statistics of one stored shard, from its bytes."""
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    from .schema import FG_BG
+
+    table = pq.read_table(Path(out) / path)
+    return fg_bg_table_stats(table) if config == FG_BG else input_table_stats(config, table)

@@ -1,0 +1,243 @@
+"""`mono-depth-mask validate OUT`: check a built dataset against its manifest and the data contract.
+
+Files: every listed shard exists with its row count and sha256, no unlisted shard lies beside them. Rows:
+images decode with the expected size and mode, masks are binary (unless --soft-mask) and non-empty, the
+bbox is the mask's, the composite equals its background outside the mask (exactly for PNG, within JPEG
+tolerance), ids are in range, names are unique and follow schema.sample_name, and the splits keep apart
+what --split-by says.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image
+from tqdm import tqdm
+
+from .composite import mask_bbox
+from .manifest import load_manifest
+from .schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, sample_name
+from .writer import sha256_file
+
+# A JPEG composite differs from its (also JPEG) background outside the mask only by compression noise,
+# largest in the 8x8 blocks the foreground's edge crosses.
+JPEG_MEAN_ABS_DIFF = 2.0
+JPEG_P99_ABS_DIFF = 12
+MAX_REPORTED = 20  # failures listed per check; the rest are counted
+
+
+@dataclass
+class Failure:
+    file: str
+    row: int | None
+    check: str
+    detail: str
+
+    def __str__(self) -> str:
+        where = self.file if self.row is None else f"{self.file} row {self.row}"
+        return f"{where}: {self.check}: {self.detail}"
+
+
+@dataclass
+class Report:
+    failures: list[Failure] = field(default_factory=list)
+    rows: int = 0
+    files: int = 0
+
+    def fail(self, file: str, row: int | None, check: str, detail: str) -> None:
+        self.failures.append(Failure(file, row, check, detail))
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def text(self) -> str:
+        if self.ok:
+            return f"OK: {self.files} files, {self.rows:,} rows: manifest, images, masks, bboxes, composites, ids, names and splits all hold"
+        by_check: dict[str, list[Failure]] = defaultdict(list)
+        for failure in self.failures:
+            by_check[failure.check].append(failure)
+        lines = [f"FAILED: {len(self.failures)} problems in {len(by_check)} checks ({self.files} files, {self.rows:,} rows read)"]
+        for check, failures in by_check.items():
+            lines += [f"  {f}" for f in failures[:MAX_REPORTED]]
+            if len(failures) > MAX_REPORTED:
+                lines.append(f"  ... and {len(failures) - MAX_REPORTED} more {check} failures")
+        return "\n".join(lines)
+
+
+def validate(out: Path, progress: bool = True) -> Report:
+    out = Path(out)
+    manifest = load_manifest(out)
+    report = Report()
+    present = _check_files(out, manifest, report)
+    context = _Context(manifest)
+    shards = [s for s in manifest["shards"] if s["path"] in present]
+    for shard in tqdm(shards, desc="validate", unit="shard", disable=not progress, dynamic_ncols=True):
+        table = pq.read_table(out / shard["path"])
+        report.files += 1
+        report.rows += table.num_rows
+        {FG_BG: _check_fg_bg, BACKGROUNDS: _check_backgrounds, FOREGROUNDS: _check_foregrounds}[shard["config"]](
+            shard, table, context, report)
+    _check_splits(context, report)
+    return report
+
+
+# --- files --------------------------------------------------------------------------------------------
+
+
+def _check_files(out: Path, manifest: dict, report: Report) -> set[str]:
+    """Listed shards that exist and match their sha256 and row count (the others are not read)."""
+    good = set()
+    listed = {s["path"] for s in manifest["shards"]}
+    for shard in manifest["shards"]:
+        path = out / shard["path"]
+        if not path.is_file():
+            report.fail(shard["path"], None, "missing", "listed in the manifest but not present")
+            continue
+        if sha256_file(path) != shard["sha256"]:
+            report.fail(shard["path"], None, "sha256", "differs from the manifest")
+        try:
+            rows = pq.ParquetFile(path).metadata.num_rows
+        except Exception as error:  # a damaged footer: pyarrow raises several kinds
+            report.fail(shard["path"], None, "unreadable", str(error))
+            continue
+        if rows != shard["rows"]:
+            report.fail(shard["path"], None, "rows", f"{rows} rows, the manifest says {shard['rows']}")
+            continue
+        good.add(shard["path"])
+    for folder in CONFIG_DIRS.values():
+        for path in sorted((out / folder).glob("*.parquet")):
+            relative = path.relative_to(out).as_posix()
+            if relative not in listed:
+                report.fail(relative, None, "unlisted", "a shard the manifest does not list")
+    return good
+
+
+# --- rows ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    manifest: dict
+    names: dict[str, str] = field(default_factory=dict)  # name -> file it was first seen in
+    ids: dict[str, dict[str, set]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(set)))  # split -> key -> ids
+
+    @property
+    def options(self) -> dict:
+        return self.manifest["options"]
+
+    @property
+    def size(self) -> int:
+        return self.options["bg_size"]
+
+
+def _open(cell: dict | None, file: str, row: int, column: str, mode: str, size: tuple[int, int] | None, report: Report) -> np.ndarray | None:
+    if cell is None or not cell.get("bytes"):
+        report.fail(file, row, "decode", f"{column} is empty")
+        return None
+    try:
+        with Image.open(io.BytesIO(cell["bytes"])) as image:
+            image.load()
+            if image.mode != mode:
+                report.fail(file, row, "mode", f"{column} is {image.mode}, expected {mode}")
+            if size is not None and image.size != size:
+                report.fail(file, row, "size", f"{column} is {image.size[0]}x{image.size[1]}, expected {size[0]}x{size[1]}")
+            return np.asarray(image)
+    except Exception as error:  # PIL raises many kinds on damaged bytes
+        report.fail(file, row, "decode", f"{column}: {error}")
+        return None
+
+
+def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
+    file, o = shard["path"], context.options
+    size = (context.size, context.size)
+    inputs = context.manifest["inputs"]
+    split_ids = context.ids[shard["split"]]
+    backgrounds: dict[bytes, np.ndarray | None] = {}  # the background repeats: decode it once
+    for row, r in enumerate(table.to_pylist()):
+        image = _open(r["image"], file, row, "image", "RGB", size, report)
+        mask = _open(r["mask"], file, row, "mask", "L", size, report)
+        key = r["background"]["bytes"] if r["background"] else b""
+        if key not in backgrounds:
+            backgrounds[key] = _open(r["background"], file, row, "background", "RGB", size, report)
+        background = backgrounds[key]
+        if o["depth"] == "none":
+            if r["depth"] is not None:
+                report.fail(file, row, "depth", "present although the build has --depth none")
+        else:
+            _open(r["depth"], file, row, "depth", "I;16", size, report)
+        if mask is not None and mask.shape == size:
+            _check_mask(file, row, r, mask, o["soft_mask"], report)
+            if image is not None and background is not None and image.shape == background.shape == (*size, 3):
+                _check_outside(file, row, image, background, mask, o["image_format"], report)
+        if not (0 <= r["bg_id"] < len(inputs["backgrounds"]) and 0 <= r["fg_id"] < len(inputs["foregrounds"])
+                and 1 <= r["placement"] <= o["placements"] and (o["flip"] or not r["flipped"])):
+            report.fail(file, row, "ids", f"bg_id {r['bg_id']}, fg_id {r['fg_id']}, placement {r['placement']}, flipped {r['flipped']} out of range")
+        expected = sample_name(r["fg_id"], r["bg_id"], r["flipped"], r["placement"])
+        if r["name"] != expected:
+            report.fail(file, row, "name", f"{r['name']!r}, expected {expected!r}")
+        if r["name"] in context.names:
+            report.fail(file, row, "unique names", f"{r['name']!r} also in {context.names[r['name']]}")
+        context.names.setdefault(r["name"], file)
+        split_ids["background"].add(r["bg_id"])
+        split_ids["foreground"].add(r["fg_id"])
+        split_ids["sample"].add(r["name"])
+
+
+def _check_mask(file: str, row: int, r: dict, mask: np.ndarray, soft: bool, report: Report) -> None:
+    if not soft and not ((mask == 0) | (mask == 255)).all():
+        values = np.unique(mask[(mask != 0) & (mask != 255)])
+        report.fail(file, row, "binary mask", f"values other than 0/255: {values[:5].tolist()}")
+    if not mask.any():
+        report.fail(file, row, "mask area", "the mask is empty")
+    elif r["bbox"] != mask_bbox(mask):
+        report.fail(file, row, "bbox", f"{r['bbox']}, the mask's is {mask_bbox(mask)}")
+
+
+def _check_outside(file: str, row: int, image: np.ndarray, background: np.ndarray, mask: np.ndarray, image_format: str, report: Report) -> None:
+    # |a - b| in uint8 without widening; the histogram of all pixels minus that of the (small) inside gives
+    # the outside's, so the mean and 99th percentile need no sort and no large boolean gather.
+    diff = np.maximum(image, background) - np.minimum(image, background)
+    inside = mask > 0
+    counts = np.bincount(diff.ravel(), minlength=256) - np.bincount(diff[inside].ravel(), minlength=256)
+    total = int(counts.sum())
+    if total == 0:
+        return
+    if image_format == "png":
+        if counts[1:].any():
+            report.fail(file, row, "composite outside mask", f"{int(counts[1:].sum())} values differ from the background (PNG: must be equal)")
+        return
+    mean = float(counts @ np.arange(counts.size)) / total
+    p99 = int(np.searchsorted(np.cumsum(counts), 0.99 * total))
+    if mean >= JPEG_MEAN_ABS_DIFF or p99 > JPEG_P99_ABS_DIFF:
+        report.fail(file, row, "composite outside mask", f"mean abs diff {mean:.2f} (< {JPEG_MEAN_ABS_DIFF}), 99th percentile {p99} (<= {JPEG_P99_ABS_DIFF})")
+
+
+def _check_backgrounds(shard: dict, table, context: _Context, report: Report) -> None:
+    for row, r in enumerate(table.to_pylist()):
+        _open(r["image"], shard["path"], row, "image", "RGB", (context.size, context.size), report)
+        if not 0 <= r["bg_id"] < len(context.manifest["inputs"]["backgrounds"]):
+            report.fail(shard["path"], row, "ids", f"bg_id {r['bg_id']} out of range")
+
+
+def _check_foregrounds(shard: dict, table, context: _Context, report: Report) -> None:
+    for row, r in enumerate(table.to_pylist()):
+        _open(r["image"], shard["path"], row, "image", "RGBA", None, report)
+        _open(r["mask"], shard["path"], row, "mask", "L", None, report)
+        if not 0 <= r["fg_id"] < len(context.manifest["inputs"]["foregrounds"]):
+            report.fail(shard["path"], row, "ids", f"fg_id {r['fg_id']} out of range")
+
+
+def _check_splits(context: _Context, report: Report) -> None:
+    by = context.options["split_by"]
+    splits = list(context.ids)
+    for i, first in enumerate(splits):
+        for second in splits[i + 1 :]:
+            shared = context.ids[first][by] & context.ids[second][by]
+            if shared:
+                report.fail(f"{first}/{second}", None, "disjoint splits", f"{len(shared)} {by}s in both, e.g. {sorted(shared)[:5]}")
