@@ -1,17 +1,23 @@
-"""Throughput of the depth teacher: bare model forward vs DepthTeacher.predict, same B and R.
+"""Throughput of the depth teacher: bare model forward vs DepthTeacher.predict vs the whole
+`generate --depth model` pipeline, same model, B and R, one run, one machine.
 
 The bare forward gets pixel_values already pre-processed and on the device; predict gets uint8
 (B, R, R, 3) batches on the host and includes transfer, pre-processing and the resize back. The
-ratio predict/forward shows what the wrapper costs. Weights are random (no downloads needed):
+pipeline is `generate --demo --depth model` end to end (compositing, the teacher, encoding on worker
+processes, Parquet), timed from start to the last shard, model loading excluded. The ratios show what
+the wrapper and the pipeline cost against the bare model. Weights are random (no downloads needed):
 speed does not depend on them.
 
-    python benchmarks/bench_depth_model.py --arch tiny --device cpu --batch-size 8 --size 224
+    python benchmarks/bench_depth_model.py --arch tiny --device cpu --batch-size 8 --size 224 --pipeline-samples 800
+    python benchmarks/bench_depth_model.py --arch depth-anything-v2-small --device cuda --dtype bf16 \
+        --batch-size 256 --samples 4096 --pipeline-samples 40000 --workers 15
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -92,6 +98,24 @@ def timed(run: Callable[[], object], device: torch.device, warmup: int, iteratio
     return (time.perf_counter() - start) / iterations
 
 
+def pipeline_rate(folder: Path, args: argparse.Namespace, out: Path) -> float:
+    """Samples/s of `generate --demo --depth model` with this model, load time excluded."""
+    from generator.build import build, make_context
+    from generator.options import BuildOptions, RunOptions, TeacherSettings
+
+    backgrounds = 10
+    foregrounds = max(1, args.pipeline_samples // (backgrounds * 2 * 20))
+    options = BuildOptions(demo=True, num_backgrounds=backgrounds, num_foregrounds=foregrounds, bg_size=args.size,
+                           depth="model", depth_model=str(folder))
+    settings = TeacherSettings(args.device, args.dtype, args.batch_size)
+    started = time.perf_counter()
+    make_context(options, settings)  # what build() spends before the first shard: inputs and model load
+    setup = time.perf_counter() - started
+    started = time.perf_counter()
+    summary = build(options, RunOptions(out=out, workers=args.workers, progress=False, teacher=settings))
+    return summary.samples / (time.perf_counter() - started - setup)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=["tiny", "depth-anything-v2-small"], default="tiny")
@@ -101,6 +125,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=224, help="square input resolution R")
     parser.add_argument("--samples", type=int, default=64, help="images timed per measurement")
     parser.add_argument("--warmup", type=int, default=2, help="untimed batches first")
+    parser.add_argument("--pipeline-samples", type=int, default=0, help="also time generate --depth model on about this many samples")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="encoding workers of the pipeline run")
     return parser.parse_args()
 
 
@@ -112,6 +138,7 @@ def main() -> None:
         folder = save(Path(tmp) / args.arch, args.size)
         options = TeacherOptions(str(folder), args.device, args.dtype, args.batch_size)
         teacher = DepthTeacher.load(options)
+        pipeline = pipeline_rate(folder, args, Path(tmp) / "out") if args.pipeline_samples else None
 
     rng = np.random.default_rng(0)
     batch = rng.integers(0, 256, (args.batch_size, args.size, args.size, 3), dtype=np.uint8)
@@ -133,12 +160,18 @@ def main() -> None:
         "predict_samples_per_s": round(args.batch_size / predict_s, 2),
         "predict_over_forward": round(forward_s / predict_s, 3),
     }
+    if pipeline is not None:
+        result.update(pipeline_samples_per_s=round(pipeline, 2), pipeline_over_forward=round(pipeline * forward_s / args.batch_size, 3),
+                      workers=args.workers, minutes_for_400k=round(400_000 / pipeline / 60, 1))
     print(
         f"{args.arch} on {result['device']} ({result['dtype']}), B={args.batch_size}, R={args.size}: "
         f"forward {result['forward_samples_per_s']} samples/s, "
         f"predict {result['predict_samples_per_s']} samples/s, "
         f"ratio predict/forward throughput {result['predict_over_forward']}"
     )
+    if pipeline is not None:
+        print(f"pipeline (generate --depth model, {args.workers} workers): {result['pipeline_samples_per_s']} samples/s, "
+              f"{result['pipeline_over_forward']:.0%} of the bare forward; 400,000 samples would take {result['minutes_for_400k']} min")
     print(json.dumps(result))
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import manifest as manifest_io
+from . import storage
 from .card import write_card
 from .depth import NoDepth, PrecomputedDepth, label_backgrounds, load_teacher, make_depth_stage
 from .encode import encode_depth, encode_image, encode_png
@@ -48,7 +49,7 @@ class ShardResult:
 
 @dataclass
 class BuildSummary:
-    out: Path
+    out: Path | str  # a folder or a URL
     shards: list[ShardResult]
     seconds: float
     rows_per_split: dict[str, int] = field(default_factory=dict)
@@ -80,7 +81,24 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
     kept, the others built. One build at a time per folder (outdir.build_lock)."""
     started = time.perf_counter()
     options.validate()
-    out = Path(run.out)
+    storage.check_engine(run.out, run.engine, run.workers)
+    if run.engine == "ray":
+        from .engine_ray import import_ray
+
+        import_ray()  # without Ray: one line on how to install it, before any work
+    with storage.OutputFolder(run.out) as folder:
+        if folder.url:
+            storage.prepare_remote(folder.url, options, run.overwrite)
+        summary = _build_into(options, run, folder)
+        folder.publish()  # a URL: the input configs, then the manifest, then the card
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _build_into(options: BuildOptions, run: RunOptions, folder: storage.OutputFolder) -> BuildSummary:
+    """`folder.local` is the output folder, or for a URL a local staging folder for everything but the
+    fg_bg shards, which go to `folder.shards` (a URL build starts afresh: no resume, no lock)."""
+    out = folder.local
     manifest_io.check_output(out, options, run.overwrite)  # refuse before creating anything
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -102,13 +120,13 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
         progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()))
         todo = [s for s in shards if shard_path(FG_BG, s.split, s.index, s.count) not in kept]
         model = teacher if options.depth == "model" else None
-        built = {r.path: r for r in _build_shards(context, todo, out, run, model, progress.add)}
+        built = {r.path: r for r in _run_engine(context, todo, folder.shards, run, model, progress.add)}
         results = [
             built.get(path) or ShardResult(**kept[path])
             for path in (shard_path(FG_BG, s.split, s.index, s.count) for s in shards)
         ]
         results += _write_input_configs(context, shards, out)
-        summary = BuildSummary(out, results, 0.0, rows, kept=len(kept), built=len(todo), skipped=sources.skipped)
+        summary = BuildSummary(folder.url or out, results, 0.0, rows, kept=len(kept), built=len(todo), skipped=sources.skipped)
         manifest_io.write_manifest(out, options, sources, depth_info, summary)
         write_json(out / STATS, merge_stats(out, results).to_json())
         if run.gallery:
@@ -116,8 +134,17 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
 
             write_gallery(out)
         write_card(out)
-    summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _run_engine(context: ShardContext, shards: list[ShardSpec], out, run: RunOptions, teacher, on_done) -> list[ShardResult]:
+    """Every engine has the same contract: build `shards` with write_shard, call `on_done(result)` as each
+    is published, return the results in shard order."""
+    if run.engine == "ray":
+        from .engine_ray import run_shards
+
+        return run_shards(context, shards, out, run, teacher, on_done)
+    return _build_shards(context, shards, out, run, teacher, on_done)
 
 
 def make_context(options: BuildOptions, settings: TeacherSettings, skip_bad: bool = False) -> tuple[ShardContext, "DepthTeacher | None"]:
@@ -187,16 +214,15 @@ def _build_one(spec: ShardSpec, out: Path, depths: np.ndarray | None) -> ShardRe
     return write_shard(_worker_context, spec, out, depths)
 
 
-def write_shard(context: ShardContext, spec: ShardSpec, out: Path, depths: np.ndarray | None = None) -> ShardResult:
-    """Build and write one fg_bg shard; `depths` are the teacher's maps for its rows, when a teacher
-    in another process computed them."""
+def write_shard(context: ShardContext, spec: ShardSpec, out: Path | str, depths: np.ndarray | None = None) -> ShardResult:
+    """Build one fg_bg shard and publish it atomically at `out` (a folder or a URL), from any engine's
+    worker; `depths` are the teacher's maps for its rows, when a teacher in another process computed them."""
     if depths is not None:
         context = replace(context, depth=PrecomputedDepth(depths))
     relative = shard_path(FG_BG, spec.split, spec.index, spec.count)
-    path = out / relative
     stats = DatasetStats()
-    write_table(build_table(context, spec, stats), path, FG_BG)
-    return ShardResult(relative, FG_BG, spec.split, spec.rows, path.stat().st_size, sha256_file(path), stats)
+    size, digest = storage.write_file(out, relative, lambda path: write_table(build_table(context, spec, stats), path, FG_BG))
+    return ShardResult(relative, FG_BG, spec.split, spec.rows, size, digest, stats)
 
 
 def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run: RunOptions, teacher: "DepthTeacher | None", on_done=None) -> list[ShardResult]:

@@ -10,9 +10,11 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from .errors import UserError, describe_os_error
+from .storage import is_url
 from .options import (
     DEFAULT_DEPTH_MODEL,
     DEPTH_MODES,
+    ENGINES,
     IMAGE_FORMATS,
     PLACEMENT_MODES,
     SPLIT_BY,
@@ -30,6 +32,7 @@ GENERATE_EXAMPLES = """examples:
       --depth-model depth-anything/Depth-Anything-V2-Small-hf --device cuda --batch-size 256
   mono-depth-mask generate --backgrounds bg/ --foregrounds fg/ --out ds --depth scene \\
       --background-depth-model depth-anything/Depth-Anything-V2-Small-hf
+  mono-depth-mask generate --demo --engine ray --ray-address auto --out s3://bucket/ds
 """
 
 
@@ -70,7 +73,7 @@ def add_generate(subparsers) -> None:
     add_teacher_flags(depth)
 
     output = p.add_argument_group("output")
-    output.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (a Hub dataset repo layout)")
+    output.add_argument("--out", required=True, metavar="DIR_OR_URL", help="output folder (a Hub dataset repo layout): a local path or an fsspec URL (file://, s3://, ...)")
     output.add_argument("--image-format", choices=IMAGE_FORMATS, default=d.image_format, help="composite encoding (default %(default)s; png is lossless)")
     output.add_argument("--jpeg-quality", type=int, default=d.jpeg_quality, help="JPEG quality (default %(default)s)")
     output.add_argument("--test-fraction", type=float, default=d.test_fraction, help="share of the test split (default %(default)s)")
@@ -80,6 +83,11 @@ def add_generate(subparsers) -> None:
     output.add_argument("--overwrite", action="store_true", help="replace a dataset built with other options in --out")
     output.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     output.add_argument("--no-gallery", dest="gallery", action="store_false", help="skip the gallery pictures (OUT/gallery/)")
+
+    engine = p.add_argument_group("engine")
+    engine.add_argument("--engine", choices=ENGINES, default="local", help="local: worker processes on this machine; ray: actors on a Ray cluster (pip install 'mono-depth-mask[ray]') (default %(default)s)")
+    engine.add_argument("--ray-address", metavar="auto|HOST:PORT", help="with --engine ray: join this cluster (auto: the one started by 'ray start' or 'ray job submit'); default: a Ray instance on this machine with --workers CPUs")
+    engine.add_argument("--gpus-per-worker", type=float, default=0, metavar="N", help="with --engine ray: GPUs each actor reserves (e.g. 1, or 0.5 for two per GPU); 0: CPU actors (default %(default)s)")
     p.set_defaults(run=run_generate)
 
 
@@ -111,9 +119,14 @@ def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions
         shard_size=args.shard_size,
         seed=args.seed,
     )
+    if args.engine != "ray" and (args.ray_address or args.gpus_per_worker):
+        raise UserError("--ray-address and --gpus-per-worker go with --engine ray")
+    if args.gpus_per_worker < 0:
+        raise UserError(f"--gpus-per-worker must be 0 or more; got {args.gpus_per_worker:g}")
     run = RunOptions(
-        out=args.out, workers=max(1, args.workers), overwrite=args.overwrite, progress=args.progress,
-        teacher=teacher_settings(args), skip_bad_inputs=args.skip_bad_inputs, gallery=args.gallery,
+        out=args.out if is_url(args.out) else Path(args.out), workers=max(1, args.workers), overwrite=args.overwrite,
+        progress=args.progress, teacher=teacher_settings(args), skip_bad_inputs=args.skip_bad_inputs, gallery=args.gallery,
+        engine=args.engine, ray_address=args.ray_address, gpus_per_worker=args.gpus_per_worker,
     )
     return build, run
 

@@ -14,6 +14,7 @@ DEPTH_MODES = ("none", "scene", "model")
 PLACEMENT_MODES = ("uniform", "ground")
 SPLIT_BY = ("background", "foreground", "sample")
 IMAGE_FORMATS = ("jpeg", "png")
+ENGINES = ("local", "ray")
 DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
 
 # The built-in demo is small so the README's main command takes seconds on 2 cores.
@@ -113,13 +114,16 @@ class BuildOptions:
 class RunOptions:
     """How a build runs; none of this changes the bytes of the output."""
 
-    out: Path
+    out: Path | str  # a local folder, or an fsspec URL (file://, s3://, ...)
     workers: int = 1
     overwrite: bool = False
     progress: bool = True
     gallery: bool = True  # draw OUT/gallery/ after the shards (reads a few rows back)
     skip_bad_inputs: bool = False  # leave bad input files out (recorded in the manifest) instead of stopping
     teacher: TeacherSettings = field(default_factory=TeacherSettings)
+    engine: str = "local"  # local: worker processes on this machine; ray: actors on a Ray cluster
+    ray_address: str | None = None  # None: start a Ray instance on this machine; auto or HOST:PORT: join a cluster
+    gpus_per_worker: float = 0  # Ray engine: GPUs each actor reserves (0: CPU actors)
 
 
 def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:

@@ -2,12 +2,14 @@
 
 No recompositing: the teacher sees the composites as stored (decoded from the shards), so the inputs need
 not be at hand. Each shard is rewritten atomically with new `depth`, `depth_min` and `depth_max` columns;
-every other column keeps its exact bytes. The manifest and card follow.
+every other column keeps its exact bytes. The manifest, the depth statistics, the gallery and the card
+follow.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +22,13 @@ from tqdm import tqdm
 
 from .card import write_card
 from .depth import load_teacher
-from .encode import encode_depth
+from .encode import encode_png, quantize_depth
+from .gallery import write_gallery
 from .manifest import load_manifest
 from .options import TeacherSettings
 from .outdir import build_lock
-from .schema import BACKGROUNDS, FEATURES, FG_BG, MANIFEST
+from .schema import BACKGROUNDS, FEATURES, FG_BG, GALLERY_DIR, MANIFEST, STATS
+from .stats import DEPTH, DatasetStats
 from .writer import image_cell, sha256_file, write_json, write_table
 
 DEPTH_COLUMNS = ("depth", "depth_min", "depth_max")
@@ -47,19 +51,35 @@ def decode_images(column: pa.ChunkedArray) -> np.ndarray:
     return np.stack([np.asarray(Image.open(io.BytesIO(cell["bytes"])).convert("RGB")) for cell in cells])
 
 
-def relabel_table(table: pa.Table, config: str, predict) -> pa.Table:
-    """`table` with its depth columns recomputed by `predict` from its `image` column."""
-    encoded = [encode_depth(depth) for depth in predict(decode_images(table.column("image")))]
+def relabel_table(table: pa.Table, config: str, predict, stats: DatasetStats | None = None) -> pa.Table:
+    """`table` with its depth columns recomputed by `predict` from its `image` column; the new depth
+    maps' statistics go into `stats`."""
+    new_columns: dict[str, list] = {"depth": [], "depth_min": [], "depth_max": []}
+    for depth in predict(decode_images(table.column("image"))):
+        quantized, low, high = quantize_depth(depth)
+        png = encode_png(quantized)
+        if stats is not None:
+            stats.add_depth(quantized, len(png))
+        new_columns["depth"].append(image_cell(png))
+        new_columns["depth_min"].append(low)
+        new_columns["depth_max"].append(high)
     schema = FEATURES[config].arrow_schema
-    new_columns = {
-        "depth": [image_cell(png) for png, _, _ in encoded],
-        "depth_min": [low for _, low, _ in encoded],
-        "depth_max": [high for _, _, high in encoded],
-    }
     for name, values in new_columns.items():
         index = schema.get_field_index(name)
         table = table.set_column(index, schema.field(name), pa.array(values, type=schema.field(name).type))
     return table
+
+
+def _update_depth_outputs(out: Path, depth_stats: DatasetStats) -> None:
+    """Only the depth changed: its statistics are replaced (every other kind's bytes are the same, so
+    their entries stand), and the gallery, which shows depth, is redrawn."""
+    path = out / STATS
+    if path.is_file():
+        stats = json.loads(path.read_text(encoding="utf-8"))
+        stats["kinds"][DEPTH] = depth_stats.to_json()["kinds"][DEPTH]
+        write_json(path, stats)
+    if (out / GALLERY_DIR).is_dir():
+        write_gallery(out)
 
 
 def relabel(out: Path, model: str, settings: TeacherSettings, progress: bool = True) -> RelabelSummary:
@@ -69,15 +89,18 @@ def relabel(out: Path, model: str, settings: TeacherSettings, progress: bool = T
     teacher = load_teacher(model, settings)
     shards = [s for s in manifest["shards"] if s["config"] in (FG_BG, BACKGROUNDS)]
     rows = 0
+    depth_stats = DatasetStats()
     with build_lock(out):  # no generate or other relabel may write OUT meanwhile
         for shard in tqdm(shards, unit="shard", desc="relabel-depth", disable=not progress, dynamic_ncols=True):
             path = out / shard["path"]
-            table = relabel_table(pq.read_table(path), shard["config"], teacher.predict)
+            counted = depth_stats if shard["config"] == FG_BG else None
+            table = relabel_table(pq.read_table(path), shard["config"], teacher.predict, counted)
             write_table(table, path, shard["config"])
             shard.update(bytes=path.stat().st_size, sha256=sha256_file(path))
             rows += table.num_rows if shard["config"] == FG_BG else 0
         manifest["options"].update(depth="model", depth_model=model, background_depth_model=None)
         manifest["depth"] = {"mode": "model", "meaning": teacher.info["meaning"], "teacher": teacher.info, "relabelled": True}
         write_json(out / MANIFEST, manifest)
+        _update_depth_outputs(out, depth_stats)
         write_card(out)
     return RelabelSummary(out, len(shards), rows, time.perf_counter() - started)

@@ -52,13 +52,11 @@ class KindStats:
 
     def add(self, pixels: np.ndarray, size: tuple[int, int], nbytes: int) -> None:
         """pixels: (..., channels) or (...) unsigned integers, already restricted to the counted ones."""
-        flat = pixels.reshape(-1, self.channels).astype(np.float64)
-        # Exact: every product and partial sum is an integer below 2**53 (an image has < 2**22 pixels of
-        # at most 65535**2), so float64 loses nothing; totals over images are Python ints, which never
-        # overflow and add in any order to the same value.
-        sums, squares = flat.sum(axis=0), np.einsum("ij,ij->j", flat, flat)
-        self.sums = [a + int(b) for a, b in zip(self.sums, sums)]
-        self.squares = [a + int(b) for a, b in zip(self.squares, squares)]
+        flat = pixels.reshape(-1, self.channels)
+        for channel in range(self.channels):
+            total, squares = _exact_moments(flat[:, channel], self.scale)
+            self.sums[channel] += total
+            self.squares[channel] += squares
         self.pixels += flat.shape[0]
         self.count += 1
         self.bytes += nbytes
@@ -91,6 +89,23 @@ class KindStats:
             "mean": means,
             "std": stds,
         }
+
+
+_LEVELS_8BIT = np.arange(256, dtype=np.int64)
+_SQUARES_8BIT = _LEVELS_8BIT * _LEVELS_8BIT
+
+
+def _exact_moments(values: np.ndarray, scale: int) -> tuple[int, int]:
+    """Exact integer sum and sum of squares of one channel's values."""
+    if scale == 255:
+        # A histogram of the 256 levels: several times faster than arithmetic over the pixels.
+        counts = np.bincount(values, minlength=256)
+        return int(counts @ _LEVELS_8BIT), int(counts @ _SQUARES_8BIT)
+    # 16-bit: float64 is exact while the sums stay below 2**53 (an image of < 2**21 pixels of
+    # at most 65535**2 does), and faster than a 65,536-bin histogram.
+    as_float = values.astype(np.float64)
+    # einsum, not @: a BLAS call here can spin threads that the worker processes need.
+    return int(as_float.sum()), int(np.einsum("i,i->", as_float, as_float))
 
 
 def dimensions_text(sizes: set[tuple[int, int]]) -> str:

@@ -118,6 +118,9 @@ def test_relabel_depth_rewrites_only_the_depth_columns(model_dataset, metric_mod
     assert manifest["options"]["depth_model"] == str(metric_model) and manifest["depth"]["relabelled"]
     assert {s["path"]: s["sha256"] for s in manifest["shards"]} == shard_hashes(copy)
     assert "metric depth in metres" in (copy / "README.md").read_text()
+    from generator.stats import recompute
+
+    assert json.loads((copy / "stats.json").read_text())["kinds"] == recompute(copy).to_json()["kinds"]
     # Relabelling with the original teacher restores the original shards: PNG composites are what it saw.
     assert main(["relabel-depth", str(copy), "--depth-model", str(relative_model), "--no-progress"]) == 0
     assert {k: v for k, v in shard_hashes(copy).items() if k.startswith("data/")} == {
