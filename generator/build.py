@@ -132,7 +132,7 @@ def _build_into(options: BuildOptions, run: RunOptions, folder: storage.OutputFo
         if run.gallery:
             from .gallery import write_gallery  # matplotlib is imported only when a gallery is drawn
 
-            write_gallery(out)
+            write_gallery(out, folder.shards)
         write_card(out)
     return summary
 

@@ -7,18 +7,16 @@ to build (resume: the verified ones are kept) is decided by build.py before any 
 
 Design:
 - The driver puts the ShardContext (options, decoded sources, depth stage) in the object store once with
-  `ray.put`. Workers need no access to the input folders: the sources travel with the context. This is the
-  same hand-over as the local engine, which pickles the context into each worker process once, so a depth
-  stage that travels to local workers (a teacher that loads its model in the worker on first use) works
-  here unchanged and loads once per actor, on the GPU Ray gave that actor.
+  `ray.put`. Workers need no access to the input folders: the sources travel with the context (the same
+  hand-over as the local engine, which pickles the context into each worker process once).
 - One actor per CPU of the cluster (or, with --gpus-per-worker N, one per N GPUs, each reserving
   `num_gpus=N`), each receiving the context once in its constructor. The driver keeps a queue of shards and
   gives each actor up to IN_FLIGHT shards at a time, collecting results with `ray.wait` and advancing one
   tqdm bar for the whole cluster.
-- A depth model (--depth model) stays in the driver, as with the local engine: the driver predicts each
-  shard's depth maps just before handing the shard out, and the actors composite, encode and write.
-  (Teachers inside GPU actors, one per actor, are the next step: the actors already reserve
-  `num_gpus=--gpus-per-worker`.)
+- With --depth model every actor loads its own teacher once (by the same Hub id or folder, so each node
+  must reach it; on the GPUs it reserved with `num_gpus=--gpus-per-worker`, found by --device auto) and
+  labels the shards it builds: a cluster's GPUs work side by side. Same device and dtype -> the same
+  bytes as the local engine, whose single teacher lives in the main process.
 - Failures: a shard is a pure function of the options and its spec, and write_shard publishes it in one
   atomic step, so building a shard twice writes the same bytes to the same name: at-least-once is safe,
   and nothing is ever duplicated or left half written. An actor whose process dies is restarted by Ray
@@ -36,10 +34,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import UserError
-from .options import RunOptions
+from .depth import load_teacher
+from .options import RunOptions, TeacherSettings
 from .plan import ShardSpec
 from .schema import FG_BG, shard_path
-from .shard import ShardContext
+from .shard import ShardContext, shard_composites
 
 INSTALL_HINT = "--engine ray needs Ray: pip install 'mono-depth-mask[ray]' (or pip install 'ray[default]')"
 IN_FLIGHT = 2  # shards queued per actor, so an actor never waits for the driver between two shards
@@ -60,19 +59,24 @@ def import_ray():
 
 
 class ShardWorker:
-    """A Ray actor: holds one build's context (loaded once) and writes the shards it is given."""
+    """A Ray actor: holds one build's context (and, with --depth model, its own teacher), both loaded
+    once, and writes the shards it is given."""
 
-    def __init__(self, context_box: list):
+    def __init__(self, context_box: list, teacher: tuple[str, TeacherSettings] | None = None):
         import ray
 
         # The context comes boxed in a list so that Ray hands over its ObjectRef instead of resolving it:
         # the driver keeps the object alive for the whole build, so a restarted actor can read it again.
         self.context: ShardContext = ray.get(context_box[0])
+        # One teacher per actor, on the GPU Ray gave it (--device auto picks it up): a cluster's GPUs
+        # label shards side by side instead of queueing behind one model in the driver.
+        self.teacher = load_teacher(*teacher) if teacher else None
 
-    def write(self, spec: ShardSpec, out, depths=None):
+    def write(self, spec: ShardSpec, out):
         from .build import write_shard
 
         _maybe_crash(spec)
+        depths = self.teacher.predict(shard_composites(self.context, spec)) if self.teacher else None
         return write_shard(self.context, spec, out, depths)
 
 
@@ -133,10 +137,11 @@ def _run(ray, context: ShardContext, shards: list[ShardSpec], out, run: RunOptio
     from ray.exceptions import RayActorError, RayTaskError
 
     from .depth import NoDepth
-    from .shard import shard_composites
 
-    if teacher is not None:  # the model stays here: actors get depth maps, never the model
+    actor_teacher = None
+    if teacher is not None:  # each actor loads its own copy; the driver's model never travels
         context = replace(context, depth=NoDepth())
+        actor_teacher = (context.options.depth_model, run.teacher)
 
     worker_class = ray.remote(ShardWorker).options(
         num_cpus=1,
@@ -145,7 +150,7 @@ def _run(ray, context: ShardContext, shards: list[ShardSpec], out, run: RunOptio
         max_task_retries=MAX_TASK_RETRIES,
     )
     context_ref = ray.put(context)  # once; every actor reads the same copy from its node's object store
-    actors = [worker_class.remote([context_ref]) for _ in range(actor_count(ray, run, len(shards)))]
+    actors = [worker_class.remote([context_ref], actor_teacher) for _ in range(actor_count(ray, run, len(shards)))]
     queue = deque(range(len(shards)))
     attempts = [0] * len(shards)
     results: list = [None] * len(shards)
@@ -157,9 +162,7 @@ def _run(ray, context: ShardContext, shards: list[ShardSpec], out, run: RunOptio
             while load[actor] < IN_FLIGHT and queue:
                 position = queue.popleft()
                 attempts[position] += 1
-                spec = shards[position]
-                depths = teacher.predict(shard_composites(context, spec)) if teacher is not None else None
-                pending[actor.write.remote(spec, out, depths)] = (position, actor)
+                pending[actor.write.remote(shards[position], out)] = (position, actor)
                 load[actor] += 1
 
     bar = tqdm(total=sum(s.rows for s in shards), unit="sample", desc="fg_bg (ray)", disable=not run.progress, dynamic_ncols=True)

@@ -22,13 +22,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+import matplotlib.cm  # noqa: E402
+import matplotlib.colors  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+
+from . import storage  # noqa: E402
 from .encode import decode_depth  # noqa: E402
 from .manifest import load_manifest  # noqa: E402
 from .schema import BACKGROUNDS, FG_BG, FOREGROUNDS, GALLERY_DIR, ROW_GROUP_SIZE, STATS  # noqa: E402
 from .stats import COVERAGE_BINS, decode  # noqa: E402
-import matplotlib.cm  # noqa: E402
-import matplotlib.colors  # noqa: E402
-import matplotlib.ticker  # noqa: E402
 from .writer import atomic_path  # noqa: E402
 
 SAMPLES = 8  # composites, masks and depth maps shown
@@ -50,7 +52,8 @@ class Sample:
     background: np.ndarray
 
 
-def write_gallery(out: Path) -> list[Path]:
+def write_gallery(out: Path, shards_root: str | Path | None = None) -> list[Path]:
+    """Draw OUT/gallery/*.png; `shards_root` is where the fg_bg shards are when not in OUT (a URL)."""
     out = Path(out)
     manifest = load_manifest(out)
     folder = out / GALLERY_DIR
@@ -58,7 +61,7 @@ def write_gallery(out: Path) -> list[Path]:
         shutil.rmtree(folder)  # old pictures of another build must not linger in the card
     folder.mkdir(parents=True)
     rng = np.random.default_rng([manifest["options"]["seed"], _SALT_GALLERY])
-    samples = read_samples(out, manifest, rng, SAMPLES)
+    samples = read_samples(shards_root or out, manifest, rng, SAMPLES)
     unit = depth_unit(manifest)
     backgrounds = _input_rows(out, manifest, BACKGROUNDS, "bg_id", rng)
     foregrounds = _input_rows(out, manifest, FOREGROUNDS, "fg_id", rng)
@@ -73,7 +76,7 @@ def write_gallery(out: Path) -> list[Path]:
     figures["06-samples"] = _samples_sheet(samples[:ROWS], unit)
     figures["07-mask-coverage"] = _coverage_plot(out, samples)
     if all(s.depth is not None for s in samples):
-        figures["08-depth-distribution"] = _depth_plot(out, manifest, samples, unit)
+        figures["08-depth-distribution"] = _depth_plot(shards_root or out, manifest, samples, unit)
     paths = []
     for name, figure in figures.items():
         path = folder / f"{name}.png"
@@ -95,7 +98,7 @@ def depth_unit(manifest: dict) -> str:
 # --- reading a few rows -------------------------------------------------------------------------------
 
 
-def read_samples(out: Path, manifest: dict, rng: np.random.Generator, count: int) -> list[Sample]:
+def read_samples(root: str | Path, manifest: dict, rng: np.random.Generator, count: int) -> list[Sample]:
     shards = [s for s in manifest["shards"] if s["config"] == FG_BG]
     starts = np.cumsum([0] + [s["rows"] for s in shards])
     chosen = np.sort(rng.choice(starts[-1], size=min(count, starts[-1]), replace=False))
@@ -104,7 +107,8 @@ def read_samples(out: Path, manifest: dict, rng: np.random.Generator, count: int
     for index in chosen:
         shard = int(np.searchsorted(starts, index, side="right") - 1)
         row = int(index - starts[shard])
-        group = pq.ParquetFile(out / shards[shard]["path"]).read_row_group(row // ROW_GROUP_SIZE, columns=columns)
+        with storage.open_input(root, shards[shard]["path"]) as stream:
+            group = pq.ParquetFile(stream).read_row_group(row // ROW_GROUP_SIZE, columns=columns)
         r = group.slice(row % ROW_GROUP_SIZE, 1).to_pylist()[0]
         depth = decode_depth(r["depth"]["bytes"], r["depth_min"], r["depth_max"]) if r["depth"] else None
         samples.append(Sample(r["name"], decode(r["image"]["bytes"]), decode(r["mask"]["bytes"]), depth, decode(r["background"]["bytes"])))
@@ -227,7 +231,7 @@ def _coverage_plot(out: Path, samples: list[Sample]):
     return figure
 
 
-def _depth_plot(out: Path, manifest: dict, samples: list[Sample], unit: str):
+def _depth_plot(root: str | Path, manifest: dict, samples: list[Sample], unit: str):
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
     foreground = np.concatenate([s.depth[s.mask > 0] for s in samples])
     background = np.concatenate([s.depth[s.mask == 0] for s in samples])
@@ -238,7 +242,10 @@ def _depth_plot(out: Path, manifest: dict, samples: list[Sample], unit: str):
     left.set_ylabel("density")
     left.set_title(f"Depth of the pixels of {len(samples)} sampled composites", fontsize=10)
     left.legend(fontsize=8)
-    ranges = [pq.read_table(out / s["path"], columns=["depth_min", "depth_max"]) for s in manifest["shards"] if s["config"] == FG_BG]
+    ranges = []
+    for shard in (s for s in manifest["shards"] if s["config"] == FG_BG):
+        with storage.open_input(root, shard["path"]) as stream:
+            ranges.append(pq.read_table(stream, columns=["depth_min", "depth_max"]))
     lows = np.concatenate([t.column("depth_min").to_numpy() for t in ranges])
     highs = np.concatenate([t.column("depth_max").to_numpy() for t in ranges])
     bins = np.linspace(min(lows.min(), highs.min()), max(lows.max(), highs.max()), 60)

@@ -73,13 +73,19 @@ def check_output(out: Path, options: BuildOptions, overwrite: bool) -> dict | No
     manifest = read_manifest(out)
     if manifest is None:
         raise UserError(f"--out {out} is not empty and holds no mono-depth-mask dataset; choose an empty folder")
+    refuse_other_options(out, manifest, options, overwrite)
+    return manifest
+
+
+def refuse_other_options(out, manifest: dict, options: BuildOptions, overwrite: bool) -> list[str]:
+    """The options that differ from the existing dataset's; refused unless --overwrite."""
     changed = option_differences(manifest.get("options", {}), options)
     if changed and not overwrite:
         raise UserError(
             f"--out {out} holds a dataset built with other options ({', '.join(changed)}); "
             "pass --overwrite to replace it or choose another folder"
         )
-    return manifest
+    return changed
 
 
 def prepare_output(out: Path, options: BuildOptions, overwrite: bool) -> dict | None:

@@ -82,6 +82,14 @@ def write_file(out: str | Path, relative: str, write: Callable[[Path], None]) ->
     return size, digest
 
 
+def open_input(root: str | Path, relative: str):
+    """A readable binary stream of ROOT/relative, ROOT a folder or an fsspec URL."""
+    if is_url(root):
+        fs, path = filesystem(f"{str(root).rstrip('/')}/{relative}")
+        return fs.open(path, "rb")
+    return open(Path(root) / relative, "rb")
+
+
 def check_engine(out: str | Path, engine: str, workers: int) -> None:
     """memory:// lives inside one process: only a single-process local build can write to it."""
     if is_url(out):
@@ -136,7 +144,7 @@ class OutputFolder:
 def prepare_remote(url: str, options: BuildOptions, overwrite: bool) -> None:
     """manifest.prepare_output for a URL: empty, our dataset with the same options, or our dataset with
     other options and --overwrite (its files are removed); never a foreign folder."""
-    from .manifest import FORMAT, OWNED, option_differences
+    from .manifest import FORMAT, OWNED, refuse_other_options
     from .schema import MANIFEST
 
     fs, root = filesystem(url)
@@ -155,12 +163,7 @@ def prepare_remote(url: str, options: BuildOptions, overwrite: bool) -> None:
         raise UserError(f"{url}/{MANIFEST} is unreadable ({error}); move it away or choose another --out") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UserError(f"{url}/{MANIFEST} is not a mono-depth-mask manifest; choose another --out")
-    changed = option_differences(data.get("options", {}), options)
-    if changed and not overwrite:
-        raise UserError(
-            f"--out {url} holds a dataset built with other options ({', '.join(changed)}); "
-            "pass --overwrite to replace it or choose another folder"
-        )
+    changed = refuse_other_options(url, data, options, overwrite)
     for name in OWNED if changed else ():
         path = f"{root}/{name}"
         if fs.exists(path):

@@ -23,6 +23,14 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     return {"backgrounds": root / "bg", "foregrounds": root / "fg", "depths": root / "depth"}
 
 
+def loopback_only() -> bool:
+    """True inside a network namespace whose only interface is loopback (nothing can leave it)."""
+    import socket
+
+    # if_nameindex asks the kernel about this process's namespace (/sys/class/net may be the host's).
+    return [name for _, name in socket.if_nameindex()] == ["lo"]
+
+
 def input_args(inputs: dict[str, Path]) -> list[str]:
     return ["--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]),
             "--background-depths", str(inputs["depths"])]
