@@ -138,6 +138,68 @@ def run_generate(args: argparse.Namespace) -> None:
     print(summary.describe())
 
 
+def _repo_id(value: str) -> str:
+    parts = value.split("/")
+    if len(parts) != 2 or not all(parts):
+        raise argparse.ArgumentTypeError(f"{value!r} is not ORG/NAME")
+    return value
+
+
+def add_card(subparsers) -> None:
+    from .card import DEFAULT_REPO_ID, LICENSE
+    from .hub_rules import HUB_LICENSES
+
+    p = subparsers.add_parser(
+        "card",
+        help="(re)write OUT/README.md, the Hub dataset card, with the measured figures",
+        description="Render the dataset card (YAML configs, dataset_info, license, task and size categories, body "
+        "with the dataset's figures) into OUT/README.md and check it against the Hub's rules.",
+        epilog="example:\n  mono-depth-mask card demo-dataset --repo-id my-org/mono-depth-mask --license cc-by-4.0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder written by generate")
+    p.add_argument("--repo-id", type=_repo_id, default=DEFAULT_REPO_ID, help="ORG/NAME used in the card's examples (default %(default)s)")
+    p.add_argument("--license", choices=HUB_LICENSES, default=LICENSE, metavar="ID", help="a Hub license id, e.g. cc-by-4.0, mit, apache-2.0 (default %(default)s: the inputs' licenses apply)")
+    p.add_argument("--pretty-name", default="mono-depth-mask", help="the card's title (default %(default)s)")
+    p.set_defaults(run=run_card)
+
+
+def run_card(args: argparse.Namespace) -> None:
+    from .card import write_card
+    from .hub_rules import card_problems
+
+    path = write_card(args.out, repo_id=args.repo_id, pretty_name=args.pretty_name, license=args.license)
+    problems = card_problems(path.read_text(encoding="utf-8"))
+    if problems:
+        raise UserError(f"{path} would be rejected by the Hub: {'; '.join(problems)}")
+    print(f"wrote {path} (license {args.license}, repo {args.repo_id})")
+
+
+def add_push(subparsers) -> None:
+    p = subparsers.add_parser(
+        "push",
+        help="upload OUT to a Hub dataset repo: new and changed files, stale shards deleted, one commit",
+        description="Create the dataset repo if needed and commit the files of OUT whose content differs from "
+        "the repo (card, manifest, stats, shards, gallery), deleting stale files under the dataset's folders. "
+        "Re-running resumes an interrupted push. The token comes from `hf auth login` or HF_TOKEN.",
+        epilog="examples:\n  mono-depth-mask push demo-dataset --repo-id my-org/mono-depth-mask --dry-run\n"
+        "  HF_TOKEN=hf_... mono-depth-mask push demo-dataset --repo-id my-org/mono-depth-mask --private",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder written by generate (with its card)")
+    p.add_argument("--repo-id", type=_repo_id, required=True, help="ORG/NAME of the dataset repo")
+    p.add_argument("--private", action="store_true", help="create the repo private (no effect on an existing repo)")
+    p.add_argument("--revision", default=None, help="branch to commit to (created if missing; default main)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be added, changed and deleted, upload nothing")
+    p.set_defaults(run=run_push)
+
+
+def run_push(args: argparse.Namespace) -> None:
+    from .push import push
+
+    print(push(args.out, args.repo_id, private=args.private, revision=args.revision, dry_run=args.dry_run))
+
+
 def add_teacher_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, help="depth model batch size (default %(default)s)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="device of the depth model (default %(default)s)")
@@ -224,7 +286,7 @@ def run_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-SUBCOMMANDS = [add_generate, add_relabel_depth, add_stats, add_gallery, add_validate]
+SUBCOMMANDS = [add_generate, add_relabel_depth, add_stats, add_gallery, add_validate, add_card, add_push]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.hub_server import HAVE_OLAH, start_olah, http_get, hub_client_env, run_hub_client, serve_dataset_repo
+from tests.hub_server import _DIRECT, HAVE_OLAH, start_olah, http_get, hub_client_env, run_hub_client, serve_dataset_repo
 
 pytestmark = pytest.mark.skipif(not HAVE_OLAH, reason="olah is not installed (pip install olah); needed to serve a local HF Hub")
 
@@ -272,44 +273,61 @@ def test_harness_reports_startup_failure_and_stops_server(tmp_path):
     assert "Uvicorn running on http://127.0.0.1:" in str(exc.value)
 
 
-# --- known olah limitation: no HTTP range requests on local mirrors -------------
+# --- olah limitation worked around by the harness: range requests -------------
 
 
-def test_olah_mirror_ignores_range_requests(hub, dataset_folder):
-    """olah 0.5.x serves mirror files with a plain StreamingResponse: `Range` is ignored.
-
-    If this starts failing, olah learned range requests; drop the xfail below.
-    """
+def test_resolve_honours_single_range_requests(hub, dataset_folder):
+    """olah 0.5.x ignores `Range` on mirror files; tests/olah_with_ranges.py adds it (206 + Content-Range)."""
     endpoint, _ = hub
     rel = "data/train-00000-of-00002.parquet"
-    status, headers, body = http_get(f"{endpoint}/datasets/{REPO_ID}/resolve/main/{rel}", {"Range": "bytes=4-11"})
-    assert status == 200  # not 206
-    assert "Content-Range" not in headers
-    assert body == (dataset_folder / rel).read_bytes()
+    url = f"{endpoint}/datasets/{REPO_ID}/resolve/main/{rel}"
+    content = (dataset_folder / rel).read_bytes()
+    size = len(content)
+    for header, first, last in [("bytes=4-11", 4, 11), (f"bytes={size - 8}-", size - 8, size - 1),
+                                ("bytes=-8", size - 8, size - 1), (f"bytes=10-{size + 100}", 10, size - 1)]:
+        status, headers, body = http_get(url, {"Range": header})
+        assert status == 206, header
+        assert headers["content-range"] == f"bytes {first}-{last}/{size}"
+        assert int(headers["content-length"]) == last - first + 1
+        assert body == content[first:last + 1]
+    status, headers, body = http_get(url, {"Range": f"bytes={size}-"})
+    assert status == 416 and headers["content-range"] == f"bytes */{size}"
+    # no Range, or several ranges: the whole file, as olah answers it
+    for extra in ({}, {"Range": "bytes=0-1,4-5"}):
+        status, headers, body = http_get(url, extra)
+        assert status == 200 and body == content
+    # HEAD unchanged
+    req = urllib.request.Request(url, method="HEAD", headers={"Range": "bytes=4-11"})
+    with _DIRECT.open(req, timeout=10) as r:
+        assert r.status == 200 and int(r.headers["content-length"]) == size
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="olah 0.5.x local mirrors ignore Range; HfFileSystem reads the Parquet footer with a "
-    "range request when the file is larger than pyarrow's 64 KiB footer read",
-)
+def test_parse_range():
+    from tests.olah_with_ranges import parse_range
+
+    assert parse_range("bytes=0-0", 10) == (0, 0)
+    assert parse_range("bytes=5-", 10) == (5, 9)
+    assert parse_range("bytes=-3", 10) == (7, 9)
+    assert parse_range("bytes=-30", 10) == (0, 9)
+    assert parse_range("bytes=3-2", 10) is None
+    assert parse_range("bytes=10-", 10) is None
+    with pytest.raises(ValueError):
+        parse_range("bytes=-", 10)
+
+
 def test_streaming_shard_larger_than_footer_read(tmp_path):
+    """HfFileSystem reads the Parquet footer with a range request when the file is larger than pyarrow's
+    64 KiB footer read: fails against bare olah 0.5.x, works through the harness's range middleware."""
     folder = tmp_path / "big"
     _write_shard(folder / "data/train-00000-of-00001.parquet", range(6), side=128, noise=True)
     assert (folder / "data/train-00000-of-00001.parquet").stat().st_size > 64 * 1024
     (folder / "README.md").write_text("---\nconfigs:\n- config_name: default\n  data_files: data/*.parquet\n---\n")
     with serve_dataset_repo(folder, "org/big", tmp_path / "hub", lfs_patterns=["*.parquet"]) as endpoint:
-        try:
-            result = run_hub_client(
-                """
-                from datasets import load_dataset
-                emit([r["idx"] for r in load_dataset("org/big", split="train", streaming=True)])
-                """,
-                hub_client_env(endpoint, tmp_path / "client"),
-            )
-        except AssertionError as e:
-            if "Parquet magic bytes not found" in str(e):
-                raise  # the known limitation: the "footer" bytes were the start of the file
-            pytest.fail(f"streaming failed for another reason than the known Range limitation:\n{e}")
+        result = run_hub_client(
+            """
+            from datasets import load_dataset
+            emit([r["idx"] for r in load_dataset("org/big", split="train", streaming=True)])
+            """,
+            hub_client_env(endpoint, tmp_path / "client"),
+        )
     assert result == list(range(6))

@@ -1,0 +1,250 @@
+"""`mono-depth-mask push`: publish OUT as a Hub dataset repo, uploading only what changed.
+
+Only huggingface_hub's public API is used:
+
+1. `create_repo(repo_type="dataset", exist_ok=True)` (and `create_branch(exist_ok=True)` for --revision).
+2. `list_repo_tree(recursive=True, revision=REV)` gives every remote file with its content id: `lfs.sha256`
+   for LFS/Xet files (the Parquet shards), `blob_id` (git blob sha1 of the content) for regular files.
+3. Each local file is compared by content: its sha256 (from manifest.json for shards, computed otherwise)
+   against `lfs.sha256`, or its git blob sha1 against `blob_id`. Equal -> unchanged, different -> change,
+   absent remotely -> add. Remote files under the dataset's own folders (data/, backgrounds/, foregrounds/,
+   gallery/) that OUT no longer has (e.g. `train-00000-of-00004` after a rebuild into 5 shards) -> delete.
+   Other remote files (.gitattributes, anything a person added at the top level) are left alone.
+4. One atomic `create_commit` with `CommitOperationAdd` / `CommitOperationDelete` for the difference.
+   Above LARGE_UPLOAD_FILES files or LARGE_UPLOAD_BYTES bytes to upload, `upload_folder(allow_patterns=<the
+   changed files>, delete_patterns=<the stale files>)` is used instead: huggingface_hub then streams the
+   files through Xet and commits in several batches, which keeps each commit below the Hub's limits.
+
+Resuming an interrupted push: re-run the same command. Files committed before the interruption compare
+equal and are not sent again; content already uploaded but not yet committed is content-addressed (LFS
+objects by sha256, Xet chunks by hash), so the Hub answers that it has it and ~0 bytes are re-sent.
+
+The token comes from `hf auth login` or HF_TOKEN (huggingface_hub's `get_token`) and is never printed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .errors import UserError
+from .hub_rules import card_problems
+from .manifest import load_manifest
+from .schema import CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
+
+# Remote folders the dataset owns: files there that OUT does not have are stale and deleted.
+OWNED_DIRS = (*CONFIG_DIRS.values(), GALLERY_DIR)
+TOP_FILES = (CARD, MANIFEST, STATS)
+LARGE_UPLOAD_FILES = 1000
+LARGE_UPLOAD_BYTES = 50 * 10**9
+
+
+@dataclass
+class LocalFile:
+    path: str  # repo-relative, posix
+    file: Path
+    size: int
+    sha256: str | None = None  # known from the manifest for shards
+
+    def content_sha256(self) -> str:
+        if self.sha256 is None:
+            self.sha256 = _hash_file(self.file, hashlib.sha256())
+        return self.sha256
+
+    def git_blob_sha1(self) -> str:
+        digest = hashlib.sha1(b"blob %d\0" % self.size)
+        return _hash_file(self.file, digest)
+
+
+@dataclass
+class PushPlan:
+    repo_id: str
+    revision: str
+    repo_exists: bool = True
+    add: list[LocalFile] = field(default_factory=list)
+    change: list[LocalFile] = field(default_factory=list)
+    delete: list[tuple[str, int]] = field(default_factory=list)  # (path, remote size)
+    unchanged: list[str] = field(default_factory=list)
+
+    @property
+    def uploads(self) -> list[LocalFile]:
+        return self.add + self.change
+
+    def upload_bytes(self) -> int:
+        return sum(f.size for f in self.uploads)
+
+    def empty(self) -> bool:
+        return not (self.add or self.change or self.delete)
+
+    def describe(self, dry_run: bool) -> str:
+        head = f"{'dry run: ' if dry_run else ''}{self.repo_id} (dataset, revision {self.revision})"
+        if not self.repo_exists:
+            head += " does not exist yet (or is not visible with this token): everything is new"
+        lines = [head]
+        for verb, items in (("add", self.add), ("change", self.change)):
+            lines += [f"  {verb:<7} {f.path}  {_size(f.size)}" for f in items]
+        lines += [f"  {'delete':<7} {path}  {_size(size)}" for path, size in self.delete]
+        would = "would " if dry_run else ""
+        lines.append(
+            f"{would}add {len(self.add)} ({_size(sum(f.size for f in self.add))}), change {len(self.change)} "
+            f"({_size(sum(f.size for f in self.change))}), delete {len(self.delete)} "
+            f"({_size(sum(s for _, s in self.delete))}); {len(self.unchanged)} unchanged"
+        )
+        return "\n".join(lines)
+
+
+def local_files(out: Path) -> list[LocalFile]:
+    """The files of OUT that belong on the Hub: card, manifest, stats, shards, gallery. Lock and temporary
+    files, hidden files and anything else in OUT are left out."""
+    out = Path(out)
+    manifest = load_manifest(out)
+    card = out / CARD
+    if not card.is_file():
+        raise UserError(f"{out} has no {CARD}; run `mono-depth-mask card {out} --repo-id ORG/NAME` first")
+    problems = card_problems(card.read_text(encoding="utf-8"))
+    if problems:
+        raise UserError(f"{card} would be rejected by the Hub: {'; '.join(problems)}")
+    shards = {s["path"]: s for s in manifest["shards"]}
+    for rel, shard in shards.items():
+        path = out / rel
+        if not path.is_file() or path.stat().st_size != shard["bytes"]:
+            raise UserError(f"{path} is missing or does not match manifest.json; rebuild with `generate` first")
+    files = [LocalFile(name, out / name, (out / name).stat().st_size) for name in TOP_FILES if (out / name).is_file()]
+    for folder in OWNED_DIRS:
+        for path in sorted((out / folder).rglob("*")) if (out / folder).is_dir() else []:
+            rel = path.relative_to(out).as_posix()
+            if not path.is_file() or _ignored(rel):
+                continue
+            if folder in CONFIG_DIRS.values() and rel.endswith(".parquet") and rel not in shards:
+                continue  # a leftover shard the manifest does not list is not part of the dataset
+            files.append(LocalFile(rel, path, path.stat().st_size, shards.get(rel, {}).get("sha256")))
+    return files
+
+
+def _ignored(rel: str) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    parts = rel.split("/")
+    return (any(p.startswith(".") for p in parts) or name.endswith((".lock", ".tmp", ".part", "~"))
+            or name in ("Thumbs.db", "desktop.ini"))
+
+
+def plan_push(api, out: Path, repo_id: str, revision: str = "main") -> PushPlan:
+    """Compare OUT with the repo at `revision` (read-only)."""
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.hf_api import RepoFile
+
+    files = local_files(out)
+    plan = PushPlan(repo_id, revision)
+    try:
+        remote = {
+            entry.path: entry
+            for entry in api.list_repo_tree(repo_id, repo_type="dataset", revision=revision, recursive=True)
+            if isinstance(entry, RepoFile)
+        }
+    except (RepositoryNotFoundError, RevisionNotFoundError):
+        remote, plan.repo_exists = {}, False
+    for f in files:
+        entry = remote.get(f.path)
+        if entry is None:
+            plan.add.append(f)
+        elif _same_content(f, entry):
+            plan.unchanged.append(f.path)
+        else:
+            plan.change.append(f)
+    local = {f.path for f in files}
+    plan.delete = sorted(
+        (path, entry.size) for path, entry in remote.items()
+        if path.split("/", 1)[0] in OWNED_DIRS and "/" in path and path not in local
+    )
+    return plan
+
+
+def _same_content(f: LocalFile, entry) -> bool:
+    if entry.size is not None and entry.size != f.size:
+        return False
+    if entry.lfs is not None:
+        return entry.lfs.sha256 == f.content_sha256()
+    return entry.blob_id is not None and entry.blob_id == f.git_blob_sha1()
+
+
+def push(out: Path, repo_id: str, private: bool = False, revision: str | None = None, dry_run: bool = False,
+         endpoint: str | None = None) -> str:
+    """Push OUT (or, with dry_run, only say what a push would do). Returns the report to print."""
+    from huggingface_hub import HfApi, get_token
+
+    revision = revision or "main"
+    token = get_token()
+    if not dry_run and not token:
+        raise UserError("no Hugging Face token: run `hf auth login` or set HF_TOKEN (a write token)")
+    api = HfApi(endpoint=endpoint, token=token or False)
+    with hub_errors(token, api.endpoint):
+        if dry_run:
+            return plan_push(api, out, repo_id, revision).describe(dry_run=True) + "\nnothing uploaded (--dry-run)"
+        local_files(out)  # fail on an incomplete dataset before creating anything remotely
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        if revision != "main":
+            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
+        plan = plan_push(api, out, repo_id, revision)
+        if plan.empty():
+            return plan.describe(dry_run=False) + f"\n{repo_id} is up to date"
+        message = (f"mono-depth-mask {__version__}: add {len(plan.add)}, change {len(plan.change)}, "
+                   f"delete {len(plan.delete)} files")
+        if len(plan.uploads) > LARGE_UPLOAD_FILES or plan.upload_bytes() > LARGE_UPLOAD_BYTES:
+            info = api.upload_folder(
+                repo_id=repo_id, repo_type="dataset", revision=revision, folder_path=str(out),
+                allow_patterns=[f.path for f in plan.uploads] or ["<nothing>"],
+                delete_patterns=[path for path, _ in plan.delete] or None, commit_message=message,
+            )
+        else:
+            from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+            operations = [CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=str(f.file)) for f in plan.uploads]
+            operations += [CommitOperationDelete(path_in_repo=path) for path, _ in plan.delete]
+            info = api.create_commit(repo_id, operations, commit_message=message, repo_type="dataset", revision=revision)
+        return plan.describe(dry_run=False) + f"\ncommitted {getattr(info, 'oid', '')} to {repo_id}@{revision}"
+
+
+@contextmanager
+def hub_errors(token: str | None, endpoint: str):
+    """Hub and network failures as one UserError line, with the token scrubbed from it."""
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    def clean(error: BaseException) -> str:
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return text.replace(token, "***") if token else text
+
+    try:
+        yield
+    except UserError:
+        raise
+    except RepositoryNotFoundError as error:
+        raise UserError(f"repository not found or not accessible with this token: {clean(error)}") from None
+    except RevisionNotFoundError as error:
+        raise UserError(f"revision not found: {clean(error)}") from None
+    except HfHubHTTPError as error:
+        raise UserError(f"the Hub refused the request: {clean(error)}") from None
+    except (OSError, ConnectionError) as error:
+        raise UserError(f"cannot reach {endpoint}: {clean(error)}") from None
+    except Exception as error:  # httpx transport errors and the like
+        if type(error).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "requests", "urllib3"):
+            raise UserError(f"cannot reach {endpoint}: {clean(error)}") from None
+        raise
+
+
+def _hash_file(path: Path, digest) -> str:
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
