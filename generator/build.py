@@ -101,7 +101,8 @@ def _build_into(options: BuildOptions, run: RunOptions, folder: storage.OutputFo
     """`folder.local` is the output folder, or for a URL a local staging folder for everything but the
     fg_bg shards, which go to `folder.shards` (a URL build starts afresh: no resume, no lock)."""
     out = folder.local
-    manifest_io.check_output(out, options, run.overwrite)  # refuse before creating anything
+    existing = manifest_io.check_output(out, options, run.overwrite)  # refuse before creating anything
+    card = (existing or {}).get("card")  # the card's repo id, title and license outlive a rebuild
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -119,7 +120,7 @@ def _build_into(options: BuildOptions, run: RunOptions, folder: storage.OutputFo
         kept = manifest_io.reusable_shards(out, previous, manifest_io.inputs_record(options, sources))
         _remove_unplanned(out, shards)
         depth_info = {"meaning": context.depth.meaning, **({"teacher": teacher.info} if teacher else {})}
-        progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()))
+        progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()), card)
         todo = [s for s in shards if shard_path(FG_BG, s.split, s.index, s.count) not in kept]
         model = teacher if options.depth == "model" else None
         built = {r.path: r for r in _run_engine(context, todo, folder.shards, run, model, progress.add)}
@@ -129,7 +130,7 @@ def _build_into(options: BuildOptions, run: RunOptions, folder: storage.OutputFo
         ]
         results += _write_input_configs(context, shards, out)
         summary = BuildSummary(folder.url or out, results, 0.0, rows, kept=len(kept), built=len(todo), skipped=sources.skipped)
-        manifest_io.write_manifest(out, options, sources, depth_info, summary)
+        manifest_io.write_manifest(out, options, sources, depth_info, summary, card=card)
         write_json(out / STATS, merge_stats(out, results).to_json())
         if run.gallery:
             from .gallery import write_gallery  # matplotlib is imported only when a gallery is drawn
@@ -164,10 +165,11 @@ class _Progress:
     """The progress record: the manifest, rewritten atomically with `complete: false` and the shards
     finished so far each time one is written (in the parent process, after the shard's rename)."""
 
-    def __init__(self, out: Path, options: BuildOptions, sources: Sources, depth_info: dict, rows: dict, done: list):
+    def __init__(self, out: Path, options: BuildOptions, sources: Sources, depth_info: dict, rows: dict, done: list, card: dict | None):
         self.args = (out, options, sources, depth_info)
         self.rows = rows
         self.done = list(done)
+        self.card = card
         self._write()
 
     def add(self, result: ShardResult) -> None:
@@ -176,7 +178,7 @@ class _Progress:
 
     def _write(self) -> None:
         summary = BuildSummary(self.args[0], self.done, 0.0, self.rows)
-        manifest_io.write_manifest(*self.args, summary, complete=False)
+        manifest_io.write_manifest(*self.args, summary, complete=False, card=self.card)
 
 
 def _remove_unplanned(out: Path, shards: list[ShardSpec]) -> None:

@@ -59,6 +59,17 @@ def _dataset_info(manifest: dict, config: str, splits: list[str]) -> dict:
     }
 
 
+DEFAULT_SETTINGS = {"repo_id": DEFAULT_REPO_ID, "pretty_name": "mono-depth-mask", "license": LICENSE}
+
+
+def card_settings(manifest: dict, **given: str | None) -> dict[str, str]:
+    """The card's repo id, title and license: those given, else the ones kept in the manifest by an
+    earlier `card` command, else the defaults. Kept so that a later generate, relabel-depth, stats or
+    gallery re-renders the card without losing them."""
+    kept = manifest.get("card") or {}
+    return {key: given.get(key) or kept.get(key) or default for key, default in DEFAULT_SETTINGS.items()}
+
+
 def render_card(out: Path, repo_id: str = DEFAULT_REPO_ID, pretty_name: str = "mono-depth-mask", license: str = LICENSE) -> str:
     out = Path(out)
     manifest = load_manifest(out)
@@ -71,11 +82,18 @@ def render_card(out: Path, repo_id: str = DEFAULT_REPO_ID, pretty_name: str = "m
     return text
 
 
-def write_card(out: Path, repo_id: str = DEFAULT_REPO_ID, pretty_name: str = "mono-depth-mask", license: str = LICENSE) -> Path:
-    from .writer import write_text
+def write_card(out: Path, repo_id: str | None = None, pretty_name: str | None = None, license: str | None = None) -> Path:
+    """Render OUT/README.md; settings given here are kept in the manifest for later renders."""
+    from .schema import MANIFEST
+    from .writer import write_json, write_text
 
-    path = Path(out) / CARD
-    write_text(path, render_card(out, repo_id, pretty_name, license))
+    out = Path(out)
+    manifest = load_manifest(out)
+    settings = card_settings(manifest, repo_id=repo_id, pretty_name=pretty_name, license=license)
+    if manifest.get("card") != settings and (repo_id or pretty_name or license):
+        write_json(out / MANIFEST, {**manifest, "card": settings})
+    path = out / CARD
+    write_text(path, render_card(out, **settings))
     return path
 
 

@@ -158,21 +158,23 @@ def add_card(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder written by generate")
-    p.add_argument("--repo-id", type=_repo_id, default=DEFAULT_REPO_ID, help="ORG/NAME used in the card's examples (default %(default)s)")
-    p.add_argument("--license", choices=HUB_LICENSES, default=LICENSE, metavar="ID", help="a Hub license id, e.g. cc-by-4.0, mit, apache-2.0 (default %(default)s: the inputs' licenses apply)")
-    p.add_argument("--pretty-name", default="mono-depth-mask", help="the card's title (default %(default)s)")
+    p.add_argument("--repo-id", type=_repo_id, help=f"ORG/NAME used in the card's examples (default: the last one given, else {DEFAULT_REPO_ID})")
+    p.add_argument("--license", choices=HUB_LICENSES, metavar="ID", help=f"a Hub license id, e.g. cc-by-4.0, mit, apache-2.0 (default: the last one given, else {LICENSE}: the inputs' licenses apply)")
+    p.add_argument("--pretty-name", help="the card's title (default: the last one given, else mono-depth-mask)")
     p.set_defaults(run=run_card)
 
 
 def run_card(args: argparse.Namespace) -> None:
-    from .card import write_card
+    from .card import card_settings, write_card
     from .hub_rules import card_problems
+    from .manifest import load_manifest
 
     path = write_card(args.out, repo_id=args.repo_id, pretty_name=args.pretty_name, license=args.license)
     problems = card_problems(path.read_text(encoding="utf-8"))
     if problems:
         raise UserError(f"{path} would be rejected by the Hub: {'; '.join(problems)}")
-    print(f"wrote {path} (license {args.license}, repo {args.repo_id})")
+    settings = card_settings(load_manifest(args.out))
+    print(f"wrote {path} (license {settings['license']}, repo {settings['repo_id']})")
 
 
 def add_push(subparsers) -> None:

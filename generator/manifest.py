@@ -157,7 +157,8 @@ def inputs_record(options: BuildOptions, sources: "Sources") -> dict:
 
 
 def write_manifest(
-    out: Path, options: BuildOptions, sources: "Sources", depth_info: dict, summary: "BuildSummary", complete: bool = True
+    out: Path, options: BuildOptions, sources: "Sources", depth_info: dict, summary: "BuildSummary", complete: bool = True,
+    card: dict | None = None,
 ) -> dict:
     """Written once when the build starts and again after every shard with `complete: false` and the
     shards finished so far (the progress record a resumed build trusts), and at the end with
@@ -171,6 +172,7 @@ def write_manifest(
         "inputs": inputs_record(options, sources),
         "skipped_inputs": list(getattr(sources, "skipped", [])),
         "splits": summary.rows_per_split,
+        **({"card": card} if card else {}),
         "shards": [shard.to_manifest() if not isinstance(shard, dict) else shard for shard in summary.shards],
     }
     write_json(out / MANIFEST, data)
