@@ -225,9 +225,11 @@ def resize_depth(depth: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def as_uint8_batch(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """Check and wrap an (N, H, W, 3) uint8 batch as a tensor without copying."""
+    """Check and wrap an (N, H, W, 3) uint8 batch as a tensor, without copying unless it is read-only
+    (arrays that view PIL images are: torch wants writable memory, and the model only reads it)."""
     if isinstance(images, np.ndarray):
-        images = torch.from_numpy(np.ascontiguousarray(images))
+        images = np.ascontiguousarray(images)
+        images = torch.from_numpy(images if images.flags.writeable else images.copy())
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
         raise TypeError("images must be a uint8 numpy array or torch tensor")
     if images.ndim != 4 or images.shape[-1] != 3:
