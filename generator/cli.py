@@ -218,7 +218,7 @@ def add_relabel_depth(subparsers) -> None:
         "relabel-depth",
         help="recompute only the depth of an existing dataset with another depth model",
         description="Run a depth model on the stored composites (and backgrounds) of OUT and rewrite the depth "
-        "columns of every shard atomically; all other columns keep their bytes. Manifest and card follow.",
+        "columns of every shard atomically; all other columns keep their bytes. Manifest, depth statistics, gallery and card follow.",
         epilog="examples:\n  mono-depth-mask relabel-depth ds --depth-model Intel/dpt-hybrid-midas\n"
         "  mono-depth-mask relabel-depth ds --depth-model ./my-local-model --device cuda --dtype bf16",
         formatter_class=argparse.RawDescriptionHelpFormatter,
