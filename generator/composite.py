@@ -50,3 +50,13 @@ def mask_bbox(mask: np.ndarray) -> list[int]:
     if rows.size == 0:
         return [0, 0, 0, 0]
     return [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
+
+
+def placed_bbox(mask: np.ndarray, place: Placement, shape: tuple[int, int]) -> list[int]:
+    """mask_bbox of a composite's mask, looking only inside the foreground's box of `shape` (the mask is
+    zero everywhere else): a few thousand pixels instead of the whole image."""
+    height, width = shape
+    x0, y0, x1, y1 = mask_bbox(mask[place.y : place.y + height, place.x : place.x + width])
+    if x1 == 0:
+        return [0, 0, 0, 0]
+    return [x0 + place.x, y0 + place.y, x1 + place.x, y1 + place.y]

@@ -9,11 +9,11 @@ from typing import Iterator
 
 import numpy as np
 
-from .composite import composite, mask_bbox, prepare_cutout
+from .composite import composite, placed_bbox, prepare_cutout
 from .depth import DepthStage
 from .encode import encode_image, encode_png, quantize_depth
 from .options import BuildOptions
-from .plan import Grid, Placement, ShardSpec, placements
+from .plan import Grid, Placement, ShardSpec, placements, scaled_shape
 from .schema import FG_BG, FG_BG_FEATURES, sample_name
 from .sources import Sources
 from .stats import IMAGE, DatasetStats, decode
@@ -84,6 +84,7 @@ def shard_composites(context: ShardContext, spec: ShardSpec) -> np.ndarray:
 def _add_group(context: ShardContext, group: Group, background_bytes: bytes, columns: dict, stats: DatasetStats | None) -> None:
     options = context.options
     chosen, images, masks = _group_composites(context, group)
+    fg_shape = context.sources.foregrounds[group.fg_id].rgba.shape[:2]
     depths = context.depth(images, masks, np.full(len(chosen), group.bg_id))
     for i, (k, place) in enumerate(zip(group.ks, chosen)):
         depth_q, depth_min, depth_max = quantize_depth(depths[i]) if depths is not None else (None, None, None)
@@ -99,7 +100,7 @@ def _add_group(context: ShardContext, group: Group, background_bytes: bytes, col
             "x": place.x,
             "y": place.y,
             "scale": place.scale,
-            "bbox": mask_bbox(masks[i]),
+            "bbox": placed_bbox(masks[i], place, scaled_shape(fg_shape, place.scale)),
             "image": image_cell(image_bytes),
             "mask": image_cell(mask_png),
             "depth": image_cell(depth_png),

@@ -53,10 +53,9 @@ class KindStats:
     def add(self, pixels: np.ndarray, size: tuple[int, int], nbytes: int) -> None:
         """pixels: (..., channels) or (...) unsigned integers, already restricted to the counted ones."""
         flat = pixels.reshape(-1, self.channels)
-        for channel in range(self.channels):
-            total, squares = _exact_moments(flat[:, channel], self.scale)
-            self.sums[channel] += total
-            self.squares[channel] += squares
+        sums, squares = exact_moments(flat)
+        self.sums = [a + b for a, b in zip(self.sums, sums)]
+        self.squares = [a + b for a, b in zip(self.squares, squares)]
         self.pixels += flat.shape[0]
         self.count += 1
         self.bytes += nbytes
@@ -91,21 +90,17 @@ class KindStats:
         }
 
 
-_LEVELS_8BIT = np.arange(256, dtype=np.int64)
-_SQUARES_8BIT = _LEVELS_8BIT * _LEVELS_8BIT
+def exact_moments(flat: np.ndarray) -> tuple[list[int], list[int]]:
+    """Exact integer sum and sum of squares per channel of (pixels, channels) unsigned integers.
 
-
-def _exact_moments(values: np.ndarray, scale: int) -> tuple[int, int]:
-    """Exact integer sum and sum of squares of one channel's values."""
-    if scale == 255:
-        # A histogram of the 256 levels: several times faster than arithmetic over the pixels.
-        counts = np.bincount(values, minlength=256)
-        return int(counts @ _LEVELS_8BIT), int(counts @ _SQUARES_8BIT)
-    # 16-bit: float64 is exact while the sums stay below 2**53 (an image of < 2**21 pixels of
-    # at most 65535**2 does), and faster than a 65,536-bin histogram.
-    as_float = values.astype(np.float64)
-    # einsum, not @: a BLAS call here can spin threads that the worker processes need.
-    return int(as_float.sum()), int(np.einsum("i,i->", as_float, as_float))
+    float64 is exact here: every value, square and partial sum is an integer below 2**53 (an image of
+    fewer than 2**21 pixels of at most 65535**2 stays below it). One contiguous float plane per channel
+    is faster than a histogram per channel; einsum, not @, because a BLAS call could spin threads that
+    the worker processes need."""
+    planes = np.ascontiguousarray(flat.T, dtype=np.float64)
+    sums = planes.sum(axis=1)
+    squares = np.einsum("ij,ij->i", planes, planes)
+    return [int(v) for v in sums], [int(v) for v in squares]
 
 
 def dimensions_text(sizes: set[tuple[int, int]]) -> str:
