@@ -12,7 +12,7 @@ import platform
 import shutil
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from . import __version__
 from .errors import UserError
@@ -30,17 +30,22 @@ PACKAGES = ("numpy", "pillow", "pyarrow", "datasets", "huggingface_hub", "transf
 OWNED = [*CONFIG_DIRS.values(), MANIFEST, STATS, CARD, GALLERY_DIR]
 
 
+def parse_manifest(where: str, read: Callable[[], bytes]) -> dict:
+    """The manifest at `where` (a path or URL), read by `read`; one line for anything that is not ours."""
+    try:
+        data = json.loads(read())
+    except (OSError, ValueError) as error:
+        raise UserError(f"{where} is unreadable ({error}); move it away or choose another --out") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UserError(f"{where} is not a mono-depth-mask manifest; choose another --out")
+    return data
+
+
 def read_manifest(out: Path) -> dict | None:
     path = Path(out) / MANIFEST
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UserError(f"{path} is unreadable ({error}); move it away or choose another --out") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UserError(f"{path} is not a mono-depth-mask manifest; choose another --out")
-    return data
+    return parse_manifest(str(path), path.read_bytes)
 
 
 def load_manifest(out: Path) -> dict:

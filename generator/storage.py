@@ -16,7 +16,6 @@ local build and uploads them at the end, the manifest and the card last.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import uuid
 from pathlib import Path, PurePosixPath
@@ -120,14 +119,6 @@ class OutputFolder:
         if self._staging is not None:
             self._staging.cleanup()
 
-    def prepare(self, options: BuildOptions, overwrite: bool) -> None:
-        from . import manifest as manifest_io
-
-        if self.url is None:
-            manifest_io.prepare_output(self.local, options, overwrite)
-        else:
-            prepare_remote(self.url, options, overwrite)
-
     def publish(self) -> None:
         """Upload the driver's files to the URL: input configs first, then the manifest, then the card."""
         if self.url is None:
@@ -144,7 +135,7 @@ class OutputFolder:
 def prepare_remote(url: str, options: BuildOptions, overwrite: bool) -> None:
     """manifest.prepare_output for a URL: empty, our dataset with the same options, or our dataset with
     other options and --overwrite (its files are removed); never a foreign folder."""
-    from .manifest import FORMAT, OWNED, refuse_other_options
+    from .manifest import OWNED, parse_manifest, refuse_other_options
     from .schema import MANIFEST
 
     fs, root = filesystem(url)
@@ -157,12 +148,7 @@ def prepare_remote(url: str, options: BuildOptions, overwrite: bool) -> None:
     manifest_path = f"{root}/{MANIFEST}"
     if not fs.exists(manifest_path):
         raise UserError(f"--out {url} is not empty and holds no mono-depth-mask dataset; choose an empty folder")
-    try:
-        data = json.loads(fs.cat_file(manifest_path).decode("utf-8"))
-    except (OSError, ValueError) as error:
-        raise UserError(f"{url}/{MANIFEST} is unreadable ({error}); move it away or choose another --out") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UserError(f"{url}/{MANIFEST} is not a mono-depth-mask manifest; choose another --out")
+    data = parse_manifest(f"{url}/{MANIFEST}", lambda: fs.cat_file(manifest_path))
     changed = refuse_other_options(url, data, options, overwrite)
     for name in OWNED if changed else ():
         path = f"{root}/{name}"

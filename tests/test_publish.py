@@ -8,9 +8,7 @@ so `push` is exercised up to its remote diff (`--dry-run`); the upload itself ca
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -31,19 +29,11 @@ needs_olah = pytest.mark.skipif(not HAVE_OLAH, reason="olah is not installed (pi
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _ensure_stats(out: Path) -> None:
-    """stats.json is written by `generate` once the statistics work is merged; until then a stand-in in
-    the same format, so that the training pipeline has its normalisation figures."""
-    if not (out / "stats.json").is_file():
-        kinds = {k: {"count": 1, "mean": [0.45, 0.44, 0.42], "std": [0.22, 0.23, 0.24]} for k in ("image", "background")}
-        (out / "stats.json").write_text(json.dumps({"kinds": kinds}))
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("publish") / "ds"
     assert main(["generate", "--out", str(out), *DEMO]) == 0
-    _ensure_stats(out)
+    assert (out / "stats.json").is_file()  # the training pipeline normalises with it
     assert main(["card", str(out), "--repo-id", REPO_ID, "--license", "cc-by-4.0"]) == 0
     return out
 
@@ -262,7 +252,7 @@ def test_push_dry_run_diffs_against_the_hub(hub, demo, tmp_path):
     args = [a for a in DEMO]
     args[args.index("--shard-size") + 1] = "40"
     assert main(["generate", "--out", str(copy), *args, "--seed", "1", "--overwrite"]) == 0
-    _ensure_stats(copy)
+    assert (copy / "stats.json").is_file()
     assert main(["card", str(copy), "--repo-id", REPO_ID, "--license", "cc-by-4.0"]) == 0
     (copy / "data" / ".train-00000-of-00002.parquet.99.tmp").write_bytes(b"partial")
     (copy / "data" / "x.lock").write_text("")
