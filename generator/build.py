@@ -6,6 +6,7 @@ manifest and card."""
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -29,7 +30,7 @@ from .schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, GALLERY_DIR, S
 from .shard import ShardContext, build_table, shard_composites
 from .sources import Sources, load_sources
 from .stats import DatasetStats, input_table_stats, shard_stats
-from .writer import image_cell, rows_to_table, sha256_file, write_json, write_table
+from .writer import rows_to_table, sha256_file, write_json, write_table
 
 if TYPE_CHECKING:
     from .teacher import DepthTeacher
@@ -88,6 +89,8 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
         from .engine_ray import import_ray
 
         import_ray()  # without Ray: one line on how to install it, before any work
+    elif run.workers > 1:
+        worker_processes()  # the workers' server starts up beside the loading of the inputs
     with storage.OutputFolder(run.out) as folder:
         if folder.url:
             storage.prepare_remote(folder.url, options, run.overwrite)
@@ -214,6 +217,18 @@ def _init_worker(context: ShardContext) -> None:
     _worker_context = context
 
 
+def worker_processes() -> multiprocessing.context.BaseContext:
+    """Where the local engine's workers come from: a fork server, a clean process that imported this
+    module once (about a second: pyarrow, datasets). Each worker is a fork of it, ready at once; not a
+    fork of this process, which may hold torch or threads that a fork would copy half-locked, and not a
+    fresh interpreter per worker (spawn), which would import everything again, in series with the build.
+    Calling this early starts the server while this process loads its inputs."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    multiprocessing.forkserver.ensure_running()
+    return context
+
+
 def _build_one(spec: ShardSpec, out: Path, depths: np.ndarray | None) -> ShardResult:
     return write_shard(_worker_context, spec, out, depths)
 
@@ -250,10 +265,9 @@ def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run
             return results
         # The teacher stays here: workers get depth maps, never the model.
         worker_context = replace(context, depth=NoDepth()) if teacher is not None else context
-        # spawn, not fork: this process may hold torch or threads that a fork would copy half-locked.
         pool = ProcessPoolExecutor(
             max_workers=min(run.workers, len(shards)),
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=worker_processes(),
             initializer=_init_worker,
             initargs=(worker_context,),
         )
@@ -329,8 +343,8 @@ def _background_table(sources: Sources, ids: list[int], options: BuildOptions):
         depth = encode_depth(background.depth) if background.depth is not None else (None, None, None)
         columns["bg_id"].append(bg_id)
         columns["name"].append(background.name)
-        columns["image"].append(image_cell(encode_image(background.rgb, options.image_format, options.jpeg_quality)))
-        columns["depth"].append(image_cell(depth[0]))
+        columns["image"].append(encode_image(background.rgb, options.image_format, options.jpeg_quality))
+        columns["depth"].append(depth[0])
         columns["depth_min"].append(depth[1])
         columns["depth_max"].append(depth[2])
     return rows_to_table(BACKGROUNDS, columns)
@@ -342,7 +356,7 @@ def _foreground_table(sources: Sources, ids: list[int]):
         foreground = sources.foregrounds[fg_id]
         columns["fg_id"].append(fg_id)
         columns["name"].append(foreground.name)
-        columns["image"].append(image_cell(encode_png(foreground.rgba)))
-        columns["mask"].append(image_cell(encode_png(foreground.rgba[..., 3])))
+        columns["image"].append(encode_png(foreground.rgba))
+        columns["mask"].append(encode_png(foreground.rgba[..., 3]))
     return rows_to_table(FOREGROUNDS, columns)
 

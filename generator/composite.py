@@ -1,11 +1,15 @@
 """Stage 3, composite: paste a cut-out on its background by alpha, and draw its mask on black.
 
-Only the foreground's box is touched: the blend is vectorised over that box, and every pixel outside it
-is the background's own byte. Pixels where alpha is 0 keep the background exactly, so the composite
-equals its background outside the mask.
+A cut-out is pasted 20 times (every placement of a foreground and flip), so what does not depend on the
+position is computed once per cut-out (`Cutout`): the alpha-weighted colour, the background's weight, the
+mask and its box. Only the foreground's box of each composite is touched: every pixel outside it is the
+background's own byte, and pixels where alpha is 0 keep the background exactly, so the composite equals
+its background outside the mask.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -24,23 +28,49 @@ def prepare_cutout(rgba: np.ndarray, flipped: bool, scale: float) -> np.ndarray:
     return np.ascontiguousarray(rgba)
 
 
-def composite(background: np.ndarray, cutout: np.ndarray, place: Placement, soft_mask: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(composite RGB uint8 (S, S, 3), mask uint8 (S, S)) for one placement.
+@dataclass(frozen=True)
+class Cutout:
+    """A placed cut-out (flipped and scaled) with the parts of the blend that every placement shares.
 
-    The mask is binary 0/255 over every pixel the foreground touches (alpha > 0), or the alpha itself
-    with `soft_mask`."""
-    height, width = cutout.shape[:2]
-    box = np.s_[place.y : place.y + height, place.x : place.x + width]
-    alpha = cutout[..., 3]
-    image = background.copy()
-    # Integer blend, rounded to nearest: (fg * a + bg * (255 - a) + 127) // 255. Exact at a = 0 (the
-    # background's own byte) and a = 255 (the foreground's), and faster than float.
-    a = alpha[..., None].astype(np.uint16)
-    blended = cutout[..., :3] * a + image[box] * (255 - a) + 127
-    image[box] = (blended // 255).astype(np.uint8)
-    mask = np.zeros(background.shape[:2], dtype=np.uint8)
-    mask[box] = alpha if soft_mask else np.where(alpha > 0, 255, 0).astype(np.uint8)
-    return image, mask
+    The blend is integer and rounded to nearest, (fg * a + bg * (255 - a) + 127) // 255: exact at a = 0
+    (the background's own byte) and a = 255 (the foreground's), and every term fits in uint16."""
+
+    weighted: np.ndarray  # (h, w, 3) uint16: fg * a + 127
+    inverse: np.ndarray  # (h, w, 1) uint16: 255 - a
+    mask: np.ndarray  # (h, w) uint8: 255 where a > 0 (or a itself, soft), the composite's mask in the box
+    bbox: tuple[int, int, int, int]  # of the mask's non-zero pixels within the cut-out, end-exclusive
+    area: int  # non-zero mask pixels
+
+    @classmethod
+    def of(cls, rgba: np.ndarray, soft_mask: bool) -> "Cutout":
+        """rgba: prepare_cutout's output. The mask is binary 0/255 over every pixel the foreground touches
+        (alpha > 0), or the alpha itself with `soft_mask`."""
+        alpha = rgba[..., 3]
+        a = alpha[..., None].astype(np.uint16)
+        mask = alpha.copy() if soft_mask else np.where(alpha > 0, 255, 0).astype(np.uint8)
+        return cls(rgba[..., :3] * a + 127, 255 - a, mask, tuple(mask_bbox(mask)), int(np.count_nonzero(mask)))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.mask.shape
+
+
+def composite(background: np.ndarray, cutouts: list[Cutout], places: list[Placement]) -> tuple[np.ndarray, np.ndarray]:
+    """(composites RGB uint8 (n, S, S, 3), masks uint8 (n, S, S)): cutouts[i] pasted at places[i] on one
+    background, written in place into one batch of background copies."""
+    n, (size_y, size_x) = len(places), background.shape[:2]
+    images = np.empty((n, size_y, size_x, 3), dtype=np.uint8)
+    images[:] = background
+    masks = np.zeros((n, size_y, size_x), dtype=np.uint8)
+    for image, mask, cutout, place in zip(images, masks, cutouts, places):
+        height, width = cutout.shape
+        box = np.s_[place.y : place.y + height, place.x : place.x + width]
+        blended = image[box] * cutout.inverse
+        blended += cutout.weighted
+        blended //= 255
+        image[box] = blended
+        mask[box] = cutout.mask
+    return images, masks
 
 
 def mask_bbox(mask: np.ndarray) -> list[int]:
@@ -52,11 +82,10 @@ def mask_bbox(mask: np.ndarray) -> list[int]:
     return [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
 
 
-def placed_bbox(mask: np.ndarray, place: Placement, shape: tuple[int, int]) -> list[int]:
-    """mask_bbox of a composite's mask, looking only inside the foreground's box of `shape` (the mask is
-    zero everywhere else): a few thousand pixels instead of the whole image."""
-    height, width = shape
-    x0, y0, x1, y1 = mask_bbox(mask[place.y : place.y + height, place.x : place.x + width])
+def placed_bbox(cutout: Cutout, place: Placement) -> list[int]:
+    """mask_bbox of a composite's mask: the cut-out's own box moved to the placement (the mask is zero
+    outside the cut-out)."""
+    x0, y0, x1, y1 = cutout.bbox
     if x1 == 0:
         return [0, 0, 0, 0]
     return [x0 + place.x, y0 + place.y, x1 + place.x, y1 + place.y]

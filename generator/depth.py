@@ -45,16 +45,21 @@ class SceneDepth:
     near_is_large: bool = False  # True for a teacher's relative inverse depth (disparity)
 
     def __call__(self, images, masks, bg_ids):
-        return np.stack([scene_depth(self.background_depths[b], m, self.near_is_large) for b, m in zip(bg_ids, masks)])
+        depths = np.empty(masks.shape, dtype=np.float32)
+        for depth, mask, bg_id in zip(depths, masks, bg_ids):
+            scene_depth(self.background_depths[bg_id], mask, self.near_is_large, out=depth)
+        return depths
 
 
-def scene_depth(background_depth: np.ndarray, mask: np.ndarray, near_is_large: bool = False) -> np.ndarray:
+def scene_depth(background_depth: np.ndarray, mask: np.ndarray, near_is_large: bool = False, out: np.ndarray | None = None) -> np.ndarray:
     """The foreground is a flat cut-out standing upright where its bottom touches the scene: every
     foreground pixel gets the depth at the bottom centre of the mask, and never lies behind any background
-    pixel it covers (a cut-out cannot be occluded by what it is pasted over)."""
+    pixel it covers (a cut-out cannot be occluded by what it is pasted over). Written into `out` if given."""
+    depth = np.empty_like(background_depth) if out is None else out
+    depth[...] = background_depth
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
-        return background_depth.copy()
+        return depth
     cols = np.flatnonzero(mask.any(axis=0))
     # Work inside the mask's box only: the rest of the map is the background's.
     box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
@@ -64,8 +69,7 @@ def scene_depth(background_depth: np.ndarray, mask: np.ndarray, near_is_large: b
     contact = under[-1, bottom_cols[len(bottom_cols) // 2]]
     nearest = max if near_is_large else min
     extreme = under[covered].max() if near_is_large else under[covered].min()
-    depth = background_depth.copy()
-    depth[box] = np.where(covered, np.float32(nearest(contact, extreme)), under)
+    depth[box][covered] = np.float32(nearest(contact, extreme))
     return depth
 
 

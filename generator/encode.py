@@ -42,8 +42,10 @@ def quantize_depth(depth: np.ndarray) -> tuple[np.ndarray, float, float]:
     span = high - low
     if span == 0.0:
         return np.zeros(depth.shape, dtype=np.uint16), low, high
-    # float32 carries 24 bits, ample for 16-bit levels; float64 would double the memory traffic.
-    scaled = (depth.astype(np.float32, copy=False) - np.float32(low)) * np.float32(DEPTH_PNG_MAX / span)
+    # float32 carries 24 bits, ample for 16-bit levels; float64 would double the memory traffic. One
+    # temporary, updated in place.
+    scaled = np.subtract(depth, np.float32(low), dtype=np.float32)
+    scaled *= np.float32(DEPTH_PNG_MAX / span)
     return np.rint(scaled, out=scaled).astype(np.uint16), low, high
 
 

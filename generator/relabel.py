@@ -29,7 +29,7 @@ from .options import TeacherSettings
 from .outdir import build_lock
 from .schema import BACKGROUNDS, FEATURES, FG_BG, GALLERY_DIR, MANIFEST, STATS
 from .stats import DEPTH, DatasetStats
-from .writer import image_cell, sha256_file, write_json, write_table
+from .writer import column_array, sha256_file, write_json, write_table
 
 DEPTH_COLUMNS = ("depth", "depth_min", "depth_max")
 
@@ -60,13 +60,13 @@ def relabel_table(table: pa.Table, config: str, predict, stats: DatasetStats | N
         png = encode_png(quantized)
         if stats is not None:
             stats.add_depth(quantized, len(png))
-        new_columns["depth"].append(image_cell(png))
+        new_columns["depth"].append(png)
         new_columns["depth_min"].append(low)
         new_columns["depth_max"].append(high)
     schema = FEATURES[config].arrow_schema
     for name, values in new_columns.items():
         index = schema.get_field_index(name)
-        table = table.set_column(index, schema.field(name), pa.array(values, type=schema.field(name).type))
+        table = table.set_column(index, schema.field(name), column_array(values, schema.field(name).type))
     return table
 
 

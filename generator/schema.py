@@ -32,6 +32,7 @@ ROW_GROUP_SIZE = 100
 DEPTH_PNG_MAX = 65535
 
 _image = datasets.Image()
+IMAGE_STORAGE = _image.pa_type  # struct<bytes: binary, path: string>, how an Image column is stored
 
 FG_BG_FEATURES = datasets.Features(
     {

@@ -9,15 +9,15 @@ from typing import Iterator
 
 import numpy as np
 
-from .composite import composite, placed_bbox, prepare_cutout
+from .composite import Cutout, composite, placed_bbox, prepare_cutout
 from .depth import DepthStage
 from .encode import encode_image, encode_png, quantize_depth
 from .options import BuildOptions
-from .plan import Grid, Placement, ShardSpec, placements, scaled_shape
+from .plan import Grid, Placement, ShardSpec, placements
 from .schema import FG_BG, FG_BG_FEATURES, sample_name
 from .sources import Sources
-from .stats import IMAGE, DatasetStats, decode
-from .writer import image_cell, rows_to_table
+from .stats import IMAGE, DatasetStats
+from .writer import rows_to_table
 
 
 @dataclass
@@ -64,32 +64,42 @@ def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | Non
     return columns
 
 
-def _group_composites(context: ShardContext, group: Group) -> tuple[list[Placement], np.ndarray, np.ndarray]:
-    """(placements, composites (n, S, S, 3), masks (n, S, S)) of one group."""
+@dataclass
+class GroupComposites:
+    """One group's placements, their cut-outs, composites (n, S, S, 3) and masks (n, S, S)."""
+
+    places: list[Placement]
+    cutouts: list[Cutout]
+    images: np.ndarray
+    masks: np.ndarray
+
+
+def _group_composites(context: ShardContext, group: Group) -> GroupComposites:
     options = context.options
-    background = context.sources.backgrounds[group.bg_id].rgb
     rgba = context.sources.foregrounds[group.fg_id].rgba
     plan = placements(options, group.bg_id, group.fg_id, group.flipped, rgba.shape[:2])
-    chosen = [plan[k] for k in group.ks]
-    cutouts = {scale: prepare_cutout(rgba, group.flipped, scale) for scale in {p.scale for p in chosen}}
-    pairs = [composite(background, cutouts[p.scale], p, options.soft_mask) for p in chosen]
-    return chosen, np.stack([image for image, _ in pairs]), np.stack([mask for _, mask in pairs])
+    places = [plan[k] for k in group.ks]
+    # One cut-out per scale (one in all without --scale-jitter), shared by the group's placements.
+    by_scale = {s: Cutout.of(prepare_cutout(rgba, group.flipped, s), options.soft_mask) for s in {p.scale for p in places}}
+    cutouts = [by_scale[p.scale] for p in places]
+    images, masks = composite(context.sources.backgrounds[group.bg_id].rgb, cutouts, places)
+    return GroupComposites(places, cutouts, images, masks)
 
 
 def shard_composites(context: ShardContext, spec: ShardSpec) -> np.ndarray:
     """All composites of a shard, in row order: what the depth teacher labels."""
-    return np.concatenate([_group_composites(context, group)[1] for group in groups(context.grid, spec.samples)])
+    return np.concatenate([_group_composites(context, group).images for group in groups(context.grid, spec.samples)])
 
 
 def _add_group(context: ShardContext, group: Group, background_bytes: bytes, columns: dict, stats: DatasetStats | None) -> None:
     options = context.options
-    chosen, images, masks = _group_composites(context, group)
-    fg_shape = context.sources.foregrounds[group.fg_id].rgba.shape[:2]
-    depths = context.depth(images, masks, np.full(len(chosen), group.bg_id))
-    for i, (k, place) in enumerate(zip(group.ks, chosen)):
+    made = _group_composites(context, group)
+    size = (options.bg_size, options.bg_size)
+    depths = context.depth(made.images, made.masks, np.full(len(made.places), group.bg_id))
+    for i, (k, place, cutout) in enumerate(zip(group.ks, made.places, made.cutouts)):
         depth_q, depth_min, depth_max = quantize_depth(depths[i]) if depths is not None else (None, None, None)
-        image_bytes = encode_image(images[i], options.image_format, options.jpeg_quality)
-        mask_png = encode_png(masks[i])
+        image_bytes = encode_image(made.images[i], options.image_format, options.jpeg_quality)
+        mask_png = encode_png(made.masks[i])
         depth_png = encode_png(depth_q) if depth_q is not None else None
         row = {
             "name": sample_name(group.fg_id, group.bg_id, group.flipped, int(k) + 1),
@@ -100,20 +110,23 @@ def _add_group(context: ShardContext, group: Group, background_bytes: bytes, col
             "x": place.x,
             "y": place.y,
             "scale": place.scale,
-            "bbox": placed_bbox(masks[i], place, scaled_shape(fg_shape, place.scale)),
-            "image": image_cell(image_bytes),
-            "mask": image_cell(mask_png),
-            "depth": image_cell(depth_png),
+            "bbox": placed_bbox(cutout, place),
+            "image": image_bytes,
+            "mask": mask_png,
+            "depth": depth_png,
             "depth_min": depth_min,
             "depth_max": depth_max,
-            "background": image_cell(background_bytes),
+            "background": background_bytes,
         }
         for name, value in row.items():
             columns[name].append(value)
         if stats is not None:
             # JPEG is lossy: count what a user decodes, not the array before encoding.
-            stats.add_rgb(IMAGE, decode(image_bytes) if options.image_format == "jpeg" else images[i], len(image_bytes))
-            stats.add_mask(masks[i], len(mask_png))
+            if options.image_format == "jpeg":
+                stats.add_jpeg(IMAGE, image_bytes, size)
+            else:
+                stats.add_rgb(IMAGE, made.images[i], len(image_bytes))
+            stats.add_mask(cutout.mask, len(mask_png), size)  # zero outside the cut-out's box
             if depth_q is not None:
                 stats.add_depth(depth_q, len(depth_png))
 

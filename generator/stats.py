@@ -53,10 +53,20 @@ class KindStats:
     def add(self, pixels: np.ndarray, size: tuple[int, int], nbytes: int) -> None:
         """pixels: (..., channels) or (...) unsigned integers, already restricted to the counted ones."""
         flat = pixels.reshape(-1, self.channels)
-        sums, squares = exact_moments(flat)
+        self.add_moments(flat.shape[0], *exact_moments(flat), size, nbytes)
+
+    def add_histogram(self, histogram: list[int], size: tuple[int, int], nbytes: int) -> None:
+        """An 8-bit image by its histogram (PIL's Image.histogram(): 256 counts per channel)."""
+        counts = np.asarray(histogram, dtype=np.int64).reshape(self.channels, 256)
+        # int64 is exact: a count of at most 2**31 pixels times 255**2 stays below 2**63.
+        sums, squares = counts @ _LEVELS, counts @ _LEVELS_SQUARED
+        self.add_moments(int(counts[0].sum()), [int(v) for v in sums], [int(v) for v in squares], size, nbytes)
+
+    def add_moments(self, pixels: int, sums: list[int], squares: list[int], size: tuple[int, int], nbytes: int) -> None:
+        """One image by its pixel count and per-channel integer sums and sums of squares."""
         self.sums = [a + b for a, b in zip(self.sums, sums)]
         self.squares = [a + b for a, b in zip(self.squares, squares)]
-        self.pixels += flat.shape[0]
+        self.pixels += pixels
         self.count += 1
         self.bytes += nbytes
         self.sizes.add(size)
@@ -88,6 +98,10 @@ class KindStats:
             "mean": means,
             "std": stds,
         }
+
+
+_LEVELS = np.arange(256, dtype=np.int64)
+_LEVELS_SQUARED = _LEVELS * _LEVELS
 
 
 def exact_moments(flat: np.ndarray) -> tuple[list[int], list[int]]:
@@ -132,16 +146,28 @@ class DatasetStats:
     # --- what the generator (and the recomputation) feeds in ---------------------------------------
 
     def add_rgb(self, kind: str, rgb: np.ndarray, nbytes: int) -> None:
-        self.kind(kind).add(rgb, (rgb.shape[1], rgb.shape[0]), nbytes)
+        # PIL's histogram is one C pass over the pixels, faster than any numpy reduction of them.
+        self.kind(kind).add_histogram(Image.fromarray(rgb, "RGB").histogram(), (rgb.shape[1], rgb.shape[0]), nbytes)
+
+    def add_jpeg(self, kind: str, data: bytes, size: tuple[int, int]) -> None:
+        """An RGB JPEG as a user decodes it, without keeping the pixels: the decoder fills a PIL image
+        whose histogram is all the statistics need (and Image.frombytes skips Image.open's Python header
+        parsing: libjpeg reads the header itself, and decodes the same pixels)."""
+        image = Image.frombytes("RGB", size, data, "jpeg", "RGB", "")
+        self.kind(kind).add_histogram(image.histogram(), size, len(data))
 
     def add_foreground(self, rgba: np.ndarray, nbytes: int) -> None:
         self.kind(FOREGROUND).add(rgba[..., :3][rgba[..., 3] > 0], (rgba.shape[1], rgba.shape[0]), nbytes)
 
-    def add_mask(self, mask: np.ndarray, nbytes: int) -> None:
-        self.kind(MASK).add(mask, (mask.shape[1], mask.shape[0]), nbytes)
+    def add_mask(self, mask: np.ndarray, nbytes: int, size: tuple[int, int] | None = None) -> None:
+        """mask: the whole mask, or only a part outside which it is zero, with `size` the whole mask's
+        (width, height): zeros add nothing to the sums, only to the pixel count."""
+        width, height = size or (mask.shape[1], mask.shape[0])
+        sums, squares = exact_moments(mask.reshape(-1, 1))
+        self.kind(MASK).add_moments(width * height, sums, squares, (width, height), nbytes)
         # Integer binning of the exact area, so the streaming and recomputed histograms agree bit for bit.
         area = int(np.count_nonzero(mask))
-        self.coverage[min(area * COVERAGE_BINS // mask.size, COVERAGE_BINS - 1)] += 1
+        self.coverage[min(area * COVERAGE_BINS // (width * height), COVERAGE_BINS - 1)] += 1
 
     def add_depth(self, depth_png: np.ndarray, nbytes: int) -> None:
         self.kind(DEPTH).add(depth_png, (depth_png.shape[1], depth_png.shape[0]), nbytes)

@@ -18,21 +18,32 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import OutputError, describe_os_error
-from .schema import DICTIONARY_COLUMNS, FEATURES, ROW_GROUP_SIZE
+from .schema import DICTIONARY_COLUMNS, FEATURES, IMAGE_STORAGE, ROW_GROUP_SIZE
 
 # Every file is written as `.NAME.<random>.tmp` beside its final name, then renamed.
 TEMPORARY_SUFFIX = ".tmp"
 
 
-def image_cell(data: bytes | None) -> dict | None:
-    """The storage of a `datasets.Image` value: bytes, and no path (nothing outside the shard)."""
-    return None if data is None else {"bytes": data, "path": None}
-
-
 def rows_to_table(config: str, columns: dict[str, list]) -> pa.Table:
-    """Columns in the schema's order and types; `datasets` reads the Features back from the metadata."""
+    """Columns in the schema's order and types; `datasets` reads the Features back from the metadata.
+    Image columns are given as their encoded bytes (or None)."""
     schema = FEATURES[config].arrow_schema
-    return pa.Table.from_pydict({name: columns[name] for name in schema.names}, schema=schema)
+    arrays = [column_array(columns[f.name], f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def column_array(values: list, arrow_type: pa.DataType) -> pa.Array:
+    if arrow_type == IMAGE_STORAGE:
+        return image_array(values)
+    return pa.array(values, arrow_type)
+
+
+def image_array(data: list[bytes | None]) -> pa.StructArray:
+    """The storage of a `datasets.Image` column: the bytes, and no path (nothing outside the shard).
+    Built from one binary array, several times faster than converting a dict per row."""
+    binary = pa.array(data, pa.binary())
+    paths = pa.nulls(len(data), pa.string())
+    return pa.StructArray.from_arrays([binary, paths], fields=list(IMAGE_STORAGE), mask=binary.is_null())
 
 
 @contextmanager
