@@ -17,7 +17,6 @@ import json
 import multiprocessing
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,23 +30,52 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from generator.encode import encode_depth, encode_image, encode_png  # noqa: E402
+from generator.stats import IMAGE, DatasetStats  # noqa: E402
 
 # (backgrounds, foregrounds) per size; placements 20 and flips 2 as in the real dataset.
 GRIDS = {4000: (10, 10), 40000: (100, 10), 400000: (100, 100)}
 
 
 def run_generate(out: Path, backgrounds: int, foregrounds: int, workers: int) -> dict:
-    """`generate --demo` in a child process: wall seconds and the peak RSS of its biggest process."""
+    """`generate --demo` in a child process: wall seconds, and the peak of the summed RSS of it and all
+    its descendants (workers fork from a fork server, so they are not its children), sampled every 0.2 s."""
     command = [sys.executable, "-m", "generator", "generate", "--demo", "--num-backgrounds", str(backgrounds),
                "--num-foregrounds", str(foregrounds), "--workers", str(workers), "--no-progress", "--out", str(out)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
+    peak = 0
+    while child.poll() is None:
+        peak = max(peak, tree_rss(child.pid))
+        time.sleep(0.2)
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if child.returncode:
+        raise SystemExit(f"generate failed: {child.stderr.read().decode()}")
     samples = backgrounds * foregrounds * 2 * 20
     return {"samples": samples, "workers": workers, "seconds": round(seconds, 2), "samples_per_s": round(samples / seconds, 1),
-            "peak_rss_mb": round(max(peak_kib, before) / 1024, 1)}
+            "peak_rss_mb": round(peak / 2**20, 1)}
+
+
+def tree_rss(root: int) -> int:
+    """Bytes resident in process `root` and its descendants, from /proc."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, added = {root}, True
+    while added:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        added = bool(more)
+    total = 0
+    for pid in tree:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            pass
+    return total
 
 
 def decoded_samples(out: Path, count: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -73,26 +101,31 @@ def _keep(samples) -> None:
     _samples[:] = samples
 
 
-def _encode_share(task: tuple[int, int, int]) -> int:
+def _encode_share(task: tuple[int, int, int, bool]) -> int:
     """Encode this process's share of the samples `repeat` times: the same encoders and settings as
-    generate (JPEG q95 composite, PNG mask, 16-bit PNG depth with its quantisation)."""
-    index, workers, repeat = task
+    generate (JPEG q95 composite, PNG mask, 16-bit PNG depth with its quantisation). With `decode`, also
+    the one step the exact statistics add per sample (issue 4): the composite's JPEG decoded back and
+    counted, as generate does it."""
+    index, workers, repeat, decode = task
     share = _samples[index::workers]
+    stats = DatasetStats()
     for _ in range(repeat):
         for image, mask, depth in share:
-            encode_image(image, "jpeg", 95)
+            jpeg = encode_image(image, "jpeg", 95)
             encode_png(mask)
             encode_depth(depth)
+            if decode:
+                stats.add_jpeg(IMAGE, jpeg, (image.shape[1], image.shape[0]))
     return len(share) * repeat
 
 
-def encoding_floor(samples, workers: int, repeat: int) -> float:
+def encoding_floor(samples, workers: int, repeat: int, decode: bool = False) -> float:
     """Samples/s of encoding alone in `workers` processes. The samples reach the processes when they
     start, before the clock: only encoding is timed."""
     with multiprocessing.get_context("spawn").Pool(workers, initializer=_keep, initargs=(samples,)) as pool:
-        pool.map(_encode_share, [(i, workers, 0) for i in range(workers)], chunksize=1)  # all started
+        pool.map(_encode_share, [(i, workers, 0, decode) for i in range(workers)], chunksize=1)  # all started
         started = time.perf_counter()
-        done = sum(pool.map(_encode_share, [(i, workers, repeat) for i in range(workers)], chunksize=1))
+        done = sum(pool.map(_encode_share, [(i, workers, repeat, decode) for i in range(workers)], chunksize=1))
     return done / (time.perf_counter() - started)
 
 
@@ -119,22 +152,40 @@ def main() -> None:
     args = parser.parse_args()
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     results: dict = {"machine": machine, "runs": []}
+    floors: dict[int, list[float]] = {w: [] for w in args.workers}
+    with_decode: dict[int, list[float]] = {w: [] for w in args.workers}  # encoding + the statistics' decode
+    samples = None
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             for workers in args.workers:
                 run = run_generate(Path(tmp) / f"ds-{size}-{workers}", *GRIDS[size], workers)
                 results["runs"].append(run)
                 print(f"generate {size:>7,} samples, {workers} workers: {run['seconds']:7.1f} s, "
-                      f"{run['samples_per_s']:7.1f} samples/s, peak RSS {run['peak_rss_mb']:.0f} MB", flush=True)
-        reference = Path(tmp) / f"ds-{args.sizes[0]}-{args.workers[0]}"
-        samples = decoded_samples(reference, args.floor_samples)
+                      f"{run['samples_per_s']:7.1f} samples/s, peak RSS (all its processes) {run['peak_rss_mb']:.0f} MB", flush=True)
+            # The floor after each size, so that a slow or fast spell of the machine shows in both.
+            samples = samples or decoded_samples(Path(tmp) / f"ds-{args.sizes[0]}-{args.workers[0]}", args.floor_samples)
+            for workers in args.workers:
+                floors[workers].append(encoding_floor(samples, workers, repeat=4))
+                with_decode[workers].append(encoding_floor(samples, workers, repeat=4, decode=True))
+        largest = max(args.sizes)
+        rate = {r["workers"]: r["samples_per_s"] for r in results["runs"] if r["samples"] == largest}
         for workers in args.workers:
-            floor = encoding_floor(samples, workers, repeat=4)
-            pipeline = max(r["samples_per_s"] for r in results["runs"] if r["workers"] == workers and r["samples"] == max(args.sizes))
+            floor = sum(floors[workers]) / len(floors[workers])
             results.setdefault("floor", []).append({"workers": workers, "floor_samples_per_s": round(floor, 1),
-                                                     "pipeline_samples_per_s": pipeline, "ratio": round(pipeline / floor, 3)})
-            print(f"encoding floor, {workers} workers: {floor:7.1f} samples/s; pipeline at {max(args.sizes):,} samples: "
-                  f"{pipeline:7.1f} samples/s = {pipeline / floor:.0%} of the floor", flush=True)
+                                                     "floor_runs": [round(f, 1) for f in floors[workers]],
+                                                     "pipeline_samples_per_s": rate[workers], "ratio": round(rate[workers] / floor, 3)})
+            print(f"encoding floor, {workers} workers: {floor:7.1f} samples/s (runs: {', '.join(f'{f:.0f}' for f in floors[workers])}); "
+                  f"pipeline at {largest:,} samples: {rate[workers]:7.1f} samples/s = {rate[workers] / floor:.0%} of the floor", flush=True)
+            decoding = sum(with_decode[workers]) / len(with_decode[workers])
+            results["floor"][-1].update(floor_with_stats_decode=round(decoding, 1), ratio_with_stats_decode=round(rate[workers] / decoding, 3))
+            print(f"  encoding + the statistics' JPEG decode, {workers} workers: {decoding:7.1f} samples/s; "
+                  f"pipeline = {rate[workers] / decoding:.0%} of that", flush=True)
+        if 1 in rate and len(rate) > 1:
+            most = max(rate)
+            floor_scaling = (sum(floors[most]) / len(floors[most])) / (sum(floors[1]) / len(floors[1]))
+            results["scaling"] = {"workers": most, "pipeline": round(rate[most] / rate[1], 2), "floor": round(floor_scaling, 2)}
+            print(f"scaling 1 -> {most} workers at {largest:,} samples: pipeline {rate[most] / rate[1]:.2f}x, encoding floor {floor_scaling:.2f}x")
+        reference = Path(tmp) / f"ds-{args.sizes[0]}-{args.workers[0]}"
         results["bytes_per_sample"] = bytes_per_field(reference)
         total = sum(results["bytes_per_sample"].values())
         print("bytes per sample by field:", results["bytes_per_sample"], f"total {total:,.0f}; x 400,000 = {total * 4e5 / 1e9:.2f} GB")

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -41,9 +42,22 @@ def column_array(values: list, arrow_type: pa.DataType) -> pa.Array:
 def image_array(data: list[bytes | None]) -> pa.StructArray:
     """The storage of a `datasets.Image` column: the bytes, and no path (nothing outside the shard).
     Built from one binary array, several times faster than converting a dict per row."""
-    binary = pa.array(data, pa.binary())
+    binary = binary_array(data)
     paths = pa.nulls(len(data), pa.string())
     return pa.StructArray.from_arrays([binary, paths], fields=list(IMAGE_STORAGE), mask=binary.is_null())
+
+
+def binary_array(data: list[bytes | None]) -> pa.BinaryArray:
+    """pa.array(data, pa.binary()) without its copy into fresh pool memory (~40 ms for a shard's 16 MB
+    of composites): the offsets and one joined buffer, wrapped as they are."""
+    if any(value is None for value in data):
+        return pa.array(data, pa.binary())
+    offsets = np.zeros(len(data) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, data), dtype=np.int64, count=len(data)), out=offsets[1:])
+    if offsets[-1] > np.iinfo(np.int32).max:  # binary's 32-bit offsets: let pyarrow refuse it
+        return pa.array(data, pa.binary())
+    buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(data))]
+    return pa.Array.from_buffers(pa.binary(), len(data), buffers)
 
 
 @contextmanager

@@ -1,0 +1,81 @@
+"""The shortcuts the shard builder takes for speed give exactly what the plain computation gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from generator.composite import Cutout, composite, mask_bbox, placed_bbox
+from generator.encode import encode_image
+from generator.plan import Placement
+from generator.schema import FG_BG, FG_BG_FEATURES
+from generator.stats import IMAGE, MASK, DatasetStats, decode
+from generator.writer import binary_array, rows_to_table
+
+
+@pytest.mark.parametrize("data", [[b"ab", b"", b"cde"], [], [b"x", None, b""], [None, None]])
+def test_binary_array_equals_pyarrow_conversion(data):
+    array = binary_array(data)
+    array.validate(full=True)
+    assert array.equals(pa.array(data, pa.binary()))
+
+
+def test_rows_to_table_stores_image_bytes_with_no_path_and_none_as_null():
+    columns = {name: [None, None] for name in FG_BG_FEATURES}
+    columns.update(name=["a", "b"], bbox=[[0, 0, 1, 1]] * 2, image=[b"\x01\x02", b"\x03"], depth=[None, b"\x04"])
+    rows = rows_to_table(FG_BG, columns).to_pylist()
+    assert rows[0]["image"] == {"bytes": b"\x01\x02", "path": None} and rows[1]["image"] == {"bytes": b"\x03", "path": None}
+    assert rows[0]["depth"] is None and rows[1]["depth"] == {"bytes": b"\x04", "path": None}
+
+
+def _cutout_rgba(rng: np.random.Generator) -> np.ndarray:
+    rgba = rng.integers(0, 256, (9, 7, 4), dtype=np.uint8)
+    rgba[:2, :, 3] = 0  # transparent rows, so the mask's box is smaller than the cut-out
+    rgba[4, 3, 3] = 255
+    return rgba
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_batched_composite_equals_the_float_alpha_blend(soft):
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    rgba = _cutout_rgba(rng)
+    cutout = Cutout.of(rgba, soft)
+    places = [Placement(0, 0, 1.0), Placement(9, 7, 1.0), Placement(3, 5, 1.0)]
+    images, masks = composite(background, [cutout] * len(places), places)
+    a = rgba[..., 3:4] / 255.0
+    for image, mask, place in zip(images, masks, places):
+        box = np.s_[place.y : place.y + 9, place.x : place.x + 7]
+        expected = background.astype(np.float64)
+        expected[box] = rgba[..., :3] * a + background[box] * (1 - a)
+        assert np.abs(image - expected).max() <= 0.5 + 1e-9
+        outside = np.ones((16, 16), bool)
+        outside[box] = False
+        np.testing.assert_array_equal(image[outside], background[outside])
+        expected_mask = np.zeros((16, 16), np.uint8)
+        expected_mask[box] = rgba[..., 3] if soft else np.where(rgba[..., 3] > 0, 255, 0)
+        np.testing.assert_array_equal(mask, expected_mask)
+        assert placed_bbox(cutout, place) == mask_bbox(mask)
+
+
+def test_jpeg_statistics_equal_those_of_the_decoded_image():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    data = encode_image(image, "jpeg", 90)
+    fast, plain = DatasetStats(), DatasetStats()
+    fast.add_jpeg(IMAGE, data, (48, 32))
+    plain.kind(IMAGE).add(decode(data), (48, 32), len(data))  # the numpy moments, not the histogram
+    assert vars(fast.kind(IMAGE)) == vars(plain.kind(IMAGE))
+
+
+def test_mask_statistics_from_the_cutouts_box_equal_those_of_the_whole_mask():
+    rng = np.random.default_rng(2)
+    cutout = Cutout.of(_cutout_rgba(rng), soft_mask=True)
+    mask = np.zeros((20, 30), np.uint8)
+    mask[5:14, 11:18] = cutout.mask
+    boxed, whole = DatasetStats(), DatasetStats()
+    boxed.add_mask(cutout.mask, 123, size=(30, 20))
+    whole.add_mask(mask, 123)
+    assert vars(boxed.kind(MASK)) == vars(whole.kind(MASK))
+    np.testing.assert_array_equal(boxed.coverage, whole.coverage)
