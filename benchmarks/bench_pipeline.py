@@ -79,19 +79,21 @@ def tree_rss(root: int) -> int:
 
 
 def decoded_samples(out: Path, count: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(composite, mask, depth float) arrays of the first `count` rows, as the pipeline had them."""
+    """(composite, mask, depth float) arrays of `count` rows spread evenly over the whole dataset (every
+    background and foreground weighs in, as in the pipeline), as the pipeline had them."""
+    files = [pq.ParquetFile(path) for path in sorted((out / "data").glob("*.parquet"))]
+    groups = [(f, g) for f in files for g in range(f.metadata.num_row_groups)]
+    per_group = -(-count // len(groups))
     samples = []
-    for path in sorted((out / "data").glob("*.parquet")):
-        table = pq.read_table(path, columns=["image", "mask", "depth", "depth_min", "depth_max"]).to_pylist()
-        for row in table:
+    for file, group in groups:
+        table = file.read_row_group(group, columns=["image", "mask", "depth", "depth_min", "depth_max"]).slice(0, per_group)
+        for row in table.to_pylist():
             image = np.asarray(Image.open(io.BytesIO(row["image"]["bytes"])))
             mask = np.asarray(Image.open(io.BytesIO(row["mask"]["bytes"])))
             png = np.asarray(Image.open(io.BytesIO(row["depth"]["bytes"])), dtype=np.float32)
             depth = row["depth_min"] + png / 65535 * (row["depth_max"] - row["depth_min"])
             samples.append((image, mask, depth.astype(np.float32)))
-            if len(samples) == count:
-                return samples
-    return samples
+    return samples[:count]
 
 
 _samples: list = []
@@ -154,7 +156,6 @@ def main() -> None:
     results: dict = {"machine": machine, "runs": []}
     floors: dict[int, list[float]] = {w: [] for w in args.workers}
     with_decode: dict[int, list[float]] = {w: [] for w in args.workers}  # encoding + the statistics' decode
-    samples = None
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             for workers in args.workers:
@@ -162,8 +163,11 @@ def main() -> None:
                 results["runs"].append(run)
                 print(f"generate {size:>7,} samples, {workers} workers: {run['seconds']:7.1f} s, "
                       f"{run['samples_per_s']:7.1f} samples/s, peak RSS (all its processes) {run['peak_rss_mb']:.0f} MB", flush=True)
-            # The floor after each size, so that a slow or fast spell of the machine shows in both.
-            samples = samples or decoded_samples(Path(tmp) / f"ds-{args.sizes[0]}-{args.workers[0]}", args.floor_samples)
+        # The floor encodes samples of the dataset it is compared with (the largest), twice, interleaved
+        # with the decode variant, so that a slow or fast spell of the machine shows in all of them.
+        reference = Path(tmp) / f"ds-{max(args.sizes)}-{args.workers[0]}"
+        samples = decoded_samples(reference, args.floor_samples)
+        for _ in range(2):
             for workers in args.workers:
                 floors[workers].append(encoding_floor(samples, workers, repeat=4))
                 with_decode[workers].append(encoding_floor(samples, workers, repeat=4, decode=True))
@@ -185,7 +189,6 @@ def main() -> None:
             floor_scaling = (sum(floors[most]) / len(floors[most])) / (sum(floors[1]) / len(floors[1]))
             results["scaling"] = {"workers": most, "pipeline": round(rate[most] / rate[1], 2), "floor": round(floor_scaling, 2)}
             print(f"scaling 1 -> {most} workers at {largest:,} samples: pipeline {rate[most] / rate[1]:.2f}x, encoding floor {floor_scaling:.2f}x")
-        reference = Path(tmp) / f"ds-{args.sizes[0]}-{args.workers[0]}"
         results["bytes_per_sample"] = bytes_per_field(reference)
         total = sum(results["bytes_per_sample"].values())
         print("bytes per sample by field:", results["bytes_per_sample"], f"total {total:,.0f}; x 400,000 = {total * 4e5 / 1e9:.2f} GB")
