@@ -39,7 +39,6 @@ class Cutout:
     inverse: np.ndarray  # (h, w, 1) uint16: 255 - a
     mask: np.ndarray  # (h, w) uint8: 255 where a > 0 (or a itself, soft), the composite's mask in the box
     bbox: tuple[int, int, int, int]  # of the mask's non-zero pixels within the cut-out, end-exclusive
-    area: int  # non-zero mask pixels
 
     @classmethod
     def of(cls, rgba: np.ndarray, soft_mask: bool) -> "Cutout":
@@ -48,7 +47,7 @@ class Cutout:
         alpha = rgba[..., 3]
         a = alpha[..., None].astype(np.uint16)
         mask = alpha.copy() if soft_mask else np.where(alpha > 0, 255, 0).astype(np.uint8)
-        return cls(rgba[..., :3] * a + 127, 255 - a, mask, tuple(mask_bbox(mask)), int(np.count_nonzero(mask)))
+        return cls(rgba[..., :3] * a + 127, 255 - a, mask, tuple(mask_bbox(mask)))
 
     @property
     def shape(self) -> tuple[int, int]:
