@@ -7,6 +7,7 @@ has workers. Everything runs in one invocation, on one machine, so the numbers c
 
     python benchmarks/bench_pipeline.py                       # 2 workers, 4,000 and 40,000 samples
     python benchmarks/bench_pipeline.py --sizes 4000 --workers 1 2 4
+    python benchmarks/bench_pipeline.py --repeats 2               # best of 2 rounds (noisy machines)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import multiprocessing
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -151,42 +153,50 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[4000, 40000], choices=sorted(GRIDS))
     parser.add_argument("--workers", type=int, nargs="+", default=[1, os.cpu_count() or 1])
     parser.add_argument("--floor-samples", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of builds and floors; the best of each is reported")
     args = parser.parse_args()
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     results: dict = {"machine": machine, "runs": []}
     floors: dict[int, list[float]] = {w: [] for w in args.workers}
     with_decode: dict[int, list[float]] = {w: [] for w in args.workers}  # encoding + the statistics' decode
+    largest = max(args.sizes)
     with tempfile.TemporaryDirectory() as tmp:
-        for size in args.sizes:
-            for workers in args.workers:
-                run = run_generate(Path(tmp) / f"ds-{size}-{workers}", *GRIDS[size], workers)
-                results["runs"].append(run)
-                print(f"generate {size:>7,} samples, {workers} workers: {run['seconds']:7.1f} s, "
-                      f"{run['samples_per_s']:7.1f} samples/s, peak RSS (all its processes) {run['peak_rss_mb']:.0f} MB", flush=True)
-        # The floor encodes samples of the dataset it is compared with (the largest), twice, interleaved
-        # with the decode variant, so that a slow or fast spell of the machine shows in all of them.
-        reference = Path(tmp) / f"ds-{max(args.sizes)}-{args.workers[0]}"
-        samples = decoded_samples(reference, args.floor_samples)
-        for _ in range(2):
+        reference = Path(tmp) / "reference"  # the first 1-worker build of the largest size
+        samples = None
+        for round_ in range(args.repeats):
+            for size in args.sizes:
+                for workers in args.workers:
+                    out = Path(tmp) / f"ds-{size}-{workers}"
+                    shutil.rmtree(out, ignore_errors=True)
+                    run = run_generate(out, *GRIDS[size], workers)
+                    results["runs"].append(run)
+                    print(f"generate {size:>7,} samples, {workers} workers: {run['seconds']:7.1f} s, "
+                          f"{run['samples_per_s']:7.1f} samples/s, peak RSS (all its processes) {run['peak_rss_mb']:.0f} MB", flush=True)
+                    if size == largest and samples is None:
+                        out.rename(reference)
+                        # The floor encodes samples of the dataset it is compared with.
+                        samples = decoded_samples(reference, args.floor_samples)
+            # The floors after each round of builds, interleaved with the decode variant, so that a slow or
+            # fast spell of the machine shows in all of them.
             for workers in args.workers:
                 floors[workers].append(encoding_floor(samples, workers, repeat=4))
                 with_decode[workers].append(encoding_floor(samples, workers, repeat=4, decode=True))
-        largest = max(args.sizes)
-        rate = {r["workers"]: r["samples_per_s"] for r in results["runs"] if r["samples"] == largest}
+        # Best of the repeats, everywhere: on a shared machine noise only ever slows a run down.
+        rate = {w: max(r["samples_per_s"] for r in results["runs"] if r["samples"] == largest and r["workers"] == w) for w in args.workers}
         for workers in args.workers:
-            floor = sum(floors[workers]) / len(floors[workers])
+            floor = max(floors[workers])
             results.setdefault("floor", []).append({"workers": workers, "floor_samples_per_s": round(floor, 1),
                                                      "floor_runs": [round(f, 1) for f in floors[workers]],
                                                      "pipeline_samples_per_s": rate[workers], "ratio": round(rate[workers] / floor, 3)})
             print(f"encoding floor, {workers} workers: {floor:7.1f} samples/s (runs: {', '.join(f'{f:.0f}' for f in floors[workers])}); "
                   f"pipeline at {largest:,} samples: {rate[workers]:7.1f} samples/s = {rate[workers] / floor:.0%} of the floor", flush=True)
-            decoding = sum(with_decode[workers]) / len(with_decode[workers])
+            decoding = max(with_decode[workers])
             results["floor"][-1].update(floor_with_stats_decode=round(decoding, 1), ratio_with_stats_decode=round(rate[workers] / decoding, 3))
             print(f"  encoding + the statistics' JPEG decode, {workers} workers: {decoding:7.1f} samples/s; "
                   f"pipeline = {rate[workers] / decoding:.0%} of that", flush=True)
         if 1 in rate and len(rate) > 1:
             most = max(rate)
-            floor_scaling = (sum(floors[most]) / len(floors[most])) / (sum(floors[1]) / len(floors[1]))
+            floor_scaling = max(floors[most]) / max(floors[1])
             results["scaling"] = {"workers": most, "pipeline": round(rate[most] / rate[1], 2), "floor": round(floor_scaling, 2)}
             print(f"scaling 1 -> {most} workers at {largest:,} samples: pipeline {rate[most] / rate[1]:.2f}x, encoding floor {floor_scaling:.2f}x")
         results["bytes_per_sample"] = bytes_per_field(reference)
