@@ -7,12 +7,11 @@ model teacher (teacher.py) plugs in behind the same call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .encode import quantize_depth, quantize_in_range
 from .errors import UserError
 from .options import TeacherSettings
 from .sources import Sources
@@ -44,62 +43,12 @@ class SceneDepth:
     background_depths: list[np.ndarray]
     meaning: str = METRIC_NEAR_SMALL
     near_is_large: bool = False  # True for a teacher's relative inverse depth (disparity)
-    _levels: dict[int, BackgroundLevels] = field(default_factory=dict, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self.background_depths = [d.astype(np.float32, copy=False) for d in self.background_depths]
 
     def __call__(self, images, masks, bg_ids):
         depths = np.empty(masks.shape, dtype=np.float32)
         for depth, mask, bg_id in zip(depths, masks, bg_ids):
             scene_depth(self.background_depths[bg_id], mask, self.near_is_large, out=depth)
         return depths
-
-    def quantized(self, masks: np.ndarray, bg_ids: np.ndarray) -> list[tuple[np.ndarray, float, float]]:
-        """quantize_depth of each composite's scene depth, bit for bit, with less work: a composite's map
-        is its background's outside the cut-out, so each background is quantised once and only the
-        cut-out's pixels are set, whenever the cut-out leaves the background's range unchanged (it
-        changes only if it covers every pixel at the background's nearest or farthest depth)."""
-        out = []
-        for mask, bg_id in zip(masks, bg_ids):
-            background = self.background_depths[bg_id]
-            if bg_id not in self._levels:
-                self._levels[bg_id] = BackgroundLevels.of(background)
-            levels = self._levels[bg_id]
-            found = foreground_depth(background, mask, self.near_is_large)
-            quantized = levels.quantized.copy()
-            if found is not None:
-                box, covered, value = found
-                if not levels.keeps_range(background[box][covered], value):
-                    out.append(quantize_depth(scene_depth(background, mask, self.near_is_large)))
-                    continue
-                quantized[box][covered] = quantize_in_range(np.array([value]), levels.low, levels.high)[0]
-            out.append((quantized, levels.low, levels.high))
-        return out
-
-
-@dataclass(frozen=True)
-class BackgroundLevels:
-    """A background's depth as quantize_depth stores it, and how many pixels sit at each extreme."""
-
-    quantized: np.ndarray
-    low: float
-    high: float
-    at_low: int
-    at_high: int
-
-    @classmethod
-    def of(cls, depth: np.ndarray) -> "BackgroundLevels":
-        quantized, low, high = quantize_depth(depth)
-        return cls(quantized, low, high, int(np.count_nonzero(depth == low)), int(np.count_nonzero(depth == high)))
-
-    def keeps_range(self, covered: np.ndarray, value: float) -> bool:
-        """Whether the map with the `covered` background values replaced by `value` (one of the
-        background's own values) still spans [low, high]: a pixel at each extreme stays uncovered, or
-        `value` is that extreme."""
-        keeps_low = value == self.low or np.count_nonzero(covered == self.low) < self.at_low
-        keeps_high = value == self.high or np.count_nonzero(covered == self.high) < self.at_high
-        return bool(keeps_low and keeps_high)
 
 
 def scene_depth(background_depth: np.ndarray, mask: np.ndarray, near_is_large: bool = False, out: np.ndarray | None = None) -> np.ndarray:
@@ -108,20 +57,11 @@ def scene_depth(background_depth: np.ndarray, mask: np.ndarray, near_is_large: b
     pixel it covers (a cut-out cannot be occluded by what it is pasted over). Written into `out` if given."""
     depth = np.empty_like(background_depth) if out is None else out
     depth[...] = background_depth
-    found = foreground_depth(background_depth, mask, near_is_large)
-    if found is not None:
-        box, covered, value = found
-        depth[box][covered] = value
-    return depth
-
-
-def foreground_depth(background_depth: np.ndarray, mask: np.ndarray, near_is_large: bool) -> tuple[tuple[slice, slice], np.ndarray, np.float32] | None:
-    """(the mask's box, the covered pixels within it, the foreground's depth), or None for an empty mask.
-    Only the mask's box is looked at: the rest of the map is the background's."""
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
-        return None
+        return depth
     cols = np.flatnonzero(mask.any(axis=0))
+    # Work inside the mask's box only: the rest of the map is the background's.
     box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     covered = mask[box] > 0
     under = background_depth[box]
@@ -129,15 +69,8 @@ def foreground_depth(background_depth: np.ndarray, mask: np.ndarray, near_is_lar
     contact = under[-1, bottom_cols[len(bottom_cols) // 2]]
     nearest = max if near_is_large else min
     extreme = under[covered].max() if near_is_large else under[covered].min()
-    return box, covered, np.float32(nearest(contact, extreme))
-
-
-def quantized_depths(stage: DepthStage, images: np.ndarray, masks: np.ndarray, bg_ids: np.ndarray) -> list[tuple[np.ndarray, float, float]] | None:
-    """Each composite's depth as stored: (16-bit levels, depth_min, depth_max), or None without depth."""
-    if isinstance(stage, SceneDepth):
-        return stage.quantized(masks, bg_ids)
-    depths = stage(images, masks, bg_ids)
-    return None if depths is None else [quantize_depth(depth) for depth in depths]
+    depth[box][covered] = np.float32(nearest(contact, extreme))
+    return depth
 
 
 @dataclass

@@ -39,18 +39,14 @@ def encode_png(array: np.ndarray) -> bytes:
 def quantize_depth(depth: np.ndarray) -> tuple[np.ndarray, float, float]:
     """float depth -> (uint16 map spanning 0..65535, depth_min, depth_max)."""
     low, high = float(depth.min()), float(depth.max())
-    return quantize_in_range(depth, low, high), low, high
-
-
-def quantize_in_range(depth: np.ndarray, low: float, high: float) -> np.ndarray:
-    """The 16-bit levels of `depth` in the range [low, high] (quantize_depth's, given the range)."""
-    if high == low:
-        return np.zeros(depth.shape, dtype=np.uint16)
+    span = high - low
+    if span == 0.0:
+        return np.zeros(depth.shape, dtype=np.uint16), low, high
     # float32 carries 24 bits, ample for 16-bit levels; float64 would double the memory traffic. One
     # temporary, updated in place.
     scaled = np.subtract(depth, np.float32(low), dtype=np.float32)
-    scaled *= np.float32(DEPTH_PNG_MAX / (high - low))
-    return np.rint(scaled, out=scaled).astype(np.uint16)
+    scaled *= np.float32(DEPTH_PNG_MAX / span)
+    return np.rint(scaled, out=scaled).astype(np.uint16), low, high
 
 
 def encode_depth(depth: np.ndarray) -> tuple[bytes, float, float]:

@@ -10,8 +10,8 @@ from typing import Iterator
 import numpy as np
 
 from .composite import Cutout, composite, placed_bbox, prepare_cutout
-from .depth import DepthStage, quantized_depths
-from .encode import encode_image, encode_png
+from .depth import DepthStage
+from .encode import encode_image, encode_png, quantize_depth
 from .options import BuildOptions
 from .plan import Grid, Placement, ShardSpec, placements
 from .schema import FG_BG, FG_BG_FEATURES, sample_name
@@ -95,9 +95,9 @@ def _add_group(context: ShardContext, group: Group, background_bytes: bytes, col
     options = context.options
     made = _group_composites(context, group)
     size = (options.bg_size, options.bg_size)
-    depths = quantized_depths(context.depth, made.images, made.masks, np.full(len(made.places), group.bg_id))
+    depths = context.depth(made.images, made.masks, np.full(len(made.places), group.bg_id))
     for i, (k, place, cutout) in enumerate(zip(group.ks, made.places, made.cutouts)):
-        depth_q, depth_min, depth_max = depths[i] if depths is not None else (None, None, None)
+        depth_q, depth_min, depth_max = quantize_depth(depths[i]) if depths is not None else (None, None, None)
         image_bytes = encode_image(made.images[i], options.image_format, options.jpeg_quality)
         mask_png = encode_png(made.masks[i])
         depth_png = encode_png(depth_q) if depth_q is not None else None

@@ -7,8 +7,7 @@ import pyarrow as pa
 import pytest
 
 from generator.composite import Cutout, composite, mask_bbox, placed_bbox
-from generator.depth import SceneDepth, scene_depth
-from generator.encode import encode_image, quantize_depth
+from generator.encode import encode_image
 from generator.plan import Placement
 from generator.schema import FG_BG, FG_BG_FEATURES
 from generator.stats import IMAGE, MASK, DatasetStats, decode
@@ -80,29 +79,3 @@ def test_mask_statistics_from_the_cutouts_box_equal_those_of_the_whole_mask():
     whole.add_mask(mask, 123)
     assert vars(boxed.kind(MASK)) == vars(whole.kind(MASK))
     np.testing.assert_array_equal(boxed.coverage, whole.coverage)
-
-
-@pytest.mark.parametrize("near_is_large", [False, True])
-def test_scene_depth_quantised_from_the_background_equals_quantising_each_composite(near_is_large):
-    rng = np.random.default_rng(3)
-    backgrounds = [rng.uniform(1, 9, (24, 24)).astype(np.float32) for _ in range(3)]
-    backgrounds[1][5, 5], backgrounds[1][6, 6] = 0.5, 20.0  # a single pixel at each extreme
-    backgrounds[2][:] = 3.0  # flat: no range at all
-    boxes = [None, (4, 4, 4, 4), (0, 0, 24, 24), (10, 3, 6, 9), (5, 5, 1, 1)]  # (y, x, h, w)
-    masks = []
-    for box in boxes:
-        mask = np.zeros((24, 24), np.uint8)
-        if box:
-            y, x, h, w = box
-            mask[y : y + h, x : x + w] = rng.integers(1, 256, (h, w))
-        masks.append(mask)
-    stage = SceneDepth(backgrounds, near_is_large=near_is_large)
-    range_changed = 0
-    for bg_id, background in enumerate(backgrounds):
-        ids = np.full(len(masks), bg_id)
-        for mask, (quantized, low, high) in zip(masks, stage.quantized(np.stack(masks), ids)):
-            want_q, want_low, want_high = quantize_depth(scene_depth(background, mask, near_is_large))
-            np.testing.assert_array_equal(quantized, want_q)
-            assert (low, high) == (want_low, want_high)
-            range_changed += (low, high) != (float(background.min()), float(background.max()))
-    assert range_changed  # the path where a cut-out hides an extreme was taken
