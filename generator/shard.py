@@ -94,7 +94,7 @@ def shard_composites(context: ShardContext, spec: ShardSpec) -> np.ndarray:
 def _add_group(context: ShardContext, group: Group, background_bytes: bytes, columns: dict, stats: DatasetStats | None) -> None:
     options = context.options
     made = _group_composites(context, group)
-    size = (options.bg_size, options.bg_size)
+    size = (made.images.shape[2], made.images.shape[1])  # (width, height) of the composites
     depths = context.depth(made.images, made.masks, np.full(len(made.places), group.bg_id))
     for i, (k, place, cutout) in enumerate(zip(group.ks, made.places, made.cutouts)):
         depth_q, depth_min, depth_max = quantize_depth(depths[i]) if depths is not None else (None, None, None)
