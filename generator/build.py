@@ -5,9 +5,11 @@ manifest and card."""
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import multiprocessing.forkserver
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -113,7 +115,7 @@ def _build_into(options: BuildOptions, run: RunOptions, folder: storage.OutputFo
     with build_lock(out):
         previous = manifest_io.prepare_output(out, options, run.overwrite)
         remove_temporaries(out, [*CONFIG_DIRS.values(), GALLERY_DIR])
-        context, teacher = make_context(options, run.teacher, run.skip_bad_inputs)
+        context, teacher = make_context(options, run.teacher, run.skip_bad_inputs, threads=run.workers)
         sources = context.sources
         for skipped in sources.skipped:
             named = "" if skipped["file"] in skipped["reason"] else f"{skipped['file']}: "
@@ -126,12 +128,20 @@ def _build_into(options: BuildOptions, run: RunOptions, folder: storage.OutputFo
         progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()), card)
         todo = [s for s in shards if shard_path(FG_BG, s.split, s.index, s.count) not in kept]
         model = teacher if options.depth == "model" else None
-        built = {r.path: r for r in _run_engine(context, todo, folder.shards, run, model, progress.add)}
-        results = [
-            built.get(path) or ShardResult(**kept[path])
-            for path in (shard_path(FG_BG, s.split, s.index, s.count) for s in shards)
-        ]
-        results += _write_input_configs(context, shards, out)
+        with ThreadPoolExecutor(max_workers=1) as beside:
+            # With worker processes (or Ray) this process mostly waits while the shards are built: it
+            # writes the input configs meanwhile (they need no shard) and imports the gallery's
+            # matplotlib. With --workers 1 it is the worker, and everything runs in series on one core.
+            overlap = run.workers > 1 or run.engine == "ray"
+            input_configs = beside.submit(_write_input_configs, context, shards, out, progress.add) if overlap else None
+            if overlap and run.gallery:
+                beside.submit(importlib.import_module, f"{__package__}.gallery")
+            built = {r.path: r for r in _run_engine(context, todo, folder.shards, run, model, progress.add)}
+            results = [
+                built.get(path) or ShardResult(**kept[path])
+                for path in (shard_path(FG_BG, s.split, s.index, s.count) for s in shards)
+            ]
+            results += input_configs.result() if input_configs else _write_input_configs(context, shards, out, progress.add)
         summary = BuildSummary(folder.url or out, results, 0.0, rows, kept=len(kept), built=len(todo), skipped=sources.skipped)
         manifest_io.write_manifest(out, options, sources, depth_info, summary, card=card)
         write_json(out / STATS, merge_stats(out, results).to_json())
@@ -153,10 +163,11 @@ def _run_engine(context: ShardContext, shards: list[ShardSpec], out, run: RunOpt
     return _build_shards(context, shards, out, run, teacher, on_done)
 
 
-def make_context(options: BuildOptions, settings: TeacherSettings, skip_bad: bool = False) -> tuple[ShardContext, "DepthTeacher | None"]:
-    """Sources, and the depth model if any, loaded once, in this process. The backgrounds get the
-    model's depth too: the backgrounds config carries it, and --depth scene builds on it."""
-    sources = load_sources(options, skip_bad=skip_bad)
+def make_context(options: BuildOptions, settings: TeacherSettings, skip_bad: bool = False, threads: int = 1) -> tuple[ShardContext, "DepthTeacher | None"]:
+    """Sources (decoded on `threads` threads), and the depth model if any, loaded once, in this process.
+    The backgrounds get the model's depth too: the backgrounds config carries it, and --depth scene
+    builds on it."""
+    sources = load_sources(options, skip_bad=skip_bad, threads=threads)
     model = {"model": options.depth_model, "scene": options.background_depth_model}.get(options.depth)
     teacher = load_teacher(model, settings) if model else None
     if teacher is not None:
@@ -165,19 +176,22 @@ def make_context(options: BuildOptions, settings: TeacherSettings, skip_bad: boo
 
 
 class _Progress:
-    """The progress record: the manifest, rewritten atomically with `complete: false` and the shards
-    finished so far each time one is written (in the parent process, after the shard's rename)."""
+    """The progress record: the manifest, rewritten atomically with `complete: false` and the files
+    finished so far each time one is written (in the parent process, after the file's rename), so every
+    Parquet file in OUT is in the manifest even if the build is killed."""
 
     def __init__(self, out: Path, options: BuildOptions, sources: Sources, depth_info: dict, rows: dict, done: list, card: dict | None):
         self.args = (out, options, sources, depth_info)
         self.rows = rows
         self.done = list(done)
         self.card = card
+        self._lock = threading.Lock()  # shards and input configs finish on different threads
         self._write()
 
     def add(self, result: ShardResult) -> None:
-        self.done.append(result)
-        self._write()
+        with self._lock:
+            self.done.append(result)
+            self._write()
 
     def _write(self) -> None:
         summary = BuildSummary(self.args[0], self.done, 0.0, self.rows)
@@ -263,6 +277,10 @@ def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run
                 on_done(results[-1])
                 bar.update(spec.rows)
             return results
+        # Longest shards first: the short last shard of each split then fills the end, when the other
+        # workers would otherwise wait on one. Results go back in shard order.
+        order = sorted(range(len(shards)), key=lambda i: -shards[i].rows)
+        shards = [shards[i] for i in order]
         # The teacher stays here: workers get depth maps, never the model.
         worker_context = replace(context, depth=NoDepth()) if teacher is not None else context
         pool = ProcessPoolExecutor(
@@ -287,7 +305,10 @@ def _build_shards(context: ShardContext, shards: list[ShardSpec], out: Path, run
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
-    return [future.result() for future in futures]
+    results = [None] * len(futures)
+    for position, future in zip(order, futures):
+        results[position] = future.result()
+    return results
 
 
 def _depth_maps(context: ShardContext, teacher: "DepthTeacher | None", shards: list[ShardSpec]) -> Iterator[np.ndarray | None]:
@@ -316,8 +337,9 @@ def _advance(pending: set[Future], bar: tqdm, on_done) -> set[Future]:
 # --- backgrounds and foregrounds configs ------------------------------------------------------------
 
 
-def _write_input_configs(context: ShardContext, shards: list[ShardSpec], out: Path) -> list[ShardResult]:
-    """One small shard per split for each input config, holding the inputs that split's samples use."""
+def _write_input_configs(context: ShardContext, shards: list[ShardSpec], out: Path, on_done=None) -> list[ShardResult]:
+    """One small shard per split for each input config, holding the inputs that split's samples use;
+    `on_done(result)` as each is written."""
     grid, options, sources = context.grid, context.options, context.sources
     results = []
     for split in _splits(shards):
@@ -333,6 +355,8 @@ def _write_input_configs(context: ShardContext, shards: list[ShardSpec], out: Pa
             path = out / relative
             stats = input_table_stats(config, table)
             results.append(ShardResult(relative, config, split, table.num_rows, path.stat().st_size, sha256_file(path), stats))
+            if on_done:
+                on_done(results[-1])
     return results
 
 

@@ -79,7 +79,7 @@ def add_generate(subparsers) -> None:
     output.add_argument("--test-fraction", type=float, default=d.test_fraction, help="share of the test split (default %(default)s)")
     output.add_argument("--split-by", choices=SPLIT_BY, default=d.split_by, help="what the splits keep apart (default %(default)s)")
     output.add_argument("--shard-size", type=int, default=d.shard_size, help="samples per Parquet shard (default %(default)s)")
-    output.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores, %(default)s)")
+    output.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes building shards, and threads decoding the inputs (default: all cores, %(default)s)")
     output.add_argument("--overwrite", action="store_true", help="replace a dataset built with other options in --out")
     output.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     output.add_argument("--no-gallery", dest="gallery", action="store_false", help="skip the gallery pictures (OUT/gallery/)")

@@ -33,6 +33,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from .threads import ordered_map
+
 MIN_SIZE = 16
 
 # Surface ids of the room box, in the order used by `_intersect_box`.
@@ -47,10 +49,12 @@ _FOREGROUND_STREAM = 0xF0  # extra seed word so sprites are not correlated with 
 # --------------------------------------------------------------------------- public API
 
 
-def demo_backgrounds(count: int, size: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """`count` indoor-like rooms, each (rgb uint8 (size,size,3), depth float32 (size,size) in metres)."""
+def demo_backgrounds(count: int, size: int, seed: int = 0, threads: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`count` indoor-like rooms, each (rgb uint8 (size,size,3), depth float32 (size,size) in metres),
+    rendered on up to `threads` threads."""
     _check_args(count, size, seed)
-    return [_render_room(np.random.default_rng([seed, index]), size) for index in range(count)]
+    # Each room from its own seed, so rendering them on threads gives the same rooms.
+    return ordered_map(lambda index: _render_room(np.random.default_rng([seed, index]), size), range(count), threads)
 
 
 def demo_foregrounds(count: int, size: int, seed: int = 0) -> list[np.ndarray]:

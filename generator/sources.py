@@ -7,6 +7,7 @@ Backgrounds come out as RGB squares of `bg_size`, foregrounds as tight RGBA cut-
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import BadInput, UserError
 from .options import DEMO_BACKGROUNDS, DEMO_FOREGROUNDS, BuildOptions
+from .threads import ordered_map
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 DEPTH_SUFFIXES = {".png", ".npy", ".tif", ".tiff"}
@@ -48,32 +50,43 @@ class Sources:
         return all(bg.depth is not None for bg in self.backgrounds)
 
 
-def load_sources(options: BuildOptions, skip_bad: bool = False) -> Sources:
-    """Every input, decoded. A bad file (`BadInput`) stops the build with one line naming it, or with
-    `skip_bad` is left out and recorded in `Sources.skipped`; the first N of --num-* are then the first N
-    usable files."""
+def load_sources(options: BuildOptions, skip_bad: bool = False, threads: int = 1) -> Sources:
+    """Every input, decoded, on up to `threads` threads. A bad file (`BadInput`) stops the build with one
+    line naming it, or with `skip_bad` is left out and recorded in `Sources.skipped`; the first N of --num-*
+    are then the first N usable files."""
     if options.demo:
-        return _demo_sources(options)
+        return _demo_sources(options, threads)
     skipped: list[dict] = []
-    backgrounds = _load_backgrounds(options, skip_bad, skipped)
-    foregrounds = _load_foregrounds(options, skip_bad, skipped)
+    backgrounds = _load_backgrounds(options, skip_bad, skipped, threads)
+    foregrounds = _load_foregrounds(options, skip_bad, skipped, threads)
     return Sources(backgrounds, foregrounds, skipped)
 
 
-def _load_each(what: str, items: list, limit: int | None, load, skip_bad: bool, skipped: list[dict]) -> list:
-    loaded = []
-    for item in items:
-        if limit is not None and len(loaded) >= limit:
-            break
-        try:
-            loaded.append(load(*item))
-        except BadInput as error:
-            if not skip_bad:
-                raise
-            skipped.append({"input": what, "file": str(item[0]), "reason": str(error)})
+def _load_each(what: str, items: list, limit: int | None, load, skip_bad: bool, skipped: list[dict], threads: int) -> list:
+    """load(*item) for the items in order, on threads, until `limit` loaded; a BadInput stops the build
+    (the first in file order) or with `skip_bad` is recorded and the next file is tried."""
+    loaded: list = []
+    pending = list(items)
+    while pending and (limit is None or len(loaded) < limit):
+        wanted = len(pending) if limit is None else limit - len(loaded)
+        batch, pending = pending[:wanted], pending[wanted:]
+        for item, outcome in zip(batch, ordered_map(lambda item: _attempt(load, item), batch, threads)):
+            if not isinstance(outcome, BadInput):
+                loaded.append(outcome)
+            elif skip_bad:
+                skipped.append({"input": what, "file": str(item[0]), "reason": str(outcome)})
+            else:
+                raise outcome
     if not loaded:
         raise UserError(f"no usable {what} file: every one was bad and skipped")
     return loaded
+
+
+def _attempt(load, item: tuple):
+    try:
+        return load(*item)
+    except BadInput as error:
+        return error
 
 
 # --- listing ----------------------------------------------------------------------------------------
@@ -130,14 +143,19 @@ def match_by_stem_or_number(items: list[Path], candidates: list[Path], what: str
 # --- decoding ---------------------------------------------------------------------------------------
 
 
+# warnings.catch_warnings swaps the process-wide filters: the loading threads take turns with it.
+_WARNINGS = threading.Lock()
+
+
 def open_image(path: Path) -> Image.Image:
     """Fully decoded image with EXIF orientation applied; one-line error for anything unreadable."""
     try:
-        with warnings.catch_warnings():
+        with _WARNINGS, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.load()
-                return ImageOps.exif_transpose(image)
+            image = Image.open(path)  # the header only: PIL's size (bomb) check is made here
+        with image:
+            image.load()
+            return ImageOps.exif_transpose(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise BadInput(f"{path}: image is too large to be safe to decode (decompression-bomb guard)", str(path)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
@@ -168,7 +186,7 @@ def center_square_box(width: int, height: int) -> tuple[int, int, int, int]:
 # --- backgrounds ------------------------------------------------------------------------------------
 
 
-def _load_backgrounds(options: BuildOptions, skip_bad: bool = False, skipped: list[dict] | None = None) -> list[Background]:
+def _load_backgrounds(options: BuildOptions, skip_bad: bool, skipped: list[dict], threads: int) -> list[Background]:
     files = list_files(options.backgrounds, "background")
     if not skip_bad:
         files = files[: options.num_backgrounds]
@@ -182,7 +200,7 @@ def _load_backgrounds(options: BuildOptions, skip_bad: bool = False, skipped: li
             raise BadInput(f"no background depth for {file.name}: expected {file.stem}.* or a file ending in the same number", str(file))
         return _load_background(file, depth, options.bg_size)
 
-    return _load_each("background", list(zip(files, depth_files)), options.num_backgrounds, load, skip_bad, [] if skipped is None else skipped)
+    return _load_each("background", list(zip(files, depth_files)), options.num_backgrounds, load, skip_bad, skipped, threads)
 
 
 def _load_background(path: Path, depth_path: Path | None, size: int) -> Background:
@@ -218,7 +236,7 @@ def _read_depth(path: Path) -> np.ndarray:
 # --- foregrounds ------------------------------------------------------------------------------------
 
 
-def _load_foregrounds(options: BuildOptions, skip_bad: bool = False, skipped: list[dict] | None = None) -> list[Foreground]:
+def _load_foregrounds(options: BuildOptions, skip_bad: bool, skipped: list[dict], threads: int) -> list[Foreground]:
     files = list_files(options.foregrounds, "foreground")
     if not skip_bad:
         files = files[: options.num_foregrounds]
@@ -226,7 +244,7 @@ def _load_foregrounds(options: BuildOptions, skip_bad: bool = False, skipped: li
     if options.masks:
         mask_files = match_by_stem_or_number(files, list_files(options.masks, "mask"), "mask", missing_ok=True)
     load = lambda f, m: _load_foreground(f, m, options)  # noqa: E731
-    return _load_each("foreground", list(zip(files, mask_files)), options.num_foregrounds, load, skip_bad, [] if skipped is None else skipped)
+    return _load_each("foreground", list(zip(files, mask_files)), options.num_foregrounds, load, skip_bad, skipped, threads)
 
 
 def _load_foreground(path: Path, mask_path: Path | None, options: BuildOptions) -> Foreground:
@@ -270,13 +288,13 @@ def fit_cutout(rgba: np.ndarray, longest_side: int, origin: Path | str) -> np.nd
 # --- demo -------------------------------------------------------------------------------------------
 
 
-def _demo_sources(options: BuildOptions) -> Sources:
+def _demo_sources(options: BuildOptions, threads: int) -> Sources:
     from .demo import demo_backgrounds, demo_foregrounds
 
     num_bg = options.num_backgrounds or DEMO_BACKGROUNDS
     num_fg = options.num_foregrounds or DEMO_FOREGROUNDS
     backgrounds = [
-        Background(f"room_{i}", rgb, depth) for i, (rgb, depth) in enumerate(demo_backgrounds(num_bg, options.bg_size, options.seed))
+        Background(f"room_{i}", rgb, depth) for i, (rgb, depth) in enumerate(demo_backgrounds(num_bg, options.bg_size, options.seed, threads))
     ]
     foregrounds = [
         Foreground(f"sprite_{i}", fit_cutout(rgba, options.fg_longest_side, f"sprite_{i}"))

@@ -117,6 +117,20 @@ def exact_moments(flat: np.ndarray) -> tuple[list[int], list[int]]:
     return [int(v) for v in sums], [int(v) for v in squares]
 
 
+@dataclass(frozen=True)
+class MaskMoments:
+    """Exact sum and sum of squares of a mask's values, and its area (non-zero pixels)."""
+
+    sums: list[int]
+    squares: list[int]
+    area: int
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> "MaskMoments":
+        sums, squares = exact_moments(mask.reshape(-1, 1))
+        return cls(sums, squares, int(np.count_nonzero(mask)))
+
+
 def dimensions_text(sizes: set[tuple[int, int]]) -> str:
     if not sizes:
         return ""
@@ -162,12 +176,15 @@ class DatasetStats:
     def add_mask(self, mask: np.ndarray, nbytes: int, size: tuple[int, int] | None = None) -> None:
         """mask: the whole mask, or only a part outside which it is zero, with `size` the whole mask's
         (width, height): zeros add nothing to the sums, only to the pixel count."""
-        width, height = size or (mask.shape[1], mask.shape[0])
-        sums, squares = exact_moments(mask.reshape(-1, 1))
-        self.kind(MASK).add_moments(width * height, sums, squares, (width, height), nbytes)
+        self.add_mask_moments(MaskMoments.of(mask), nbytes, size or (mask.shape[1], mask.shape[0]))
+
+    def add_mask_moments(self, moments: "MaskMoments", nbytes: int, size: tuple[int, int]) -> None:
+        """A mask by its moments: a cut-out's mask is the same in each of its placements, so its moments
+        are taken once (MaskMoments.of) and added for each."""
+        width, height = size
+        self.kind(MASK).add_moments(width * height, moments.sums, moments.squares, size, nbytes)
         # Integer binning of the exact area, so the streaming and recomputed histograms agree bit for bit.
-        area = int(np.count_nonzero(mask))
-        self.coverage[min(area * COVERAGE_BINS // (width * height), COVERAGE_BINS - 1)] += 1
+        self.coverage[min(moments.area * COVERAGE_BINS // (width * height), COVERAGE_BINS - 1)] += 1
 
     def add_depth(self, depth_png: np.ndarray, nbytes: int) -> None:
         self.kind(DEPTH).add(depth_png, (depth_png.shape[1], depth_png.shape[0]), nbytes)

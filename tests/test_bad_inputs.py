@@ -339,3 +339,25 @@ def test_hf_token_never_reaches_the_output_or_the_logs(tmp_path, inputs):
         assert token not in result.stdout + result.stderr
     files = [p for p in out.rglob("*") if p.is_file()]
     assert files and all(token.encode() not in p.read_bytes() for p in files)
+
+
+def test_inputs_load_on_threads_in_file_order(tmp_path, inputs, monkeypatch):
+    """Inputs decode on threads, yet the first bad file in file order is the one named, --num-* takes the
+    first usable files, and the arrays are those of a serial load."""
+    from generator import threads
+    from generator.errors import BadInput
+
+    bg, fg = folders(tmp_path, inputs)
+    (bg / "bg_img_2b.jpg").write_bytes(b"")  # natural order: bg_img_1, 2, 2b, 3, 3b, 4
+    (bg / "bg_img_3b.png").write_text("not a PNG")
+    monkeypatch.setattr(threads, "cores", lambda: 4)  # threads even where the runner has one core
+    with pytest.raises(BadInput, match="bg_img_2b"):
+        load_sources(options(bg, fg), threads=4)
+    loaded = load_sources(options(bg, fg, num_backgrounds=3), skip_bad=True, threads=4)
+    assert [b.name for b in loaded.backgrounds] == ["bg_img_1", "bg_img_2", "bg_img_3"]
+    assert [Path(s["file"]).name for s in loaded.skipped] == ["bg_img_2b.jpg"]  # bg_img_3b never needed
+    serial = load_sources(options(bg, fg, num_backgrounds=3), skip_bad=True)
+    for a, b in zip(loaded.backgrounds, serial.backgrounds):
+        np.testing.assert_array_equal(a.rgb, b.rgb)
+    for a, b in zip(loaded.foregrounds, serial.foregrounds):
+        np.testing.assert_array_equal(a.rgba, b.rgba)

@@ -10,7 +10,9 @@ from generator.composite import Cutout, composite, mask_bbox, placed_bbox
 from generator.encode import encode_image
 from generator.plan import Placement
 from generator.schema import FG_BG, FG_BG_FEATURES
-from generator.stats import IMAGE, MASK, DatasetStats, decode
+from generator import threads
+from generator.demo import demo_backgrounds
+from generator.stats import IMAGE, MASK, DatasetStats, MaskMoments, decode
 from generator.writer import binary_array, rows_to_table
 
 
@@ -79,3 +81,37 @@ def test_mask_statistics_from_the_cutouts_box_equal_those_of_the_whole_mask():
     whole.add_mask(mask, 123)
     assert vars(boxed.kind(MASK)) == vars(whole.kind(MASK))
     np.testing.assert_array_equal(boxed.coverage, whole.coverage)
+
+
+def test_mask_moments_taken_once_add_up_as_the_mask_does():
+    mask = np.zeros((20, 30), np.uint8)
+    mask[3:9, 4:20] = 255
+    mask[9, 4] = 7
+    once, each = DatasetStats(), DatasetStats()
+    moments = MaskMoments.of(mask)
+    for nbytes in (10, 20, 30):
+        once.add_mask_moments(moments, nbytes, (30, 20))
+        each.add_mask(mask, nbytes)
+    assert vars(once.kind(MASK)) == vars(each.kind(MASK)) and moments.area == 6 * 16 + 1
+    np.testing.assert_array_equal(once.coverage, each.coverage)
+
+
+def test_ordered_map_keeps_order_and_raises_the_first_error(monkeypatch):
+    monkeypatch.setattr(threads, "cores", lambda: 4)
+    assert threads.ordered_map(lambda x: x * x, range(50), threads=4) == [x * x for x in range(50)]
+
+    def fail_on_odd(x):
+        if x % 2:
+            raise ValueError(f"odd {x}")
+        return x
+
+    with pytest.raises(ValueError, match="odd 1"):
+        threads.ordered_map(fail_on_odd, range(10), threads=4)
+
+
+def test_demo_rooms_rendered_on_threads_equal_a_serial_rendering(monkeypatch):
+    monkeypatch.setattr(threads, "cores", lambda: 4)
+    parallel = demo_backgrounds(6, 48, seed=3, threads=4)
+    for (rgb, depth), (rgb1, depth1) in zip(parallel, demo_backgrounds(6, 48, seed=3)):
+        np.testing.assert_array_equal(rgb, rgb1)
+        np.testing.assert_array_equal(depth, depth1)
