@@ -27,7 +27,7 @@ from .encode import encode_depth, encode_image, encode_png
 from .errors import OutputError, describe_os_error
 from .options import BuildOptions, RunOptions, TeacherSettings
 from .outdir import build_lock, remove_temporaries
-from .plan import ShardSpec, plan_shards
+from .plan import ShardSpec, check_positions, plan_shards
 from .schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, GALLERY_DIR, STATS, shard_path
 from .shard import ShardContext, build_table, shard_composites
 from .sources import Sources, load_sources
@@ -120,6 +120,7 @@ def _build_into(options: BuildOptions, run: RunOptions, folder: storage.OutputFo
         for skipped in sources.skipped:
             named = "" if skipped["file"] in skipped["reason"] else f"{skipped['file']}: "
             print(f"warning: skipping {skipped['input']} {named}{skipped['reason']}", file=sys.stderr)
+        check_positions(options, [fg.rgba.shape[:2] for fg in sources.foregrounds])
         shards = plan_shards(context.grid, options)
         rows = {split: sum(s.rows for s in shards if s.split == split) for split in _splits(shards)}
         kept = manifest_io.reusable_shards(out, previous, manifest_io.inputs_record(options, sources))

@@ -115,11 +115,8 @@ def placements(
     for scale in scales:
         height, width = scaled_shape(fg_shape, float(scale))
         x_range, y_range = _position_ranges(size, width, height, options.placement)
-        if not jitter and x_range * y_range < options.placements:
-            raise UserError(
-                f"only {x_range * y_range} distinct positions fit a {width}x{height} foreground on a {size} px "
-                f"background, fewer than --placements {options.placements}"
-            )
+        if not jitter:
+            _check_positions(options, height, width)
         for _ in range(1000):
             x = int(rng.integers(x_range))
             y = int(rng.integers(y_range)) + (size - height - y_range + 1)
@@ -135,6 +132,23 @@ def placements(
 def scaled_shape(fg_shape: tuple[int, int], scale: float) -> tuple[int, int]:
     height, width = fg_shape
     return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def check_positions(options: BuildOptions, fg_shapes: list[tuple[int, int]]) -> None:
+    """Refuse before any work a foreground with fewer distinct positions than --placements (without
+    --scale-jitter, each of its placements has its own size)."""
+    if not options.scale_jitter:
+        for height, width in fg_shapes:
+            _check_positions(options, height, width)
+
+
+def _check_positions(options: BuildOptions, height: int, width: int) -> None:
+    x_range, y_range = _position_ranges(options.bg_size, width, height, options.placement)
+    if x_range * y_range < options.placements:
+        raise UserError(
+            f"only {x_range * y_range} distinct positions fit a {width}x{height} foreground on a {options.bg_size} px "
+            f"background, fewer than --placements {options.placements}"
+        )
 
 
 def _position_ranges(size: int, width: int, height: int, mode: str) -> tuple[int, int]:

@@ -160,13 +160,16 @@ def test_foreground_larger_than_the_background_option_is_refused(capsys, tmp_pat
     refused(capsys, tmp_path, bg, fg, "--fg-size", "100", names="--fg-size", contains="do not fit")
 
 
-def test_fewer_distinct_positions_than_placements_through_worker_processes(capsys, tmp_path, inputs):
+def test_fewer_distinct_positions_than_placements_is_refused_before_any_work(capsys, tmp_path, inputs):
+    """Found from the cut-outs' sizes once the inputs are read, before the workers start or the input
+    configs are written beside them (errors raised inside workers: test_resume's file-size limit)."""
     bg, fg = tmp_path / "bg", tmp_path / "fg"
     shutil.copytree(inputs["backgrounds"], bg), fg.mkdir()
     Image.fromarray(np.full((40, 40, 4), 255, np.uint8), "RGBA").save(fg / "square.png")
     code, _, err = run(capsys, tmp_path / "ds", bg, fg, "--fg-size", "63", "--placements", "5", "--workers", "2")
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "distinct positions" in lines[0] and "Traceback" not in err
+    assert not list((tmp_path / "ds").rglob("*.parquet"))
 
 
 # --- unusual but valid files: handled ----------------------------------------------------------------
