@@ -75,7 +75,11 @@ def test_killed_build_resumes_and_matches_an_uninterrupted_build(tmp_path, refer
     assert manifest["complete"] is False
     recorded = {s["path"] for s in recorded_shards(out)}
     assert recorded <= {str(p.relative_to(out)) for p in written}
-    assert_only_recorded_shards(out)  # the input configs too: every Parquet file under OUT is recorded
+    # Nothing half-written: every Parquet file under OUT (input configs too) is whole, byte-identical to the
+    # uninterrupted build's. A worker's shard may be in place but not yet recorded (the kill fell between
+    # its rename and the manifest's update); the recorded ones carry their sha256.
+    assert hashes(out).items() <= reference.items()
+    assert_recorded_hashes_match(out)
     with pytest.raises(Exception, match="unfinished build"):
         load_manifest(out)
 
@@ -154,6 +158,13 @@ def test_two_concurrent_builds_do_not_interleave(tmp_path):
     assert err.strip().startswith("error: another build is writing to") and len(err.strip().splitlines()) == 1
     assert_only_recorded_shards(out)
     assert len(recorded_shards(out)) == 96 and not (out / LOCK).exists()
+
+
+def assert_recorded_hashes_match(out: Path) -> None:
+    """Every shard the manifest records (input configs too) is on disk with the recorded sha256."""
+    files = hashes(out)
+    for shard in json.loads((out / "manifest.json").read_text())["shards"]:
+        assert files.get(shard["path"]) == shard["sha256"], shard["path"]
 
 
 def assert_only_recorded_shards(out: Path) -> None:
