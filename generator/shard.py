@@ -12,6 +12,7 @@ import numpy as np
 from .composite import Cutout, composite, placed_bbox, prepare_cutout
 from .depth import DepthStage
 from .encode import encode_image, encode_png, quantize_depth
+from .jpeg_rows import BackgroundJpeg
 from .options import BuildOptions
 from .plan import Grid, Placement, ShardSpec, placements
 from .schema import FG_BG, FG_BG_FEATURES, sample_name
@@ -55,13 +56,27 @@ def groups(grid: Grid, samples: np.ndarray) -> Iterator[Group]:
 def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None) -> dict[str, list]:
     """The shard's rows as columns in the FG_BG schema; pixel statistics go into `stats` on the way."""
     columns: dict[str, list] = {name: [] for name in FG_BG_FEATURES}
-    background_png: dict[int, bytes] = {}
+    encoded: dict[int, EncodedBackground] = {}
     for group in groups(context.grid, spec.samples):
-        background = context.sources.backgrounds[group.bg_id]
-        if group.bg_id not in background_png:
-            background_png[group.bg_id] = encode_image(background.rgb, context.options.image_format, context.options.jpeg_quality)
-        _add_group(context, group, background_png[group.bg_id], columns, stats)
+        if group.bg_id not in encoded:
+            encoded[group.bg_id] = EncodedBackground.of(context.sources.backgrounds[group.bg_id].rgb, context.options)
+        _add_group(context, group, encoded[group.bg_id], columns, stats)
     return columns
+
+
+@dataclass
+class EncodedBackground:
+    """A background's stored bytes and, for JPEG, what its composites are spliced from (jpeg_rows.py)."""
+
+    data: bytes
+    jpeg: BackgroundJpeg | None
+
+    @classmethod
+    def of(cls, rgb: np.ndarray, options: BuildOptions) -> "EncodedBackground":
+        if options.image_format != "jpeg":
+            return cls(encode_image(rgb, options.image_format, options.jpeg_quality), None)
+        jpeg = BackgroundJpeg(rgb, options.jpeg_quality)
+        return cls(jpeg.code.to_bytes(), jpeg)
 
 
 @dataclass
@@ -91,7 +106,7 @@ def shard_composites(context: ShardContext, spec: ShardSpec) -> np.ndarray:
     return np.concatenate([_group_composites(context, group).images for group in groups(context.grid, spec.samples)])
 
 
-def _add_group(context: ShardContext, group: Group, background_bytes: bytes, columns: dict, stats: DatasetStats | None) -> None:
+def _add_group(context: ShardContext, group: Group, background: EncodedBackground, columns: dict, stats: DatasetStats | None) -> None:
     options = context.options
     made = _group_composites(context, group)
     size = (made.images.shape[2], made.images.shape[1])  # (width, height) of the composites
@@ -100,7 +115,13 @@ def _add_group(context: ShardContext, group: Group, background_bytes: bytes, col
     mask_moments = {id(c): MaskMoments.of(c.mask) for c in made.cutouts} if stats is not None else {}
     for i, (k, place, cutout) in enumerate(zip(group.ks, made.places, made.cutouts)):
         depth_q, depth_min, depth_max = quantize_depth(depths[i]) if depths is not None else (None, None, None)
-        image_bytes = encode_image(made.images[i], options.image_format, options.jpeg_quality)
+        bbox = placed_bbox(cutout, place)
+        if background.jpeg is not None:
+            # Pixels outside the mask's rows are the background's own: only its rows are encoded.
+            jpeg = background.jpeg.composite(made.images[i], bbox[1], bbox[3])
+            image_bytes = jpeg.to_bytes()
+        else:
+            image_bytes = encode_image(made.images[i], options.image_format, options.jpeg_quality)
         mask_png = encode_png(made.masks[i])
         depth_png = encode_png(depth_q) if depth_q is not None else None
         row = {
@@ -112,20 +133,21 @@ def _add_group(context: ShardContext, group: Group, background_bytes: bytes, col
             "x": place.x,
             "y": place.y,
             "scale": place.scale,
-            "bbox": placed_bbox(cutout, place),
+            "bbox": bbox,
             "image": image_bytes,
             "mask": mask_png,
             "depth": depth_png,
             "depth_min": depth_min,
             "depth_max": depth_max,
-            "background": background_bytes,
+            "background": background.data,
         }
         for name, value in row.items():
             columns[name].append(value)
         if stats is not None:
             # JPEG is lossy: count what a user decodes, not the array before encoding.
-            if options.image_format == "jpeg":
-                stats.add_jpeg(IMAGE, image_bytes, size)
+            if background.jpeg is not None:
+                moments = jpeg.moments()
+                stats.add_image_moments(IMAGE, moments.sums, moments.squares, size, len(image_bytes))
             else:
                 stats.add_rgb(IMAGE, made.images[i], len(image_bytes))
             # The composite's mask is the cut-out's mask in its box and zero elsewhere: same moments.

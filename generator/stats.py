@@ -170,6 +170,11 @@ class DatasetStats:
         image = Image.frombytes("RGB", size, data, "jpeg", "RGB", "")
         self.kind(kind).add_histogram(image.histogram(), size, len(data))
 
+    def add_image_moments(self, kind: str, sums, squares, size: tuple[int, int], nbytes: int) -> None:
+        """An RGB image by its exact per-channel integer sums and sums of squares (jpeg_rows.Moments)."""
+        width, height = size
+        self.kind(kind).add_moments(width * height, [int(v) for v in sums], [int(v) for v in squares], size, nbytes)
+
     def add_foreground(self, rgba: np.ndarray, nbytes: int) -> None:
         self.kind(FOREGROUND).add(rgba[..., :3][rgba[..., 3] > 0], (rgba.shape[1], rgba.shape[0]), nbytes)
 
