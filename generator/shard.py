@@ -12,7 +12,7 @@ import numpy as np
 from .composite import Cutout, composite, placed_bbox, prepare_cutout
 from .depth import DepthStage
 from .encode import encode_image, encode_png, quantize_depth
-from .jpeg_rows import BackgroundJpeg
+from .jpeg_splice import BackgroundJpeg, Box
 from .options import BuildOptions
 from .plan import Grid, Placement, ShardSpec, placements
 from .schema import FG_BG, FG_BG_FEATURES, sample_name
@@ -66,7 +66,7 @@ def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | Non
 
 @dataclass
 class EncodedBackground:
-    """A background's stored bytes and, for JPEG, what its composites are spliced from (jpeg_rows.py)."""
+    """A background's stored bytes and, for JPEG, what its composites are spliced from (jpeg_splice.py)."""
 
     data: bytes
     jpeg: BackgroundJpeg | None
@@ -117,8 +117,9 @@ def _add_group(context: ShardContext, group: Group, background: EncodedBackgroun
         depth_q, depth_min, depth_max = quantize_depth(depths[i]) if depths is not None else (None, None, None)
         bbox = placed_bbox(cutout, place)
         if background.jpeg is not None:
-            # Pixels outside the mask's rows are the background's own: only its rows are encoded.
-            jpeg = background.jpeg.composite(made.images[i], bbox[1], bbox[3])
+            # Pixels outside the mask's box are the background's own: only the MCUs of the box are encoded.
+            x0, y0, x1, y1 = bbox
+            jpeg = background.jpeg.composite(made.images[i], Box(y0, y1, x0, x1))
             image_bytes = jpeg.to_bytes()
         else:
             image_bytes = encode_image(made.images[i], options.image_format, options.jpeg_quality)

@@ -171,7 +171,7 @@ class DatasetStats:
         self.kind(kind).add_histogram(image.histogram(), size, len(data))
 
     def add_image_moments(self, kind: str, sums, squares, size: tuple[int, int], nbytes: int) -> None:
-        """An RGB image by its exact per-channel integer sums and sums of squares (jpeg_rows.Moments)."""
+        """An RGB image by its exact per-channel integer sums and sums of squares (jpeg_splice.Moments)."""
         width, height = size
         self.kind(kind).add_moments(width * height, [int(v) for v in sums], [int(v) for v in squares], size, nbytes)
 

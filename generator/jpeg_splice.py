@@ -1,0 +1,221 @@
+"""Composite JPEGs that encode, and decode for the statistics, only the MCUs a cut-out touches.
+
+A baseline JPEG with a restart marker after every MCU (a 16 x 16 pixel block with 4:2:0 chroma) codes each
+MCU on its own: the colour transform, chroma subsampling, DCT and quantisation never look outside the MCU,
+and the DC predictor restarts at each marker. So a composite's JPEG is its background's, with the MCUs its
+cut-out touches replaced by those of that rectangle encoded alone: byte for byte what the encoder writes
+for the whole composite (tests/test_jpeg_splice.py), at the cost of encoding the rectangle.
+
+Decoding is as local, but for chroma upsampling, which blends each pixel with the chroma of the next MCU:
+a composite decodes to its background's pixels except in the rectangle and a ring of one pixel around it.
+Those pixels are decoded from a JPEG of the rectangle and one MCU around it; the rest of the exact
+statistics (issue 4) are the background's decoded pixels, summed once per background.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from .encode import encode_image
+
+_SOI, _EOI, _SOS, _DRI = b"\xff\xd8", b"\xff\xd9", 0xDA, 0xDD
+_SOF_BASELINE = (0xC0, 0xC1)  # the frame headers PIL's encoder writes for a baseline JPEG
+_RESTART = re.compile(rb"\xff[\xd0-\xd7]")  # in entropy-coded data a 0xFF byte is always followed by 0x00
+_RESTART_MARKERS = [bytes([0xFF, 0xD0 + i]) for i in range(8)]
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle of MCUs (or pixels): rows top..bottom, columns left..right, end-exclusive."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    @property
+    def empty(self) -> bool:
+        return self.bottom <= self.top or self.right <= self.left
+
+
+@dataclass(frozen=True)
+class McuCodedJpeg:
+    """A JPEG with a restart marker after every MCU, split at them: the header (SOI up to the end of the
+    scan header) and the entropy-coded bytes of each MCU, row-major, without their markers."""
+
+    header: bytes
+    mcus: tuple[bytes, ...]
+    mcu_size: tuple[int, int]  # (height, width) in pixels
+    columns: int  # MCUs per row
+    frame: int  # offset of the frame header's height field (the width follows it)
+
+    @classmethod
+    def encode(cls, rgb: np.ndarray, quality: int) -> "McuCodedJpeg":
+        jpeg = encode_image(rgb, "jpeg", quality)
+        header_end, mcu_size, frame = _parse_header(jpeg)
+        mcus = tuple(_RESTART.split(jpeg[header_end:-2]))
+        columns = -(-rgb.shape[1] // mcu_size[1])
+        if len(mcus) != columns * -(-rgb.shape[0] // mcu_size[0]) or not jpeg.endswith(_EOI):
+            raise ValueError("the JPEG encoder did not write a restart marker after every MCU")
+        return cls(jpeg[:header_end], mcus, mcu_size, columns, frame)
+
+    @property
+    def rows(self) -> int:
+        return len(self.mcus) // self.columns
+
+    def with_mcus(self, box: Box, patch: "McuCodedJpeg") -> "McuCodedJpeg":
+        """This image with the MCUs in `box` replaced by those of `patch`, the JPEG of that rectangle of
+        pixels encoded alone with the same settings."""
+        mcus = list(self.mcus)
+        width = box.right - box.left
+        for row in range(box.top, box.bottom):
+            start = (row - box.top) * width
+            mcus[row * self.columns + box.left : row * self.columns + box.right] = patch.mcus[start : start + width]
+        return McuCodedJpeg(self.header, tuple(mcus), self.mcu_size, self.columns, self.frame)
+
+    def to_bytes(self, box: Box | None = None, size: tuple[int, int] | None = None) -> bytes:
+        """The JPEG of the MCUs in `box` (all by default), `size` (width, height) in pixels written into
+        the frame header when a part is taken."""
+        header, mcus = self.header, self.mcus
+        if box is not None:
+            width, height = size
+            header = header[: self.frame] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + header[self.frame + 4 :]
+            mcus = [m for row in range(box.top, box.bottom) for m in self.mcus[row * self.columns + box.left : row * self.columns + box.right]]
+        parts = [header]
+        for index, mcu in enumerate(mcus):
+            if index:
+                parts.append(_RESTART_MARKERS[(index - 1) % 8])
+            parts.append(mcu)
+        parts.append(_EOI)
+        return b"".join(parts)
+
+
+def _parse_header(jpeg: bytes) -> tuple[int, tuple[int, int], int]:
+    """(end of the scan header, MCU (height, width) in pixels, offset of the frame's height field),
+    walking the marker segments from SOI; refuses JPEGs not restarted after every MCU."""
+    if not jpeg.startswith(_SOI):
+        raise ValueError("not a JPEG")
+    position, mcu_size, frame, interval = 2, None, None, None
+    while position + 4 <= len(jpeg) and jpeg[position] == 0xFF:
+        marker = jpeg[position + 1]
+        length = int.from_bytes(jpeg[position + 2 : position + 4], "big")
+        if marker in _SOF_BASELINE:
+            components = jpeg[position + 9]
+            factors = [jpeg[position + 11 + 3 * c] for c in range(components)]
+            mcu_size = (8 * max(f & 0x0F for f in factors), 8 * max(f >> 4 for f in factors))
+            frame = position + 5
+        elif marker == _DRI:
+            interval = int.from_bytes(jpeg[position + 4 : position + 6], "big")
+        elif marker == _SOS:
+            if mcu_size is None:
+                raise ValueError("not a baseline JPEG")
+            if interval != 1:
+                raise ValueError("the JPEG is not restarted after every MCU")
+            return position + 2 + length, mcu_size, frame
+        position += 2 + length
+    raise ValueError("JPEG has no scan")
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Exact per-channel sums and sums of squares of 8-bit pixel values."""
+
+    sums: np.ndarray  # (channels,) int64
+    squares: np.ndarray  # (channels,) int64
+
+    def __add__(self, other: "Moments") -> "Moments":
+        return Moments(self.sums + other.sums, self.squares + other.squares)
+
+    def __sub__(self, other: "Moments") -> "Moments":
+        return Moments(self.sums - other.sums, self.squares - other.squares)
+
+    @classmethod
+    def of_histogram(cls, histogram: list[int]) -> "Moments":
+        """From PIL's Image.histogram() of an 8-bit image (256 counts per channel): one C pass over the
+        pixels, faster than any numpy reduction of them."""
+        counts = np.asarray(histogram, dtype=np.int64).reshape(-1, 256)
+        return cls(counts @ _LEVELS, counts @ _LEVELS_SQUARED)
+
+
+_LEVELS = np.arange(256, dtype=np.int64)
+_LEVELS_SQUARED = _LEVELS * _LEVELS
+
+
+class BackgroundJpeg:
+    """A background's MCU-coded JPEG, and summed-area tables of its decoded pixels, to make composites of."""
+
+    def __init__(self, rgb: np.ndarray, quality: int):
+        self.code = McuCodedJpeg.encode(rgb, quality)
+        self.quality = quality
+        self.height, self.width = rgb.shape[:2]
+        decoded = np.asarray(Image.frombytes("RGB", (self.width, self.height), self.code.to_bytes(), "jpeg", "RGB", ""), dtype=np.int64)
+        # The moments of any rectangle are four lookups. int64 is exact for any image the options allow
+        # (8192**2 pixels * 255**2 < 2**63).
+        self._sums = _summed_area(decoded)
+        self._squares = _summed_area(decoded * decoded)
+
+    def moments(self, box: Box) -> Moments:
+        return Moments(_area_sum(self._sums, box), _area_sum(self._squares, box))
+
+    def composite(self, rgb: np.ndarray, box: Box) -> "CompositeJpeg":
+        """The JPEG of `rgb`, a composite equal to the background outside the pixel rectangle `box`."""
+        mcus = self._mcu_box(box)
+        if mcus.empty:
+            return CompositeJpeg(self, self.code, mcus)
+        pixels = self.pixel_box(mcus)
+        patch = McuCodedJpeg.encode(rgb[pixels.top : pixels.bottom, pixels.left : pixels.right], self.quality)
+        return CompositeJpeg(self, self.code.with_mcus(mcus, patch), mcus)
+
+    def pixel_box(self, mcus: Box, margin: int = 0) -> Box:
+        """The pixels of a box of MCUs, `margin` pixels wider on each side, within the image."""
+        (mcu_height, mcu_width) = self.code.mcu_size
+        return Box(max(mcus.top * mcu_height - margin, 0), min(mcus.bottom * mcu_height + margin, self.height),
+                   max(mcus.left * mcu_width - margin, 0), min(mcus.right * mcu_width + margin, self.width))
+
+    def _mcu_box(self, box: Box) -> Box:
+        if box.empty:
+            return Box(0, 0, 0, 0)
+        mcu_height, mcu_width = self.code.mcu_size
+        return Box(int(box.top) // mcu_height, -(-int(box.bottom) // mcu_height), int(box.left) // mcu_width, -(-int(box.right) // mcu_width))
+
+
+def _summed_area(values: np.ndarray) -> np.ndarray:
+    """(H+1, W+1, C) prefix sums over rows and columns, zero-padded at the top and left."""
+    table = np.zeros((values.shape[0] + 1, values.shape[1] + 1, values.shape[2]), dtype=np.int64)
+    np.cumsum(np.cumsum(values, axis=0), axis=1, out=table[1:, 1:])
+    return table
+
+
+def _area_sum(table: np.ndarray, box: Box) -> np.ndarray:
+    return table[box.bottom, box.right] - table[box.top, box.right] - table[box.bottom, box.left] + table[box.top, box.left]
+
+
+@dataclass(frozen=True)
+class CompositeJpeg:
+    background: BackgroundJpeg
+    code: McuCodedJpeg
+    mcus: Box  # the MCUs that differ from the background's
+
+    def to_bytes(self) -> bytes:
+        return self.code.to_bytes()
+
+    def moments(self) -> Moments:
+        """Exact moments of the composite as a decoder reads its JPEG: the background's decoded pixels,
+        with those that differ (the MCUs and a ring of one pixel) decoded from the composite."""
+        background = self.background
+        everything = background.moments(Box(0, background.height, 0, background.width))
+        if self.mcus.empty:
+            return everything
+        changed = background.pixel_box(self.mcus, margin=1)
+        # One MCU of context around, so that the pixels kept are upsampled as in the whole image.
+        context_mcus = Box(max(self.mcus.top - 1, 0), min(self.mcus.bottom + 1, self.code.rows),
+                           max(self.mcus.left - 1, 0), min(self.mcus.right + 1, self.code.columns))
+        context = background.pixel_box(context_mcus)
+        size = (context.right - context.left, context.bottom - context.top)
+        decoded = Image.frombytes("RGB", size, self.code.to_bytes(context_mcus, size), "jpeg", "RGB", "")
+        crop = decoded.crop((changed.left - context.left, changed.top - context.top, changed.right - context.left, changed.bottom - context.top))
+        return everything - background.moments(changed) + Moments.of_histogram(crop.histogram())

@@ -1,0 +1,106 @@
+"""Composite JPEGs spliced from their background's MCUs are the encoder's own bytes, and their
+statistics those of the decoded image."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generator.demo import demo_backgrounds
+from generator.encode import encode_image
+from generator.jpeg_splice import BackgroundJpeg, Box, McuCodedJpeg, Moments
+from generator.stats import exact_moments
+
+
+def pasted(background: np.ndarray, box: Box, seed: int) -> np.ndarray:
+    """The background with random pixels in a box: a composite of it."""
+    composite = background.copy()
+    rng = np.random.default_rng(seed)
+    composite[box.top : box.bottom, box.left : box.right] = rng.integers(0, 256, (box.bottom - box.top, box.right - box.left, 3), dtype=np.uint8)
+    return composite
+
+
+def decoded(jpeg: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(jpeg)))
+
+
+# (height, width) and the changed box: at the corners and edges, inside one MCU, one pixel, all of it,
+# none; and sizes that are not multiples of the MCU.
+CASES = [
+    ((224, 224), Box(40, 150, 30, 140)),
+    ((224, 224), Box(0, 17, 0, 224)),
+    ((224, 224), Box(200, 224, 100, 101)),
+    ((224, 224), Box(33, 34, 5, 9)),
+    ((224, 224), Box(0, 224, 0, 224)),
+    ((224, 224), Box(90, 90, 0, 0)),
+    ((224, 224), Box(0, 30, 190, 224)),
+    ((224, 224), Box(111, 112, 223, 224)),
+    ((100, 60), Box(81, 100, 10, 60)),
+    ((100, 60), Box(15, 17, 0, 5)),
+    ((37, 250), Box(20, 37, 240, 250)),
+]
+
+
+@pytest.fixture(scope="module")
+def rooms() -> list[np.ndarray]:
+    return [rgb for rgb, _ in demo_backgrounds(2, 256, seed=5)]
+
+
+def test_mcu_coded_jpeg_joins_back_to_the_encoders_bytes_and_pixels(rooms):
+    rgb = rooms[0][:224, :224]
+    jpeg = encode_image(rgb, "jpeg", 95)
+    code = McuCodedJpeg.encode(rgb, 95)
+    assert code.mcu_size == (16, 16) and (code.rows, code.columns) == (14, 14)
+    assert code.to_bytes() == jpeg
+    # Restart markers change the bytes, never the pixels a decoder reads.
+    plain = io.BytesIO()
+    Image.fromarray(rgb).save(plain, format="JPEG", quality=95)
+    np.testing.assert_array_equal(decoded(jpeg), decoded(plain.getvalue()))
+
+
+@pytest.mark.parametrize("shape,box", CASES)
+@pytest.mark.parametrize("quality", [95, 60])
+def test_spliced_composite_is_the_encoders_bytes_and_its_moments_exact(rooms, shape, box, quality):
+    height, width = shape
+    for seed, room in enumerate(rooms):
+        background = np.ascontiguousarray(room[:height, :width])
+        composite = pasted(background, box, seed)
+        made = BackgroundJpeg(background, quality).composite(composite, box)
+        jpeg = made.to_bytes()
+        assert jpeg == encode_image(composite, "jpeg", quality)
+        sums, squares = exact_moments(decoded(jpeg).reshape(-1, 3))
+        moments = made.moments()
+        assert moments.sums.tolist() == sums and moments.squares.tolist() == squares
+
+
+def test_moments_from_a_histogram_add_and_subtract_exactly():
+    def moments(array):
+        return Moments.of_histogram(Image.fromarray(array, "RGB").histogram())
+
+    a = moments(np.full((2, 3, 3), 255, dtype=np.uint8))
+    pixels = np.arange(18, dtype=np.uint8).reshape(2, 3, 3)
+    b = moments(pixels)
+    assert (a + b - b).sums.tolist() == a.sums.tolist() == [6 * 255] * 3
+    assert a.squares.tolist() == [6 * 255 * 255] * 3
+    sums, squares = exact_moments(pixels.reshape(-1, 3))
+    assert b.sums.tolist() == sums and b.squares.tolist() == squares
+
+
+def test_refuses_what_is_not_a_baseline_jpeg_restarted_at_every_mcu(rooms, monkeypatch):
+    from generator import jpeg_splice
+
+    def saved(**options):
+        def encode(rgb, image_format, quality):
+            buffer = io.BytesIO()
+            Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality, **options)
+            return buffer.getvalue()
+        return encode
+
+    for options, message in [({"progressive": True}, "baseline"), ({}, "restarted after every MCU"),
+                             ({"restart_marker_rows": 1}, "restarted after every MCU")]:
+        monkeypatch.setattr(jpeg_splice, "encode_image", saved(**options))
+        with pytest.raises(ValueError, match=message):
+            McuCodedJpeg.encode(rooms[0], 95)
