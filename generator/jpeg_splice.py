@@ -67,31 +67,43 @@ class McuCodedJpeg:
     def rows(self) -> int:
         return len(self.mcus) // self.columns
 
-    def with_mcus(self, box: Box, patch: "McuCodedJpeg") -> "McuCodedJpeg":
-        """This image with the MCUs in `box` replaced by those of `patch`, the JPEG of that rectangle of
-        pixels encoded alone with the same settings."""
+    def encode_patch(self, rgb: np.ndarray, quality: int) -> tuple[bytes, ...]:
+        """The MCUs of `rgb`, a rectangle of MCUs of this image, encoded alone with the same settings. Its
+        header is this one's but for the size (checked, not assumed), so its MCUs start where it ends."""
+        jpeg = encode_image(rgb, "jpeg", quality)
+        frame, end = self.frame, len(self.header)
+        if jpeg[:frame] != self.header[:frame] or jpeg[frame + 4 : end] != self.header[frame + 4 :]:
+            raise ValueError("the patch was not encoded with the image's settings")
+        return tuple(_RESTART.split(jpeg[end:-2]))
+
+    def with_mcus(self, box: Box, patch: tuple[bytes, ...]) -> "McuCodedJpeg":
+        """This image with the MCUs in `box` replaced by `patch` (encode_patch's)."""
         mcus = list(self.mcus)
         width = box.right - box.left
         for row in range(box.top, box.bottom):
             start = (row - box.top) * width
-            mcus[row * self.columns + box.left : row * self.columns + box.right] = patch.mcus[start : start + width]
+            mcus[row * self.columns + box.left : row * self.columns + box.right] = patch[start : start + width]
         return McuCodedJpeg(self.header, tuple(mcus), self.mcu_size, self.columns, self.frame)
 
     def to_bytes(self, box: Box | None = None, size: tuple[int, int] | None = None) -> bytes:
         """The JPEG of the MCUs in `box` (all by default), `size` (width, height) in pixels written into
         the frame header when a part is taken."""
-        header, mcus = self.header, self.mcus
-        if box is not None:
-            width, height = size
-            header = header[: self.frame] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + header[self.frame + 4 :]
-            mcus = [m for row in range(box.top, box.bottom) for m in self.mcus[row * self.columns + box.left : row * self.columns + box.right]]
-        parts = [header]
-        for index, mcu in enumerate(mcus):
-            if index:
-                parts.append(_RESTART_MARKERS[(index - 1) % 8])
-            parts.append(mcu)
-        parts.append(_EOI)
-        return b"".join(parts)
+        if box is None:
+            return self.header + _with_markers(self.mcus) + _EOI
+        width, height = size
+        header = self.header[: self.frame] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + self.header[self.frame + 4 :]
+        mcus = []
+        for row in range(box.top, box.bottom):
+            mcus.extend(self.mcus[row * self.columns + box.left : row * self.columns + box.right])
+        return header + _with_markers(mcus) + _EOI
+
+
+def _with_markers(mcus) -> bytes:
+    """MCUs joined by the restart markers a decoder expects between them: RST0, RST1, ... RST7, RST0, ..."""
+    parts = [b""] * (2 * len(mcus) - 1)
+    parts[0::2] = mcus
+    parts[1::2] = (_RESTART_MARKERS * (len(mcus) // 8 + 1))[: len(mcus) - 1]
+    return b"".join(parts)
 
 
 def _parse_header(jpeg: bytes) -> tuple[int, tuple[int, int], int]:
@@ -167,7 +179,7 @@ class BackgroundJpeg:
         if mcus.empty:
             return CompositeJpeg(self, self.code, mcus)
         pixels = self.pixel_box(mcus)
-        patch = McuCodedJpeg.encode(rgb[pixels.top : pixels.bottom, pixels.left : pixels.right], self.quality)
+        patch = self.code.encode_patch(rgb[pixels.top : pixels.bottom, pixels.left : pixels.right], self.quality)
         return CompositeJpeg(self, self.code.with_mcus(mcus, patch), mcus)
 
     def pixel_box(self, mcus: Box, margin: int = 0) -> Box:

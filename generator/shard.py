@@ -112,7 +112,8 @@ def _add_group(context: ShardContext, group: Group, background: EncodedBackgroun
     size = (made.images.shape[2], made.images.shape[1])  # (width, height) of the composites
     depths = context.depth(made.images, made.masks, np.full(len(made.places), group.bg_id))
     # Cut-outs repeat across the group's placements: each one's mask moments are taken once.
-    mask_moments = {id(c): MaskMoments.of(c.mask) for c in made.cutouts} if stats is not None else {}
+    unique = {id(c): c for c in made.cutouts} if stats is not None else {}
+    mask_moments = {key: MaskMoments.of(c.mask) for key, c in unique.items()}
     for i, (k, place, cutout) in enumerate(zip(group.ks, made.places, made.cutouts)):
         depth_q, depth_min, depth_max = quantize_depth(depths[i]) if depths is not None else (None, None, None)
         bbox = placed_bbox(cutout, place)

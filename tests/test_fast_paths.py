@@ -115,3 +115,21 @@ def test_demo_rooms_rendered_on_threads_equal_a_serial_rendering(monkeypatch):
     for (rgb, depth), (rgb1, depth1) in zip(parallel, demo_backgrounds(6, 48, seed=3)):
         np.testing.assert_array_equal(rgb, rgb1)
         np.testing.assert_array_equal(depth, depth1)
+
+
+def test_a_shard_takes_each_cutouts_mask_moments_once(monkeypatch):
+    """20 placements of a (foreground, flip) share one cut-out: its mask is summed once, not 20 times."""
+    from generator import shard
+    from generator.build import make_context
+    from generator.options import BuildOptions, TeacherSettings
+    from generator.plan import plan_shards
+
+    options = BuildOptions(demo=True, num_backgrounds=2, num_foregrounds=2, bg_size=64, placements=20)
+    context, _ = make_context(options, TeacherSettings())
+    calls = []
+    original = MaskMoments.of
+    monkeypatch.setattr(shard.MaskMoments, "of", classmethod(lambda cls, mask: calls.append(1) or original(mask)))
+    stats = DatasetStats()
+    rows = sum(len(shard.build_rows(context, spec, stats)["name"]) for spec in plan_shards(context.grid, options))
+    assert rows == 2 * 2 * 2 * 20 and stats.kind(MASK).count == rows
+    assert len(calls) == 2 * 2 * 2  # one cut-out per (background, foreground, flip) group

@@ -104,3 +104,10 @@ def test_refuses_what_is_not_a_baseline_jpeg_restarted_at_every_mcu(rooms, monke
         monkeypatch.setattr(jpeg_splice, "encode_image", saved(**options))
         with pytest.raises(ValueError, match=message):
             McuCodedJpeg.encode(rooms[0], 95)
+
+
+def test_a_patch_encoded_with_other_settings_is_refused(rooms):
+    code = McuCodedJpeg.encode(rooms[0][:64, :64], 95)
+    assert len(code.encode_patch(rooms[1][:32, :16], 95)) == 2  # 2 MCUs of 16 x 16
+    with pytest.raises(ValueError, match="not encoded with the image's settings"):
+        code.encode_patch(rooms[1][:32, :16], 80)  # other quantisation tables
