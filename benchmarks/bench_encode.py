@@ -1,6 +1,10 @@
-"""PNG writers for the masks and the 16-bit depth: generator.encode's own greyscale writer against
-PIL's PNG encoder at the same zlib level, on masks and depth maps of a demo build: ms per image and bytes
-per image, and a check that both decode to the same pixels.
+"""The encoders of one sample, against the straightforward way, on demo data:
+
+- masks and 16-bit depth: generator.encode's greyscale PNG writer against PIL's PNG encoder at the same
+  level (ms and bytes per image; both must decode to the same pixels);
+- composites: a JPEG spliced from its background's MCUs with its exact statistics from a decode of the
+  changed MCUs (jpeg_splice.py), against encoding the whole composite and decoding it whole for the
+  statistics (ms per composite; the bytes and the statistics must be the same).
 
     python benchmarks/bench_encode.py                  # builds 2,000 demo samples in a temp folder
     python benchmarks/bench_encode.py --dataset DIR --samples 500
@@ -22,8 +26,15 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_pipeline import decoded_samples  # noqa: E402
+from generator.build import make_context  # noqa: E402
 from generator.cli import main as cli  # noqa: E402
-from generator.encode import PNG_COMPRESS_LEVEL, encode_grey_png, quantize_depth  # noqa: E402
+from generator.composite import placed_bbox  # noqa: E402
+from generator.encode import PNG_COMPRESS_LEVEL, encode_grey_png, encode_image, quantize_depth  # noqa: E402
+from generator.jpeg_splice import BackgroundJpeg, Box  # noqa: E402
+from generator.options import BuildOptions, TeacherSettings  # noqa: E402
+from generator.plan import plan_shards  # noqa: E402
+from generator.shard import _group_composites, groups  # noqa: E402
+from generator.stats import IMAGE, DatasetStats  # noqa: E402
 
 
 def pil_png(array: np.ndarray) -> bytes:
@@ -64,7 +75,62 @@ def main() -> None:
         pil, ours = results[kind]["pil"], results[kind]["ours"]
         print(f"{kind:>5} ({len(arrays)} images): PIL {pil['ms']:.3f} ms, {pil['bytes']:,.0f} B; "
               f"encode_grey_png {ours['ms']:.3f} ms, {ours['bytes']:,.0f} B ({pil['ms'] / ours['ms']:.2f}x faster)")
+    results["composite"] = measure_composites(args.samples, args.repeats)
+    whole, spliced = results["composite"]["whole"], results["composite"]["spliced"]
+    print(f"composite ({results['composite']['count']} JPEGs, q95): whole encode {whole['encode_ms']:.3f} ms, + whole decode for the "
+          f"statistics {whole['total_ms']:.3f} ms; spliced {spliced['encode_ms']:.3f} ms, + decode of the changed MCUs {spliced['total_ms']:.3f} ms "
+          f"({whole['total_ms'] / spliced['total_ms']:.2f}x faster)")
     print(json.dumps(results))
+
+
+def demo_composites(count: int) -> list[tuple[np.ndarray, np.ndarray, Box]]:
+    """(background, composite, mask box) of the first `count` samples of a 10 x 5 demo build, made by the
+    generator's own plan and composite stages."""
+    options = BuildOptions(demo=True, num_backgrounds=10, num_foregrounds=5)
+    context, _ = make_context(options, TeacherSettings())
+    made = []
+    for spec in plan_shards(context.grid, options):
+        for group in groups(context.grid, spec.samples):
+            background = context.sources.backgrounds[group.bg_id].rgb
+            composites = _group_composites(context, group)
+            for image, place, cutout in zip(composites.images, composites.places, composites.cutouts):
+                x0, y0, x1, y1 = placed_bbox(cutout, place)
+                made.append((background, image, Box(y0, y1, x0, x1)))
+                if len(made) == count:
+                    return made
+    return made
+
+
+def measure_composites(count: int, repeats: int) -> dict:
+    made = demo_composites(count)
+    coded = {}  # one BackgroundJpeg per background, as a shard makes it (not timed: once per background)
+    for background, _, _ in made:
+        coded.setdefault(id(background), BackgroundJpeg(background, 95))
+    timings = {"whole": {"encode_ms": [], "total_ms": []}, "spliced": {"encode_ms": [], "total_ms": []}}
+    for _ in range(repeats):
+        for with_statistics in (False, True):
+            key = "total_ms" if with_statistics else "encode_ms"
+            whole, spliced = DatasetStats(), DatasetStats()
+            started = time.perf_counter()
+            whole_bytes = []
+            for _, image, _ in made:
+                whole_bytes.append(encode_image(image, "jpeg", 95))
+                if with_statistics:
+                    whole.add_jpeg(IMAGE, whole_bytes[-1], (image.shape[1], image.shape[0]))
+            timings["whole"][key].append((time.perf_counter() - started) / len(made) * 1e3)
+            started = time.perf_counter()
+            spliced_bytes = []
+            for background, image, box in made:
+                composite = coded[id(background)].composite(image, box)
+                spliced_bytes.append(composite.to_bytes())
+                if with_statistics:
+                    moments = composite.moments()
+                    spliced.add_image_moments(IMAGE, moments.sums, moments.squares, (image.shape[1], image.shape[0]), len(spliced_bytes[-1]))
+            timings["spliced"][key].append((time.perf_counter() - started) / len(made) * 1e3)
+            if spliced_bytes != whole_bytes or (with_statistics and whole.to_json() != spliced.to_json()):
+                raise SystemExit("spliced composites differ from whole ones")
+    best = {way: {key: round(min(values), 3) for key, values in keys.items()} for way, keys in timings.items()}
+    return {"count": len(made), **best}
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 workers, time and peak memory as the dataset grows, and bytes per sample by field.
 
 The encoding floor is the rate at which this machine merely encodes the same images (composite JPEG,
-mask PNG, 16-bit depth PNG) with the same encoders and settings, in as many processes as the pipeline
-has workers. Everything runs in one invocation, on one machine, so the numbers compare.
+mask PNG, 16-bit depth PNG) with the same encoders and settings, each image whole, in as many processes
+as the pipeline has workers. (generate encodes only the MCUs of a composite that differ from its
+background, so part of the floor's work it does not do.) Everything runs in one invocation, on one
+machine, so the numbers compare.
 
     python benchmarks/bench_pipeline.py                       # 2 workers, 4,000 and 40,000 samples
     python benchmarks/bench_pipeline.py --sizes 4000 --workers 1 2 4
@@ -107,9 +109,10 @@ def _keep(samples) -> None:
 
 def _encode_share(task: tuple[int, int, int, bool]) -> int:
     """Encode this process's share of the samples `repeat` times: the same encoders and settings as
-    generate (JPEG q95 composite, PNG mask, 16-bit PNG depth with its quantisation). With `decode`, also
-    the one step the exact statistics add per sample (issue 4): the composite's JPEG decoded back and
-    counted, as generate does it."""
+    generate (JPEG q95 composite, PNG mask, 16-bit PNG depth with its quantisation), each image encoded
+    whole. With `decode`, also the straightforward way to the exact statistics (issue 4): the composite's
+    whole JPEG decoded back and counted (generate decodes only the MCUs that differ from the background,
+    jpeg_splice.py)."""
     index, workers, repeat, decode = task
     share = _samples[index::workers]
     stats = DatasetStats()
@@ -158,7 +161,7 @@ def main() -> None:
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     results: dict = {"machine": machine, "runs": []}
     floors: dict[int, list[float]] = {w: [] for w in args.workers}
-    with_decode: dict[int, list[float]] = {w: [] for w in args.workers}  # encoding + the statistics' decode
+    with_decode: dict[int, list[float]] = {w: [] for w in args.workers}  # encoding + a whole decode for the statistics
     largest = max(args.sizes)
     with tempfile.TemporaryDirectory() as tmp:
         reference = Path(tmp) / "reference"  # the first 1-worker build of the largest size
@@ -192,7 +195,7 @@ def main() -> None:
                   f"pipeline at {largest:,} samples: {rate[workers]:7.1f} samples/s = {rate[workers] / floor:.0%} of the floor", flush=True)
             decoding = max(with_decode[workers])
             results["floor"][-1].update(floor_with_stats_decode=round(decoding, 1), ratio_with_stats_decode=round(rate[workers] / decoding, 3))
-            print(f"  encoding + the statistics' JPEG decode, {workers} workers: {decoding:7.1f} samples/s; "
+            print(f"  encoding + decoding each composite whole for the statistics, {workers} workers: {decoding:7.1f} samples/s; "
                   f"pipeline = {rate[workers] / decoding:.0%} of that", flush=True)
         if 1 in rate and len(rate) > 1:
             most = max(rate)
