@@ -111,3 +111,24 @@ def test_a_patch_encoded_with_other_settings_is_refused(rooms):
     assert len(code.encode_patch(rooms[1][:32, :16], 95)) == 2  # 2 MCUs of 16 x 16
     with pytest.raises(ValueError, match="not encoded with the image's settings"):
         code.encode_patch(rooms[1][:32, :16], 80)  # other quantisation tables
+
+
+@pytest.mark.parametrize("extra", [{}, {"soft_mask": True, "scale_jitter": 0.3}])
+def test_every_composite_of_a_shard_is_the_encoders_bytes_for_the_whole_image(extra):
+    """End to end: the shard's spliced JPEGs equal encoding each composite whole (so the composite equals
+    its background outside the mask's box, as splicing assumes), and the statistics equal a whole decode's."""
+    from generator.build import make_context
+    from generator.options import BuildOptions, TeacherSettings
+    from generator.plan import plan_shards
+    from generator.shard import build_rows, shard_composites
+    from generator.stats import IMAGE, DatasetStats
+
+    options = BuildOptions(demo=True, num_backgrounds=2, num_foregrounds=2, bg_size=80, placements=6, **extra)
+    context, _ = make_context(options, TeacherSettings())
+    for spec in plan_shards(context.grid, options):
+        spliced, whole = DatasetStats(), DatasetStats()
+        rows = build_rows(context, spec, spliced)
+        for composite, jpeg in zip(shard_composites(context, spec), rows["image"], strict=True):
+            assert jpeg == encode_image(composite, "jpeg", options.jpeg_quality)
+            whole.add_jpeg(IMAGE, jpeg, (composite.shape[1], composite.shape[0]))
+        assert spliced.kind(IMAGE).summary() == whole.kind(IMAGE).summary()
