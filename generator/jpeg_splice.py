@@ -9,7 +9,7 @@ for the whole composite (tests/test_jpeg_splice.py), at the cost of encoding the
 Decoding is as local, but for chroma upsampling, which blends each pixel with the chroma of the next MCU:
 a composite decodes to its background's pixels except in the rectangle and a ring of one pixel around it.
 Those pixels are decoded from a JPEG of the rectangle and one MCU around it; the rest of the exact
-statistics (issue 4) are the background's decoded pixels, summed once per background.
+statistics (issue 4) are the background's decoded pixels.
 """
 
 from __future__ import annotations
@@ -158,20 +158,18 @@ _LEVELS_SQUARED = _LEVELS * _LEVELS
 
 
 class BackgroundJpeg:
-    """A background's MCU-coded JPEG, and summed-area tables of its decoded pixels, to make composites of."""
+    """A background's MCU-coded JPEG and its decoded pixels, to make composites of."""
 
     def __init__(self, rgb: np.ndarray, quality: int):
         self.code = McuCodedJpeg.encode(rgb, quality)
         self.quality = quality
         self.height, self.width = rgb.shape[:2]
-        decoded = np.asarray(Image.frombytes("RGB", (self.width, self.height), self.code.to_bytes(), "jpeg", "RGB", ""), dtype=np.int64)
-        # The moments of any rectangle are four lookups. int64 is exact for any image the options allow
-        # (8192**2 pixels * 255**2 < 2**63).
-        self._sums = _summed_area(decoded)
-        self._squares = _summed_area(decoded * decoded)
+        # Kept as PIL decodes it (3 bytes a pixel): any rectangle's moments are a crop and a C histogram.
+        self.decoded = Image.frombytes("RGB", (self.width, self.height), self.code.to_bytes(), "jpeg", "RGB", "")
+        self.total = Moments.of_histogram(self.decoded.histogram())
 
     def moments(self, box: Box) -> Moments:
-        return Moments(_area_sum(self._sums, box), _area_sum(self._squares, box))
+        return Moments.of_histogram(self.decoded.crop((box.left, box.top, box.right, box.bottom)).histogram())
 
     def composite(self, rgb: np.ndarray, box: Box) -> "CompositeJpeg":
         """The JPEG of `rgb`, a composite equal to the background outside the pixel rectangle `box`."""
@@ -195,17 +193,6 @@ class BackgroundJpeg:
         return Box(int(box.top) // mcu_height, -(-int(box.bottom) // mcu_height), int(box.left) // mcu_width, -(-int(box.right) // mcu_width))
 
 
-def _summed_area(values: np.ndarray) -> np.ndarray:
-    """(H+1, W+1, C) prefix sums over rows and columns, zero-padded at the top and left."""
-    table = np.zeros((values.shape[0] + 1, values.shape[1] + 1, values.shape[2]), dtype=np.int64)
-    np.cumsum(np.cumsum(values, axis=0), axis=1, out=table[1:, 1:])
-    return table
-
-
-def _area_sum(table: np.ndarray, box: Box) -> np.ndarray:
-    return table[box.bottom, box.right] - table[box.top, box.right] - table[box.bottom, box.left] + table[box.top, box.left]
-
-
 @dataclass(frozen=True)
 class CompositeJpeg:
     background: BackgroundJpeg
@@ -219,9 +206,8 @@ class CompositeJpeg:
         """Exact moments of the composite as a decoder reads its JPEG: the background's decoded pixels,
         with those that differ (the MCUs and a ring of one pixel) decoded from the composite."""
         background = self.background
-        everything = background.moments(Box(0, background.height, 0, background.width))
         if self.mcus.empty:
-            return everything
+            return background.total
         changed = background.pixel_box(self.mcus, margin=1)
         # One MCU of context around, so that the pixels kept are upsampled as in the whole image.
         context_mcus = Box(max(self.mcus.top - 1, 0), min(self.mcus.bottom + 1, self.code.rows),
@@ -230,4 +216,4 @@ class CompositeJpeg:
         size = (context.right - context.left, context.bottom - context.top)
         decoded = Image.frombytes("RGB", size, self.code.to_bytes(context_mcus, size), "jpeg", "RGB", "")
         crop = decoded.crop((changed.left - context.left, changed.top - context.top, changed.right - context.left, changed.bottom - context.top))
-        return everything - background.moments(changed) + Moments.of_histogram(crop.histogram())
+        return background.total - background.moments(changed) + Moments.of_histogram(crop.histogram())

@@ -56,11 +56,13 @@ def groups(grid: Grid, samples: np.ndarray) -> Iterator[Group]:
 def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None) -> dict[str, list]:
     """The shard's rows as columns in the FG_BG schema; pixel statistics go into `stats` on the way."""
     columns: dict[str, list] = {name: [] for name in FG_BG_FEATURES}
-    encoded: dict[int, EncodedBackground] = {}
+    # Samples are numbered background-major, so a shard meets each background in one run: only the
+    # current one's encoding is kept.
+    bg_id, background = None, None
     for group in groups(context.grid, spec.samples):
-        if group.bg_id not in encoded:
-            encoded[group.bg_id] = EncodedBackground.of(context.sources.backgrounds[group.bg_id].rgb, context.options)
-        _add_group(context, group, encoded[group.bg_id], columns, stats)
+        if group.bg_id != bg_id:
+            bg_id, background = group.bg_id, EncodedBackground.of(context.sources.backgrounds[group.bg_id].rgb, context.options)
+        _add_group(context, group, background, columns, stats)
     return columns
 
 
