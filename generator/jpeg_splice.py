@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from .encode import encode_image
+from .stats import histogram_moments
 
 _SOI, _EOI, _SOS, _DRI = b"\xff\xd8", b"\xff\xd9", 0xDA, 0xDD
 _SOF_BASELINE = (0xC0, 0xC1)  # the frame headers PIL's encoder writes for a baseline JPEG
@@ -147,14 +148,8 @@ class Moments:
 
     @classmethod
     def of_histogram(cls, histogram: list[int]) -> "Moments":
-        """From PIL's Image.histogram() of an 8-bit image (256 counts per channel): one C pass over the
-        pixels, faster than any numpy reduction of them."""
-        counts = np.asarray(histogram, dtype=np.int64).reshape(-1, 256)
-        return cls(counts @ _LEVELS, counts @ _LEVELS_SQUARED)
-
-
-_LEVELS = np.arange(256, dtype=np.int64)
-_LEVELS_SQUARED = _LEVELS * _LEVELS
+        """From PIL's Image.histogram() of an 8-bit image (stats.histogram_moments)."""
+        return cls(*histogram_moments(histogram))
 
 
 class BackgroundJpeg:
