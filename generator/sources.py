@@ -289,7 +289,7 @@ def fit_cutout(rgba: np.ndarray, longest_side: int, origin: Path | str) -> np.nd
 
 
 def _demo_sources(options: BuildOptions, threads: int) -> Sources:
-    from .demo import demo_backgrounds, demo_foregrounds
+    from .pipeline.demo import demo_backgrounds, demo_foregrounds
 
     num_bg = options.num_backgrounds or DEMO_BACKGROUNDS
     num_fg = options.num_foregrounds or DEMO_FOREGROUNDS

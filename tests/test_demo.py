@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from generator.demo import demo_backgrounds, demo_foregrounds
+from generator.pipeline.demo import demo_backgrounds, demo_foregrounds
 
 SIZE = 64
 

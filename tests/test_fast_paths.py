@@ -11,7 +11,7 @@ from generator.encode import encode_image
 from generator.plan import Placement
 from generator.schema import FG_BG, FG_BG_FEATURES
 from generator import threads
-from generator.demo import demo_backgrounds
+from generator.pipeline.demo import demo_backgrounds
 from generator.stats import IMAGE, MASK, DatasetStats, MaskMoments, decode
 from generator.writer import binary_array, rows_to_table
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.demo import demo_backgrounds
+from generator.pipeline.demo import demo_backgrounds
 from generator.encode import encode_image
 from generator.jpeg_splice import BackgroundJpeg, Box, McuCodedJpeg, Moments
 from generator.stats import exact_moments

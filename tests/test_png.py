@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.demo import demo_backgrounds
+from generator.pipeline.demo import demo_backgrounds
 from generator.encode import PNG_SIGNATURE, encode_grey_png, encode_png, quantize_depth
 
 

@@ -1,0 +1,1 @@
+"""The stages that turn inputs into rows: sources, plan, composite, depth, encode, shard."""

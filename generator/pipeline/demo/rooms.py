@@ -1,0 +1,361 @@
+"""Demo rooms: closed boxes with a floor, walls, a window, a picture and a door, ray cast through a
+pinhole camera with their exact depth (see the package docstring for the camera model)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+
+from .noise import fbm, hash01, hash_scalar, value_noise
+
+# Surface ids of the room box, in the order used by `_intersect_box`.
+FLOOR, CEILING, LEFT_WALL, RIGHT_WALL, FRONT_WALL, BACK_WALL = range(6)
+_NORMALS = np.array(  # inward-facing normal of each surface, indexed by surface id
+    [[0, 1, 0], [0, -1, 0], [1, 0, 0], [-1, 0, 0], [0, 0, 1], [0, 0, -1]], dtype=np.float32
+)
+
+
+# --------------------------------------------------------------------------- rooms
+
+_FLOOR_STYLES = ("planks", "tiles", "checker", "carpet")
+WOOD = [(0.55, 0.38, 0.22), (0.70, 0.52, 0.33), (0.40, 0.27, 0.16), (0.78, 0.66, 0.50)]
+_TILE = [(0.86, 0.86, 0.83), (0.60, 0.62, 0.65), (0.76, 0.70, 0.60), (0.35, 0.40, 0.45)]
+_CARPET = [(0.45, 0.22, 0.20), (0.30, 0.35, 0.50), (0.52, 0.50, 0.45), (0.30, 0.45, 0.35)]
+_WALL = [
+    (0.92, 0.90, 0.85), (0.85, 0.80, 0.70), (0.70, 0.78, 0.82), (0.80, 0.86, 0.76),
+    (0.90, 0.80, 0.75), (0.75, 0.72, 0.80), (0.95, 0.93, 0.90), (0.60, 0.65, 0.70),
+]
+_WALL_STYLES = ("plain", "stripes", "wainscot")
+
+
+class Rect(NamedTuple):
+    """Axis-aligned rectangle on a wall, in wall coordinates (along-wall u, height y)."""
+
+    wall: int
+    u0: float
+    u1: float
+    y0: float
+    y1: float
+
+
+class Room(NamedTuple):
+    width: float
+    height: float
+    depth: float
+    camera: np.ndarray  # (3,) camera centre in world coordinates
+    pitch: float  # radians, positive looks up
+    yaw: float  # radians, positive turns right
+    focal: float  # pixels
+    floor_style: str
+    floor_colour: np.ndarray
+    wall_style: str
+    wall_colour: np.ndarray
+    accent_colour: np.ndarray
+    window: Rect
+    picture: Rect
+    door: Rect
+    light: np.ndarray  # (3,) point light position
+    salt: int
+
+
+def render_room(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    room = _sample_room(rng, size)
+    dirs = _camera_rays(room, size)
+    depth, surface = _intersect_box(room, dirs)
+    points = room.camera[:, None] + dirs * depth[None, :]
+    colour, emission = _surface_colours(room, surface, points, depth, dirs)
+    shade = _shading(room, surface, points)
+    lit = colour * (shade * (1 - emission) + emission)[:, None]
+    # A little per-pixel grain so flat walls do not look like vector art.
+    lit += np.float32(0.012) * rng.standard_normal(lit.shape, dtype=np.float32)  # float32: 2x faster
+    rgb = np.clip(lit * 255 + 0.5, 0, 255).astype(np.uint8).reshape(size, size, 3)
+    return rgb, depth.reshape(size, size).astype(np.float32)
+
+
+def _sample_room(rng: np.random.Generator, size: int) -> Room:
+    """Draw camera and room; resample the few draws where the bottom of the view misses the floor."""
+    for _ in range(100):
+        room = _draw_room(rng, size)
+        if _bottom_centre_sees_floor(room, size):
+            return room
+    return room  # practically unreachable; any room is still a valid closed box
+
+
+def _draw_room(rng: np.random.Generator, size: int) -> Room:
+    width, height, depth = rng.uniform(3.0, 7.0), rng.uniform(2.4, 3.2), rng.uniform(4.5, 10.0)
+    camera = np.array(
+        [width * rng.uniform(0.3, 0.7), rng.uniform(1.0, 1.7), rng.uniform(0.3, 1.2)], dtype=np.float32
+    )
+    hfov = np.radians(rng.uniform(50.0, 80.0))
+    wall_ids = rng.permutation([LEFT_WALL, RIGHT_WALL, BACK_WALL])
+    return Room(
+        width=width, height=height, depth=depth, camera=camera,
+        pitch=np.radians(rng.uniform(-16.0, 2.0)),
+        yaw=np.radians(rng.uniform(-25.0, 25.0)),
+        focal=(size / 2) / np.tan(hfov / 2),
+        floor_style=_FLOOR_STYLES[rng.integers(len(_FLOOR_STYLES))],
+        floor_colour=_jitter(rng, [WOOD, _TILE, _TILE, _CARPET]),
+        wall_style=_WALL_STYLES[rng.integers(len(_WALL_STYLES))],
+        wall_colour=_jitter(rng, [_WALL]),
+        accent_colour=_jitter(rng, [_WALL, _CARPET]),
+        window=_wall_rect(rng, wall_ids[0], width, depth, w=(0.9, 2.0), y=(0.8, 1.0), h=(1.0, 1.4)),
+        picture=_wall_rect(rng, wall_ids[1], width, depth, w=(0.4, 1.0), y=(1.2, 1.5), h=(0.35, 0.7)),
+        door=_wall_rect(rng, wall_ids[2], width, depth, w=(0.8, 0.95), y=(0.0, 0.0), h=(2.0, 2.1)),
+        light=np.array([width * rng.uniform(0.3, 0.7), height - 0.3, depth * rng.uniform(0.3, 0.7)],
+                       dtype=np.float32),
+        salt=int(rng.integers(1 << 30)),
+    )
+
+
+def _jitter(rng: np.random.Generator, palettes: list) -> np.ndarray:
+    """A palette colour with a small random tint, so rooms sharing a palette entry still differ."""
+    palette = palettes[rng.integers(len(palettes))]
+    base = np.array(palette[rng.integers(len(palette))], dtype=np.float32)
+    return np.clip(base + rng.uniform(-0.05, 0.05, 3).astype(np.float32), 0, 1)
+
+
+def _wall_length(wall: int, width: float, depth: float) -> float:
+    return depth if wall in (LEFT_WALL, RIGHT_WALL) else width
+
+
+def _wall_rect(rng, wall, width, depth, w, y, h) -> Rect:
+    """A rectangle (window, picture, door) that fits on `wall` with some margin from the corners."""
+    length = _wall_length(wall, width, depth)
+    rect_w = min(rng.uniform(*w), 0.6 * length)
+    u0 = rng.uniform(0.15 * length, 0.85 * length - rect_w)
+    y0 = rng.uniform(*y)
+    return Rect(int(wall), u0, u0 + rect_w, y0, y0 + rng.uniform(*h))
+
+
+@lru_cache(maxsize=8)
+def _pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre offsets from the principal point (x right, y up), flattened row-major."""
+    offsets = np.arange(size, dtype=np.float32) + 0.5 - size / 2
+    px = np.tile(offsets, size)
+    py = -np.repeat(offsets, size)
+    px.flags.writeable = py.flags.writeable = False  # cached: callers must not modify
+    return px, py
+
+
+def _camera_rays(room: Room, size: int) -> np.ndarray:
+    """(3, N) world-frame rays whose camera-frame z component is 1 (so ray t == z-depth)."""
+    px, py = _pixel_grid(size)
+    x, y, z = px / room.focal, py / room.focal, np.ones_like(px)
+    return _rotate(np.stack([x, y, z]), room.pitch, room.yaw)
+
+
+def _rotate(vectors: np.ndarray, pitch: float, yaw: float) -> np.ndarray:
+    """Pitch about x (positive looks up), then yaw about y (positive turns right)."""
+    cp, sp, cy, sy = np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw)
+    x, y, z = vectors
+    y, z = y * cp + z * sp, -y * sp + z * cp
+    x, z = x * cy + z * sy, -x * sy + z * cy
+    return np.stack([x, y, z]).astype(np.float32)
+
+
+def _intersect_box(room: Room, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exit distance and surface id of each ray leaving the closed room box from inside."""
+    upper = np.array([room.width, room.height, room.depth], dtype=np.float32)
+    hits = np.empty_like(dirs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for axis in range(3):
+            d, o = dirs[axis], room.camera[axis]
+            # From inside, a ray can only exit through the face it moves towards.
+            hits[axis] = np.where(d > 0, (upper[axis] - o) / d, np.where(d < 0, -o / d, np.inf))
+    axis = np.argmin(hits, axis=0)
+    t = np.take_along_axis(hits, axis[None], axis=0)[0]
+    towards_upper = np.take_along_axis(dirs, axis[None], axis=0)[0] > 0
+    # axis 0 -> left/right wall, 1 -> floor/ceiling, 2 -> front/back wall
+    surface = np.array([LEFT_WALL, FLOOR, FRONT_WALL], dtype=np.int8)[axis] + towards_upper
+    return t.astype(np.float32), surface.astype(np.int8)
+
+
+def _bottom_centre_sees_floor(room: Room, size: int) -> bool:
+    """True when the centre column's bottom 15 % of rows all hit the floor (the test relies on it)."""
+    rows = np.arange(int(size * 0.85), size, dtype=np.float32) + 0.5 - size / 2
+    local = np.stack([np.zeros_like(rows), -rows / room.focal, np.ones_like(rows)])
+    _, surface = _intersect_box(room, _rotate(local, room.pitch, room.yaw))
+    return bool(np.all(surface == FLOOR))
+
+
+# ----- textures
+
+
+def _surface_colours(room, surface, points, depth, dirs) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) albedo in [0, 1] and (N,) emission weight (1 = unlit, e.g. the view out of a window)."""
+    colour = np.empty((surface.size, 3), dtype=np.float32)
+    emission = np.zeros(surface.size, dtype=np.float32)
+    footprint = _pixel_footprint(room, surface, depth, dirs)
+    x, y, z = points
+
+    floor = surface == FLOOR
+    colour[floor] = _floor_texture(room, x[floor], z[floor], footprint[floor])
+
+    ceiling = surface == CEILING
+    colour[ceiling], emission[ceiling] = _ceiling_texture(room, x[ceiling], z[ceiling])
+
+    walls = surface >= LEFT_WALL
+    along = np.where(surface[walls] <= RIGHT_WALL, z[walls], x[walls])  # horizontal wall coordinate
+    colour[walls], emission[walls] = _wall_texture(room, surface[walls], along, y[walls], footprint[walls])
+    return colour, emission
+
+
+def _pixel_footprint(room, surface, depth, dirs) -> np.ndarray:
+    """Approximate size in metres of one pixel on the surface; used to fade detail that would alias."""
+    normals = _NORMALS[surface.astype(np.intp)].T
+    length = np.sqrt((dirs * dirs).sum(axis=0))
+    grazing = np.maximum(np.abs((normals * dirs).sum(axis=0)) / length, 0.05)
+    return depth * length / (room.focal * grazing)
+
+
+def _line_mask(coord: np.ndarray, period: float, half_width: float, footprint: np.ndarray) -> np.ndarray:
+    """Coverage of thin lines every `period` metres, box-filtered by the pixel footprint (no moire)."""
+    distance = np.abs(coord / period - np.round(coord / period)) * period
+    fp = np.maximum(footprint, 1e-4)
+    return np.clip(0.5 + (half_width - distance) / fp, 0, 1) * np.minimum(1, 2 * half_width / fp + 0.3)
+
+
+def _floor_texture(room: Room, u: np.ndarray, v: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+    base, salt, style = room.floor_colour, room.salt, room.floor_style
+    if style == "planks":
+        return _planks(base, u, v, footprint, salt)
+    if style == "tiles":
+        return _tiles(base, u, v, footprint, salt)
+    if style == "checker":
+        return _checker(base, u, v, footprint, salt)
+    grain = 0.85 + 0.3 * fbm(u * 6, v * 6, salt)  # carpet: soft mottled noise
+    return base[None, :] * grain[:, None]
+
+
+def _planks(base, u, v, footprint, salt) -> np.ndarray:
+    plank_w, plank_l = 0.12 + 0.1 * hash_scalar(salt, 1), 1.4
+    column = np.floor(u / plank_w)
+    offset = hash01(column, column * 0 + 7, salt) * plank_l  # staggered plank ends per column
+    row = np.floor((v + offset) / plank_l)
+    tone = 0.8 + 0.35 * hash01(column, row, salt + 1)
+    grain = 0.9 + 0.15 * value_noise(u * 40, v * 2, salt + 2)  # stretched noise reads as wood grain
+    seams = np.maximum(_line_mask(u, plank_w, 0.004, footprint), _line_mask(v + offset, plank_l, 0.004, footprint))
+    return base[None, :] * (tone * grain * (1 - 0.5 * seams))[:, None]
+
+
+def _tiles(base, u, v, footprint, salt) -> np.ndarray:
+    tile = 0.3 + 0.3 * hash_scalar(salt, 2)
+    tone = 0.92 + 0.12 * hash01(np.floor(u / tile), np.floor(v / tile), salt)
+    grout = np.maximum(_line_mask(u, tile, 0.006, footprint), _line_mask(v, tile, 0.006, footprint))
+    colour = base[None, :] * tone[:, None]
+    return colour * (1 - grout[:, None]) + 0.45 * base[None, :] * grout[:, None]
+
+
+def _checker(base, u, v, footprint, salt) -> np.ndarray:
+    tile = 0.3 + 0.2 * hash_scalar(salt, 3)
+    parity = (np.floor(u / tile) + np.floor(v / tile)) % 2
+    blur = np.clip(footprint / tile * 2 - 0.5, 0, 1)  # far away the checker averages to grey
+    mix = parity * (1 - blur) + 0.5 * blur
+    dark = base * 0.35
+    return dark[None, :] + (base - dark)[None, :] * mix[:, None]
+
+
+def _ceiling_texture(room: Room, x: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    colour = np.broadcast_to(np.float32([0.93, 0.92, 0.90]), (x.size, 3)).copy()
+    lamp = np.hypot(x - room.light[0], z - room.light[2]) < 0.2  # round ceiling light fitting
+    colour[lamp] = (1.0, 0.97, 0.88)
+    return colour, lamp.astype(np.float32)
+
+
+def _wall_texture(room, wall, u, y, footprint) -> tuple[np.ndarray, np.ndarray]:
+    colour = _wall_paint(room, u, y, footprint)
+    colour = _baseboard(colour, y)
+    colour = _paint_door(room.door, colour, wall, u, y)
+    colour = _paint_picture(room, colour, wall, u, y)
+    return _paint_window(room, colour, wall, u, y)
+
+
+def _wall_paint(room, u, y, footprint) -> np.ndarray:
+    base, accent = room.wall_colour, room.accent_colour
+    mottle = 0.95 + 0.07 * fbm(u * 3, y * 3, room.salt + 11, octaves=2)
+    colour = base[None, :] * mottle[:, None]
+    if room.wall_style == "stripes":
+        stripe = _line_mask(u, 0.3, 0.06, footprint)
+        colour = colour * (1 - 0.12 * stripe[:, None])
+    elif room.wall_style == "wainscot":
+        lower = y < 0.9
+        colour[lower] = accent * mottle[lower, None] * 0.9
+        rail = np.abs(y - 0.9) < 0.025
+        colour[rail] = 0.95
+    return colour
+
+
+def _baseboard(colour, y) -> np.ndarray:
+    colour[y < 0.1] = 0.9
+    return colour
+
+
+def _in_rect(rect: Rect, wall, u, y, margin: float = 0.0) -> np.ndarray:
+    return (
+        (wall == rect.wall) & (u > rect.u0 - margin) & (u < rect.u1 + margin)
+        & (y > rect.y0 - margin) & (y < rect.y1 + margin)
+    )
+
+
+def _paint_door(door: Rect, colour, wall, u, y) -> np.ndarray:
+    frame, leaf = _in_rect(door, wall, u, y, margin=0.05), _in_rect(door, wall, u, y)
+    colour[frame] = 0.92
+    panel = 0.55 + 0.08 * (np.abs((u - door.u0) / (door.u1 - door.u0) - 0.5) < 0.3)
+    colour[leaf] = np.float32([0.62, 0.44, 0.28]) * panel[leaf, None]
+    knob = leaf & (np.hypot(u - (door.u0 + 0.08), y - 1.0) < 0.03)
+    colour[knob] = (0.8, 0.7, 0.3)
+    return colour
+
+
+def _paint_picture(room, colour, wall, u, y) -> np.ndarray:
+    rect = room.picture
+    frame, canvas = _in_rect(rect, wall, u, y, margin=0.04), _in_rect(rect, wall, u, y)
+    colour[frame] = (0.15, 0.1, 0.07)
+    # An abstract painting: two colours mixed by low-frequency noise.
+    paint = fbm(u[canvas] * 4, y[canvas] * 4, room.salt + 23)[:, None]
+    colour[canvas] = room.accent_colour * paint + (1 - room.floor_colour) * (1 - paint)
+    return colour
+
+
+def _paint_window(room, colour, wall, u, y) -> tuple[np.ndarray, np.ndarray]:
+    rect = room.window
+    frame, glass = _in_rect(rect, wall, u, y, margin=0.06), _in_rect(rect, wall, u, y)
+    mid_u, mid_y = (rect.u0 + rect.u1) / 2, (rect.y0 + rect.y1) / 2
+    glass &= (np.abs(u - mid_u) > 0.025) & (np.abs(y - mid_y) > 0.025)  # cross-shaped mullions
+    colour[frame] = 0.95
+    colour[glass] = _view_outside(room, u[glass] - rect.u0, (y[glass] - rect.y0) / (rect.y1 - rect.y0))
+    return colour, glass.astype(np.float32)
+
+
+def _view_outside(room, u, height_fraction) -> np.ndarray:
+    """Sky gradient over a noisy green hill line, seen through a window."""
+    sky = np.float32([0.55, 0.75, 0.95])[None, :] + (0.4 * height_fraction)[:, None] * np.float32([0.4, 0.2, 0.05])
+    hills = height_fraction < 0.25 + 0.2 * value_noise(u * 2, u * 0, room.salt + 31)
+    sky[hills] = np.float32([0.35, 0.55, 0.3]) * (0.9 + 0.2 * value_noise(u[hills] * 9, height_fraction[hills] * 9, room.salt))[:, None]
+    return np.clip(sky, 0, 1)
+
+
+# ----- lighting
+
+
+def _shading(room: Room, surface: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Ambient + point light with distance falloff, darkened near room corners (cheap ambient occlusion)."""
+    normals = _NORMALS[surface.astype(np.intp)].T
+    to_light = room.light[:, None] - points
+    distance = np.sqrt((to_light * to_light).sum(axis=0)) + 1e-6
+    lambert = np.maximum((normals * to_light).sum(axis=0) / distance, 0)
+    direct = lambert / (1 + 0.04 * distance * distance)
+    return (0.45 + 0.6 * direct) * _corner_occlusion(room, surface, points)
+
+
+def _corner_occlusion(room: Room, surface: np.ndarray, points: np.ndarray) -> np.ndarray:
+    upper = np.array([room.width, room.height, room.depth], dtype=np.float32)[:, None]
+    gap = np.minimum(points, upper - points)  # distance to the nearer face along each axis
+    own_axis = np.array([1, 1, 0, 0, 2, 2])[surface.astype(np.intp)]
+    gap[own_axis, np.arange(surface.size)] = np.inf  # the surface's own plane is not an occluder
+    return 1 - 0.35 * np.exp(-gap.min(axis=0) / 0.25)
+
+
+# --------------------------------------------------------------------------- sprites
