@@ -27,10 +27,10 @@ from pathlib import Path
 import datasets
 
 from generator.build import make_context
-from generator.options import BuildOptions, TeacherSettings
-from generator.plan import plan_shards
+from generator.config import BuildOptions, TeacherSettings
+from generator.pipeline.plan import plan_shards
 from generator.schema import FG_BG_FEATURES
-from generator.shard import build_table
+from generator.pipeline.shard import build_table
 
 _DESCRIPTION = "Foreground cut-outs and their flips pasted on backgrounds, with masks and depth maps."
 # Sub-folders of data_dir for the `full` config.

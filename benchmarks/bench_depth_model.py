@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generator.teacher import DepthTeacher, TeacherOptions  # noqa: E402
+from generator.pipeline.teacher import DepthTeacher, TeacherOptions  # noqa: E402
 
 
 def save_v2_small(folder: Path, size: int) -> Path:
@@ -101,7 +101,7 @@ def timed(run: Callable[[], object], device: torch.device, warmup: int, iteratio
 def pipeline_rate(folder: Path, args: argparse.Namespace, out: Path) -> float:
     """Samples/s of `generate --demo --depth model` with this model, load time excluded."""
     from generator.build import build, make_context
-    from generator.options import BuildOptions, RunOptions, TeacherSettings
+    from generator.config import BuildOptions, RunOptions, TeacherSettings
 
     backgrounds = 10
     foregrounds = max(1, args.pipeline_samples // (backgrounds * 2 * 20))

@@ -28,13 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_pipeline import decoded_samples  # noqa: E402
 from generator.build import make_context  # noqa: E402
 from generator.cli import main as cli  # noqa: E402
-from generator.composite import placed_bbox  # noqa: E402
-from generator.encode import PNG_COMPRESS_LEVEL, encode_grey_png, encode_image, quantize_depth  # noqa: E402
-from generator.jpeg_splice import BackgroundJpeg, Box  # noqa: E402
-from generator.options import BuildOptions, TeacherSettings  # noqa: E402
-from generator.plan import plan_shards  # noqa: E402
-from generator.shard import _group_composites, groups  # noqa: E402
-from generator.stats import IMAGE, DatasetStats  # noqa: E402
+from generator.pipeline.composite import placed_bbox  # noqa: E402
+from generator.pipeline.encode import PNG_COMPRESS_LEVEL, encode_grey_png, encode_image, quantize_depth  # noqa: E402
+from generator.pipeline.jpeg_splice import BackgroundJpeg, Box  # noqa: E402
+from generator.config import BuildOptions, TeacherSettings  # noqa: E402
+from generator.pipeline.plan import plan_shards  # noqa: E402
+from generator.pipeline.shard import _group_composites, groups  # noqa: E402
+from generator.pipeline.moments import IMAGE, DatasetStats  # noqa: E402
 
 
 def pil_png(array: np.ndarray) -> bytes:

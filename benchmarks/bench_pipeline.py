@@ -33,8 +33,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generator.encode import encode_depth, encode_image, encode_png  # noqa: E402
-from generator.stats import IMAGE, DatasetStats  # noqa: E402
+from generator.pipeline.encode import encode_depth, encode_image, encode_png  # noqa: E402
+from generator.pipeline.moments import IMAGE, DatasetStats  # noqa: E402
 
 # (backgrounds, foregrounds) per size; placements 20 and flips 2 as in the real dataset.
 GRIDS = {4000: (10, 10), 40000: (100, 10), 400000: (100, 100)}

@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,15 +32,15 @@ DEMO = ["--demo", "--num-backgrounds", "3", "--num-foregrounds", "3", *SMALL]
 def tiny_teacher(folder: Path) -> Path:
     """A randomly initialised DPT saved like a Hub checkpoint (seeded, so its depth is reproducible)."""
     import torch
-    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessorPil
 
     torch.manual_seed(0)
     config = DPTConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=64,
-        patch_size=16, backbone_out_indices=[0, 1, 1, 1], neck_hidden_sizes=[16, 16, 32, 32],
-        fusion_hidden_size=16, reassemble_factors=[4, 2, 1, 0.5], initializer_range=0.1,
+        hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37, image_size=64,
+        patch_size=16, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[16, 16, 32, 32],
+        fusion_hidden_size=16, reassemble_factors=[4, 2, 1, 0.5], use_auxiliary_head=False, initializer_range=0.1,
     )
-    processor = DPTImageProcessor(size={"height": 64, "width": 64}, keep_aspect_ratio=True, ensure_multiple_of=16)
+    processor = DPTImageProcessorPil(size={"height": 64, "width": 64}, keep_aspect_ratio=True, ensure_multiple_of=16, do_pad=True, size_divisor=32)
     DPTForDepthEstimation(config).eval().save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
@@ -71,7 +72,7 @@ def cases(root: Path) -> dict[str, list[str]]:
         "user-scene": [*user_inputs(root / "inputs"), *SMALL],
     }
     try:
-        import ray  # noqa: F401
+        import ray  # noqa: F401  (only whether it is installed)
 
         found["demo-ray"] = [*DEMO, "--engine", "ray", "--workers", "2"]
     except ImportError:
@@ -100,8 +101,14 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="save the hashes to this file")
     parser.add_argument("--compare", type=Path, help="compare with hashes saved by --json; exit 1 if any differ")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="output-hashes-") as folder:
-        found = hashes(Path(folder))
+    # A fixed folder: the manifests record the input paths, so a random one would change their hashes.
+    folder = Path(tempfile.gettempdir()) / "mono-depth-mask-output-hashes"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    try:
+        found = hashes(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     for name, digest in found.items():
         print(f"{name} {digest}")
     if args.json:

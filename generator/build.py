@@ -19,23 +19,23 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from . import manifest as manifest_io
-from . import storage
-from .card import write_card
-from .depth import NoDepth, PrecomputedDepth, label_backgrounds, load_teacher, make_depth_stage
-from .encode import encode_depth, encode_image, encode_png
+from .output import manifest as manifest_io
+from .output import folder as storage
+from .dataset.card import write_card
+from .pipeline.depth import NoDepth, PrecomputedDepth, label_backgrounds, load_teacher, make_depth_stage
+from .pipeline.encode import encode_depth, encode_image, encode_png
 from .errors import OutputError, describe_os_error
-from .options import BuildOptions, RunOptions, TeacherSettings
+from .config import BuildOptions, RunOptions, TeacherSettings
 from .outdir import build_lock, remove_temporaries
-from .plan import ShardSpec, check_positions, plan_shards
+from .pipeline.plan import ShardSpec, check_positions, plan_shards
 from .schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, GALLERY_DIR, STATS, shard_path
-from .shard import ShardContext, build_table, shard_composites
-from .sources import Sources, load_sources
-from .stats import DatasetStats, input_table_stats, shard_stats
-from .writer import rows_to_table, sha256_file, write_json, write_table
+from .pipeline.shard import ShardContext, build_table, shard_composites
+from .pipeline.sources import Sources, load_sources
+from .pipeline.moments import DatasetStats, input_table_stats, shard_stats
+from .output.parquet import rows_to_table, sha256_file, write_json, write_table
 
 if TYPE_CHECKING:
-    from .teacher import DepthTeacher
+    from .pipeline.teacher import DepthTeacher
 
 
 @dataclass
@@ -88,7 +88,7 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
     options.validate()
     storage.check_engine(run.out, run.engine, run.workers)
     if run.engine == "ray":
-        from .engine_ray import import_ray
+        from .engines.ray import import_ray
 
         import_ray()  # without Ray: one line on how to install it, before any work
     elif run.workers > 1:
@@ -136,7 +136,7 @@ def _build_into(options: BuildOptions, run: RunOptions, folder: storage.OutputFo
             overlap = run.workers > 1 or run.engine == "ray"
             input_configs = beside.submit(_write_input_configs, context, shards, out, progress.add) if overlap else None
             if overlap and run.gallery:
-                beside.submit(importlib.import_module, f"{__package__}.gallery")
+                beside.submit(importlib.import_module, f"{__package__}.dataset.gallery")
             built = {r.path: r for r in _run_engine(context, todo, folder.shards, run, model, progress.add)}
             results = [
                 built.get(path) or ShardResult(**kept[path])
@@ -147,7 +147,7 @@ def _build_into(options: BuildOptions, run: RunOptions, folder: storage.OutputFo
         manifest_io.write_manifest(out, options, sources, depth_info, summary, card=card)
         write_json(out / STATS, merge_stats(out, results).to_json())
         if run.gallery:
-            from .gallery import write_gallery  # matplotlib is imported only when a gallery is drawn
+            from .dataset.gallery import write_gallery  # matplotlib is imported only when a gallery is drawn
 
             write_gallery(out, folder.shards)
         write_card(out)
@@ -158,7 +158,7 @@ def _run_engine(context: ShardContext, shards: list[ShardSpec], out, run: RunOpt
     """Every engine has the same contract: build `shards` with write_shard, call `on_done(result)` as each
     is published, return the results in shard order."""
     if run.engine == "ray":
-        from .engine_ray import run_shards
+        from .engines.ray import run_shards
 
         return run_shards(context, shards, out, run, teacher, on_done)
     return _build_shards(context, shards, out, run, teacher, on_done)

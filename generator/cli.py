@@ -10,8 +10,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from .errors import UserError, describe_os_error
-from .storage import is_url
-from .options import (
+from .output.folder import is_url
+from .config import (
     DEFAULT_DEPTH_MODEL,
     DEPTH_MODES,
     ENGINES,
@@ -146,8 +146,8 @@ def _repo_id(value: str) -> str:
 
 
 def add_card(subparsers) -> None:
-    from .card import DEFAULT_REPO_ID, LICENSE
-    from .hub_rules import HUB_LICENSES
+    from .dataset.card import DEFAULT_REPO_ID, LICENSE
+    from .dataset.hub_rules import HUB_LICENSES
 
     p = subparsers.add_parser(
         "card",
@@ -165,9 +165,9 @@ def add_card(subparsers) -> None:
 
 
 def run_card(args: argparse.Namespace) -> None:
-    from .card import card_settings, write_card
-    from .hub_rules import card_problems
-    from .manifest import load_manifest
+    from .dataset.card import card_settings, write_card
+    from .dataset.hub_rules import card_problems
+    from .output.manifest import load_manifest
 
     path = write_card(args.out, repo_id=args.repo_id, pretty_name=args.pretty_name, license=args.license)
     problems = card_problems(path.read_text(encoding="utf-8"))
@@ -197,7 +197,7 @@ def add_push(subparsers) -> None:
 
 
 def run_push(args: argparse.Namespace) -> None:
-    from .push import push
+    from .dataset.push import push
 
     print(push(args.out, args.repo_id, private=args.private, revision=args.revision, dry_run=args.dry_run))
 
@@ -231,7 +231,7 @@ def add_relabel_depth(subparsers) -> None:
 
 
 def run_relabel_depth(args: argparse.Namespace) -> None:
-    from .relabel import relabel
+    from .dataset.relabel import relabel
 
     print(relabel(args.out, args.depth_model, teacher_settings(args), args.progress).describe())
 
@@ -251,11 +251,11 @@ def add_stats(subparsers) -> None:
 
 
 def run_stats(args: argparse.Namespace) -> None:
-    from .card import write_card
-    from .manifest import load_manifest
+    from .dataset.card import write_card
+    from .output.manifest import load_manifest
     from .schema import STATS
-    from .stats import recompute
-    from .writer import write_json
+    from .pipeline.moments import recompute
+    from .output.parquet import write_json
 
     load_manifest(args.out)  # a clear error before any work when OUT is no dataset
     write_json(args.out / STATS, recompute(args.out, args.progress).to_json())
@@ -268,8 +268,8 @@ def add_gallery(subparsers) -> None:
 
 
 def run_gallery(args: argparse.Namespace) -> None:
-    from .card import write_card
-    from .gallery import write_gallery
+    from .dataset.card import write_card
+    from .dataset.gallery import write_gallery
 
     paths = write_gallery(args.out)
     write_card(args.out)
@@ -281,7 +281,7 @@ def add_validate(subparsers) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from .validate import validate
+    from .dataset.validate import validate
 
     report = validate(args.out, args.progress)
     print(report.text())

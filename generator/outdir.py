@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import OutputError, describe_os_error
-from .writer import TEMPORARY_SUFFIX
+from .output.parquet import TEMPORARY_SUFFIX
 
 LOCK = ".mono-depth-mask.lock"
 # Glob patterns of files under OUT that are never published (relative to OUT, any folder depth).

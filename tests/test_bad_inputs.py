@@ -19,8 +19,8 @@ import pytest
 from tests.conftest import SMALL, generate
 from PIL import Image
 
-from generator.options import BuildOptions, TeacherSettings
-from generator.sources import load_sources
+from generator.config import BuildOptions, TeacherSettings
+from generator.pipeline.sources import load_sources
 
 REPO = Path(__file__).resolve().parent.parent
 NO_DEPTH = [*SMALL, "--depth", "none", "--workers", "1"]

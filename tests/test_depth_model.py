@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from generator.depth import load_teacher, scene_depth
-from generator.encode import decode_depth
-from generator.options import TeacherSettings
+from generator.pipeline.depth import load_teacher, scene_depth
+from generator.pipeline.encode import decode_depth
+from generator.config import TeacherSettings
 from tests.conftest import generate
 from tests.test_generate import shard_hashes
 from tests.tiny_models import save_tiny_depth_anything, save_tiny_glpn
@@ -118,7 +118,7 @@ def test_relabel_depth_rewrites_only_the_depth_columns(model_dataset, metric_mod
     assert manifest["options"]["depth_model"] == str(metric_model) and manifest["depth"]["relabelled"]
     assert {s["path"]: s["sha256"] for s in manifest["shards"]} == shard_hashes(copy)
     assert "metric depth in metres" in (copy / "README.md").read_text()
-    from generator.stats import recompute
+    from generator.pipeline.moments import recompute
 
     assert json.loads((copy / "stats.json").read_text())["kinds"] == recompute(copy).to_json()["kinds"]
     # Relabelling with the original teacher restores the original shards: PNG composites are what it saw.

@@ -6,14 +6,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from generator.composite import Cutout, composite, mask_bbox, placed_bbox
-from generator.encode import encode_image
-from generator.plan import Placement
+from generator.pipeline.composite import Cutout, composite, mask_bbox, placed_bbox
+from generator.pipeline.encode import encode_image
+from generator.pipeline.plan import Placement
 from generator.schema import FG_BG, FG_BG_FEATURES
 from generator import threads
 from generator.pipeline.demo import demo_backgrounds
-from generator.stats import IMAGE, MASK, DatasetStats, MaskMoments, decode
-from generator.writer import binary_array, rows_to_table
+from generator.pipeline.moments import IMAGE, MASK, DatasetStats, MaskMoments, decode
+from generator.output.parquet import binary_array, rows_to_table
 
 
 @pytest.mark.parametrize("data", [[b"ab", b"", b"cde"], [], [b"x", None, b""], [None, None]])
@@ -119,10 +119,10 @@ def test_demo_rooms_rendered_on_threads_equal_a_serial_rendering(monkeypatch):
 
 def test_a_shard_takes_each_cutouts_mask_moments_once(monkeypatch):
     """20 placements of a (foreground, flip) share one cut-out: its mask is summed once, not 20 times."""
-    from generator import shard
+    from generator.pipeline import shard
     from generator.build import make_context
-    from generator.options import BuildOptions, TeacherSettings
-    from generator.plan import plan_shards
+    from generator.config import BuildOptions, TeacherSettings
+    from generator.pipeline.plan import plan_shards
 
     options = BuildOptions(demo=True, num_backgrounds=2, num_foregrounds=2, bg_size=64, placements=20)
     context, _ = make_context(options, TeacherSettings())

@@ -11,12 +11,12 @@ import pytest
 from tests.conftest import SMALL, generate, input_args
 from PIL import Image
 
-from generator.composite import prepare_cutout
-from generator.encode import decode_depth
-from generator.options import BuildOptions
-from generator.plan import GROUND_TOP, Grid, placements, split_members
-from generator.sources import load_sources
-from generator.writer import sha256_file
+from generator.pipeline.composite import prepare_cutout
+from generator.pipeline.encode import decode_depth
+from generator.config import BuildOptions
+from generator.pipeline.plan import GROUND_TOP, Grid, placements, split_members
+from generator.pipeline.sources import load_sources
+from generator.output.parquet import sha256_file
 
 
 def read_rows(out, config="fg_bg"):

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from generator.pipeline.demo import demo_backgrounds
-from generator.encode import encode_image
-from generator.jpeg_splice import BackgroundJpeg, Box, McuCodedJpeg, Moments
-from generator.stats import exact_moments
+from generator.pipeline.encode import encode_image
+from generator.pipeline.jpeg_splice import BackgroundJpeg, Box, McuCodedJpeg, Moments
+from generator.pipeline.moments import exact_moments
 
 
 def pasted(background: np.ndarray, box: Box, seed: int) -> np.ndarray:
@@ -90,7 +90,7 @@ def test_moments_from_a_histogram_add_and_subtract_exactly():
 
 
 def test_refuses_what_is_not_a_baseline_jpeg_restarted_at_every_mcu(rooms, monkeypatch):
-    from generator import jpeg_splice
+    from generator.pipeline import jpeg_splice
 
     def saved(**options):
         def encode(rgb, image_format, quality):
@@ -118,10 +118,10 @@ def test_every_composite_of_a_shard_is_the_encoders_bytes_for_the_whole_image(ex
     """End to end: the shard's spliced JPEGs equal encoding each composite whole (so the composite equals
     its background outside the mask's box, as splicing assumes), and the statistics equal a whole decode's."""
     from generator.build import make_context
-    from generator.options import BuildOptions, TeacherSettings
-    from generator.plan import plan_shards
-    from generator.shard import build_rows, shard_composites
-    from generator.stats import IMAGE, DatasetStats
+    from generator.config import BuildOptions, TeacherSettings
+    from generator.pipeline.plan import plan_shards
+    from generator.pipeline.shard import build_rows, shard_composites
+    from generator.pipeline.moments import IMAGE, DatasetStats
 
     options = BuildOptions(demo=True, num_backgrounds=2, num_foregrounds=2, bg_size=80, placements=6, **extra)
     context, _ = make_context(options, TeacherSettings())

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from generator.pipeline.demo import demo_backgrounds
-from generator.encode import PNG_SIGNATURE, encode_grey_png, encode_png, quantize_depth
+from generator.pipeline.encode import PNG_SIGNATURE, encode_grey_png, encode_png, quantize_depth
 
 
 def decoded(png: bytes) -> Image.Image:

@@ -60,7 +60,7 @@ def _num_examples(out: Path) -> dict:
 def test_card_follows_hub_rules(demo):
     from huggingface_hub import DatasetCard
 
-    from generator.hub_rules import card_problems, size_categories
+    from generator.dataset.hub_rules import card_problems, size_categories
 
     text = (demo / "README.md").read_text(encoding="utf-8")
     assert card_problems(text) == []
@@ -79,7 +79,7 @@ def test_card_follows_hub_rules(demo):
 
 
 def test_card_problems_are_found():
-    from generator.hub_rules import card_problems
+    from generator.dataset.hub_rules import card_problems
 
     text = "---\nlicense: not-a-license\ntask_categories:\n- depth-guessing\nsize_categories:\n- lots\n---\nbody\n"
     problems = " | ".join(card_problems(text))
@@ -100,7 +100,7 @@ def test_card_cli_rejects_unknown_license(demo, capsys):
 
 
 def test_local_files_leave_out_locks_and_temporaries(demo, tmp_path):
-    from generator.push import local_files
+    from generator.dataset.push import local_files
 
     copy = tmp_path / "ds"
     shutil.copytree(demo, copy)
@@ -128,7 +128,7 @@ def test_network_errors_become_one_line_without_the_token():
     import httpx
 
     from generator.errors import UserError
-    from generator.push import hub_errors
+    from generator.dataset.push import hub_errors
 
     with pytest.raises(UserError, match=r"cannot reach http://hub\.invalid") as error:
         with hub_errors(SECRET, "http://hub.invalid"):

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.skipif(
     "unshare -n sh -c 'ip link set lo up && python -m pytest -q tests/test_ray_engine.py'",
 )
 
-from generator.engine_ray import CRASH_ENV  # noqa: E402
-from generator.writer import sha256_file  # noqa: E402
+from generator.engines.ray import CRASH_ENV  # noqa: E402
+from generator.output.parquet import sha256_file  # noqa: E402
 
 
 def parquet_hashes(out):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import SMALL, generate, input_args
 
-from generator.manifest import load_manifest
+from generator.output.manifest import load_manifest
 from generator.outdir import LOCK
 
 REPO = Path(__file__).resolve().parent.parent

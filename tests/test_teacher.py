@@ -12,8 +12,8 @@ from transformers import AutoImageProcessor, pipeline
 from transformers.utils import logging as hf_logging
 
 from generator.errors import UserError
-from generator.pil_resize import pil_resize
-from generator.teacher import (
+from generator.pipeline.pil_resize import pil_resize
+from generator.pipeline.teacher import (
     METRIC_MEANING,
     RELATIVE_MEANING,
     DepthTeacher,

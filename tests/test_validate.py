@@ -12,8 +12,8 @@ import pytest
 from tests.conftest import SMALL, generate, input_args
 
 from generator.cli import main
-from generator.encode import encode_png
-from generator.validate import validate
+from generator.pipeline.encode import encode_png
+from generator.dataset.validate import validate
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import UserError
-from .options import BuildOptions
+from ..errors import UserError
+from ..config import BuildOptions
 
 # Fixed salts keep the random streams of different decisions independent of each other.
 _SALT_SPLIT = 1

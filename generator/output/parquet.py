@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import OutputError, describe_os_error
-from .schema import DICTIONARY_COLUMNS, FEATURES, IMAGE_STORAGE, ROW_GROUP_SIZE
+from ..errors import OutputError, describe_os_error
+from ..schema import DICTIONARY_COLUMNS, FEATURES, IMAGE_STORAGE, ROW_GROUP_SIZE
 
 # Every file is written as `.NAME.<random>.tmp` beside its final name, then renamed.
 TEMPORARY_SUFFIX = ".tmp"

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from .encode import encode_image
-from .stats import histogram_moments
+from .moments import histogram_moments
 
 _SOI, _EOI, _SOS, _DRI = b"\xff\xd8", b"\xff\xd9", 0xDA, 0xDD
 _SOF_BASELINE = (0xC0, 0xC1)  # the frame headers PIL's encoder writes for a baseline JPEG

@@ -21,9 +21,9 @@ import uuid
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from .errors import UserError
-from .options import BuildOptions
-from .writer import sha256_file
+from ..errors import UserError
+from ..config import BuildOptions
+from .parquet import sha256_file
 
 # Protocols where one put of a completed file is atomic: no temporary name and rename needed.
 ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "oci", "r2", "memory"}
@@ -123,7 +123,7 @@ class OutputFolder:
         """Upload the driver's files to the URL: input configs first, then the manifest, then the card."""
         if self.url is None:
             return
-        from .schema import CARD, MANIFEST
+        from ..schema import CARD, MANIFEST
 
         fs, root = filesystem(self.url)
         last = {MANIFEST: 1, CARD: 2}
@@ -136,7 +136,7 @@ def prepare_remote(url: str, options: BuildOptions, overwrite: bool) -> None:
     """manifest.prepare_output for a URL: empty, our dataset with the same options, or our dataset with
     other options and --overwrite (its files are removed); never a foreign folder."""
     from .manifest import OWNED, parse_manifest, refuse_other_options
-    from .schema import MANIFEST
+    from ..schema import MANIFEST
 
     fs, root = filesystem(url)
     root = root.rstrip("/")

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import BadInput, UserError
-from .options import DEMO_BACKGROUNDS, DEMO_FOREGROUNDS, BuildOptions
-from .threads import ordered_map
+from ..errors import BadInput, UserError
+from ..config import DEMO_BACKGROUNDS, DEMO_FOREGROUNDS, BuildOptions
+from ..threads import ordered_map
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 DEPTH_SUFFIXES = {".png", ".npy", ".tif", ".tiff"}
@@ -289,7 +289,7 @@ def fit_cutout(rgba: np.ndarray, longest_side: int, origin: Path | str) -> np.nd
 
 
 def _demo_sources(options: BuildOptions, threads: int) -> Sources:
-    from .pipeline.demo import demo_backgrounds, demo_foregrounds
+    from .demo import demo_backgrounds, demo_foregrounds
 
     num_bg = options.num_backgrounds or DEMO_BACKGROUNDS
     num_fg = options.num_foregrounds or DEMO_FOREGROUNDS

@@ -14,8 +14,8 @@ from string import Template
 
 import yaml
 
-from .manifest import load_manifest
-from .schema import CARD, CONFIGS, FEATURES, FG_BG, GALLERY_DIR, STATS, yaml_configs
+from ..output.manifest import load_manifest
+from ..schema import CARD, CONFIGS, FEATURES, FG_BG, GALLERY_DIR, STATS, yaml_configs
 
 DEFAULT_REPO_ID = "org/mono-depth-mask"
 LICENSE = "other"  # the default: the inputs' licenses decide; `card --license ID` sets a Hub license id
@@ -73,7 +73,7 @@ def card_settings(manifest: dict, **given: str | None) -> dict[str, str]:
 def render_card(out: Path, repo_id: str = DEFAULT_REPO_ID, pretty_name: str = "mono-depth-mask", license: str = LICENSE) -> str:
     out = Path(out)
     manifest = load_manifest(out)
-    template = Template(files("generator").joinpath("dataset_card.md").read_text(encoding="utf-8"))
+    template = Template(files(__package__).joinpath("dataset_card.md").read_text(encoding="utf-8"))
     fields = _fields(out, manifest, repo_id, pretty_name)
     fields["yaml_header"] = yaml_header(manifest, pretty_name, license)
     fields["license_text"] = _license_text(license)
@@ -84,8 +84,8 @@ def render_card(out: Path, repo_id: str = DEFAULT_REPO_ID, pretty_name: str = "m
 
 def write_card(out: Path, repo_id: str | None = None, pretty_name: str | None = None, license: str | None = None) -> Path:
     """Render OUT/README.md; settings given here are kept in the manifest for later renders."""
-    from .schema import MANIFEST
-    from .writer import write_json, write_text
+    from ..schema import MANIFEST
+    from ..output.parquet import write_json, write_text
 
     out = Path(out)
     manifest = load_manifest(out)

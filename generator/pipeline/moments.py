@@ -240,7 +240,7 @@ def decode(data: bytes) -> np.ndarray:
 
 def input_table_stats(config: str, table) -> DatasetStats:
     """Statistics of a backgrounds or foregrounds table from its stored (just encoded) bytes."""
-    from .schema import BACKGROUNDS
+    from ..schema import BACKGROUNDS
 
     stats = DatasetStats()
     for cell in table.column("image").to_pylist():
@@ -272,7 +272,7 @@ def recompute(out, progress: bool = False) -> DatasetStats:
 
     from tqdm import tqdm
 
-    from .manifest import load_manifest
+    from ..output.manifest import load_manifest
 
     out = Path(out)
     stats = DatasetStats()
@@ -288,7 +288,7 @@ def shard_stats(out, path: str, config: str) -> DatasetStats:
 
     import pyarrow.parquet as pq
 
-    from .schema import FG_BG
+    from ..schema import FG_BG
 
     table = pq.read_table(Path(out) / path)
     return fg_bg_table_stats(table) if config == FG_BG else input_table_stats(config, table)

@@ -19,10 +19,10 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
-from .composite import mask_bbox
-from .manifest import load_manifest
-from .schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, sample_name
-from .writer import sha256_file
+from ..pipeline.composite import mask_bbox
+from ..output.manifest import load_manifest
+from ..schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, sample_name
+from ..output.parquet import sha256_file
 
 # A JPEG composite differs from its (also JPEG) background outside the mask only by compression noise,
 # largest in the 8x8 blocks the foreground's edge crosses.

@@ -14,16 +14,16 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from . import __version__
-from .errors import UserError
-from .options import BuildOptions
-from .outdir import is_scratch
-from .schema import CARD, CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS
-from .writer import sha256_file, write_json
+from .. import __version__
+from ..errors import UserError
+from ..config import BuildOptions
+from ..outdir import is_scratch
+from ..schema import CARD, CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS
+from .parquet import sha256_file, write_json
 
 if TYPE_CHECKING:
-    from .build import BuildSummary
-    from .sources import Sources
+    from ..build import BuildSummary
+    from ..pipeline.sources import Sources
 
 FORMAT = "mono-depth-mask/1"
 PACKAGES = ("numpy", "pillow", "pyarrow", "datasets", "huggingface_hub", "transformers", "torch")

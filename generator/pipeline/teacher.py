@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from generator.errors import UserError
-from generator.pil_resize import pil_resize
+from generator.pipeline.pil_resize import pil_resize
 
 RELATIVE_MEANING = "relative inverse depth (disparity): larger is nearer"
 METRIC_MEANING = "metric depth in metres: smaller is nearer"

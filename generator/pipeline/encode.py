@@ -15,7 +15,7 @@ import deflate
 import numpy as np
 from PIL import Image
 
-from .schema import DEPTH_PNG_MAX
+from ..schema import DEPTH_PNG_MAX
 
 # Level 1 (zlib's or libdeflate's): several times faster than the default 6 and, on masks and smooth
 # depth, within a few percent of its size.

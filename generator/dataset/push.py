@@ -29,11 +29,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__
-from .errors import UserError
+from .. import __version__
+from ..errors import UserError
 from .hub_rules import card_problems
-from .manifest import load_manifest
-from .schema import CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
+from ..output.manifest import load_manifest
+from ..schema import CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
 
 # Remote folders the dataset owns: files there that OUT does not have are stale and deleted.
 OWNED_DIRS = (*CONFIG_DIRS.values(), GALLERY_DIR)

@@ -33,12 +33,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import UserError
-from .depth import load_teacher
-from .options import RunOptions, TeacherSettings
-from .plan import ShardSpec
-from .schema import FG_BG, shard_path
-from .shard import ShardContext, shard_composites
+from ..errors import UserError
+from ..pipeline.depth import load_teacher
+from ..config import RunOptions, TeacherSettings
+from ..pipeline.plan import ShardSpec
+from ..schema import FG_BG, shard_path
+from ..pipeline.shard import ShardContext, shard_composites
 
 INSTALL_HINT = "--engine ray needs Ray: pip install 'mono-depth-mask[ray]' (or pip install 'ray[default]')"
 IN_FLIGHT = 2  # shards queued per actor, so an actor never waits for the driver between two shards
@@ -73,7 +73,7 @@ class ShardWorker:
         self.teacher = load_teacher(*teacher) if teacher else None
 
     def write(self, spec: ShardSpec, out):
-        from .build import write_shard
+        from ..build import write_shard
 
         _maybe_crash(spec)
         depths = self.teacher.predict(shard_composites(self.context, spec)) if self.teacher else None
@@ -136,7 +136,7 @@ def _run(ray, context: ShardContext, shards: list[ShardSpec], out, run: RunOptio
 
     from ray.exceptions import RayActorError, RayTaskError
 
-    from .depth import NoDepth
+    from ..pipeline.depth import NoDepth
 
     actor_teacher = None
     if teacher is not None:  # each actor loads its own copy; the driver's model never travels

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .errors import UserError
-from .options import TeacherSettings
+from ..errors import UserError
+from ..config import TeacherSettings
 from .sources import Sources
 
 if TYPE_CHECKING:

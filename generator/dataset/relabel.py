@@ -21,15 +21,15 @@ from PIL import Image
 from tqdm import tqdm
 
 from .card import write_card
-from .depth import load_teacher
-from .encode import encode_png, quantize_depth
+from ..pipeline.depth import load_teacher
+from ..pipeline.encode import encode_png, quantize_depth
 from .gallery import write_gallery
-from .manifest import load_manifest
-from .options import TeacherSettings
-from .outdir import build_lock
-from .schema import BACKGROUNDS, FEATURES, FG_BG, GALLERY_DIR, MANIFEST, STATS
-from .stats import DEPTH, DatasetStats
-from .writer import column_array, sha256_file, write_json, write_table
+from ..output.manifest import load_manifest
+from ..config import TeacherSettings
+from ..outdir import build_lock
+from ..schema import BACKGROUNDS, FEATURES, FG_BG, GALLERY_DIR, MANIFEST, STATS
+from ..pipeline.moments import DEPTH, DatasetStats
+from ..output.parquet import column_array, sha256_file, write_json, write_table
 
 DEPTH_COLUMNS = ("depth", "depth_min", "depth_max")
 

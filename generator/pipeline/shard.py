@@ -13,12 +13,12 @@ from .composite import Cutout, composite, placed_bbox, prepare_cutout
 from .depth import DepthStage
 from .encode import encode_image, encode_png, quantize_depth
 from .jpeg_splice import BackgroundJpeg, Box
-from .options import BuildOptions
+from ..config import BuildOptions
 from .plan import Grid, Placement, ShardSpec, placements
-from .schema import FG_BG, FG_BG_FEATURES, sample_name
+from ..schema import FG_BG, FG_BG_FEATURES, sample_name
 from .sources import Sources
-from .stats import IMAGE, DatasetStats, MaskMoments
-from .writer import rows_to_table
+from .moments import IMAGE, DatasetStats, MaskMoments
+from ..output.parquet import rows_to_table
 
 
 @dataclass
