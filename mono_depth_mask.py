@@ -26,11 +26,11 @@ from pathlib import Path
 
 import datasets
 
-from generator.build import make_context
-from generator.config import BuildOptions, TeacherSettings
+from generator.config import BuildOptions, DepthPlan, TeacherSettings
+from generator.engines.job import shard_table
 from generator.pipeline.plan import plan_shards
+from generator.pipeline.shard import make_context, shard_composites
 from generator.schema import FG_BG_FEATURES
-from generator.pipeline.shard import build_table
 
 _DESCRIPTION = "Foreground cut-outs and their flips pasted on backgrounds, with masks and depth maps."
 # Sub-folders of data_dir for the `full` config.
@@ -67,7 +67,8 @@ class MonoDepthMask(datasets.ArrowBasedBuilder):
 
     def _split_generators(self, dl_manager):
         options = self._options()
-        self._context, _ = make_context(options, self.config.teacher)
+        self._plan = DepthPlan.of(options, self.config.teacher)
+        self._context, self._teacher = make_context(options, self._plan)
         shards = plan_shards(self._context.grid, options)
         splits = dict.fromkeys(s.split for s in shards)
         return [
@@ -78,4 +79,5 @@ class MonoDepthMask(datasets.ArrowBasedBuilder):
     def _generate_tables(self, shards):
         # One job per shard, as in the packaged Parquet builder: the same table the CLI writes to a file.
         for spec in shards:
-            yield f"{spec.split}-{spec.index:05d}", build_table(self._context, spec)
+            depths = self._teacher.predict(shard_composites(self._context, spec)) if self._plan.labels == "composites" else None
+            yield f"{spec.split}-{spec.index:05d}", shard_table(self._context, spec, depths)

@@ -8,8 +8,8 @@ processes, Parquet), timed from start to the last shard, model loading excluded.
 the wrapper and the pipeline cost against the bare model. Weights are random (no downloads needed):
 speed does not depend on them.
 
-    python benchmarks/bench_depth_model.py --arch tiny --device cpu --batch-size 8 --size 224 --pipeline-samples 800
-    python benchmarks/bench_depth_model.py --arch depth-anything-v2-small --device cuda --dtype bf16 \
+    python -m benchmarks.bench_depth_model --arch tiny --device cpu --batch-size 8 --size 224 --pipeline-samples 800
+    python -m benchmarks.bench_depth_model --arch depth-anything-v2-small --device cuda --dtype bf16 \
         --batch-size 256 --samples 4096 --pipeline-samples 40000 --workers 15
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generator.pipeline.teacher import DepthTeacher, TeacherOptions  # noqa: E402
+from generator.config import TeacherSettings
+from generator.pipeline.teacher import DepthTeacher
 
 
 def save_v2_small(folder: Path, size: int) -> Path:
@@ -100,16 +99,17 @@ def timed(run: Callable[[], object], device: torch.device, warmup: int, iteratio
 
 def pipeline_rate(folder: Path, args: argparse.Namespace, out: Path) -> float:
     """Samples/s of `generate --demo --depth model` with this model, load time excluded."""
-    from generator.build import build, make_context
-    from generator.config import BuildOptions, RunOptions, TeacherSettings
+    from generator.build import build
+    from generator.config import BuildOptions, DepthPlan, RunOptions, TeacherSettings
+    from generator.pipeline.shard import make_context
 
     backgrounds = 10
     foregrounds = max(1, args.pipeline_samples // (backgrounds * 2 * 20))
     options = BuildOptions(demo=True, num_backgrounds=backgrounds, num_foregrounds=foregrounds, bg_size=args.size,
                            depth="model", depth_model=str(folder))
-    settings = TeacherSettings(args.device, args.dtype, args.batch_size)
+    settings = TeacherSettings(device=args.device, dtype=args.dtype, batch_size=args.batch_size)
     started = time.perf_counter()
-    make_context(options, settings)  # what build() spends before the first shard: inputs and model load
+    make_context(options, DepthPlan.of(options, settings))  # what build() spends before the first shard: inputs and model load
     setup = time.perf_counter() - started
     started = time.perf_counter()
     summary = build(options, RunOptions(out=out, workers=args.workers, progress=False, teacher=settings))
@@ -136,7 +136,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         save = save_tiny if args.arch == "tiny" else save_v2_small
         folder = save(Path(tmp) / args.arch, args.size)
-        options = TeacherOptions(str(folder), args.device, args.dtype, args.batch_size)
+        options = TeacherSettings(str(folder), args.device, args.dtype, args.batch_size)
         teacher = DepthTeacher.load(options)
         pipeline = pipeline_rate(folder, args, Path(tmp) / "out") if args.pipeline_samples else None
 

@@ -6,8 +6,8 @@
   changed MCUs (jpeg_splice.py), against encoding the whole composite and decoding it whole for the
   statistics (ms per composite; the bytes and the statistics must be the same).
 
-    python benchmarks/bench_encode.py                  # builds 2,000 demo samples in a temp folder
-    python benchmarks/bench_encode.py --dataset DIR --samples 500
+    python -m benchmarks.bench_encode                  # builds 2,000 demo samples in a temp folder
+    python -m benchmarks.bench_encode --dataset DIR --samples 500
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,18 +22,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_pipeline import decoded_samples  # noqa: E402
-from generator.build import make_context  # noqa: E402
-from generator.cli import main as cli  # noqa: E402
-from generator.pipeline.composite import placed_bbox  # noqa: E402
-from generator.pipeline.encode import PNG_COMPRESS_LEVEL, encode_grey_png, encode_image, quantize_depth  # noqa: E402
-from generator.pipeline.jpeg_splice import BackgroundJpeg, Box  # noqa: E402
-from generator.config import BuildOptions, TeacherSettings  # noqa: E402
-from generator.pipeline.plan import plan_shards  # noqa: E402
-from generator.pipeline.shard import _group_composites, groups  # noqa: E402
-from generator.pipeline.moments import IMAGE, DatasetStats  # noqa: E402
+from benchmarks.common import decoded_samples
+from generator.pipeline.shard import make_context
+from generator.cli import main as cli
+from generator.pipeline.composite import placed_bbox
+from generator.pipeline.encode import PNG_COMPRESS_LEVEL, encode_grey_png, encode_image, quantize_depth
+from generator.pipeline.jpeg_splice import BackgroundJpeg, Box
+from generator.config import BuildOptions, DepthPlan
+from generator.pipeline.plan import plan_shards
+from generator.pipeline.shard import _group_composites, groups
+from generator.pipeline.moments import IMAGE, DatasetStats
 
 
 def pil_png(array: np.ndarray) -> bytes:
@@ -87,7 +85,7 @@ def demo_composites(count: int) -> list[tuple[np.ndarray, np.ndarray, Box]]:
     """(background, composite, mask box) of the first `count` samples of a 10 x 5 demo build, made by the
     generator's own plan and composite stages."""
     options = BuildOptions(demo=True, num_backgrounds=10, num_foregrounds=5)
-    context, _ = make_context(options, TeacherSettings())
+    context, _ = make_context(options, DepthPlan.of(options))
     made = []
     for spec in plan_shards(context.grid, options):
         for group in groups(context.grid, spec.samples):

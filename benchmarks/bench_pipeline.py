@@ -7,15 +7,14 @@ as the pipeline has workers. (generate encodes only the MCUs of a composite that
 background, so part of the floor's work it does not do.) Everything runs in one invocation, on one
 machine, so the numbers compare.
 
-    python benchmarks/bench_pipeline.py                       # 2 workers, 4,000 and 40,000 samples
-    python benchmarks/bench_pipeline.py --sizes 4000 --workers 1 2 4
-    python benchmarks/bench_pipeline.py --repeats 2               # best of 2 rounds (noisy machines)
+    python -m benchmarks.bench_pipeline                       # 2 workers, 4,000 and 40,000 samples
+    python -m benchmarks.bench_pipeline --sizes 4000 --workers 1 2 4
+    python -m benchmarks.bench_pipeline --repeats 2               # best of 2 rounds (noisy machines)
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import multiprocessing
 import os
@@ -27,14 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
-from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generator.pipeline.encode import encode_depth, encode_image, encode_png  # noqa: E402
-from generator.pipeline.moments import IMAGE, DatasetStats  # noqa: E402
+from benchmarks.common import decoded_samples
+from generator.pipeline.encode import encode_depth, encode_image, encode_png
+from generator.pipeline.moments import IMAGE, DatasetStats
 
 # (backgrounds, foregrounds) per size; placements 20 and flips 2 as in the real dataset.
 GRIDS = {4000: (10, 10), 40000: (100, 10), 400000: (100, 100)}
@@ -80,24 +77,6 @@ def tree_rss(root: int) -> int:
         except OSError:
             pass
     return total
-
-
-def decoded_samples(out: Path, count: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(composite, mask, depth float) arrays of `count` rows spread evenly over the whole dataset (every
-    background and foreground weighs in, as in the pipeline), as the pipeline had them."""
-    files = [pq.ParquetFile(path) for path in sorted((out / "data").glob("*.parquet"))]
-    groups = [(f, g) for f in files for g in range(f.metadata.num_row_groups)]
-    per_group = -(-count // len(groups))
-    samples = []
-    for file, group in groups:
-        table = file.read_row_group(group, columns=["image", "mask", "depth", "depth_min", "depth_max"]).slice(0, per_group)
-        for row in table.to_pylist():
-            image = np.asarray(Image.open(io.BytesIO(row["image"]["bytes"])))
-            mask = np.asarray(Image.open(io.BytesIO(row["mask"]["bytes"])))
-            png = np.asarray(Image.open(io.BytesIO(row["depth"]["bytes"])), dtype=np.float32)
-            depth = row["depth_min"] + png / 65535 * (row["depth_max"] - row["depth_min"])
-            samples.append((image, mask, depth.astype(np.float32)))
-    return samples[:count]
 
 
 _samples: list = []

@@ -8,15 +8,14 @@ mask and 16-bit depth decoded by Pillow into CHW tensors, stacked into batches):
 - `parquet-stream`: load_dataset(DIR, split="train", streaming=True).with_format("torch")
 - `loose-files`: a map-style Dataset opening the four files of each sample
 
-    python benchmarks/bench_streaming.py                      # builds a demo dataset in a temp folder
-    python benchmarks/bench_streaming.py --dataset DIR --samples 2000 --workers 0 2 --json out.json
+    python -m benchmarks.bench_streaming                      # builds a demo dataset in a temp folder
+    python -m benchmarks.bench_streaming --dataset DIR --samples 2000 --workers 0 2 --json out.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,9 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generator.cli import main as cli  # noqa: E402
+from generator.cli import main as cli
 
 KEYS = ("image", "background", "mask", "depth")
 

@@ -1,9 +1,9 @@
 """Build a few small datasets and print the sha256 of every file they hold, so that a change can say which
 output bytes it changes and why (a pure refactoring changes none).
 
-    python benchmarks/output_hashes.py                  # print "case/path sha256" lines
-    python benchmarks/output_hashes.py --json FILE      # also save them
-    python benchmarks/output_hashes.py --compare FILE   # list what differs from a saved run; exit 1 if any
+    python -m benchmarks.output_hashes                  # print "case/path sha256" lines
+    python -m benchmarks.output_hashes --json FILE      # also save them
+    python -m benchmarks.output_hashes --compare FILE   # list what differs from a saved run; exit 1 if any
 
 Cases: the demo with `--depth scene` and `--depth none`, a tiny random DPT teacher (`--depth model`, one
 torch thread), user-input photos with `.npy` depth, and the Ray engine when Ray is installed. Each build runs

@@ -21,6 +21,7 @@ from .config import (
     BuildOptions,
     RunOptions,
     TeacherSettings,
+    default_depth_mode,
 )
 
 GENERATE_EXAMPLES = """examples:
@@ -92,7 +93,7 @@ def add_generate(subparsers) -> None:
 
 
 def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions]:
-    depth = args.depth or ("scene" if args.demo or args.background_depths or args.background_depth_model else "model")
+    depth = args.depth or default_depth_mode(args.demo, args.background_depths, args.background_depth_model)
     depth_model = args.depth_model or (DEFAULT_DEPTH_MODEL if depth == "model" else None)
     build = BuildOptions(
         demo=args.demo,
@@ -254,8 +255,8 @@ def run_stats(args: argparse.Namespace) -> None:
     from .dataset.card import write_card
     from .output.manifest import load_manifest
     from .schema import STATS
-    from .pipeline.moments import recompute
-    from .output.parquet import write_json
+    from .dataset.stats import recompute
+    from .output.folder import write_json
 
     load_manifest(args.out)  # a clear error before any work when OUT is no dataset
     write_json(args.out / STATS, recompute(args.out, args.progress).to_json())

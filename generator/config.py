@@ -1,6 +1,7 @@
-"""Typed build options. Everything that decides the content of the shards lives in `BuildOptions`;
-how a build runs (workers, output folder, overwrite) lives in `RunOptions`, so two builds that differ
-only in how they ran are the same dataset."""
+"""Typed build options and the depth plan. Everything that decides the content of the shards lives in
+`BuildOptions`; how a build runs (workers, output folder, overwrite) lives in `RunOptions`, so two builds
+that differ only in how they ran are the same dataset. `DepthPlan` decides once, from both, what depth is
+stored and which teacher makes it where."""
 
 from __future__ import annotations
 
@@ -24,10 +25,12 @@ DEMO_FOREGROUNDS = 10
 
 @dataclass(frozen=True)
 class TeacherSettings:
-    """Where and how the depth model runs (the model itself is a BuildOptions field)."""
+    """A depth model and where and how it runs. In RunOptions the model is left at its default: which
+    model labels a build is a BuildOptions field, and DepthPlan puts it here."""
 
-    device: str = "auto"
-    dtype: str = "auto"
+    model: str = DEFAULT_DEPTH_MODEL  # Hub id or local folder
+    device: str = "auto"  # auto|cpu|cuda|mps
+    dtype: str = "auto"  # auto|fp32|fp16|bf16; auto = bf16/fp16 on CUDA, fp32 on cpu/mps
     batch_size: int = 32
     trust_remote_code: bool = False
 
@@ -134,3 +137,31 @@ def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
 def _check_range(flag: str, value: int, low: int, high: int) -> None:
     if not low <= value <= high:
         raise UserError(f"{flag} must be between {low} and {high}; got {value}")
+
+
+def default_depth_mode(demo: bool, background_depths: str | None, background_depth_model: str | None) -> str:
+    """--depth when not given: the scene's own depth where the backgrounds have one, else the teacher."""
+    return "scene" if demo or background_depths or background_depth_model else "model"
+
+
+@dataclass(frozen=True)
+class DepthPlan:
+    """What depth a build stores and how it is made, decided once from the options and passed down.
+
+    `teacher` is the model to load, if any: --depth-model for `model` (it labels every composite),
+    --background-depth-model for `scene` (it labels each background once, and the scene rule does the
+    rest). `teacher_in_workers`: every engine worker loads its own copy (Ray actors on their GPUs) instead of
+    this process labelling each shard and handing the depth maps to the workers."""
+
+    mode: str  # none | scene | model
+    teacher: TeacherSettings | None = None
+    labels: str | None = None  # "composites" | "backgrounds" | None: what the teacher sees
+    teacher_in_workers: bool = False
+
+    @classmethod
+    def of(cls, options: BuildOptions, settings: TeacherSettings = TeacherSettings(), engine: str = "local") -> "DepthPlan":
+        model = {"model": options.depth_model, "scene": options.background_depth_model}.get(options.depth)
+        if not model:
+            return cls(options.depth)
+        labels = "composites" if options.depth == "model" else "backgrounds"
+        return cls(options.depth, dataclasses.replace(settings, model=model), labels, labels == "composites" and engine == "ray")

@@ -46,7 +46,7 @@ def decoded_depth(row):
 
 
 def test_depth_model_labels_every_composite_with_the_teacher(model_dataset, relative_model):
-    teacher = load_teacher(str(relative_model), TeacherSettings())
+    teacher = load_teacher(TeacherSettings(str(relative_model)))
     rows = list(datasets.load_dataset(str(model_dataset))["train"])
     expected = teacher.predict(np.stack([np.asarray(r["image"]) for r in rows]))
     for row, want in zip(rows, expected):
@@ -65,7 +65,7 @@ def test_depth_model_shards_do_not_depend_on_worker_count(model_dataset, relativ
 
 
 def test_backgrounds_config_carries_the_teachers_depth(model_dataset, relative_model):
-    teacher = load_teacher(str(relative_model), TeacherSettings())
+    teacher = load_teacher(TeacherSettings(str(relative_model)))
     backgrounds = datasets.load_dataset(str(model_dataset), "backgrounds")["train"]
     row = backgrounds[0]
     want = teacher.predict(np.asarray(row["image"])[None])[0]
@@ -102,7 +102,7 @@ def test_relabel_depth_rewrites_only_the_depth_columns(model_dataset, metric_mod
     shutil.copytree(model_dataset, copy)
     before = {p: pq.read_table(p) for p in sorted((copy / "data").glob("*.parquet"))}
     assert main(["relabel-depth", str(copy), "--depth-model", str(metric_model), "--no-progress"]) == 0
-    teacher = load_teacher(str(metric_model), TeacherSettings())
+    teacher = load_teacher(TeacherSettings(str(metric_model)))
     for path, old in before.items():
         new = pq.read_table(path)
         assert new.schema == old.schema
@@ -118,7 +118,7 @@ def test_relabel_depth_rewrites_only_the_depth_columns(model_dataset, metric_mod
     assert manifest["options"]["depth_model"] == str(metric_model) and manifest["depth"]["relabelled"]
     assert {s["path"]: s["sha256"] for s in manifest["shards"]} == shard_hashes(copy)
     assert "metric depth in metres" in (copy / "README.md").read_text()
-    from generator.pipeline.moments import recompute
+    from generator.dataset.stats import recompute
 
     assert json.loads((copy / "stats.json").read_text())["kinds"] == recompute(copy).to_json()["kinds"]
     # Relabelling with the original teacher restores the original shards: PNG composites are what it saw.

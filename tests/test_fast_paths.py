@@ -13,7 +13,7 @@ from generator.schema import FG_BG, FG_BG_FEATURES
 from generator import threads
 from generator.pipeline.demo import demo_backgrounds
 from generator.pipeline.moments import IMAGE, MASK, DatasetStats, MaskMoments, decode
-from generator.output.parquet import binary_array, rows_to_table
+from generator.pipeline.table import binary_array, rows_to_table
 
 
 @pytest.mark.parametrize("data", [[b"ab", b"", b"cde"], [], [b"x", None, b""], [None, None]])
@@ -120,12 +120,12 @@ def test_demo_rooms_rendered_on_threads_equal_a_serial_rendering(monkeypatch):
 def test_a_shard_takes_each_cutouts_mask_moments_once(monkeypatch):
     """20 placements of a (foreground, flip) share one cut-out: its mask is summed once, not 20 times."""
     from generator.pipeline import shard
-    from generator.build import make_context
-    from generator.config import BuildOptions, TeacherSettings
+    from generator.pipeline.shard import make_context
+    from generator.config import BuildOptions, DepthPlan
     from generator.pipeline.plan import plan_shards
 
     options = BuildOptions(demo=True, num_backgrounds=2, num_foregrounds=2, bg_size=64, placements=20)
-    context, _ = make_context(options, TeacherSettings())
+    context, _ = make_context(options, DepthPlan.of(options))
     calls = []
     original = MaskMoments.of
     monkeypatch.setattr(shard.MaskMoments, "of", classmethod(lambda cls, mask: calls.append(1) or original(mask)))

@@ -16,7 +16,7 @@ from generator.pipeline.encode import decode_depth
 from generator.config import BuildOptions
 from generator.pipeline.plan import GROUND_TOP, Grid, placements, split_members
 from generator.pipeline.sources import load_sources
-from generator.output.parquet import sha256_file
+from generator.output.folder import sha256_file
 
 
 def read_rows(out, config="fg_bg"):

@@ -117,14 +117,14 @@ def test_a_patch_encoded_with_other_settings_is_refused(rooms):
 def test_every_composite_of_a_shard_is_the_encoders_bytes_for_the_whole_image(extra):
     """End to end: the shard's spliced JPEGs equal encoding each composite whole (so the composite equals
     its background outside the mask's box, as splicing assumes), and the statistics equal a whole decode's."""
-    from generator.build import make_context
-    from generator.config import BuildOptions, TeacherSettings
+    from generator.pipeline.shard import make_context
+    from generator.config import BuildOptions, DepthPlan
     from generator.pipeline.plan import plan_shards
     from generator.pipeline.shard import build_rows, shard_composites
     from generator.pipeline.moments import IMAGE, DatasetStats
 
     options = BuildOptions(demo=True, num_backgrounds=2, num_foregrounds=2, bg_size=80, placements=6, **extra)
-    context, _ = make_context(options, TeacherSettings())
+    context, _ = make_context(options, DepthPlan.of(options))
     for spec in plan_shards(context.grid, options):
         spliced, whole = DatasetStats(), DatasetStats()
         rows = build_rows(context, spec, spliced)

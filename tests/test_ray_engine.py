@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from tests.conftest import SMALL, generate, input_args, loopback_only
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.skipif(
     "unshare -n sh -c 'ip link set lo up && python -m pytest -q tests/test_ray_engine.py'",
 )
 
-from generator.engines.ray import CRASH_ENV  # noqa: E402
-from generator.output.parquet import sha256_file  # noqa: E402
+from tests.ray_crash import CRASH_DIR  # noqa: E402
+from generator.output.folder import sha256_file  # noqa: E402
 
 
 def parquet_hashes(out):
@@ -31,11 +32,15 @@ def parquet_hashes(out):
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
     crash_dir = tmp_path_factory.mktemp("crash-requests")
-    os.environ[CRASH_ENV] = str(crash_dir)  # inherited by the raylet, hence by every actor
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    os.environ[CRASH_DIR] = str(crash_dir)  # inherited by the raylet, hence by every actor
+    # The workers import the hook from this checkout (they start in another folder).
+    root = str(Path(__file__).resolve().parents[1])
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
+             runtime_env={"worker_process_setup_hook": "tests.ray_crash.install"})
     yield crash_dir
     ray.shutdown()
-    os.environ.pop(CRASH_ENV, None)
+    os.environ.pop(CRASH_DIR, None)
 
 
 @pytest.fixture(scope="module")

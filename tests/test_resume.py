@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import SMALL, generate, input_args
 
 from generator.output.manifest import load_manifest
-from generator.outdir import LOCK
+from generator.output.folder import LOCK
 
 REPO = Path(__file__).resolve().parent.parent
 # Demo inputs, 4 x 4 x 2 x 10 = 320 samples in 16 fg_bg shards of 20: a few seconds, time to kill it.

@@ -17,7 +17,7 @@ from generator.pipeline.teacher import (
     METRIC_MEANING,
     RELATIVE_MEANING,
     DepthTeacher,
-    TeacherOptions,
+    TeacherSettings,
     resolve_dtype,
 )
 from tests.tiny_models import save_tiny_depth_anything, save_tiny_dpt, save_tiny_glpn
@@ -47,7 +47,7 @@ def images(height: int, width: int, count: int = 3, seed: int = 0) -> np.ndarray
 
 
 def load(folder: Path, **options) -> DepthTeacher:
-    return DepthTeacher.load(TeacherOptions(model=str(folder), device="cpu", **options))
+    return DepthTeacher.load(TeacherSettings(model=str(folder), device="cpu", **options))
 
 
 @pytest.mark.parametrize("name", list(SAVERS))
@@ -111,7 +111,7 @@ def test_missing_model_is_one_helpful_user_error(tmp_path: Path, monkeypatch) ->
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     missing = tmp_path / "no-such-model"
     with pytest.raises(UserError) as caught:
-        DepthTeacher.load(TeacherOptions(model=str(missing), device="cpu"))
+        DepthTeacher.load(TeacherSettings(model=str(missing), device="cpu"))
     message = str(caught.value)
     assert "\n" not in message
     assert str(missing) in message

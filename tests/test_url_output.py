@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import SMALL, generate, input_args
 
 from generator.cli import main
-from generator.output.parquet import sha256_file
+from generator.output.folder import sha256_file
 
 
 def local_files(out):

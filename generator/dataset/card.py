@@ -85,7 +85,7 @@ def render_card(out: Path, repo_id: str = DEFAULT_REPO_ID, pretty_name: str = "m
 def write_card(out: Path, repo_id: str | None = None, pretty_name: str | None = None, license: str | None = None) -> Path:
     """Render OUT/README.md; settings given here are kept in the manifest for later renders."""
     from ..schema import MANIFEST
-    from ..output.parquet import write_json, write_text
+    from ..output.folder import write_json, write_text
 
     out = Path(out)
     manifest = load_manifest(out)

@@ -31,7 +31,7 @@ from ..pipeline.encode import decode_depth  # noqa: E402
 from ..output.manifest import load_manifest  # noqa: E402
 from ..schema import BACKGROUNDS, FG_BG, FOREGROUNDS, GALLERY_DIR, ROW_GROUP_SIZE, STATS  # noqa: E402
 from ..pipeline.moments import COVERAGE_BINS, decode  # noqa: E402
-from ..output.parquet import atomic_path  # noqa: E402
+from ..output.folder import atomic_path  # noqa: E402
 
 SAMPLES = 8  # composites, masks and depth maps shown
 ROWS = 4  # rows of the background | composite | mask | depth sheet

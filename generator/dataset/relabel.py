@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +23,14 @@ from tqdm import tqdm
 from .card import write_card
 from ..pipeline.depth import load_teacher
 from ..pipeline.encode import encode_png, quantize_depth
-from .gallery import write_gallery
 from ..output.manifest import load_manifest
 from ..config import TeacherSettings
-from ..outdir import build_lock
+
 from ..schema import BACKGROUNDS, FEATURES, FG_BG, GALLERY_DIR, MANIFEST, STATS
 from ..pipeline.moments import DEPTH, DatasetStats
-from ..output.parquet import column_array, sha256_file, write_json, write_table
+from ..output.folder import build_lock, sha256_file, write_json
+from ..output.parquet import write_table
+from ..pipeline.table import column_array
 
 DEPTH_COLUMNS = ("depth", "depth_min", "depth_max")
 
@@ -79,6 +80,8 @@ def _update_depth_outputs(out: Path, depth_stats: DatasetStats) -> None:
         stats["kinds"][DEPTH] = depth_stats.to_json()["kinds"][DEPTH]
         write_json(path, stats)
     if (out / GALLERY_DIR).is_dir():
+        from .gallery import write_gallery  # matplotlib, only when there is a gallery to redraw
+
         write_gallery(out)
 
 
@@ -86,7 +89,7 @@ def relabel(out: Path, model: str, settings: TeacherSettings, progress: bool = T
     started = time.perf_counter()
     out = Path(out)
     manifest = load_manifest(out)
-    teacher = load_teacher(model, settings)
+    teacher = load_teacher(replace(settings, model=model))
     shards = [s for s in manifest["shards"] if s["config"] in (FG_BG, BACKGROUNDS)]
     rows = 0
     depth_stats = DatasetStats()

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ..pipeline.composite import mask_bbox
 from ..output.manifest import load_manifest
 from ..schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, sample_name
-from ..output.parquet import sha256_file
+from ..output.folder import sha256_file
 
 # A JPEG composite differs from its (also JPEG) background outside the mask only by compression noise,
 # largest in the 8x8 blocks the foreground's edge crosses.

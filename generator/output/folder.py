@@ -1,10 +1,11 @@
-"""Where a dataset is written: a local folder (as before) or any fsspec URL (file://, a shared file system,
-s3://, gs://, ...).
+"""Where a dataset is written, behind one interface: a local folder or any fsspec URL (file://, a shared
+file system, s3://, gs://, ...). `OutputFolder` answers "may this build write here?" (`check`, `prepare`),
+holds the build's lock and publishes every file whole.
 
 Every output file is written whole and then published in one step, so a reader, a resumed build or a
 retried worker never sees half a file:
 
-- local folder: a hidden temporary file beside the target, fsync, rename (writer.atomic_path);
+- local folder: a hidden temporary file beside the target, fsync, rename (`atomic_path`);
 - URL: the file is written completely to a local temporary folder, then uploaded. Object stores
   (s3, gs, az, ...) make a single put visible all at once; on other file systems (file://, sftp, hdfs, ...)
   it is put under a hidden temporary name in the target folder and moved over the target.
@@ -12,21 +13,96 @@ retried worker never sees half a file:
 The fg_bg shards go straight to their destination from whichever worker built them. The driver writes
 the small files (input configs, manifest, card) into a local staging folder with the same code as for a
 local build and uploads them at the end, the manifest and the card last.
+
+`OUT/.mono-depth-mask.lock` is held with `flock` for the whole build and removed at its end. The kernel
+releases the lock when the process dies, however it dies, so a crash never leaves OUT locked. The lock file
+and `.*.tmp` files are never part of the dataset (`UNPUBLISHED`).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
+import os
+import shutil
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Callable
+from typing import Callable, Iterator
 
-from ..errors import UserError
-from ..config import BuildOptions
-from .parquet import sha256_file
+from ..errors import OutputError, UserError, describe_os_error
 
+# Every file is written as `.NAME.<random>.tmp` beside its final name, then renamed.
+TEMPORARY_SUFFIX = ".tmp"
+LOCK = ".mono-depth-mask.lock"
+# Glob patterns of files under OUT that are never published (relative to OUT, any folder depth).
+UNPUBLISHED = [LOCK, f".*{TEMPORARY_SUFFIX}", f"**/.*{TEMPORARY_SUFFIX}"]
 # Protocols where one put of a completed file is atomic: no temporary name and rename needed.
 ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "oci", "r2", "memory"}
+
+
+# --- one file, published whole ------------------------------------------------------------------------
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success fsync and rename it over `path`, on failure
+    remove it. A failed write (disk full, file-size limit, no permission) becomes one `OutputError`
+    naming `path`; a killed process leaves only a `.NAME.*.tmp` file, which the next build removes."""
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
+        os.close(handle)
+        temporary = Path(name)
+        yield temporary
+        with open(temporary, "rb+") as stream:
+            os.fsync(stream.fileno())
+        # mkstemp makes the file private (0600); published files get the usual mode under the umask.
+        os.chmod(temporary, 0o666 & ~_UMASK)
+        os.replace(temporary, path)
+    except BaseException as error:
+        if temporary is not None:
+            try:
+                temporary.unlink(missing_ok=True)
+            except OSError:
+                pass
+        if isinstance(error, OSError):
+            raise OutputError(describe_os_error(error, path)) from None
+        raise
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once at import: toggling the umask later could race with threads creating files.
+_UMASK = _read_umask()
+
+
+
+def write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+
+
+def write_json(path: Path, data: dict) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- local folder or URL -------------------------------------------------------------------------
 
 
 def is_url(out: str | Path) -> bool:
@@ -119,6 +195,11 @@ class OutputFolder:
         if self._staging is not None:
             self._staging.cleanup()
 
+    @property
+    def target(self) -> str | Path:
+        """What the user named: the folder, or the URL."""
+        return self.url or self.local
+
     def publish(self) -> None:
         """Upload the driver's files to the URL: input configs first, then the manifest, then the card."""
         if self.url is None:
@@ -132,25 +213,117 @@ class OutputFolder:
             upload(fs, path, f"{root.rstrip('/')}/{path.relative_to(self.local).as_posix()}")
 
 
-def prepare_remote(url: str, options: BuildOptions, overwrite: bool) -> None:
-    """manifest.prepare_output for a URL: empty, our dataset with the same options, or our dataset with
-    other options and --overwrite (its files are removed); never a foreign folder."""
-    from .manifest import OWNED, parse_manifest, refuse_other_options
-    from ..schema import MANIFEST
+def is_scratch(name: str) -> bool:
+    """The lock file or a temporary file: build machinery, not data."""
+    return name == LOCK or (name.startswith(".") and name.endswith(TEMPORARY_SUFFIX))
 
-    fs, root = filesystem(url)
-    root = root.rstrip("/")
-    if fs.exists(root) and not fs.isdir(root):
-        raise UserError(f"--out {url} is a file, not a folder")
-    if not fs.exists(root) or not fs.ls(root):
-        fs.makedirs(root, exist_ok=True)
-        return
-    manifest_path = f"{root}/{MANIFEST}"
-    if not fs.exists(manifest_path):
-        raise UserError(f"--out {url} is not empty and holds no mono-depth-mask dataset; choose an empty folder")
-    data = parse_manifest(f"{url}/{MANIFEST}", lambda: fs.cat_file(manifest_path))
-    changed = refuse_other_options(url, data, options, overwrite)
-    for name in OWNED if changed else ():
-        path = f"{root}/{name}"
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
+
+@contextmanager
+def build_lock(out: Path) -> Iterator[None]:
+    """Hold OUT's lock for the duration of the block; refuse at once if another build holds it."""
+    path = out / LOCK
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise OutputError(describe_os_error(error, path)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputError(f"another build is writing to {out} (it holds {path}); wait for it to finish") from None
+        # The holder before us may have removed the file between our open and our flock: then we locked
+        # a file nobody else can see. Lock the file that is at the path now instead.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+        os.close(fd)
+
+
+def remove_temporaries(out: Path, folders: list[str]) -> list[Path]:
+    """Remove the `.*.tmp` files a killed build left in OUT and in its own `folders` (call with the lock
+    held, so no running build's temporaries are removed). Returns what was removed."""
+    removed = []
+    for folder in [out, *(out / name for name in folders)]:
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.name != LOCK and is_scratch(path.name) and path.is_file():
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+class LocalTree:
+    """What the output policy (manifest.check_output) needs to know of a local folder."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.where = str(self.root)
+
+    def kind(self) -> str:
+        return "missing" if not self.root.exists() else "folder" if self.root.is_dir() else "file"
+
+    def is_empty(self) -> bool:
+        """No entries but build machinery (the lock, temporaries of a build killed before its first
+        manifest) and empty folders."""
+        return all(
+            is_scratch(path.name) or (path.is_dir() and not path.is_symlink() and not any(path.iterdir()))
+            for path in self.root.iterdir()
+        )
+
+    def read(self, name: str) -> bytes | None:
+        path = self.root / name
+        return path.read_bytes() if path.is_file() else None
+
+    def create(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def remove(self, name: str) -> None:
+        path = self.root / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+class RemoteTree:
+    """The same for a folder behind an fsspec URL."""
+
+    def __init__(self, url: str):
+        self.fs, root = filesystem(url)
+        self.root = root.rstrip("/")
+        self.where = url.rstrip("/")
+
+    def kind(self) -> str:
+        return "missing" if not self.fs.exists(self.root) else "folder" if self.fs.isdir(self.root) else "file"
+
+    def is_empty(self) -> bool:
+        return not self.fs.ls(self.root)
+
+    def read(self, name: str) -> bytes | None:
+        path = f"{self.root}/{name}"
+        return self.fs.cat_file(path) if self.fs.exists(path) else None
+
+    def create(self) -> None:
+        self.fs.makedirs(self.root, exist_ok=True)
+
+    def remove(self, name: str) -> None:
+        path = f"{self.root}/{name}"
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)
+
+
+def tree(out: str | Path) -> LocalTree | RemoteTree:
+    return RemoteTree(str(out)) if is_url(out) else LocalTree(Path(out))

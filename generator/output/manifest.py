@@ -9,25 +9,46 @@ from __future__ import annotations
 import functools
 import json
 import platform
-import shutil
 from importlib.metadata import PackageNotFoundError, version
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .. import __version__
 from ..errors import UserError
 from ..config import BuildOptions
-from ..outdir import is_scratch
+
+from ..pipeline.moments import DatasetStats
 from ..schema import CARD, CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS
-from .parquet import sha256_file, write_json
+from .folder import LocalTree, sha256_file, tree, write_json
 
 if TYPE_CHECKING:
-    from ..build import BuildSummary
     from ..pipeline.sources import Sources
 
 FORMAT = "mono-depth-mask/1"
 PACKAGES = ("numpy", "pillow", "pyarrow", "datasets", "huggingface_hub", "transformers", "torch")
 OWNED = [*CONFIG_DIRS.values(), MANIFEST, STATS, CARD, GALLERY_DIR]
+
+
+@dataclass
+class ShardRecord:
+    """One Parquet file of the dataset as the manifest records it, with its pixel statistics while a build
+    holds them in memory."""
+
+    path: str  # relative to the output folder
+    config: str
+    split: str
+    rows: int
+    bytes: int
+    sha256: str
+    stats: DatasetStats | None = None
+
+    def to_manifest(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k != "stats"}
+
+    @classmethod
+    def from_manifest(cls, entry: dict) -> "ShardRecord":
+        return cls(**{k: entry[k] for k in ("path", "config", "split", "rows", "bytes", "sha256")})
 
 
 def parse_manifest(where: str, read: Callable[[], bytes]) -> dict:
@@ -63,21 +84,20 @@ def option_differences(old: dict, new: BuildOptions) -> list[str]:
     return sorted(key for key in current.keys() | old.keys() if old.get(key) != current.get(key))
 
 
-def _is_empty(out: Path) -> bool:
-    """No entries but build machinery (the lock, temporaries of a build killed before its first manifest)
-    and empty folders."""
-    return all(is_scratch(path.name) or (path.is_dir() and not path.is_symlink() and not any(path.iterdir())) for path in out.iterdir())
-
-
-def check_output(out: Path, options: BuildOptions, overwrite: bool) -> dict | None:
-    """Refuse an `out` that may not receive this build; touches nothing. Returns its manifest, if any."""
-    if out.exists() and not out.is_dir():
+def check_output(out: Path | str, options: BuildOptions, overwrite: bool) -> dict | None:
+    """May this build write to `out` (a folder or a URL)? Empty, or our own dataset with the same options,
+    or with other options and --overwrite; never a foreign folder. Touches nothing. Returns the existing
+    manifest, if any."""
+    where = tree(out)
+    kind = where.kind()
+    if kind == "file":
         raise UserError(f"--out {out} is a file, not a folder")
-    if not out.exists() or _is_empty(out):
+    if kind == "missing" or where.is_empty():
         return None
-    manifest = read_manifest(out)
-    if manifest is None:
+    data = where.read(MANIFEST)
+    if data is None:
         raise UserError(f"--out {out} is not empty and holds no mono-depth-mask dataset; choose an empty folder")
+    manifest = parse_manifest(f"{where.where}/{MANIFEST}", lambda: data)
     refuse_other_options(out, manifest, options, overwrite)
     return manifest
 
@@ -93,19 +113,21 @@ def refuse_other_options(out, manifest: dict, options: BuildOptions, overwrite: 
     return changed
 
 
-def prepare_output(out: Path, options: BuildOptions, overwrite: bool) -> dict | None:
-    """Make sure `out` may receive this build: empty, or our own dataset with the same options (returned,
-    so its verified shards can be kept), or our own dataset with other options and --overwrite (its files
-    are removed). Never touches a foreign folder's files."""
+def prepare_output(out: Path | str, options: BuildOptions, overwrite: bool) -> dict | None:
+    """check_output, then make `out` ready: the dataset of other options (--overwrite) is removed. Returns
+    the manifest of our own dataset with the same options, so its verified shards can be kept; a URL build
+    starts afresh (its shards are not checked), so None there."""
     manifest = check_output(out, options, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
+    where = tree(out)
+    where.create()
     if manifest is not None and option_differences(manifest.get("options", {}), options):
-        remove_dataset(out)
+        for name in OWNED:
+            where.remove(name)
         return None
-    return manifest
+    return manifest if isinstance(where, LocalTree) else None
 
 
-def reusable_shards(out: Path, previous: dict | None, inputs: dict) -> dict[str, dict]:
+def reusable_shards(out: Path, previous: dict | None, inputs: dict) -> dict[str, ShardRecord]:
     """The fg_bg shards of a previous build (finished or killed) with the same options and inputs that are
     still intact: the file exists and its size and sha256 are the ones recorded when it was written."""
     if not previous or previous.get("inputs") != inputs:
@@ -120,17 +142,8 @@ def reusable_shards(out: Path, previous: dict | None, inputs: dict) -> dict[str,
         except OSError:
             intact = False
         if intact:
-            kept[shard["path"]] = shard
+            kept[shard["path"]] = ShardRecord.from_manifest(shard)
     return kept
-
-
-def remove_dataset(out: Path) -> None:
-    for name in OWNED:
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
 
 
 @functools.lru_cache(maxsize=1)
@@ -162,8 +175,8 @@ def inputs_record(options: BuildOptions, sources: "Sources") -> dict:
 
 
 def write_manifest(
-    out: Path, options: BuildOptions, sources: "Sources", depth_info: dict, summary: "BuildSummary", complete: bool = True,
-    card: dict | None = None,
+    out: Path, options: BuildOptions, sources: "Sources", depth_info: dict, splits: dict[str, int], shards: list[ShardRecord],
+    complete: bool = True, card: dict | None = None,
 ) -> dict:
     """Written once when the build starts and again after every shard with `complete: false` and the
     shards finished so far (the progress record a resumed build trusts), and at the end with
@@ -176,9 +189,9 @@ def write_manifest(
         "depth": {"mode": options.depth, **depth_info},
         "inputs": inputs_record(options, sources),
         "skipped_inputs": list(getattr(sources, "skipped", [])),
-        "splits": summary.rows_per_split,
+        "splits": splits,
         **({"card": card} if card else {}),
-        "shards": [shard.to_manifest() if not isinstance(shard, dict) else shard for shard in summary.shards],
+        "shards": [shard.to_manifest() for shard in shards],
     }
     write_json(out / MANIFEST, data)
     return data

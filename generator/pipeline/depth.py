@@ -1,8 +1,9 @@
 """Stage 4, depth: a depth map for each composite.
 
-A depth stage takes a batch of composites (with their masks and background ids) and returns float32 depth
-maps, or None for `--depth none`. `SceneDepth` derives them from the backgrounds' own depth maps; the
-model teacher (teacher.py) plugs in behind the same call.
+A depth stage takes a batch of composites (with their masks, background ids and their rows in the shard)
+and returns float32 depth maps, or None for `--depth none`. `SceneDepth` derives them from the backgrounds'
+own depth maps; with a teacher on every composite, the teacher labels a whole shard at once (wherever the
+depth plan runs it) and `TeacherDepth` hands its maps out by row.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from ..errors import UserError
-from ..config import TeacherSettings
+from ..config import DepthPlan, TeacherSettings
 from .sources import Sources
 
 if TYPE_CHECKING:
@@ -25,14 +26,15 @@ METRIC_NEAR_SMALL = "metric depth in metres along the optical axis: smaller is n
 class DepthStage(Protocol):
     meaning: str | None
 
-    def __call__(self, images: np.ndarray, masks: np.ndarray, bg_ids: np.ndarray) -> np.ndarray | None:
-        """images (N, S, S, 3) uint8, masks (N, S, S) uint8, bg_ids (N,) -> depth (N, S, S) float32."""
+    def __call__(self, images: np.ndarray, masks: np.ndarray, bg_ids: np.ndarray, rows: slice) -> np.ndarray | None:
+        """images (N, S, S, 3) uint8, masks (N, S, S) uint8, bg_ids (N,), their rows of the shard ->
+        depth (N, S, S) float32."""
 
 
 class NoDepth:
     meaning = None
 
-    def __call__(self, images, masks, bg_ids):
+    def __call__(self, images, masks, bg_ids, rows):
         return None
 
 
@@ -44,7 +46,7 @@ class SceneDepth:
     meaning: str = METRIC_NEAR_SMALL
     near_is_large: bool = False  # True for a teacher's relative inverse depth (disparity)
 
-    def __call__(self, images, masks, bg_ids):
+    def __call__(self, images, masks, bg_ids, rows):
         depths = np.empty(masks.shape, dtype=np.float32)
         for depth, mask, bg_id in zip(depths, masks, bg_ids):
             scene_depth(self.background_depths[bg_id], mask, self.near_is_large, out=depth)
@@ -73,40 +75,24 @@ def scene_depth(background_depth: np.ndarray, mask: np.ndarray, near_is_large: b
     return depth
 
 
-@dataclass
-class PrecomputedDepth:
-    """Depth maps computed elsewhere (by the teacher, in the process that holds the GPU), handed out in
-    the order the shard builder asks for them."""
+@dataclass(frozen=True)
+class TeacherDepth:
+    """The teacher's depth maps of one shard, computed before the shard is built (in the process or
+    worker that holds the model), handed out by row. Without them (`depths` None) a build has a bug."""
 
-    depths: np.ndarray  # (N, S, S) float32, one per sample of the shard, in shard order
-    meaning: str | None = None
-    taken: int = 0
+    meaning: str
+    depths: np.ndarray | None = None  # (N, S, S) float32, one per row of the shard
 
-    def __call__(self, images, masks, bg_ids):
-        batch = self.depths[self.taken : self.taken + len(images)]
-        self.taken += len(images)
-        return batch
-
-
-@dataclass
-class ModelDepth:
-    """The teacher on every composite."""
-
-    teacher: "DepthTeacher"
-
-    @property
-    def meaning(self) -> str:
-        return self.teacher.info["meaning"]
-
-    def __call__(self, images, masks, bg_ids):
-        return self.teacher.predict(images)
+    def __call__(self, images, masks, bg_ids, rows):
+        if self.depths is None:
+            raise RuntimeError("--depth model: the teacher's depth maps of this shard were not computed")
+        return self.depths[rows]
 
 
-def load_teacher(model: str, settings: TeacherSettings) -> "DepthTeacher":
-    from .teacher import DepthTeacher, TeacherOptions
+def load_teacher(settings: TeacherSettings) -> "DepthTeacher":
+    from .teacher import DepthTeacher
 
-    options = TeacherOptions(model, settings.device, settings.dtype, settings.batch_size, settings.trust_remote_code)
-    return DepthTeacher.load(options)
+    return DepthTeacher.load(settings)
 
 
 def label_backgrounds(sources: Sources, teacher: "DepthTeacher") -> None:
@@ -117,12 +103,12 @@ def label_backgrounds(sources: Sources, teacher: "DepthTeacher") -> None:
         background.depth = depth
 
 
-def make_depth_stage(mode: str, sources: Sources, teacher: "DepthTeacher | None" = None) -> DepthStage:
-    """The depth stage of a build; `teacher` is the --depth-model for `model`, the
-    --background-depth-model (already applied to the backgrounds) for `scene`."""
-    if mode == "none":
+def make_depth_stage(plan: DepthPlan, sources: Sources, teacher: "DepthTeacher | None" = None) -> DepthStage:
+    """The depth stage of a build; `teacher` is the plan's teacher, if loaded (for `scene`, it has already
+    labelled the backgrounds)."""
+    if plan.mode == "none":
         return NoDepth()
-    if mode == "scene":
+    if plan.mode == "scene":
         if not sources.has_depth:
             raise UserError(
                 "--depth scene needs background depth maps: pass --background-depths DIR or "
@@ -131,6 +117,6 @@ def make_depth_stage(mode: str, sources: Sources, teacher: "DepthTeacher | None"
         if teacher is not None:
             return SceneDepth([bg.depth for bg in sources.backgrounds], teacher.info["meaning"], teacher.near_is_large)
         return SceneDepth([bg.depth for bg in sources.backgrounds])
-    if teacher is None:
+    if plan.teacher is None:
         raise UserError("--depth model needs --depth-model ID_OR_PATH")
-    return ModelDepth(teacher)
+    return TeacherDepth(teacher.info["meaning"] if teacher is not None else "")

@@ -22,6 +22,8 @@ from fractions import Fraction
 import numpy as np
 from PIL import Image
 
+from ..schema import BACKGROUNDS
+
 # Kinds, in the order stats.json and the card list them.
 BACKGROUND, FOREGROUND, IMAGE, MASK, DEPTH = "background", "foreground", "image", "mask", "depth"
 KINDS = (BACKGROUND, FOREGROUND, IMAGE, MASK, DEPTH)
@@ -235,13 +237,11 @@ def decode(data: bytes) -> np.ndarray:
         return np.asarray(image)
 
 
-# --- from stored tables: the input configs while generating, and every config for `stats` -------------
+# --- from a just-encoded input config table -------------------------------------------------------
 
 
 def input_table_stats(config: str, table) -> DatasetStats:
     """Statistics of a backgrounds or foregrounds table from its stored (just encoded) bytes."""
-    from ..schema import BACKGROUNDS
-
     stats = DatasetStats()
     for cell in table.column("image").to_pylist():
         pixels = decode(cell["bytes"])
@@ -250,45 +250,3 @@ def input_table_stats(config: str, table) -> DatasetStats:
         else:
             stats.add_foreground(pixels, len(cell["bytes"]))
     return stats
-
-
-def fg_bg_table_stats(table) -> DatasetStats:
-    """Statistics of an fg_bg shard recomputed from its stored bytes (the `stats` command)."""
-    stats = DatasetStats()
-    images, masks = table.column("image").to_pylist(), table.column("mask").to_pylist()
-    depths = table.column("depth").to_pylist()
-    for image, mask, depth in zip(images, masks, depths):
-        stats.add_rgb(IMAGE, decode(image["bytes"]), len(image["bytes"]))
-        stats.add_mask(decode(mask["bytes"]), len(mask["bytes"]))
-        if depth is not None:
-            stats.add_depth(decode(depth["bytes"]), len(depth["bytes"]))
-    return stats
-
-
-def recompute(out, progress: bool = False) -> DatasetStats:
-    """The statistics of a built dataset from its shards alone (after a relabel, or a dataset built
-    elsewhere); equal to the ones accumulated while generating."""
-    from pathlib import Path
-
-    from tqdm import tqdm
-
-    from ..output.manifest import load_manifest
-
-    out = Path(out)
-    stats = DatasetStats()
-    shards = load_manifest(out)["shards"]
-    for shard in tqdm(shards, desc="stats", unit="shard", disable=not progress, dynamic_ncols=True):
-        stats.merge(shard_stats(out, shard["path"], shard["config"]))
-    return stats
-
-
-def shard_stats(out, path: str, config: str) -> DatasetStats:
-    """Statistics of one stored shard, from its bytes."""
-    from pathlib import Path
-
-    import pyarrow.parquet as pq
-
-    from ..schema import FG_BG
-
-    table = pq.read_table(Path(out) / path)
-    return fg_bg_table_stats(table) if config == FG_BG else input_table_stats(config, table)

@@ -5,20 +5,23 @@ the sources and the shard's spec; the local engine, the `datasets` builder and r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
 from .composite import Cutout, composite, placed_bbox, prepare_cutout
-from .depth import DepthStage
+from ..config import BuildOptions, DepthPlan
+from .depth import DepthStage, label_backgrounds, load_teacher, make_depth_stage
 from .encode import encode_image, encode_png, quantize_depth
 from .jpeg_splice import BackgroundJpeg, Box
-from ..config import BuildOptions
 from .plan import Grid, Placement, ShardSpec, placements
 from ..schema import FG_BG, FG_BG_FEATURES, sample_name
-from .sources import Sources
+from .sources import Sources, load_sources
 from .moments import IMAGE, DatasetStats, MaskMoments
-from ..output.parquet import rows_to_table
+from .table import rows_to_table
+
+if TYPE_CHECKING:
+    from .teacher import DepthTeacher
 
 
 @dataclass
@@ -59,10 +62,12 @@ def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | Non
     # Samples are numbered background-major, so a shard meets each background in one run: only the
     # current one's encoding is kept.
     bg_id, background = None, None
+    start = 0
     for group in groups(context.grid, spec.samples):
         if group.bg_id != bg_id:
             bg_id, background = group.bg_id, EncodedBackground.of(context.sources.backgrounds[group.bg_id].rgb, context.options)
-        _add_group(context, group, background, columns, stats)
+        _add_group(context, group, slice(start, start + len(group.ks)), background, columns, stats)
+        start += len(group.ks)
     return columns
 
 
@@ -108,11 +113,11 @@ def shard_composites(context: ShardContext, spec: ShardSpec) -> np.ndarray:
     return np.concatenate([_group_composites(context, group).images for group in groups(context.grid, spec.samples)])
 
 
-def _add_group(context: ShardContext, group: Group, background: EncodedBackground, columns: dict, stats: DatasetStats | None) -> None:
+def _add_group(context: ShardContext, group: Group, rows: slice, background: EncodedBackground, columns: dict, stats: DatasetStats | None) -> None:
     options = context.options
     made = _group_composites(context, group)
     size = (made.images.shape[2], made.images.shape[1])  # (width, height) of the composites
-    depths = context.depth(made.images, made.masks, np.full(len(made.places), group.bg_id))
+    depths = context.depth(made.images, made.masks, np.full(len(made.places), group.bg_id), rows)
     # Cut-outs repeat across the group's placements: each one's mask moments are taken once.
     unique = {id(c): c for c in made.cutouts} if stats is not None else {}
     mask_moments = {key: MaskMoments.of(c.mask) for key, c in unique.items()}
@@ -162,3 +167,14 @@ def _add_group(context: ShardContext, group: Group, background: EncodedBackgroun
 
 def build_table(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None):
     return rows_to_table(FG_BG, build_rows(context, spec, stats))
+
+
+def make_context(options: BuildOptions, plan: DepthPlan, skip_bad: bool = False, threads: int = 1) -> tuple[ShardContext, "DepthTeacher | None"]:
+    """Sources (decoded on `threads` threads), and the plan's depth model if any, loaded once, in this
+    process. The backgrounds get the model's depth too: the backgrounds config carries it, and --depth
+    scene builds on it."""
+    sources = load_sources(options, skip_bad=skip_bad, threads=threads)
+    teacher = load_teacher(plan.teacher) if plan.teacher is not None else None
+    if teacher is not None:
+        label_backgrounds(sources, teacher)
+    return ShardContext(options, sources, make_depth_stage(plan, sources, teacher)), teacher

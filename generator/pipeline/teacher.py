@@ -16,8 +16,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generator.errors import UserError
-from generator.pipeline.pil_resize import pil_resize
+from ..config import TeacherSettings
+from ..errors import UserError
+from .pil_resize import pil_resize
 
 RELATIVE_MEANING = "relative inverse depth (disparity): larger is nearer"
 METRIC_MEANING = "metric depth in metres: smaller is nearer"
@@ -31,15 +32,6 @@ RESAMPLE_MODES = {0: "nearest-exact", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
 LOAD_HINT = "pass a local folder to --depth-model, or use --depth scene / --depth none"
 
 
-@dataclass(frozen=True)
-class TeacherOptions:
-    model: str = "depth-anything/Depth-Anything-V2-Small-hf"  # Hub id or local folder
-    device: str = "auto"  # auto|cpu|cuda|mps
-    dtype: str = "auto"  # auto|fp32|fp16|bf16; auto = bf16/fp16 on CUDA, fp32 on cpu/mps
-    batch_size: int = 32
-    trust_remote_code: bool = False
-
-
 def resolve_device(name: str) -> torch.device:
     """Turn a --device choice into a torch device, refusing ones this machine does not have."""
     mps_ok = torch.backends.mps.is_available()
@@ -47,9 +39,9 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_ok else "cpu")
     available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": mps_ok}
     if name not in available:
-        raise UserError(f"Unknown device '{name}': use auto, cpu, cuda or mps")
+        raise UserError(f"unknown device '{name}': use auto, cpu, cuda or mps")
     if not available[name]:
-        raise UserError(f"Device '{name}' is not available on this machine: use --device auto or cpu")
+        raise UserError(f"device '{name}' is not available on this machine: use --device auto or cpu")
     return torch.device(name)
 
 
@@ -60,7 +52,7 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
             return torch.float32
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if name not in DTYPES:
-        raise UserError(f"Unknown dtype '{name}': use auto, fp32, fp16 or bf16")
+        raise UserError(f"unknown dtype '{name}': use auto, fp32, fp16 or bf16")
     return DTYPES[name]
 
 
@@ -93,7 +85,7 @@ def _dtype_kwarg(dtype: torch.dtype) -> dict[str, torch.dtype]:
     return {key: dtype}
 
 
-def load_pretrained(options: TeacherOptions, dtype: torch.dtype) -> tuple[Any, Any]:
+def load_pretrained(options: TeacherSettings, dtype: torch.dtype) -> tuple[Any, Any]:
     """Load model and image processor, turning 'cannot get the files' into one UserError line."""
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
@@ -105,7 +97,7 @@ def load_pretrained(options: TeacherOptions, dtype: torch.dtype) -> tuple[Any, A
         )
     except _load_error_types() as error:
         raise UserError(
-            f"Cannot load depth model '{options.model}' ({_first_line(error)}): {LOAD_HINT}"
+            f"cannot load depth model '{options.model}' ({_first_line(error)}): {LOAD_HINT}"
         ) from error
     return model, processor
 
@@ -134,10 +126,10 @@ class Preprocessing:
     def from_processor(cls, processor: Any, model_name: str) -> Preprocessing:
         name = type(processor).__name__
         if getattr(processor, "do_center_crop", False):
-            raise UserError(f"Depth model '{model_name}': centre-cropping {name} is not supported")
+            raise UserError(f"depth model '{model_name}': centre-cropping {name} is not supported")
         resample = int(getattr(processor, "resample", 3))
         if resample not in RESAMPLE_MODES:
-            raise UserError(f"Depth model '{model_name}': resample={resample} is not supported")
+            raise UserError(f"depth model '{model_name}': resample={resample} is not supported")
         common = dict(
             mode=RESAMPLE_MODES[resample],
             rescale=processor.rescale_factor if getattr(processor, "do_rescale", False) else None,
@@ -150,7 +142,7 @@ class Preprocessing:
             rule = "floor" if getattr(processor, "do_resize", True) else "none"
             return cls(resize_rule=rule, multiple=int(processor.size_divisor), **common)
         raise UserError(
-            f"Depth model '{model_name}' uses {name}, which this tool cannot pre-process on tensors "
+            f"depth model '{model_name}' uses {name}, which this tool cannot pre-process on tensors "
             "(supported: DPT / Depth Anything and GLPN checkpoints)"
         )
 
@@ -199,7 +191,7 @@ class Preprocessing:
         if size == tuple(x.shape[-2:]):
             return x  # PIL returns an unchanged copy too
         if min(size) <= 0:
-            raise UserError(f"Images of {tuple(x.shape[-2:])} pixels are too small for the depth model")
+            raise UserError(f"images of {tuple(x.shape[-2:])} pixels are too small for the depth model")
         if self.mode == "nearest-exact":
             return F.interpolate(x, size=size, mode=self.mode)
         return pil_resize(x, size, self.mode)
@@ -244,7 +236,7 @@ class DepthTeacher:
         self,
         model: Any,
         preprocessing: Preprocessing,
-        options: TeacherOptions,
+        options: TeacherSettings,
         device: torch.device,
         dtype: torch.dtype,
     ) -> None:
@@ -255,9 +247,9 @@ class DepthTeacher:
         self.dtype = dtype
 
     @classmethod
-    def load(cls, options: TeacherOptions) -> DepthTeacher:
+    def load(cls, options: TeacherSettings) -> DepthTeacher:
         if options.batch_size < 1:
-            raise UserError(f"Depth batch size must be at least 1, got {options.batch_size}")
+            raise UserError(f"depth batch size must be at least 1, got {options.batch_size}")
         device = resolve_device(options.device)
         dtype = resolve_dtype(options.dtype, device)
         model, processor = load_pretrained(options, dtype)

@@ -1,0 +1,28 @@
+"""What more than one benchmark needs."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image
+
+
+def decoded_samples(out: Path, count: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(composite, mask, depth float) arrays of `count` rows spread evenly over the whole dataset (every
+    background and foreground weighs in, as in the pipeline), as the pipeline had them."""
+    files = [pq.ParquetFile(path) for path in sorted((out / "data").glob("*.parquet"))]
+    groups = [(f, g) for f in files for g in range(f.metadata.num_row_groups)]
+    per_group = -(-count // len(groups))
+    samples = []
+    for file, group in groups:
+        table = file.read_row_group(group, columns=["image", "mask", "depth", "depth_min", "depth_max"]).slice(0, per_group)
+        for row in table.to_pylist():
+            image = np.asarray(Image.open(io.BytesIO(row["image"]["bytes"])))
+            mask = np.asarray(Image.open(io.BytesIO(row["mask"]["bytes"])))
+            png = np.asarray(Image.open(io.BytesIO(row["depth"]["bytes"])), dtype=np.float32)
+            depth = row["depth_min"] + png / 65535 * (row["depth_max"] - row["depth_min"])
+            samples.append((image, mask, depth.astype(np.float32)))
+    return samples[:count]

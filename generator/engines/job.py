@@ -1,0 +1,86 @@
+"""One shard job, the same for every engine and for the `datasets` builder: a shard's rows (with the
+teacher's depth maps when they were computed elsewhere) written as one Parquet file, published atomically.
+The input configs (backgrounds, foregrounds) are written by the same means."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from ..config import BuildOptions
+from ..output.folder import sha256_file, write_file
+from ..output.manifest import ShardRecord
+from ..output.parquet import write_table
+from ..pipeline.encode import encode_depth, encode_image, encode_png
+from ..pipeline.moments import DatasetStats, input_table_stats
+from ..pipeline.plan import ShardSpec
+from ..pipeline.shard import ShardContext, build_table
+from ..pipeline.sources import Sources
+from ..pipeline.table import rows_to_table
+from ..schema import BACKGROUNDS, FG_BG, FOREGROUNDS, shard_path
+
+
+def shard_table(context: ShardContext, spec: ShardSpec, depths: np.ndarray | None = None, stats: DatasetStats | None = None) -> pa.Table:
+    """The shard's table; `depths` are the teacher's maps of its rows when a teacher labelled it."""
+    if depths is not None:
+        context = replace(context, depth=replace(context.depth, depths=depths))
+    return build_table(context, spec, stats)
+
+
+def write_shard(context: ShardContext, spec: ShardSpec, out: Path | str, depths: np.ndarray | None = None) -> ShardRecord:
+    """Build one fg_bg shard and publish it atomically at `out` (a folder or a URL)."""
+    relative = shard_path(FG_BG, spec.split, spec.index, spec.count)
+    stats = DatasetStats()
+    size, digest = write_file(out, relative, lambda path: write_table(shard_table(context, spec, depths, stats), path, FG_BG))
+    return ShardRecord(relative, FG_BG, spec.split, spec.rows, size, digest, stats)
+
+
+def write_input_configs(context: ShardContext, shards: list[ShardSpec], out: Path, on_done=None) -> list[ShardRecord]:
+    """One small shard per split for each input config, holding the inputs that split's samples use;
+    `on_done(record)` as each is written."""
+    grid, options, sources = context.grid, context.options, context.sources
+    records = []
+    for split in dict.fromkeys(s.split for s in shards):
+        samples = [s.samples for s in shards if s.split == split]
+        bg, fg, _, _ = grid.decompose(np.concatenate(samples))
+        tables = {
+            BACKGROUNDS: _background_table(sources, sorted(set(bg.tolist())), options),
+            FOREGROUNDS: _foreground_table(sources, sorted(set(fg.tolist()))),
+        }
+        for config, table in tables.items():
+            relative = shard_path(config, split, 0, 1)
+            path = out / relative
+            write_table(table, path, config)
+            stats = input_table_stats(config, table)
+            records.append(ShardRecord(relative, config, split, table.num_rows, path.stat().st_size, sha256_file(path), stats))
+            if on_done:
+                on_done(records[-1])
+    return records
+
+
+def _background_table(sources: Sources, ids: list[int], options: BuildOptions) -> pa.Table:
+    columns: dict[str, list] = {"bg_id": [], "name": [], "image": [], "depth": [], "depth_min": [], "depth_max": []}
+    for bg_id in ids:
+        background = sources.backgrounds[bg_id]
+        depth = encode_depth(background.depth) if background.depth is not None else (None, None, None)
+        columns["bg_id"].append(bg_id)
+        columns["name"].append(background.name)
+        columns["image"].append(encode_image(background.rgb, options.image_format, options.jpeg_quality))
+        columns["depth"].append(depth[0])
+        columns["depth_min"].append(depth[1])
+        columns["depth_max"].append(depth[2])
+    return rows_to_table(BACKGROUNDS, columns)
+
+
+def _foreground_table(sources: Sources, ids: list[int]) -> pa.Table:
+    columns: dict[str, list] = {"fg_id": [], "name": [], "image": [], "mask": []}
+    for fg_id in ids:
+        foreground = sources.foregrounds[fg_id]
+        columns["fg_id"].append(fg_id)
+        columns["name"].append(foreground.name)
+        columns["image"].append(encode_png(foreground.rgba))
+        columns["mask"].append(encode_png(foreground.rgba[..., 3]))
+    return rows_to_table(FOREGROUNDS, columns)

@@ -1,0 +1,70 @@
+"""The scheduling loop, one for every engine: submit the shards longest first (the short last shard of each
+split then fills the end instead of keeping the other workers waiting), at most `engine.capacity` in flight
+(depth maps waiting for a worker do not pile up), one progress bar, `on_done(record)` in this process as
+each shard is published (the progress record that makes a build resumable), results in shard order.
+
+With a teacher in this process, a thread composites the next shard while the model labels this one, and
+the workers encode and write the shards before it: the device never waits on encoding."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Callable, Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from ..pipeline.plan import ShardSpec
+from ..pipeline.shard import ShardContext, shard_composites
+from . import Engine
+
+if TYPE_CHECKING:
+    from ..output.manifest import ShardRecord
+    from ..pipeline.teacher import DepthTeacher
+
+
+def run_shards(
+    engine: Engine, context: ShardContext, shards: list[ShardSpec], teacher: "DepthTeacher | None" = None,
+    progress: bool = True, on_done: Callable[["ShardRecord"], None] = lambda record: None,
+) -> list["ShardRecord"]:
+    """Build `shards` on `engine`; `teacher`: label each shard here and hand the maps to the workers. The
+    first failure cancels the shards not started yet and is raised here."""
+    if not shards:
+        return []
+    order = sorted(range(len(shards)), key=lambda i: -shards[i].rows)
+    results: list = [None] * len(shards)
+    bar = tqdm(total=sum(s.rows for s in shards), unit="sample", desc=engine.name, disable=not progress, dynamic_ncols=True)
+
+    def collect() -> None:
+        for position, record in engine.wait():
+            results[position] = record
+            on_done(record)
+            bar.update(record.rows)
+
+    with bar:
+        try:
+            for position, depths in zip(order, _depth_maps(context, teacher, [shards[i] for i in order])):
+                while engine.in_flight >= engine.capacity:
+                    collect()
+                engine.submit(position, shards[position], depths)
+            while engine.in_flight:
+                collect()
+        except BaseException:
+            engine.close(cancel=True)
+            raise
+    engine.close(cancel=False)
+    return results
+
+
+def _depth_maps(context: ShardContext, teacher: "DepthTeacher | None", shards: list[ShardSpec]) -> Iterator[np.ndarray | None]:
+    """The teacher's depth maps of each shard in turn (None without a teacher here)."""
+    if teacher is None:
+        yield from (None for _ in shards)
+        return
+    with ThreadPoolExecutor(max_workers=1) as prefetch:
+        upcoming = prefetch.submit(shard_composites, context, shards[0])
+        for index in range(len(shards)):
+            composites = upcoming.result()
+            if index + 1 < len(shards):
+                upcoming = prefetch.submit(shard_composites, context, shards[index + 1])
+            yield teacher.predict(composites)
