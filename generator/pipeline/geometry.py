@@ -204,25 +204,32 @@ def fit_floor(depth: np.ndarray, intrinsics: Intrinsics, seed: int = 0) -> np.nd
     equally supported planes the lowest wins (a table top is horizontal too, but higher). Non-finite or
     non-positive depths are ignored."""
     depth = np.asarray(depth, dtype=np.float64)
-    valid = np.isfinite(depth) & (depth > 0)
+    valid = (np.isfinite(depth) & (depth > 0)).ravel()
     if valid.sum() < 3:
         return None
     rng = np.random.default_rng(seed)
-    points = back_project(np.where(valid, depth, 0.0), intrinsics).astype(np.float64)
-    rows = np.nonzero(valid)[0]
-    valid_points = points[valid]
-    scored = valid_points[_subsample(rng, len(valid_points), _MAX_SCORED_POINTS)]
-    lower = valid_points[rows >= depth.shape[0] / 3]
-    pool = lower if len(lower) >= 3 else valid_points
-    planes = _floor_hypotheses(rng, pool)
+    # Only the pixels used are back-projected: the subsample scored, and the hypotheses' triples.
+    valid_pixels = np.flatnonzero(valid)
+    scored = _points_at(valid_pixels[_subsample(rng, len(valid_pixels), _MAX_SCORED_POINTS)], depth, intrinsics)
+    lower = valid_pixels[valid_pixels >= (depth.shape[0] // 3) * depth.shape[1]]
+    pool = lower if len(lower) >= 3 else valid_pixels
+    planes = _floor_hypotheses(rng, pool, depth, intrinsics)
     if len(planes) == 0:
         return None
-    counts = _inlier_mask(scored, planes).sum(axis=0)
-    plane = _refine(scored, planes[_choose(planes, counts)])
+    plane = _refine(scored, planes[_choose(planes, _inlier_counts(scored, planes))])
     if plane is None:
         return None
-    enough = _inlier_mask(scored, plane[None]).sum() >= _MIN_INLIER_FRACTION * len(scored)
+    enough = _on_plane(scored, plane).sum() >= _MIN_INLIER_FRACTION * len(scored)
     return plane if enough else None
+
+
+def _points_at(flat_pixels: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
+    """(N, 3) float64 camera-frame points of the given flat (row-major) pixel indices."""
+    rows, cols = np.divmod(flat_pixels, depth.shape[1])
+    z = depth.ravel()[flat_pixels]
+    x = (cols + 0.5 - intrinsics.cx) / intrinsics.fx * z
+    y = -(rows + 0.5 - intrinsics.cy) / intrinsics.fy * z
+    return np.column_stack([x, y, z])
 
 
 def _subsample(rng: np.random.Generator, count: int, limit: int) -> np.ndarray:
@@ -236,15 +243,27 @@ def _depth_tolerance(points: np.ndarray) -> np.ndarray:
     return np.maximum(0.01, 0.01 * points[:, 2])
 
 
-def _inlier_mask(points: np.ndarray, planes: np.ndarray) -> np.ndarray:
-    """(N, K) bool: point i lies on plane k. One matrix product for all hypotheses."""
-    distance = np.abs(points @ planes[:, :3].T - planes[:, 3])
-    return distance < _depth_tolerance(points)[:, None]
+def _on_plane(points: np.ndarray, plane: np.ndarray) -> np.ndarray:
+    return np.abs(points @ plane[:3] - plane[3]) < _depth_tolerance(points)
 
 
-def _floor_hypotheses(rng: np.random.Generator, pool: np.ndarray) -> np.ndarray:
-    """(K, 4) planes through random point triples that could be a floor: near-horizontal, below the camera."""
-    a, b, c = (pool[rng.integers(0, len(pool), _HYPOTHESES)] for _ in range(3))
+def _inlier_counts(points: np.ndarray, planes: np.ndarray) -> np.ndarray:
+    """Inliers of each of the (K, 4) planes among the (N, 3) points, as one (N, 4) @ (4, K) product.
+
+    Dividing each point's row by its tolerance turns |n.P - d| < tol into ((P, -1) / tol) . (n, d) < 1,
+    so the whole score is one float32 product (plenty for centimetre bands), a square and one compare:
+    a few passes over N x K numbers instead of one per step."""
+    scale = 1.0 / _depth_tolerance(points)
+    rows = np.column_stack([points * scale[:, None], -scale]).astype(np.float32)
+    residual = rows @ planes.T.astype(np.float32)
+    np.square(residual, out=residual)
+    return (residual < 1).view(np.uint8).sum(axis=0, dtype=np.int64)
+
+
+def _floor_hypotheses(rng: np.random.Generator, pool: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
+    """(K, 4) planes through random triples of the `pool` pixels that could be a floor: near-horizontal,
+    below the camera."""
+    a, b, c = (_points_at(pool[rng.integers(0, len(pool), _HYPOTHESES)], depth, intrinsics) for _ in range(3))
     normals = np.cross(b - a, c - a)
     lengths = np.linalg.norm(normals, axis=1)
     usable = lengths > 1e-9
