@@ -261,8 +261,8 @@ def test_fit_floor_is_deterministic_and_fast():
     depth *= 1 + 0.01 * np.random.default_rng(5).standard_normal(depth.shape)
     depth = depth.astype(np.float32)
     assert np.array_equal(fit_floor(depth, K, seed=11), fit_floor(depth, K, seed=11))
-    timings = []
-    for _ in range(5):
+    timings = []  # the best of several: the machine may be shared, and only the code's own cost is asked about
+    for _ in range(7):
         start = time.perf_counter()
         fit_floor(depth, K)
         timings.append(time.perf_counter() - start)
