@@ -125,12 +125,12 @@ def test_axes_point_right_and_up():
     assert u[0] > k.cx and v[0] < k.cy  # right of and above the principal point: v grows downward
 
 
-@pytest.mark.parametrize("width, height", [(400, 300), (301, 500), (256, 256)])
-def test_centre_crop_resize_follows_the_background_preprocessing(width, height):
+# (700, 500) -> 64 is a reduction over 6x: PIL's reducing_gap=3 then box-reduces first.
+@pytest.mark.parametrize("width, height, size", [(400, 300, 96), (301, 500, 96), (256, 256, 96), (700, 501, 64)])
+def test_centre_crop_resize_follows_the_background_preprocessing(width, height, size):
     """A blob at a known continuous position, cropped and resized as sources._load_background does,
     lands where the helper's intrinsics project it."""
     original = Intrinsics.from_fov(width, height, 60.0)
-    size = 96
     k = centre_crop_resize(original, width, height, size)
     blob_u, blob_v = width / 2 + 23.3, height / 2 - 17.8
     cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
