@@ -1,5 +1,6 @@
-"""Demo rooms: closed boxes with a floor, walls, a window, a picture and a door, ray cast through a
-pinhole camera with their exact depth (see the package docstring for the camera model)."""
+"""Demo rooms: closed boxes with a floor, walls, a window, a picture and a door, furnished with box
+occluders (furniture.py), ray cast through a pinhole camera with their exact depth (see the package
+docstring for the camera model)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .furniture import FURNITURE, contact_occlusion, furniture_albedo, intersect_items, sample_furniture
 from .textures import ceiling_texture, floor_texture, wall_texture
 
 # Surface ids of the room box, in the order used by `_intersect_box`.
@@ -58,20 +60,43 @@ class Room(NamedTuple):
     door: Rect
     light: np.ndarray  # (3,) point light position
     salt: int
+    furniture: tuple = ()  # furniture.Item boxes standing in the room
 
 
-def render_room(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+class RoomImage(NamedTuple):
+    rgb: np.ndarray  # (size, size, 3) uint8
+    depth: np.ndarray  # (size, size) float32 z-depth in metres
+    surface: np.ndarray  # (size, size) int8 surface id: FLOOR ... BACK_WALL, FURNITURE + item index
+    room: Room
+
+
+def render_room(rng: np.random.Generator, size: int, furniture_rng: np.random.Generator | None = None) -> RoomImage:
+    """A random room; furnished from `furniture_rng` (a separate stream: the bare room and its pixel
+    grain are the same draws with or without furniture)."""
     room = _sample_room(rng, size)
+    if furniture_rng is not None:
+        bare = room
+
+        def accept(items: tuple) -> bool:
+            return _furniture_ok(bare._replace(furniture=items), size)
+
+        room = room._replace(furniture=sample_furniture(furniture_rng, room, size, accept))
+    return draw_room(room, size, rng)
+
+
+def draw_room(room: Room, size: int, rng: np.random.Generator) -> RoomImage:
+    """Ray cast `room`; `rng` only adds the per-pixel grain."""
     dirs = _camera_rays(room, size)
-    depth, surface = _intersect_box(room, dirs)
+    depth, surface, axis, part = _intersect(room, dirs)
     points = room.camera[:, None] + dirs * depth[None, :]
-    colour, emission = _surface_colours(room, surface, points, depth, dirs)
-    shade = _shading(room, surface, points)
+    normals = _surface_normals(surface, axis, dirs)
+    colour, emission = _surface_colours(room, surface, axis, part, normals, points, depth, dirs)
+    shade = _shading(room, surface, normals, points)
     lit = colour * (shade * (1 - emission) + emission)[:, None]
     # A little per-pixel grain so flat walls do not look like vector art.
     lit += np.float32(0.012) * rng.standard_normal(lit.shape, dtype=np.float32)  # float32: 2x faster
     rgb = np.clip(lit * 255 + 0.5, 0, 255).astype(np.uint8).reshape(size, size, 3)
-    return rgb, depth.reshape(size, size).astype(np.float32)
+    return RoomImage(rgb, depth.reshape(size, size).astype(np.float32), surface.reshape(size, size), room)
 
 
 def _sample_room(rng: np.random.Generator, size: int) -> Room:
@@ -172,22 +197,59 @@ def _intersect_box(room: Room, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return t.astype(np.float32), surface.astype(np.int8)
 
 
-def _bottom_centre_sees_floor(room: Room, size: int) -> bool:
-    """True when the centre column's bottom 15 % of rows all hit the floor (the test relies on it)."""
+def _intersect(room: Room, dirs: np.ndarray):
+    """Depth, surface id, face axis (furniture; -1 on the room box) and box index of the nearest hit."""
+    depth, surface = _intersect_box(room, dirs)
+    axis, part = np.full(depth.shape, -1, np.int8), np.zeros(depth.shape, np.int8)
+    if room.furniture:
+        intersect_items(room.furniture, room.camera, dirs, depth, surface, axis, part)
+    return depth, surface, axis, part
+
+
+def _bottom_centre_sees_floor(room: Room, size: int, columns=(0.0,)) -> bool:
+    """True when the bottom 15 % of rows all hit the floor along the centre line (the test relies on
+    it), and along the other `columns` (pixel offsets from the image centre)."""
     rows = np.arange(int(size * 0.85), size, dtype=np.float32) + 0.5 - size / 2
-    local = np.stack([np.zeros_like(rows), -rows / room.focal, np.ones_like(rows)])
-    _, surface = _intersect_box(room, _rotate(local, room.pitch, room.yaw))
+    x, rows = np.meshgrid(np.float32(columns), rows)
+    x, rows = x.ravel(), rows.ravel()
+    local = np.stack([x / room.focal, -rows / room.focal, np.ones_like(rows)])
+    _, surface, _, _ = _intersect(room, _rotate(local, room.pitch, room.yaw))
     return bool(np.all(surface == FLOOR))
+
+
+def _furniture_ok(room: Room, size: int, grid: int = 24) -> bool:
+    """The floor rule still holds and, on a coarse grid of rays, no item covers over 30 % of the view
+    and all together no more than 45 %."""
+    middle = np.arange(size // 2 - 1, size // 2 + 1) + 0.5 - size / 2  # the centre pixel columns
+    if not _bottom_centre_sees_floor(room, size, (0.0, *middle)):
+        return False
+    px, py = _pixel_grid(grid)
+    scale = size / grid / room.focal
+    local = np.stack([px * scale, py * scale, np.ones_like(px)])
+    _, surface, _, _ = _intersect(room, _rotate(local, room.pitch, room.yaw))
+    counts = np.bincount(surface.astype(np.intp), minlength=FURNITURE + len(room.furniture))[FURNITURE:]
+    return counts.max() <= 0.3 * grid * grid and counts.sum() <= 0.45 * grid * grid
+
+
+def _surface_normals(surface: np.ndarray, axis: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+    """(3, N) unit normals facing the camera: the room box's inward ones, a box face's outward one."""
+    room_surface = np.minimum(surface, FURNITURE - 1).astype(np.intp)
+    normals = _NORMALS[room_surface].T.copy()
+    boxes = np.flatnonzero(axis >= 0)
+    face = axis[boxes].astype(np.intp)
+    normals[:, boxes] = 0
+    normals[face, boxes] = -np.sign(dirs[face, boxes])
+    return normals
 
 
 # ----- textures
 
 
-def _surface_colours(room, surface, points, depth, dirs) -> tuple[np.ndarray, np.ndarray]:
+def _surface_colours(room, surface, axis, part, normals, points, depth, dirs) -> tuple[np.ndarray, np.ndarray]:
     """(N, 3) albedo in [0, 1] and (N,) emission weight (1 = unlit, e.g. the view out of a window)."""
     colour = np.empty((surface.size, 3), dtype=np.float32)
     emission = np.zeros(surface.size, dtype=np.float32)
-    footprint = _pixel_footprint(room, surface, depth, dirs)
+    footprint = _pixel_footprint(room, normals, depth, dirs)
     x, y, z = points
 
     floor = surface == FLOOR
@@ -196,15 +258,19 @@ def _surface_colours(room, surface, points, depth, dirs) -> tuple[np.ndarray, np
     ceiling = surface == CEILING
     colour[ceiling], emission[ceiling] = ceiling_texture(room, x[ceiling], z[ceiling])
 
-    walls = surface >= LEFT_WALL
+    boxes = surface >= FURNITURE
+    if boxes.any():
+        colour[boxes] = furniture_albedo(room.furniture, surface[boxes], axis[boxes], part[boxes],
+                                         normals[:, boxes], points[:, boxes])
+
+    walls = (surface >= LEFT_WALL) & ~boxes
     along = np.where(surface[walls] <= RIGHT_WALL, z[walls], x[walls])  # horizontal wall coordinate
     colour[walls], emission[walls] = wall_texture(room, surface[walls], along, y[walls], footprint[walls])
     return colour, emission
 
 
-def _pixel_footprint(room, surface, depth, dirs) -> np.ndarray:
+def _pixel_footprint(room, normals, depth, dirs) -> np.ndarray:
     """Approximate size in metres of one pixel on the surface; used to fade detail that would alias."""
-    normals = _NORMALS[surface.astype(np.intp)].T
     length = np.sqrt((dirs * dirs).sum(axis=0))
     grazing = np.maximum(np.abs((normals * dirs).sum(axis=0)) / length, 0.05)
     return depth * length / (room.focal * grazing)
@@ -213,19 +279,24 @@ def _pixel_footprint(room, surface, depth, dirs) -> np.ndarray:
 # ----- lighting
 
 
-def _shading(room: Room, surface: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Ambient + point light with distance falloff, darkened near room corners (cheap ambient occlusion)."""
-    normals = _NORMALS[surface.astype(np.intp)].T
+def _shading(room: Room, surface: np.ndarray, normals: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Ambient + point light with distance falloff, darkened near room corners and next to furniture
+    (cheap ambient occlusion)."""
     to_light = room.light[:, None] - points
     distance = np.sqrt((to_light * to_light).sum(axis=0)) + 1e-6
     lambert = np.maximum((normals * to_light).sum(axis=0) / distance, 0)
     direct = lambert / (1 + 0.04 * distance * distance)
-    return (0.45 + 0.6 * direct) * _corner_occlusion(room, surface, points)
+    shade = (0.45 + 0.6 * direct) * _corner_occlusion(room, surface, points)
+    if room.furniture:
+        bare = np.flatnonzero(surface < FURNITURE)
+        shade[bare] *= contact_occlusion(room.furniture, points[:, bare])
+    return shade
 
 
 def _corner_occlusion(room: Room, surface: np.ndarray, points: np.ndarray) -> np.ndarray:
     upper = np.array([room.width, room.height, room.depth], dtype=np.float32)[:, None]
     gap = np.minimum(points, upper - points)  # distance to the nearer face along each axis
-    own_axis = np.array([1, 1, 0, 0, 2, 2])[surface.astype(np.intp)]
-    gap[own_axis, np.arange(surface.size)] = np.inf  # the surface's own plane is not an occluder
+    bare = np.flatnonzero(surface < FURNITURE)  # furniture is darkened near every room face
+    own_axis = np.array([1, 1, 0, 0, 2, 2])[surface[bare].astype(np.intp)]
+    gap[own_axis, bare] = np.inf  # the surface's own plane is not an occluder
     return 1 - 0.35 * np.exp(-gap.min(axis=0) / 0.25)
