@@ -1,5 +1,6 @@
-"""Demo rooms: closed boxes with a floor, walls, a window, a picture and a door, ray cast through a
-pinhole camera with their exact depth (see the package docstring for the camera model)."""
+"""Demo rooms: closed boxes with a floor, walls, a window, a picture and a door, furnished with box
+occluders (furniture.py), ray cast through a pinhole camera with their exact depth (see the package
+docstring for the camera model)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .noise import fbm, hash01, hash_scalar, value_noise
+from .furniture import FURNITURE, contact_occlusion, furniture_albedo, intersect_items, sample_furniture
+from .textures import ceiling_texture, floor_texture, wall_texture
 
 # Surface ids of the room box, in the order used by `_intersect_box`.
 FLOOR, CEILING, LEFT_WALL, RIGHT_WALL, FRONT_WALL, BACK_WALL = range(6)
@@ -58,20 +60,43 @@ class Room(NamedTuple):
     door: Rect
     light: np.ndarray  # (3,) point light position
     salt: int
+    furniture: tuple = ()  # furniture.Item boxes standing in the room
 
 
-def render_room(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+class RoomImage(NamedTuple):
+    rgb: np.ndarray  # (size, size, 3) uint8
+    depth: np.ndarray  # (size, size) float32 z-depth in metres
+    surface: np.ndarray  # (size, size) int8 surface id: FLOOR ... BACK_WALL, FURNITURE + item index
+    room: Room
+
+
+def render_room(rng: np.random.Generator, size: int, furniture_rng: np.random.Generator | None = None) -> RoomImage:
+    """A random room; furnished from `furniture_rng` (a separate stream: the bare room and its pixel
+    grain are the same draws with or without furniture)."""
     room = _sample_room(rng, size)
+    if furniture_rng is not None:
+        bare = room
+
+        def accept(items: tuple) -> bool:
+            return _furniture_ok(bare._replace(furniture=items), size)
+
+        room = room._replace(furniture=sample_furniture(furniture_rng, room, size, accept))
+    return draw_room(room, size, rng)
+
+
+def draw_room(room: Room, size: int, rng: np.random.Generator) -> RoomImage:
+    """Ray cast `room`; `rng` only adds the per-pixel grain."""
     dirs = _camera_rays(room, size)
-    depth, surface = _intersect_box(room, dirs)
+    depth, surface, axis, part = _intersect(room, dirs)
     points = room.camera[:, None] + dirs * depth[None, :]
-    colour, emission = _surface_colours(room, surface, points, depth, dirs)
-    shade = _shading(room, surface, points)
+    normals = _surface_normals(surface, axis, dirs)
+    colour, emission = _surface_colours(room, surface, axis, part, normals, points, depth, dirs)
+    shade = _shading(room, surface, normals, points)
     lit = colour * (shade * (1 - emission) + emission)[:, None]
     # A little per-pixel grain so flat walls do not look like vector art.
     lit += np.float32(0.012) * rng.standard_normal(lit.shape, dtype=np.float32)  # float32: 2x faster
     rgb = np.clip(lit * 255 + 0.5, 0, 255).astype(np.uint8).reshape(size, size, 3)
-    return rgb, depth.reshape(size, size).astype(np.float32)
+    return RoomImage(rgb, depth.reshape(size, size).astype(np.float32), surface.reshape(size, size), room)
 
 
 def _sample_room(rng: np.random.Generator, size: int) -> Room:
@@ -172,190 +197,106 @@ def _intersect_box(room: Room, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return t.astype(np.float32), surface.astype(np.int8)
 
 
-def _bottom_centre_sees_floor(room: Room, size: int) -> bool:
-    """True when the centre column's bottom 15 % of rows all hit the floor (the test relies on it)."""
+def _intersect(room: Room, dirs: np.ndarray):
+    """Depth, surface id, face axis (furniture; -1 on the room box) and box index of the nearest hit."""
+    depth, surface = _intersect_box(room, dirs)
+    axis, part = np.full(depth.shape, -1, np.int8), np.zeros(depth.shape, np.int8)
+    if room.furniture:
+        intersect_items(room.furniture, room.camera, dirs, depth, surface, axis, part)
+    return depth, surface, axis, part
+
+
+def _bottom_centre_sees_floor(room: Room, size: int, columns=(0.0,)) -> bool:
+    """True when the bottom 15 % of rows all hit the floor along the centre line (the test relies on
+    it), and along the other `columns` (pixel offsets from the image centre)."""
     rows = np.arange(int(size * 0.85), size, dtype=np.float32) + 0.5 - size / 2
-    local = np.stack([np.zeros_like(rows), -rows / room.focal, np.ones_like(rows)])
-    _, surface = _intersect_box(room, _rotate(local, room.pitch, room.yaw))
+    x, rows = np.meshgrid(np.float32(columns), rows)
+    x, rows = x.ravel(), rows.ravel()
+    local = np.stack([x / room.focal, -rows / room.focal, np.ones_like(rows)])
+    _, surface, _, _ = _intersect(room, _rotate(local, room.pitch, room.yaw))
     return bool(np.all(surface == FLOOR))
+
+
+def _furniture_ok(room: Room, size: int, grid: int = 24) -> bool:
+    """The floor rule still holds and, on a coarse grid of rays, no item covers over 30 % of the view
+    and all together no more than 45 %."""
+    middle = np.arange(size // 2 - 1, size // 2 + 1) + 0.5 - size / 2  # the centre pixel columns
+    if not _bottom_centre_sees_floor(room, size, (0.0, *middle)):
+        return False
+    px, py = _pixel_grid(grid)
+    scale = size / grid / room.focal
+    local = np.stack([px * scale, py * scale, np.ones_like(px)])
+    _, surface, _, _ = _intersect(room, _rotate(local, room.pitch, room.yaw))
+    counts = np.bincount(surface.astype(np.intp), minlength=FURNITURE + len(room.furniture))[FURNITURE:]
+    return counts.max() <= 0.3 * grid * grid and counts.sum() <= 0.45 * grid * grid
+
+
+def _surface_normals(surface: np.ndarray, axis: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+    """(3, N) unit normals facing the camera: the room box's inward ones, a box face's outward one."""
+    room_surface = np.minimum(surface, FURNITURE - 1).astype(np.intp)
+    normals = _NORMALS[room_surface].T.copy()
+    boxes = np.flatnonzero(axis >= 0)
+    face = axis[boxes].astype(np.intp)
+    normals[:, boxes] = 0
+    normals[face, boxes] = -np.sign(dirs[face, boxes])
+    return normals
 
 
 # ----- textures
 
 
-def _surface_colours(room, surface, points, depth, dirs) -> tuple[np.ndarray, np.ndarray]:
+def _surface_colours(room, surface, axis, part, normals, points, depth, dirs) -> tuple[np.ndarray, np.ndarray]:
     """(N, 3) albedo in [0, 1] and (N,) emission weight (1 = unlit, e.g. the view out of a window)."""
     colour = np.empty((surface.size, 3), dtype=np.float32)
     emission = np.zeros(surface.size, dtype=np.float32)
-    footprint = _pixel_footprint(room, surface, depth, dirs)
+    footprint = _pixel_footprint(room, normals, depth, dirs)
     x, y, z = points
 
     floor = surface == FLOOR
-    colour[floor] = _floor_texture(room, x[floor], z[floor], footprint[floor])
+    colour[floor] = floor_texture(room, x[floor], z[floor], footprint[floor])
 
     ceiling = surface == CEILING
-    colour[ceiling], emission[ceiling] = _ceiling_texture(room, x[ceiling], z[ceiling])
+    colour[ceiling], emission[ceiling] = ceiling_texture(room, x[ceiling], z[ceiling])
 
-    walls = surface >= LEFT_WALL
+    boxes = surface >= FURNITURE
+    if boxes.any():
+        colour[boxes] = furniture_albedo(room.furniture, surface[boxes], axis[boxes], part[boxes],
+                                         normals[:, boxes], points[:, boxes])
+
+    walls = (surface >= LEFT_WALL) & ~boxes
     along = np.where(surface[walls] <= RIGHT_WALL, z[walls], x[walls])  # horizontal wall coordinate
-    colour[walls], emission[walls] = _wall_texture(room, surface[walls], along, y[walls], footprint[walls])
+    colour[walls], emission[walls] = wall_texture(room, surface[walls], along, y[walls], footprint[walls])
     return colour, emission
 
 
-def _pixel_footprint(room, surface, depth, dirs) -> np.ndarray:
+def _pixel_footprint(room, normals, depth, dirs) -> np.ndarray:
     """Approximate size in metres of one pixel on the surface; used to fade detail that would alias."""
-    normals = _NORMALS[surface.astype(np.intp)].T
     length = np.sqrt((dirs * dirs).sum(axis=0))
     grazing = np.maximum(np.abs((normals * dirs).sum(axis=0)) / length, 0.05)
     return depth * length / (room.focal * grazing)
 
 
-def _line_mask(coord: np.ndarray, period: float, half_width: float, footprint: np.ndarray) -> np.ndarray:
-    """Coverage of thin lines every `period` metres, box-filtered by the pixel footprint (no moire)."""
-    distance = np.abs(coord / period - np.round(coord / period)) * period
-    fp = np.maximum(footprint, 1e-4)
-    return np.clip(0.5 + (half_width - distance) / fp, 0, 1) * np.minimum(1, 2 * half_width / fp + 0.3)
-
-
-def _floor_texture(room: Room, u: np.ndarray, v: np.ndarray, footprint: np.ndarray) -> np.ndarray:
-    base, salt, style = room.floor_colour, room.salt, room.floor_style
-    if style == "planks":
-        return _planks(base, u, v, footprint, salt)
-    if style == "tiles":
-        return _tiles(base, u, v, footprint, salt)
-    if style == "checker":
-        return _checker(base, u, v, footprint, salt)
-    grain = 0.85 + 0.3 * fbm(u * 6, v * 6, salt)  # carpet: soft mottled noise
-    return base[None, :] * grain[:, None]
-
-
-def _planks(base, u, v, footprint, salt) -> np.ndarray:
-    plank_w, plank_l = 0.12 + 0.1 * hash_scalar(salt, 1), 1.4
-    column = np.floor(u / plank_w)
-    offset = hash01(column, column * 0 + 7, salt) * plank_l  # staggered plank ends per column
-    row = np.floor((v + offset) / plank_l)
-    tone = 0.8 + 0.35 * hash01(column, row, salt + 1)
-    grain = 0.9 + 0.15 * value_noise(u * 40, v * 2, salt + 2)  # stretched noise reads as wood grain
-    seams = np.maximum(_line_mask(u, plank_w, 0.004, footprint), _line_mask(v + offset, plank_l, 0.004, footprint))
-    return base[None, :] * (tone * grain * (1 - 0.5 * seams))[:, None]
-
-
-def _tiles(base, u, v, footprint, salt) -> np.ndarray:
-    tile = 0.3 + 0.3 * hash_scalar(salt, 2)
-    tone = 0.92 + 0.12 * hash01(np.floor(u / tile), np.floor(v / tile), salt)
-    grout = np.maximum(_line_mask(u, tile, 0.006, footprint), _line_mask(v, tile, 0.006, footprint))
-    colour = base[None, :] * tone[:, None]
-    return colour * (1 - grout[:, None]) + 0.45 * base[None, :] * grout[:, None]
-
-
-def _checker(base, u, v, footprint, salt) -> np.ndarray:
-    tile = 0.3 + 0.2 * hash_scalar(salt, 3)
-    parity = (np.floor(u / tile) + np.floor(v / tile)) % 2
-    blur = np.clip(footprint / tile * 2 - 0.5, 0, 1)  # far away the checker averages to grey
-    mix = parity * (1 - blur) + 0.5 * blur
-    dark = base * 0.35
-    return dark[None, :] + (base - dark)[None, :] * mix[:, None]
-
-
-def _ceiling_texture(room: Room, x: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    colour = np.broadcast_to(np.float32([0.93, 0.92, 0.90]), (x.size, 3)).copy()
-    lamp = np.hypot(x - room.light[0], z - room.light[2]) < 0.2  # round ceiling light fitting
-    colour[lamp] = (1.0, 0.97, 0.88)
-    return colour, lamp.astype(np.float32)
-
-
-def _wall_texture(room, wall, u, y, footprint) -> tuple[np.ndarray, np.ndarray]:
-    colour = _wall_paint(room, u, y, footprint)
-    colour = _baseboard(colour, y)
-    colour = _paint_door(room.door, colour, wall, u, y)
-    colour = _paint_picture(room, colour, wall, u, y)
-    return _paint_window(room, colour, wall, u, y)
-
-
-def _wall_paint(room, u, y, footprint) -> np.ndarray:
-    base, accent = room.wall_colour, room.accent_colour
-    mottle = 0.95 + 0.07 * fbm(u * 3, y * 3, room.salt + 11, octaves=2)
-    colour = base[None, :] * mottle[:, None]
-    if room.wall_style == "stripes":
-        stripe = _line_mask(u, 0.3, 0.06, footprint)
-        colour = colour * (1 - 0.12 * stripe[:, None])
-    elif room.wall_style == "wainscot":
-        lower = y < 0.9
-        colour[lower] = accent * mottle[lower, None] * 0.9
-        rail = np.abs(y - 0.9) < 0.025
-        colour[rail] = 0.95
-    return colour
-
-
-def _baseboard(colour, y) -> np.ndarray:
-    colour[y < 0.1] = 0.9
-    return colour
-
-
-def _in_rect(rect: Rect, wall, u, y, margin: float = 0.0) -> np.ndarray:
-    return (
-        (wall == rect.wall) & (u > rect.u0 - margin) & (u < rect.u1 + margin)
-        & (y > rect.y0 - margin) & (y < rect.y1 + margin)
-    )
-
-
-def _paint_door(door: Rect, colour, wall, u, y) -> np.ndarray:
-    frame, leaf = _in_rect(door, wall, u, y, margin=0.05), _in_rect(door, wall, u, y)
-    colour[frame] = 0.92
-    panel = 0.55 + 0.08 * (np.abs((u - door.u0) / (door.u1 - door.u0) - 0.5) < 0.3)
-    colour[leaf] = np.float32([0.62, 0.44, 0.28]) * panel[leaf, None]
-    knob = leaf & (np.hypot(u - (door.u0 + 0.08), y - 1.0) < 0.03)
-    colour[knob] = (0.8, 0.7, 0.3)
-    return colour
-
-
-def _paint_picture(room, colour, wall, u, y) -> np.ndarray:
-    rect = room.picture
-    frame, canvas = _in_rect(rect, wall, u, y, margin=0.04), _in_rect(rect, wall, u, y)
-    colour[frame] = (0.15, 0.1, 0.07)
-    # An abstract painting: two colours mixed by low-frequency noise.
-    paint = fbm(u[canvas] * 4, y[canvas] * 4, room.salt + 23)[:, None]
-    colour[canvas] = room.accent_colour * paint + (1 - room.floor_colour) * (1 - paint)
-    return colour
-
-
-def _paint_window(room, colour, wall, u, y) -> tuple[np.ndarray, np.ndarray]:
-    rect = room.window
-    frame, glass = _in_rect(rect, wall, u, y, margin=0.06), _in_rect(rect, wall, u, y)
-    mid_u, mid_y = (rect.u0 + rect.u1) / 2, (rect.y0 + rect.y1) / 2
-    glass &= (np.abs(u - mid_u) > 0.025) & (np.abs(y - mid_y) > 0.025)  # cross-shaped mullions
-    colour[frame] = 0.95
-    colour[glass] = _view_outside(room, u[glass] - rect.u0, (y[glass] - rect.y0) / (rect.y1 - rect.y0))
-    return colour, glass.astype(np.float32)
-
-
-def _view_outside(room, u, height_fraction) -> np.ndarray:
-    """Sky gradient over a noisy green hill line, seen through a window."""
-    sky = np.float32([0.55, 0.75, 0.95])[None, :] + (0.4 * height_fraction)[:, None] * np.float32([0.4, 0.2, 0.05])
-    hills = height_fraction < 0.25 + 0.2 * value_noise(u * 2, u * 0, room.salt + 31)
-    sky[hills] = np.float32([0.35, 0.55, 0.3]) * (0.9 + 0.2 * value_noise(u[hills] * 9, height_fraction[hills] * 9, room.salt))[:, None]
-    return np.clip(sky, 0, 1)
-
-
 # ----- lighting
 
 
-def _shading(room: Room, surface: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Ambient + point light with distance falloff, darkened near room corners (cheap ambient occlusion)."""
-    normals = _NORMALS[surface.astype(np.intp)].T
+def _shading(room: Room, surface: np.ndarray, normals: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Ambient + point light with distance falloff, darkened near room corners and next to furniture
+    (cheap ambient occlusion)."""
     to_light = room.light[:, None] - points
     distance = np.sqrt((to_light * to_light).sum(axis=0)) + 1e-6
     lambert = np.maximum((normals * to_light).sum(axis=0) / distance, 0)
     direct = lambert / (1 + 0.04 * distance * distance)
-    return (0.45 + 0.6 * direct) * _corner_occlusion(room, surface, points)
+    shade = (0.45 + 0.6 * direct) * _corner_occlusion(room, surface, points)
+    if room.furniture:
+        bare = np.flatnonzero(surface < FURNITURE)
+        shade[bare] *= contact_occlusion(room.furniture, points[:, bare])
+    return shade
 
 
 def _corner_occlusion(room: Room, surface: np.ndarray, points: np.ndarray) -> np.ndarray:
     upper = np.array([room.width, room.height, room.depth], dtype=np.float32)[:, None]
     gap = np.minimum(points, upper - points)  # distance to the nearer face along each axis
-    own_axis = np.array([1, 1, 0, 0, 2, 2])[surface.astype(np.intp)]
-    gap[own_axis, np.arange(surface.size)] = np.inf  # the surface's own plane is not an occluder
+    bare = np.flatnonzero(surface < FURNITURE)  # furniture is darkened near every room face
+    own_axis = np.array([1, 1, 0, 0, 2, 2])[surface[bare].astype(np.intp)]
+    gap[own_axis, bare] = np.inf  # the surface's own plane is not an occluder
     return 1 - 0.35 * np.exp(-gap.min(axis=0) / 0.25)
-
-
-# --------------------------------------------------------------------------- sprites
