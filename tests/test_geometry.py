@@ -23,7 +23,7 @@ from generator.pipeline.geometry import (
     top_of_object,
     upright_plane_depth,
 )
-from generator.sources import center_square_box
+from generator.pipeline.sources import center_square_box
 
 SIZE = 224
 CAMERA_HEIGHT = 1.5

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ..sources import center_square_box
+from .sources import center_square_box
 
 # EXIF tags (numbers, so no dependence on the names a Pillow version knows).
 _ORIENTATION = 0x0112
