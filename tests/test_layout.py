@@ -1,0 +1,172 @@
+"""The package's layout holds: imports run one way (no cycle, counting imports inside functions), no module
+over 400 lines, and a wheel built from the checkout ships and imports every module."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "generator"
+MAX_LINES = 400
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imported(name: str, path: Path, known: set[str]) -> set[str]:
+    """The package's modules that `name` imports anywhere in its body (functions included), except under
+    `if TYPE_CHECKING:`."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}"
+                found.add(candidate if candidate in known else base)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return {module for module in found if module in known and module != name}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph[node]:
+            if target not in index:
+                connect(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            connect(node)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    known = modules()
+    return {name: imported(name, path, set(known)) for name, path in known.items()}
+
+
+def test_the_import_reader_sees_imports_inside_functions_and_skips_type_checking(tmp_path):
+    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .b import X\ndef f():\n    from .c import Y\n"
+    path = tmp_path / "a.py"
+    path.write_text(source)
+    assert imported("generator.pkg.a", path, {"generator.pkg.b", "generator.pkg.c"}) == {"generator.pkg.c"}
+    assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
+
+
+def test_no_import_cycle_in_the_package():
+    assert cycles(import_graph()) == []
+
+
+def test_arrows_run_one_way_between_the_layers():
+    """pipeline/ knows nothing of engines, the build or the dataset commands; engines know nothing of the
+    build or the commands; output/ knows no engine or command."""
+    forbidden = {
+        "generator.pipeline": ("generator.engines", "generator.build", "generator.cli", "generator.dataset", "generator.output"),
+        "generator.engines": ("generator.build", "generator.cli", "generator.dataset"),
+        "generator.output": ("generator.engines", "generator.build", "generator.cli", "generator.dataset"),
+    }
+    wrong = [
+        f"{name} -> {target}"
+        for name, targets in import_graph().items()
+        for layer, banned in forbidden.items()
+        if name.startswith(layer)
+        for target in targets
+        if target.startswith(banned)
+    ]
+    assert wrong == []
+
+
+def test_no_module_over_400_lines():
+    long = {name: n for name, path in modules().items() if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}
+
+
+def test_the_top_level_card_template_is_the_one_that_ships():
+    assert (ROOT / "dataset_card.md").read_bytes() == (PACKAGE / "dataset" / "dataset_card.md").read_bytes()
+
+
+def test_a_wheel_ships_and_imports_every_module(tmp_path):
+    """Build a wheel from the checkout, install it alone into a fresh venv (its dependencies come from this
+    environment's site-packages, added by a .pth file, so nothing is downloaded) and import every module
+    and the builder from there, not from the checkout."""
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT)],
+        check=True, cwd=tmp_path,
+    )
+    [wheel] = wheels.glob("mono_depth_mask-*.whl")
+    fresh = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(fresh)
+    python = fresh / "bin" / "python"
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)], check=True)
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    names = [*(name for name in modules() if not name.endswith("__main__")), "mono_depth_mask"]  # __main__ runs the CLI
+    script = (
+        "import importlib, sys\n"
+        f"site = {str(site)!r}\n"
+        f"for name in {names!r}:\n"
+        "    module = importlib.import_module(name)\n"
+        "    assert module.__file__.startswith(site), (name, module.__file__)\n"
+        "from importlib.resources import files\n"
+        "assert files('generator.dataset').joinpath('dataset_card.md').read_text().startswith('---')\n"
+        "from generator.training import streaming_loader\n"
+        "print('ok', len(sys.modules))\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run([python, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("ok")
