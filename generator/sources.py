@@ -115,29 +115,42 @@ def list_files(folder: str, what: str, suffixes: set[str] = IMAGE_SUFFIXES) -> l
     return files
 
 
-def trailing_number(stem: str) -> int | None:
-    match = re.search(r"(\d+)$", stem)
-    return int(match.group(1)) if match else None
+def numbered(stem: str) -> tuple[str, int] | None:
+    """(prefix, number) of a stem that ends in a number: fg_img_7 -> ("fg_img_", 7)."""
+    match = re.fullmatch(r"(.*?)(\d+)", stem)
+    return (match.group(1), int(match.group(2))) if match else None
 
 
-def match_by_stem_or_number(items: list[Path], candidates: list[Path], what: str, missing_ok: bool = False) -> list[Path | None]:
-    """For each item, the candidate with the same stem, else the one with the same trailing number
-    (fg_img_7.jpg <-> mask_img_7.jpg, the layout earlier attempts used)."""
+def numbered_layout(files: list[Path]) -> dict[int, Path] | None:
+    """{number: file} when every file is one prefix + a number unique in the folder (fg_img_1, fg_img_2,
+    ...), else None: only then does a number name a file without doubt."""
+    parts = [numbered(f.stem) for f in files]
+    if not parts or None in parts or len({prefix for prefix, _ in parts}) != 1:
+        return None
+    by_number = {number: f for (_, number), f in zip(parts, files)}
+    return by_number if len(by_number) == len(files) else None
+
+
+def match_by_stem_or_number(items: list[Path], candidates: list[Path]) -> list[Path | None]:
+    """For each item, the candidate with the same stem; else, when both folders are numbered layouts
+    (fg_img_7.jpg <-> mask_img_7.jpg), the candidate with the same number; else None (missing). A file
+    that merely ends in the same number is never taken: it may belong to another input (room_5, hall_5)."""
     by_stem = {c.stem: c for c in candidates}
-    by_number: dict[int, Path] = {}
-    for c in candidates:
-        number = trailing_number(c.stem)
-        if number is not None:
-            by_number.setdefault(number, c)
+    item_numbers, candidate_numbers = numbered_layout(items), numbered_layout(candidates)
+    by_number = candidate_numbers if item_numbers is not None and candidate_numbers is not None else {}
     matched = []
     for item in items:
         found = by_stem.get(item.stem)
-        if found is None and trailing_number(item.stem) is not None:
-            found = by_number.get(trailing_number(item.stem))
-        if found is None and not missing_ok:
-            raise BadInput(f"no {what} for {item.name}: expected {item.stem}.* or a file ending in the same number")
+        if found is None and by_number:
+            found = by_number.get(numbered(item.stem)[1])
         matched.append(found)
     return matched
+
+
+def missing_match(what: str, item: Path) -> BadInput:
+    return BadInput(
+        f"no {what} for {item.name}: name it {item.stem}.* (or number both folders alike, e.g. "
+        f"fg_img_7 <-> mask_img_7)", str(item))
 
 
 # --- decoding ---------------------------------------------------------------------------------------
@@ -188,16 +201,16 @@ def center_square_box(width: int, height: int) -> tuple[int, int, int, int]:
 
 def _load_backgrounds(options: BuildOptions, skip_bad: bool, skipped: list[dict], threads: int) -> list[Background]:
     files = list_files(options.backgrounds, "background")
-    if not skip_bad:
-        files = files[: options.num_backgrounds]
     depth_files: list[Path | None] = [None] * len(files)
     if options.background_depths:
         candidates = list_files(options.background_depths, "background depth", DEPTH_SUFFIXES)
-        depth_files = match_by_stem_or_number(files, candidates, "background depth", missing_ok=True)
+        depth_files = match_by_stem_or_number(files, candidates)  # on whole folders: the layout is theirs
+    if not skip_bad:
+        files = files[: options.num_backgrounds]
 
     def load(file: Path, depth: Path | None) -> Background:
         if options.background_depths and depth is None:
-            raise BadInput(f"no background depth for {file.name}: expected {file.stem}.* or a file ending in the same number", str(file))
+            raise missing_match("background depth", file)
         return _load_background(file, depth, options.bg_size)
 
     return _load_each("background", list(zip(files, depth_files)), options.num_backgrounds, load, skip_bad, skipped, threads)
@@ -238,18 +251,18 @@ def _read_depth(path: Path) -> np.ndarray:
 
 def _load_foregrounds(options: BuildOptions, skip_bad: bool, skipped: list[dict], threads: int) -> list[Foreground]:
     files = list_files(options.foregrounds, "foreground")
-    if not skip_bad:
-        files = files[: options.num_foregrounds]
     mask_files: list[Path | None] = [None] * len(files)
     if options.masks:
-        mask_files = match_by_stem_or_number(files, list_files(options.masks, "mask"), "mask", missing_ok=True)
+        mask_files = match_by_stem_or_number(files, list_files(options.masks, "mask"))  # on whole folders
+    if not skip_bad:
+        files = files[: options.num_foregrounds]
     load = lambda f, m: _load_foreground(f, m, options)  # noqa: E731
     return _load_each("foreground", list(zip(files, mask_files)), options.num_foregrounds, load, skip_bad, skipped, threads)
 
 
 def _load_foreground(path: Path, mask_path: Path | None, options: BuildOptions) -> Foreground:
     if options.masks and mask_path is None:
-        raise BadInput(f"no mask for {path.name}: expected {path.stem}.* or a file ending in the same number", str(path))
+        raise missing_match("mask", path)
     image = open_image(path)
     if mask_path is not None:
         alpha = _mask_as_alpha(mask_path, image.size, options.soft_mask)
