@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import BadInput, UserError
+from .errors import BadInput, UserError, describe_os_error
 from .options import DEMO_BACKGROUNDS, DEMO_FOREGROUNDS, BuildOptions
 from .threads import ordered_map
 
@@ -101,9 +101,14 @@ def list_files(folder: str, what: str, suffixes: set[str] = IMAGE_SUFFIXES) -> l
     """Files of `folder` with one of `suffixes`, in natural order; refuses missing/empty folders and
     two files with the same stem (their masks and depths could not be matched)."""
     path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{what} folder {folder} is a file, not a folder: give the folder that holds the files")
     if not path.is_dir():
         raise UserError(f"{what} folder not found: {folder}")
-    files = [p for p in path.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file()]
+    try:
+        files = [p for p in path.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file()]
+    except OSError as error:  # an input problem (e.g. no permission): exit 2, not an output failure
+        raise UserError(f"{describe_os_error(error, folder, 'read')}; make the {what} folder readable") from None
     if not files:
         raise UserError(f"{what} folder {folder} holds no {'/'.join(sorted(suffixes))} files")
     files.sort(key=lambda p: natural_key(p.name))
@@ -223,27 +228,46 @@ def _load_background(path: Path, depth_path: Path | None, size: int) -> Backgrou
     rgb = to_rgb(image.crop(box)).resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
     depth = None
     if depth_path is not None:
-        depth = _read_depth(depth_path)
-        if depth.shape != (image.height, image.width):
-            raise BadInput(f"{depth_path}: depth is {depth.shape[1]}x{depth.shape[0]}, its background {path.name} is {image.width}x{image.height}")
+        depth = _read_depth(depth_path, (image.height, image.width))
         depth = np.asarray(Image.fromarray(depth, "F").crop(box).resize((size, size), Image.Resampling.BILINEAR))
     return Background(path.stem, np.asarray(rgb, dtype=np.uint8), depth)
 
 
-def _read_depth(path: Path) -> np.ndarray:
+def _read_depth(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """The depth map of a background of `shape` (height, width), in metres: positive and finite."""
     if path.suffix.lower() == ".npy":
-        try:
-            depth = np.load(path, allow_pickle=False)  # never unpickle data
-        except (OSError, ValueError) as error:
-            raise BadInput(f"cannot read depth {path}: {error}", str(path)) from None
-        if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
-            raise BadInput(f"{path}: depth must be a 2-D array of numbers, got {depth.dtype} of shape {depth.shape}", str(path))
-        depth = depth.astype(np.float32)
+        depth = _read_npy(path, shape)
     else:
         depth = np.asarray(open_image(path), dtype=np.float32) * DEPTH_PNG_METRES_PER_UNIT
+    if depth.shape != shape:
+        raise BadInput(f"{path}: depth is {depth.shape[1]}x{depth.shape[0]}, its background is {shape[1]}x{shape[0]}", str(path))
     if not np.isfinite(depth).all():
-        raise BadInput(f"{path}: depth holds NaN or infinite values", str(path))
+        raise BadInput(f"{path}: depth holds NaN or infinite values; depth must be positive and finite", str(path))
+    if not (depth > 0).all():
+        raise BadInput(f"{path}: depth holds zero or negative values; depth must be positive and finite", str(path))
     return depth
+
+
+def _read_npy(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A real 2-D `.npy` of `shape`, checked from its header before any allocation: a header may claim
+    any size. Never unpickled."""
+    try:
+        with open(path, "rb") as stream:
+            version = np.lib.format.read_magic(stream)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"unsupported .npy version {version[0]}.{version[1]}")
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            found, _, dtype = read_header(stream)
+            if dtype.hasobject:
+                raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+            if found != shape or dtype.kind not in "iuf":
+                raise BadInput(
+                    f"{path}: depth must be a 2-D array of real numbers of its background's shape {shape}, "
+                    f"got {dtype} of shape {found}", str(path))
+        depth = np.load(path, allow_pickle=False)  # never unpickle data
+    except (OSError, ValueError, EOFError) as error:
+        raise BadInput(f"cannot read depth {path}: {error}", str(path)) from None
+    return depth.astype(np.float32)
 
 
 # --- foregrounds ------------------------------------------------------------------------------------

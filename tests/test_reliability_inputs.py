@@ -94,3 +94,225 @@ def test_peer_layout_still_matches_by_number(capsys, tmp_path):
     code = generate(tmp_path / "ds", "--backgrounds", str(folders["backgrounds"]), "--foregrounds", str(folders["foregrounds"]),
                     "--masks", str(folders["masks"]), "--background-depths", str(depth), *SMALL, "--placements", "2", "--workers", "1")
     assert code == 0, capsys.readouterr().err
+
+
+# --- 2. one `error:` line instead of a traceback ------------------------------------------------------
+
+
+def depth_folder(tmp_path: Path, inputs: dict[str, Path]) -> Path:
+    depths = tmp_path / "depth"
+    shutil.copytree(inputs["depths"], depths)
+    return depths
+
+
+def generate_with_depths(out: Path, inputs: dict[str, Path], depths: Path, *args: str) -> int:
+    return generate(out, "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]),
+                    "--background-depths", str(depths), *SMALL, "--workers", "1", "--no-gallery", *args)
+
+
+def npy_claiming(path: Path, shape: tuple[int, ...], descr: str = "<f4") -> None:
+    """A .npy whose header claims `shape` but holds only a few bytes."""
+    with open(path, "wb") as stream:
+        np.lib.format.write_array_header_1_0(stream, {"descr": descr, "fortran_order": False, "shape": shape})
+        stream.write(b"\0" * 64)
+
+
+BAD_DEPTHS = {
+    "empty file": lambda p: p.write_bytes(b""),
+    "huge header": lambda p: npy_claiming(p, (100_000, 100_000)),
+    "truncated data": lambda p: npy_claiming(p, (60, 80)),
+    "negative": lambda p: np.save(p, np.full((60, 80), -1.0, np.float32)),
+    "zero": lambda p: np.save(p, np.zeros((60, 80), np.float32)),
+    "nan": lambda p: np.save(p, np.full((60, 80), np.nan, np.float32)),
+    "inf": lambda p: np.save(p, np.full((60, 80), np.inf)),
+    "complex": lambda p: np.save(p, np.ones((60, 80), np.complex64)),
+    "wrong shape": lambda p: np.save(p, np.ones((61, 80), np.float32)),
+}
+
+
+@pytest.mark.parametrize("case", BAD_DEPTHS, ids=list(BAD_DEPTHS))
+def test_bad_depth_is_refused_or_skipped_in_one_line(capsys, tmp_path, inputs, case):
+    depths = depth_folder(tmp_path, inputs)
+    BAD_DEPTHS[case](depths / "bg_img_2.npy")
+    one_error_line(capsys, generate_with_depths(tmp_path / "ds", inputs, depths), 2, "bg_img_2.npy")
+    out = tmp_path / "skip"
+    manifest = skipped_once(capsys, generate_with_depths(out, inputs, depths, "--skip-bad-inputs"), out, "bg_img_2.jpg")
+    assert "bg_img_2.npy" in manifest["skipped_inputs"][0]["reason"]
+
+
+def test_negative_seed_is_refused(capsys, tmp_path, inputs):
+    code = generate(tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]),
+                    *NO_DEPTH, "--seed", "-1")
+    one_error_line(capsys, code, 2, "--seed")
+
+
+def test_empty_out_is_refused(capsys, tmp_path, inputs, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main(["generate", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]),
+                 *NO_DEPTH, "--out", ""])
+    one_error_line(capsys, code, 2, "--out")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(tmp_path_factory) -> Path:
+    from tests.tiny_models import save_tiny_dpt
+
+    return save_tiny_dpt(tmp_path_factory.mktemp("teacher") / "dpt")
+
+
+def broken_teacher(tmp_path: Path, tiny_teacher: Path, case: str) -> Path:
+    import torch
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_teacher, folder)
+    weights = folder / "model.safetensors"
+    if case == "pickled bin":
+        weights.unlink()
+        torch.save({"weights": Exploit()}, folder / "pytorch_model.bin")
+    elif case == "truncated safetensors":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    else:  # a model type transformers does not know, whose code is in the folder
+        config = json.loads((folder / "config.json").read_text())
+        config.update(model_type="my_depth", auto_map={"AutoConfig": "custom.Config", "AutoModelForDepthEstimation": "custom.Model"})
+        (folder / "config.json").write_text(json.dumps(config))
+        (folder / "custom.py").write_text("raise SystemExit('the folder's own code ran')\n")
+    return folder
+
+
+class Exploit:
+    def __reduce__(self):
+        return (print, ("unpickling ran code",))
+
+
+@pytest.mark.parametrize("case, names", [("pickled bin", "safetensors"), ("truncated safetensors", "weights"),
+                                         ("remote code", "--trust-remote-code")])
+def test_bad_teacher_folder_is_refused_in_one_line(capsys, tmp_path, inputs, tiny_teacher, case, names):
+    model = broken_teacher(tmp_path, tiny_teacher, case)
+    code = generate(tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]),
+                    *SMALL, "--workers", "1", "--depth", "model", "--depth-model", str(model), "--device", "cpu")
+    captured = capsys.readouterr()
+    assert "unpickling ran code" not in captured.out
+    err = captured.err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: "), captured.err
+    assert str(model) in err[0] and names in err[0], err[0]
+
+
+DAMAGED_MANIFESTS = {
+    "no shards": lambda m: m.pop("shards"),
+    "shards null": lambda m: m.update(shards=None),
+    "shards a string": lambda m: m.update(shards="data/train.parquet"),
+    "shard without sha256": lambda m: m["shards"][0].pop("sha256"),
+    "bytes not an int": lambda m: m["shards"][0].update(bytes="12"),
+    "path outside the dataset": lambda m: m["shards"][0].update(path="../../etc/passwd"),
+}
+
+
+def damage(out: Path, case: str) -> None:
+    path = out / "manifest.json"
+    if case == "nested 100000 deep":
+        path.write_text('{"format": "mono-depth-mask/1", "shards": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    elif case == "not JSON":
+        path.write_text("{not json")
+    else:
+        manifest = json.loads(path.read_text())
+        DAMAGED_MANIFESTS[case](manifest)
+        path.write_text(json.dumps(manifest))
+
+
+@pytest.fixture
+def dataset(tmp_path, small_dataset) -> Path:
+    """A writable copy of the small (PNG) dataset."""
+    out = tmp_path / "ds"
+    shutil.copytree(small_dataset, out)
+    return out
+
+
+@pytest.mark.parametrize("case", [*DAMAGED_MANIFESTS, "nested 100000 deep", "not JSON"])
+def test_damaged_manifest_is_one_line_in_every_command(capsys, tmp_path, inputs, dataset, case):
+    from tests.conftest import input_args
+
+    damage(dataset, case)
+    for argv in (["validate", str(dataset), "--no-progress"], ["stats", str(dataset), "--no-progress"],
+                 ["push", str(dataset), "--repo-id", "org/name", "--dry-run"]):
+        one_error_line(capsys, main(argv), 2, "manifest.json", "damaged")
+    code = generate(dataset, *input_args(inputs), *SMALL, "--image-format", "png", "--workers", "1")
+    one_error_line(capsys, code, 2, "manifest.json", "--overwrite")
+
+
+def test_damaged_manifest_is_replaced_with_overwrite(capsys, inputs, dataset):
+    from tests.conftest import input_args
+
+    damage(dataset, "not JSON")
+    code = generate(dataset, *input_args(inputs), *SMALL, "--image-format", "png", "--workers", "1", "--overwrite", "--no-gallery")
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((dataset / "manifest.json").read_text())["complete"] is True
+    assert main(["validate", str(dataset), "--no-progress"]) == 0
+
+
+def test_non_utf8_card_is_refused_by_push(capsys, dataset):
+    (dataset / "README.md").write_bytes(b"---\nlicense: mit\n---\n\xff\xfe caf\xe9\n")
+    one_error_line(capsys, main(["push", str(dataset), "--repo-id", "org/name", "--dry-run"]), 2, "README.md", "UTF-8")
+
+
+def first_shard(out: Path) -> Path:
+    return out / json.loads((out / "manifest.json").read_text())["shards"][0]["path"]
+
+
+@pytest.mark.parametrize("command", ["stats", "gallery", "relabel-depth"])
+def test_truncated_shard_is_one_line(capsys, dataset, tiny_teacher, command):
+    shard = first_shard(dataset)
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    extra = ["--depth-model", str(tiny_teacher), "--device", "cpu"] if command == "relabel-depth" else []
+    one_error_line(capsys, main([command, str(dataset), "--no-progress", *extra]), 2, shard.name, "cannot read", "validate")
+
+
+@pytest.mark.parametrize("case", ["a directory", "missing"])
+def test_stats_on_a_shard_that_is_no_file_says_cannot_read(capsys, dataset, case):
+    shard = first_shard(dataset)
+    shard.unlink()
+    if case == "a directory":
+        shard.mkdir()
+    line = one_error_line(capsys, main(["stats", str(dataset), "--no-progress"]), 2, shard.name, "cannot read")
+    assert "cannot write" not in line
+
+
+# --- 3. reads are not writes --------------------------------------------------------------------------
+
+
+def test_input_folder_that_is_a_file_is_an_input_error(capsys, tmp_path, inputs):
+    not_a_folder = tmp_path / "bg.txt"
+    not_a_folder.write_text("not a folder")
+    code = generate(tmp_path / "ds", "--backgrounds", str(not_a_folder), "--foregrounds", str(inputs["foregrounds"]), *NO_DEPTH)
+    one_error_line(capsys, code, 2, "bg.txt")
+
+
+def test_unreadable_input_folder_is_an_input_error(capsys, tmp_path, inputs):
+    import os
+
+    bg = tmp_path / "bg"
+    shutil.copytree(inputs["backgrounds"], bg)
+    bg.chmod(0)
+    try:
+        if os.access(bg, os.R_OK):
+            pytest.skip("running as root: a mode-000 folder is still readable")
+        code = generate(tmp_path / "ds", "--backgrounds", str(bg), "--foregrounds", str(inputs["foregrounds"]), *NO_DEPTH)
+        line = one_error_line(capsys, code, 2, str(bg), "cannot read")
+        assert "cannot write" not in line
+    finally:
+        bg.chmod(0o755)
+
+
+def test_validate_lists_a_shard_with_a_corrupt_data_page(capsys, dataset):
+    import pyarrow.parquet as pq
+
+    shard = first_shard(dataset)
+    data = bytearray(shard.read_bytes())
+    group = pq.ParquetFile(shard).metadata.row_group(0)
+    page = next(group.column(c).data_page_offset for c in range(group.num_columns) if group.column(c).path_in_schema == "image.bytes")
+    data[page : page + 16] = b"\xff" * 16  # the image column's page header; same size, footer intact
+    shard.write_bytes(bytes(data))
+    code = main(["validate", str(dataset), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 1 and "error:" not in captured.err, captured.err
+    assert shard.name in captured.out and "FAILED" in captured.out
