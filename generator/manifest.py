@@ -30,15 +30,57 @@ PACKAGES = ("numpy", "pillow", "pyarrow", "datasets", "huggingface_hub", "transf
 OWNED = [*CONFIG_DIRS.values(), MANIFEST, STATS, CARD, GALLERY_DIR]
 
 
+class DamagedManifest(UserError):
+    """A manifest.json that is not JSON, or JSON of the wrong shape."""
+
+
+# The fields of a shard entry and their types (bool is an int in Python, and never a count).
+SHARD_FIELDS = {"path": str, "config": str, "split": str, "rows": int, "bytes": int, "sha256": str}
+
+
 def parse_manifest(where: str, read: Callable[[], bytes]) -> dict:
     """The manifest at `where` (a path or URL), read by `read`; one line for anything that is not ours."""
     try:
         data = json.loads(read())
-    except (OSError, ValueError) as error:
-        raise UserError(f"{where} is unreadable ({error}); move it away or choose another --out") from None
+    except OSError as error:
+        raise UserError(f"cannot read {where}: {error.strerror or error}") from None
+    except (ValueError, RecursionError) as error:  # RecursionError: JSON nested too deep to parse
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise DamagedManifest(f"{where} is damaged (not JSON: {reason}); {DAMAGED_HINT}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UserError(f"{where} is not a mono-depth-mask manifest; choose another --out")
+    problem = _shape_problem(data)
+    if problem:
+        raise DamagedManifest(f"{where} is damaged ({problem}); {DAMAGED_HINT}")
     return data
+
+
+DAMAGED_HINT = "rebuild with the same `generate` command and --overwrite, or move it away"
+
+
+def _shape_problem(data: dict) -> str | None:
+    """What makes `data` unusable as a manifest, or None."""
+    for key in ("options", "inputs"):
+        if not isinstance(data.get(key), dict):
+            return f"{key!r} is missing or not an object"
+    shards = data.get("shards")
+    if not isinstance(shards, list):
+        return "'shards' is missing or not a list"
+    for i, shard in enumerate(shards):
+        if not isinstance(shard, dict):
+            return f"shards[{i}] is not an object"
+        for key, kind in SHARD_FIELDS.items():
+            value = shard.get(key)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                return f"shards[{i}].{key} is missing or not {'an integer' if kind is int else 'a string'}"
+        if not _inside_dataset(shard["path"]):
+            return f"shards[{i}].path {shard['path']!r} is not a shard path of the dataset"
+    return None
+
+
+def _inside_dataset(path: str) -> bool:
+    parts = path.split("/")
+    return len(parts) >= 2 and parts[0] in CONFIG_DIRS.values() and not {"", ".", ".."} & set(parts) and "\\" not in path
 
 
 def read_manifest(out: Path) -> dict | None:
@@ -75,7 +117,12 @@ def check_output(out: Path, options: BuildOptions, overwrite: bool) -> dict | No
         raise UserError(f"--out {out} is a file, not a folder")
     if not out.exists() or _is_empty(out):
         return None
-    manifest = read_manifest(out)
+    try:
+        manifest = read_manifest(out)
+    except DamagedManifest:
+        if overwrite:
+            return None  # prepare_output removes the dataset's files
+        raise
     if manifest is None:
         raise UserError(f"--out {out} is not empty and holds no mono-depth-mask dataset; choose an empty folder")
     refuse_other_options(out, manifest, options, overwrite)
@@ -99,7 +146,8 @@ def prepare_output(out: Path, options: BuildOptions, overwrite: bool) -> dict | 
     are removed). Never touches a foreign folder's files."""
     manifest = check_output(out, options, overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    if manifest is not None and option_differences(manifest.get("options", {}), options):
+    damaged = manifest is None and (out / MANIFEST).exists()  # only reached with --overwrite
+    if damaged or manifest is not None and option_differences(manifest.get("options", {}), options):
         remove_dataset(out)
         return None
     return manifest
