@@ -316,3 +316,116 @@ def test_validate_lists_a_shard_with_a_corrupt_data_page(capsys, dataset):
     captured = capsys.readouterr()
     assert code == 1 and "error:" not in captured.err, captured.err
     assert shard.name in captured.out and "FAILED" in captured.out
+
+
+# --- 4. validate: JPEG composites equal their background exactly outside the re-encoded MCUs ----------
+
+
+def gradient_backgrounds(folder: Path, count: int, size: int) -> None:
+    folder.mkdir(parents=True)
+    y, x = np.mgrid[0:size, 0:size] / size
+    for i in range(count):
+        left, bottom = np.array([(70 * i) % 256, 255 - 40 * i, 30 + 50 * i]) % 256, np.array([255, (90 * i) % 256, 0])
+        rgb = left * (1 - x[..., None]) + bottom * y[..., None] * 0.5 + 20 * i
+        Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(folder / f"grad_{i}.png")
+
+
+def saturated_cutouts(folder: Path, count: int, size: int = 40) -> None:
+    """Opaque ellipses of pure colours, hard-edged: the worst case for chroma subsampling."""
+    folder.mkdir(parents=True)
+    y, x = np.mgrid[0:size, 0:size]
+    alpha = np.where(((x - size / 2) / (size * 0.45)) ** 2 + ((y - size / 2) / (size * 0.3)) ** 2 < 1, 255, 0).astype(np.uint8)
+    for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0)][:count]):
+        Image.fromarray(np.dstack([np.full((size, size, 3), colour, np.uint8), alpha]), "RGBA").save(folder / f"sat_{i}.png")
+
+
+def gradient_dataset(root: Path, size: int) -> Path:
+    gradient_backgrounds(root / "bg", 4, size)
+    saturated_cutouts(root / "fg", 5)
+    out = root / "ds"
+    assert generate(out, "--backgrounds", str(root / "bg"), "--foregrounds", str(root / "fg"), "--bg-size", str(size),
+                    "--fg-size", "40", "--placements", "5", "--depth", "none", "--workers", "1", "--no-progress", "--no-gallery") == 0
+    return out
+
+
+@pytest.mark.parametrize("size", [64, 96, 224])
+def test_untouched_jpeg_datasets_of_saturated_cutouts_on_gradients_validate(capsys, tmp_path, size):
+    out = gradient_dataset(tmp_path, size)
+    capsys.readouterr()
+    code = main(["validate", str(out), "--no-progress"])
+    assert code == 0, capsys.readouterr().out
+
+
+def test_the_one_pixel_upsampling_ring_is_exact_and_needed(tmp_path):
+    """Decoded, a composite equals its background outside the mask's MCUs grown by one pixel, and not
+    outside the MCUs alone: the ring validate uses is the smallest exact one."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from generator.validate import _jpeg_spliced_region
+
+    out = gradient_dataset(tmp_path, 96)
+    outside_ring, outside_mcus = 0, 0
+    for shard in sorted((out / "data").glob("*.parquet")):
+        for row in pq.read_table(shard).to_pylist():
+            image, background, mask = (np.asarray(Image.open(io.BytesIO(row[k]["bytes"]))) for k in ("image", "background", "mask"))
+            differs = (image != background).any(axis=2)
+            region = _jpeg_spliced_region(mask)
+            outside_ring += int(differs[~region].sum())
+            x0, y0, x1, y1 = row["bbox"]
+            mcus = np.zeros_like(region)
+            mcus[y0 // 16 * 16 : -(-y1 // 16) * 16, x0 // 16 * 16 : -(-x1 // 16) * 16] = True
+            outside_mcus += int(differs[~mcus].sum())
+    assert outside_ring == 0 and outside_mcus > 0
+
+
+def rewrite_row(out: Path, shard: Path, row: int, column: str, data: bytes) -> None:
+    """Replace one cell's bytes, rewrite the shard and fix its size and sha256 in the manifest, so that only
+    the pixel checks can see the change."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(shard)
+    rows = table.to_pylist()
+    rows[row][column] = {**rows[row][column], "bytes": data}
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), shard)
+    manifest = json.loads((out / "manifest.json").read_text())
+    entry = next(s for s in manifest["shards"] if out / s["path"] == shard)
+    entry.update(bytes=shard.stat().st_size, sha256=hashlib.sha256(shard.read_bytes()).hexdigest())
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_pixel_edited_far_from_the_cutout_fails_validate(capsys, tmp_path):
+    import io
+
+    import pyarrow.parquet as pq
+
+    from generator.validate import _jpeg_spliced_region
+
+    out = gradient_dataset(tmp_path, 96)
+    shard = sorted((out / "data").glob("*.parquet"))[0]
+    row = pq.read_table(shard).to_pylist()[0]
+    image = np.array(Image.open(io.BytesIO(row["image"]["bytes"])))
+    far = np.argwhere(~_jpeg_spliced_region(np.asarray(Image.open(io.BytesIO(row["mask"]["bytes"])))))[0]
+    image[tuple(far)] = 255 - image[tuple(far)]
+    edited = io.BytesIO()
+    Image.fromarray(image).save(edited, "PNG")  # lossless: this one pixel is all that differs
+    rewrite_row(out, shard, 0, "image", edited.getvalue())
+    capsys.readouterr()
+    assert main(["validate", str(out), "--no-progress"]) == 1
+    report = capsys.readouterr().out
+    assert f"{shard.relative_to(out).as_posix()} row 0: composite outside mask" in report, report
+
+
+# --- 6. push compares shards with the manifest by sha256 ----------------------------------------------
+
+
+def test_push_refuses_a_same_size_corrupted_shard(capsys, dataset):
+    shard = first_shard(dataset)
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    one_error_line(capsys, main(["push", str(dataset), "--repo-id", "org/name", "--dry-run"]), 2, shard.name, "sha256", "validate")
