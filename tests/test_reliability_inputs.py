@@ -429,3 +429,71 @@ def test_push_refuses_a_same_size_corrupted_shard(capsys, dataset):
     data[len(data) // 2] ^= 0xFF
     shard.write_bytes(bytes(data))
     one_error_line(capsys, main(["push", str(dataset), "--repo-id", "org/name", "--dry-run"]), 2, shard.name, "sha256", "validate")
+
+
+# --- 5. one table of exit codes, in the README and in the CLI -----------------------------------------
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_exit_codes() -> dict[int, str]:
+    """The README's exit-code table: {code: meaning}."""
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("### Exit codes"):].split("\n\n")[2]
+    rows = [line.split("|")[1:3] for line in table.splitlines()[2:]]
+    return {int(code): meaning.strip() for code, meaning in rows}
+
+
+def test_readme_exit_code_table_is_the_one_the_cli_follows():
+    codes = readme_exit_codes()
+    assert sorted(codes) == [0, 1, 2, 130]
+    assert codes[0].startswith("done") and "user mistake or a bad input" in codes[2] and "interrupted" in codes[130]
+    assert "the output, the network or the system failed" in codes[1] and "`validate`" in codes[1] and "not valid" in codes[1]
+
+
+def test_exit_codes_of_representative_cases(capsys, tmp_path, inputs, dataset, monkeypatch):
+    assert main(["validate", str(dataset), "--no-progress"]) == 0
+    capsys.readouterr()
+    # 1: the output cannot be written (its parent is a file); the network fails; a dataset is not valid
+    (tmp_path / "a-file").write_text("")
+    code = generate(tmp_path / "a-file" / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]), *NO_DEPTH)
+    one_error_line(capsys, code, 1, "a-file")
+    import httpx
+
+    def unreachable(*args, **kwargs):
+        raise httpx.ConnectError("connection refused")  # what the Hub client raises after its retries
+
+    monkeypatch.setattr("generator.push.plan_push", unreachable)
+    one_error_line(capsys, main(["push", str(dataset), "--repo-id", "org/name", "--dry-run"]), 1, "cannot reach")
+    shard = first_shard(dataset)
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    assert main(["validate", str(dataset), "--no-progress"]) == 1
+    assert "FAILED" in capsys.readouterr().out
+    # 2: a user mistake or a bad input
+    one_error_line(capsys, generate(tmp_path / "new", "--backgrounds", str(tmp_path / "nowhere"), "--foregrounds", "x", *NO_DEPTH), 2, "nowhere")
+    with pytest.raises(SystemExit) as exit:
+        main(["generate", "--demo", "--out", str(tmp_path / "new"), "--depth", "sideways"])
+    assert exit.value.code == 2
+
+
+def test_interrupted_build_exits_130(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "ds"
+    command = [sys.executable, "-m", "generator", "generate", "--demo", "--num-backgrounds", "100", "--num-foregrounds", "100",
+               "--out", str(out), "--workers", "2", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(README.parent)}
+    process = subprocess.Popen(command, cwd=README.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not list(out.glob("data/*.parquet")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole process group
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err.decode()
+    assert "Traceback" not in err.decode()
