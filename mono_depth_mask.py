@@ -14,7 +14,7 @@ without the CLI:
     builder = MonoDepthMask(config_name="full", data_dir="DIR")
 
 Any build option can be changed with `build=BuildOptions(...)`. Features, split names and shard
-contents come from the same modules the CLI's writer uses (generator.schema, generator.shard), so a
+contents come from the same modules the CLI's writer uses (generator.schema, generator.engines.job), so a
 table built here is the table written to Parquet there.
 """
 

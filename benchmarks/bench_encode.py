@@ -1,6 +1,6 @@
 """The encoders of one sample, against the straightforward way, on demo data:
 
-- masks and 16-bit depth: generator.encode's greyscale PNG writer against PIL's PNG encoder at the same
+- masks and 16-bit depth: generator.pipeline.encode's greyscale PNG writer against PIL's PNG encoder at the same
   level (ms and bytes per image; both must decode to the same pixels);
 - composites: a JPEG spliced from its background's MCUs with its exact statistics from a decode of the
   changed MCUs (jpeg_splice.py), against encoding the whole composite and decoding it whole for the

@@ -51,8 +51,8 @@ def add_generate(subparsers) -> None:
     inputs.add_argument("--demo", action="store_true", help="built-in procedural rooms and sprites (no files needed)")
     inputs.add_argument("--backgrounds", metavar="DIR", help="background photos (JPEG/PNG/WebP, any size and mode)")
     inputs.add_argument("--foregrounds", metavar="DIR", help="foreground cut-outs with alpha, or plain images with --masks")
-    inputs.add_argument("--masks", metavar="DIR", help="masks for plain foregrounds, matched by stem or trailing number")
-    inputs.add_argument("--background-depths", metavar="DIR", help="depth of each background: 16-bit PNG in mm or .npy in metres, matched by stem")
+    inputs.add_argument("--masks", metavar="DIR", help="masks for plain foregrounds, matched by stem (or by number when both folders are PREFIX+number: fg_img_7 <-> mask_img_7)")
+    inputs.add_argument("--background-depths", metavar="DIR", help="depth of each background: 16-bit PNG in mm or .npy in metres, matched like --masks")
     inputs.add_argument("--num-backgrounds", type=int, metavar="N", help="use the first N backgrounds (demo: how many to make, default 10)")
     inputs.add_argument("--num-foregrounds", type=int, metavar="N", help="use the first N foregrounds (demo: how many to make, default 10)")
     inputs.add_argument("--bg-size", type=int, default=d.bg_size, help="background side in px (default %(default)s)")
@@ -120,6 +120,8 @@ def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions
         shard_size=args.shard_size,
         seed=args.seed,
     )
+    if not args.out.strip():
+        raise UserError("--out is empty: give the output folder, e.g. --out ds")
     if args.engine != "ray" and (args.ray_address or args.gpus_per_worker):
         raise UserError("--ray-address and --gpus-per-worker go with --engine ray")
     if args.gpus_per_worker < 0:
@@ -234,6 +236,7 @@ def add_relabel_depth(subparsers) -> None:
 def run_relabel_depth(args: argparse.Namespace) -> None:
     from .dataset.relabel import relabel
 
+    readable_dataset(args.out)
     print(relabel(args.out, args.depth_model, teacher_settings(args), args.progress).describe())
 
 
@@ -251,14 +254,49 @@ def add_stats(subparsers) -> None:
     _dataset_parser(subparsers, "stats", "recompute OUT/stats.json from the shards and rewrite the card", run_stats)
 
 
+def readable_dataset(out: Path) -> dict:
+    """The manifest of a finished dataset whose listed shards all open as Parquet: a missing, truncated or
+    misplaced shard ends as one line naming it, before any work."""
+    import pyarrow.parquet as pq
+
+    from .output.manifest import load_manifest
+
+    manifest = load_manifest(out)
+    for shard in manifest["shards"]:
+        path = out / shard["path"]
+        try:
+            pq.ParquetFile(path).close()
+        except Exception as error:  # FileNotFoundError, IsADirectoryError, ArrowInvalid on a damaged footer
+            if not isinstance(error, OSError) and not _is_arrow_error(error):
+                raise
+            raise UserError(f"{_unreadable(path, error)}; {REPAIR_HINT.format(out=out)}") from None
+    return manifest
+
+
+REPAIR_HINT = "run `mono-depth-mask validate {out}` to list the damage, then the same `generate` command to rebuild"
+
+
+def _unreadable(path, error: Exception) -> str:
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else _first_line(error)
+    return f"cannot read {path}: {reason}"
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _is_arrow_error(error: BaseException) -> bool:
+    return type(error).__module__.split(".")[0] == "pyarrow"
+
+
 def run_stats(args: argparse.Namespace) -> None:
     from .dataset.card import write_card
-    from .output.manifest import load_manifest
     from .schema import STATS
     from .dataset.stats import recompute
     from .output.folder import write_json
 
-    load_manifest(args.out)  # a clear error before any work when OUT is no dataset
+    readable_dataset(args.out)  # a clear error before any work when OUT is no dataset or a shard is damaged
     write_json(args.out / STATS, recompute(args.out, args.progress).to_json())
     write_card(args.out)
     print(f"wrote {args.out / STATS} and {args.out / 'README.md'}")
@@ -272,6 +310,7 @@ def run_gallery(args: argparse.Namespace) -> None:
     from .dataset.card import write_card
     from .dataset.gallery import write_gallery
 
+    readable_dataset(args.out)
     paths = write_gallery(args.out)
     write_card(args.out)
     print(f"wrote {len(paths)} pictures in {args.out / 'gallery'} and {args.out / 'README.md'}")
@@ -312,11 +351,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return getattr(error, "exit_code", 2)
     except OSError as error:  # the disk or the system, not the user: still one line
+        if _is_arrow_error(error):  # pyarrow's IOError reading a damaged shard is an input problem
+            print(f"error: cannot read the dataset: {_first_line(error)}; {REPAIR_HINT.format(out=args.out)}", file=sys.stderr)
+            return 2
         print(f"error: {describe_os_error(error)}", file=sys.stderr)
         return 1
     except BrokenProcessPool:
         print("error: a worker process died (killed, or out of memory); run the same command again to resume", file=sys.stderr)
         return 1
+    except Exception as error:
+        if not _is_arrow_error(error):
+            raise  # a bug: the traceback is what a report needs
+        print(f"error: cannot read the dataset: {_first_line(error)}; {REPAIR_HINT.format(out=args.out)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

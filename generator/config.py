@@ -93,6 +93,7 @@ class BuildOptions:
         _check_range("--placements", self.placements, 1, 100_000)
         _check_range("--shard-size", self.shard_size, 1, 10_000_000)
         _check_range("--jpeg-quality", self.jpeg_quality, 1, 100)
+        _check_range("--seed", self.seed, 0, 2**63 - 1)
         if self.fg_size is not None:
             _check_range("--fg-size", self.fg_size, 1, 8192)
         for flag, value in (("--num-backgrounds", self.num_backgrounds), ("--num-foregrounds", self.num_foregrounds)):

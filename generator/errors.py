@@ -24,8 +24,14 @@ class OutputError(UserError):
     exit_code = 1
 
 
-def describe_os_error(error: OSError, path=None) -> str:
-    """`cannot write PATH: No space left on device` from any OSError, pyarrow's included."""
+class ServiceError(UserError):
+    """The network or a remote service (the Hub) failed, not the user: the CLI exits with code 1."""
+
+    exit_code = 1
+
+
+def describe_os_error(error: OSError, path=None, action: str = "write") -> str:
+    """`cannot write PATH: No space left on device` (or `cannot read ...`) from any OSError, pyarrow's included."""
     reason = error.strerror or str(error)
     where = path or error.filename
-    return f"cannot write {where}: {reason}" if where else f"cannot write the output: {reason}"
+    return f"cannot {action} {where}: {reason}" if where else f"cannot {action} the output: {reason}"

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..errors import UserError
+from ..errors import ServiceError, UserError
 from .hub_rules import card_problems
 from ..output.manifest import load_manifest
 from ..schema import CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
@@ -104,14 +104,16 @@ def local_files(out: Path) -> list[LocalFile]:
     card = out / CARD
     if not card.is_file():
         raise UserError(f"{out} has no {CARD}; run `mono-depth-mask card {out} --repo-id ORG/NAME` first")
-    problems = card_problems(card.read_text(encoding="utf-8"))
+    try:
+        text = card.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{card} is not UTF-8 text; rewrite it with `mono-depth-mask card {out}`") from None
+    problems = card_problems(text)
     if problems:
         raise UserError(f"{card} would be rejected by the Hub: {'; '.join(problems)}")
     shards = {s["path"]: s for s in manifest["shards"]}
     for rel, shard in shards.items():
-        path = out / rel
-        if not path.is_file() or path.stat().st_size != shard["bytes"]:
-            raise UserError(f"{path} is missing or does not match manifest.json; rebuild with `generate` first")
+        _check_shard(out, rel, shard)
     files = [LocalFile(name, out / name, (out / name).stat().st_size) for name in TOP_FILES if (out / name).is_file()]
     for folder in OWNED_DIRS:
         for path in sorted((out / folder).rglob("*")) if (out / folder).is_dir() else []:
@@ -124,6 +126,17 @@ def local_files(out: Path) -> list[LocalFile]:
     return files
 
 
+def _check_shard(out: Path, rel: str, shard: dict) -> None:
+    """The shard is what the manifest says, by size and sha256: a same-size corruption is never uploaded."""
+    path = out / rel
+    if path.is_file() and path.stat().st_size == shard["bytes"] and _hash_file(path, hashlib.sha256()) == shard["sha256"]:
+        return
+    raise UserError(
+        f"{path} is missing or differs from manifest.json (size or sha256); run `mono-depth-mask validate {out}` "
+        "to see what is damaged, then the same `generate` command to rebuild it"
+    )
+
+
 def _ignored(rel: str) -> bool:
     name = rel.rsplit("/", 1)[-1]
     parts = rel.split("/")
@@ -131,12 +144,12 @@ def _ignored(rel: str) -> bool:
             or name in ("Thumbs.db", "desktop.ini"))
 
 
-def plan_push(api, out: Path, repo_id: str, revision: str = "main") -> PushPlan:
-    """Compare OUT with the repo at `revision` (read-only)."""
+def plan_push(api, out: Path, repo_id: str, revision: str = "main", files: list[LocalFile] | None = None) -> PushPlan:
+    """Compare OUT (or its `files`, from local_files) with the repo at `revision` (read-only)."""
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
     from huggingface_hub.hf_api import RepoFile
 
-    files = local_files(out)
+    files = local_files(out) if files is None else files
     plan = PushPlan(repo_id, revision)
     try:
         remote = {
@@ -183,11 +196,11 @@ def push(out: Path, repo_id: str, private: bool = False, revision: str | None = 
     with hub_errors(token, api.endpoint):
         if dry_run:
             return plan_push(api, out, repo_id, revision).describe(dry_run=True) + "\nnothing uploaded (--dry-run)"
-        local_files(out)  # fail on an incomplete dataset before creating anything remotely
+        files = local_files(out)  # fail on an incomplete dataset before creating anything remotely
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         if revision != "main":
             api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
-        plan = plan_push(api, out, repo_id, revision)
+        plan = plan_push(api, out, repo_id, revision, files)
         if plan.empty():
             return plan.describe(dry_run=False) + f"\n{repo_id} is up to date"
         message = (f"mono-depth-mask {__version__}: add {len(plan.add)}, change {len(plan.change)}, "
@@ -225,12 +238,14 @@ def hub_errors(token: str | None, endpoint: str):
     except RevisionNotFoundError as error:
         raise UserError(f"revision not found: {clean(error)}") from None
     except HfHubHTTPError as error:
-        raise UserError(f"the Hub refused the request: {clean(error)}") from None
+        status = getattr(getattr(error, "response", None), "status_code", None) or 0
+        failed = ServiceError if status >= 500 else UserError  # 5xx: the Hub failed; 4xx: the request was refused
+        raise failed(f"the Hub refused the request: {clean(error)}") from None
     except (OSError, ConnectionError) as error:
-        raise UserError(f"cannot reach {endpoint}: {clean(error)}") from None
+        raise ServiceError(f"cannot reach {endpoint}: {clean(error)}; check the network and run the same command again") from None
     except Exception as error:  # httpx transport errors and the like
         if type(error).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "requests", "urllib3"):
-            raise UserError(f"cannot reach {endpoint}: {clean(error)}") from None
+            raise ServiceError(f"cannot reach {endpoint}: {clean(error)}; check the network and run the same command again") from None
         raise
 
 

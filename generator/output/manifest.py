@@ -30,6 +30,14 @@ PACKAGES = ("numpy", "pillow", "pyarrow", "datasets", "huggingface_hub", "transf
 OWNED = [*CONFIG_DIRS.values(), MANIFEST, STATS, CARD, GALLERY_DIR]
 
 
+class DamagedManifest(UserError):
+    """A manifest.json that is not JSON, or JSON of the wrong shape."""
+
+
+# The fields of a shard entry and their types (bool is an int in Python, and never a count).
+SHARD_FIELDS = {"path": str, "config": str, "split": str, "rows": int, "bytes": int, "sha256": str}
+
+
 @dataclass
 class ShardRecord:
     """One Parquet file of the dataset as the manifest records it, with its pixel statistics while a build
@@ -55,11 +63,45 @@ def parse_manifest(where: str, read: Callable[[], bytes]) -> dict:
     """The manifest at `where` (a path or URL), read by `read`; one line for anything that is not ours."""
     try:
         data = json.loads(read())
-    except (OSError, ValueError) as error:
-        raise UserError(f"{where} is unreadable ({error}); move it away or choose another --out") from None
+    except OSError as error:
+        raise UserError(f"cannot read {where}: {error.strerror or error}") from None
+    except (ValueError, RecursionError) as error:  # RecursionError: JSON nested too deep to parse
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise DamagedManifest(f"{where} is damaged (not JSON: {reason}); {DAMAGED_HINT}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UserError(f"{where} is not a mono-depth-mask manifest; choose another --out")
+    problem = _shape_problem(data)
+    if problem:
+        raise DamagedManifest(f"{where} is damaged ({problem}); {DAMAGED_HINT}")
     return data
+
+
+DAMAGED_HINT = "rebuild with the same `generate` command and --overwrite, or move it away"
+
+
+def _shape_problem(data: dict) -> str | None:
+    """What makes `data` unusable as a manifest, or None."""
+    for key in ("options", "inputs"):
+        if not isinstance(data.get(key), dict):
+            return f"{key!r} is missing or not an object"
+    shards = data.get("shards")
+    if not isinstance(shards, list):
+        return "'shards' is missing or not a list"
+    for i, shard in enumerate(shards):
+        if not isinstance(shard, dict):
+            return f"shards[{i}] is not an object"
+        for key, kind in SHARD_FIELDS.items():
+            value = shard.get(key)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                return f"shards[{i}].{key} is missing or not {'an integer' if kind is int else 'a string'}"
+        if not _inside_dataset(shard["path"]):
+            return f"shards[{i}].path {shard['path']!r} is not a shard path of the dataset"
+    return None
+
+
+def _inside_dataset(path: str) -> bool:
+    parts = path.split("/")
+    return len(parts) >= 2 and parts[0] in CONFIG_DIRS.values() and not {"", ".", ".."} & set(parts) and "\\" not in path
 
 
 def read_manifest(out: Path) -> dict | None:
@@ -97,7 +139,12 @@ def check_output(out: Path | str, options: BuildOptions, overwrite: bool) -> dic
     data = where.read(MANIFEST)
     if data is None:
         raise UserError(f"--out {out} is not empty and holds no mono-depth-mask dataset; choose an empty folder")
-    manifest = parse_manifest(f"{where.where}/{MANIFEST}", lambda: data)
+    try:
+        manifest = parse_manifest(f"{where.where}/{MANIFEST}", lambda: data)
+    except DamagedManifest:
+        if overwrite:
+            return None  # prepare_output removes the dataset's files
+        raise
     refuse_other_options(out, manifest, options, overwrite)
     return manifest
 
@@ -120,7 +167,8 @@ def prepare_output(out: Path | str, options: BuildOptions, overwrite: bool) -> d
     manifest = check_output(out, options, overwrite)
     where = tree(out)
     where.create()
-    if manifest is not None and option_differences(manifest.get("options", {}), options):
+    damaged = manifest is None and where.read(MANIFEST) is not None  # only reached with --overwrite
+    if damaged or manifest is not None and option_differences(manifest.get("options", {}), options):
         for name in OWNED:
             where.remove(name)
         return None

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import BadInput, UserError
 from ..config import DEMO_BACKGROUNDS, DEMO_FOREGROUNDS, BuildOptions
+from ..errors import BadInput, UserError, describe_os_error
 from ..threads import ordered_map
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
@@ -101,9 +101,14 @@ def list_files(folder: str, what: str, suffixes: set[str] = IMAGE_SUFFIXES) -> l
     """Files of `folder` with one of `suffixes`, in natural order; refuses missing/empty folders and
     two files with the same stem (their masks and depths could not be matched)."""
     path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{what} folder {folder} is a file, not a folder: give the folder that holds the files")
     if not path.is_dir():
         raise UserError(f"{what} folder not found: {folder}")
-    files = [p for p in path.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file()]
+    try:
+        files = [p for p in path.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file()]
+    except OSError as error:  # an input problem (e.g. no permission): exit 2, not an output failure
+        raise UserError(f"{describe_os_error(error, folder, 'read')}; make the {what} folder readable") from None
     if not files:
         raise UserError(f"{what} folder {folder} holds no {'/'.join(sorted(suffixes))} files")
     files.sort(key=lambda p: natural_key(p.name))
@@ -115,29 +120,42 @@ def list_files(folder: str, what: str, suffixes: set[str] = IMAGE_SUFFIXES) -> l
     return files
 
 
-def trailing_number(stem: str) -> int | None:
-    match = re.search(r"(\d+)$", stem)
-    return int(match.group(1)) if match else None
+def numbered(stem: str) -> tuple[str, int] | None:
+    """(prefix, number) of a stem that ends in a number: fg_img_7 -> ("fg_img_", 7)."""
+    match = re.fullmatch(r"(.*?)(\d+)", stem)
+    return (match.group(1), int(match.group(2))) if match else None
 
 
-def match_by_stem_or_number(items: list[Path], candidates: list[Path], what: str, missing_ok: bool = False) -> list[Path | None]:
-    """For each item, the candidate with the same stem, else the one with the same trailing number
-    (fg_img_7.jpg <-> mask_img_7.jpg, the layout earlier attempts used)."""
+def numbered_layout(files: list[Path]) -> dict[int, Path] | None:
+    """{number: file} when every file is one prefix + a number unique in the folder (fg_img_1, fg_img_2,
+    ...), else None: only then does a number name a file without doubt."""
+    parts = [numbered(f.stem) for f in files]
+    if not parts or None in parts or len({prefix for prefix, _ in parts}) != 1:
+        return None
+    by_number = {number: f for (_, number), f in zip(parts, files)}
+    return by_number if len(by_number) == len(files) else None
+
+
+def match_by_stem_or_number(items: list[Path], candidates: list[Path]) -> list[Path | None]:
+    """For each item, the candidate with the same stem; else, when both folders are numbered layouts
+    (fg_img_7.jpg <-> mask_img_7.jpg), the candidate with the same number; else None (missing). A file
+    that merely ends in the same number is never taken: it may belong to another input (room_5, hall_5)."""
     by_stem = {c.stem: c for c in candidates}
-    by_number: dict[int, Path] = {}
-    for c in candidates:
-        number = trailing_number(c.stem)
-        if number is not None:
-            by_number.setdefault(number, c)
+    item_numbers, candidate_numbers = numbered_layout(items), numbered_layout(candidates)
+    by_number = candidate_numbers if item_numbers is not None and candidate_numbers is not None else {}
     matched = []
     for item in items:
         found = by_stem.get(item.stem)
-        if found is None and trailing_number(item.stem) is not None:
-            found = by_number.get(trailing_number(item.stem))
-        if found is None and not missing_ok:
-            raise BadInput(f"no {what} for {item.name}: expected {item.stem}.* or a file ending in the same number")
+        if found is None and by_number:
+            found = by_number.get(numbered(item.stem)[1])
         matched.append(found)
     return matched
+
+
+def missing_match(what: str, item: Path) -> BadInput:
+    return BadInput(
+        f"no {what} for {item.name}: name it {item.stem}.* (or number both folders alike, e.g. "
+        f"fg_img_7 <-> mask_img_7)", str(item))
 
 
 # --- decoding ---------------------------------------------------------------------------------------
@@ -188,16 +206,16 @@ def center_square_box(width: int, height: int) -> tuple[int, int, int, int]:
 
 def _load_backgrounds(options: BuildOptions, skip_bad: bool, skipped: list[dict], threads: int) -> list[Background]:
     files = list_files(options.backgrounds, "background")
-    if not skip_bad:
-        files = files[: options.num_backgrounds]
     depth_files: list[Path | None] = [None] * len(files)
     if options.background_depths:
         candidates = list_files(options.background_depths, "background depth", DEPTH_SUFFIXES)
-        depth_files = match_by_stem_or_number(files, candidates, "background depth", missing_ok=True)
+        depth_files = match_by_stem_or_number(files, candidates)  # on whole folders: the layout is theirs
+    if not skip_bad:
+        files = files[: options.num_backgrounds]
 
     def load(file: Path, depth: Path | None) -> Background:
         if options.background_depths and depth is None:
-            raise BadInput(f"no background depth for {file.name}: expected {file.stem}.* or a file ending in the same number", str(file))
+            raise missing_match("background depth", file)
         return _load_background(file, depth, options.bg_size)
 
     return _load_each("background", list(zip(files, depth_files)), options.num_backgrounds, load, skip_bad, skipped, threads)
@@ -210,27 +228,46 @@ def _load_background(path: Path, depth_path: Path | None, size: int) -> Backgrou
     rgb = to_rgb(image.crop(box)).resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
     depth = None
     if depth_path is not None:
-        depth = _read_depth(depth_path)
-        if depth.shape != (image.height, image.width):
-            raise BadInput(f"{depth_path}: depth is {depth.shape[1]}x{depth.shape[0]}, its background {path.name} is {image.width}x{image.height}")
+        depth = _read_depth(depth_path, (image.height, image.width))
         depth = np.asarray(Image.fromarray(depth, "F").crop(box).resize((size, size), Image.Resampling.BILINEAR))
     return Background(path.stem, np.asarray(rgb, dtype=np.uint8), depth)
 
 
-def _read_depth(path: Path) -> np.ndarray:
+def _read_depth(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """The depth map of a background of `shape` (height, width), in metres: positive and finite."""
     if path.suffix.lower() == ".npy":
-        try:
-            depth = np.load(path, allow_pickle=False)  # never unpickle data
-        except (OSError, ValueError) as error:
-            raise BadInput(f"cannot read depth {path}: {error}", str(path)) from None
-        if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
-            raise BadInput(f"{path}: depth must be a 2-D array of numbers, got {depth.dtype} of shape {depth.shape}", str(path))
-        depth = depth.astype(np.float32)
+        depth = _read_npy(path, shape)
     else:
         depth = np.asarray(open_image(path), dtype=np.float32) * DEPTH_PNG_METRES_PER_UNIT
+    if depth.shape != shape:
+        raise BadInput(f"{path}: depth is {depth.shape[1]}x{depth.shape[0]}, its background is {shape[1]}x{shape[0]}", str(path))
     if not np.isfinite(depth).all():
-        raise BadInput(f"{path}: depth holds NaN or infinite values", str(path))
+        raise BadInput(f"{path}: depth holds NaN or infinite values; depth must be positive and finite", str(path))
+    if not (depth > 0).all():
+        raise BadInput(f"{path}: depth holds zero or negative values; depth must be positive and finite", str(path))
     return depth
+
+
+def _read_npy(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A real 2-D `.npy` of `shape`, checked from its header before any allocation: a header may claim
+    any size. Never unpickled."""
+    try:
+        with open(path, "rb") as stream:
+            version = np.lib.format.read_magic(stream)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"unsupported .npy version {version[0]}.{version[1]}")
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            found, _, dtype = read_header(stream)
+            if dtype.hasobject:
+                raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+            if found != shape or dtype.kind not in "iuf":
+                raise BadInput(
+                    f"{path}: depth must be a 2-D array of real numbers of its background's shape {shape}, "
+                    f"got {dtype} of shape {found}", str(path))
+        depth = np.load(path, allow_pickle=False)  # never unpickle data
+    except (OSError, ValueError, EOFError) as error:
+        raise BadInput(f"cannot read depth {path}: {error}", str(path)) from None
+    return depth.astype(np.float32)
 
 
 # --- foregrounds ------------------------------------------------------------------------------------
@@ -238,18 +275,18 @@ def _read_depth(path: Path) -> np.ndarray:
 
 def _load_foregrounds(options: BuildOptions, skip_bad: bool, skipped: list[dict], threads: int) -> list[Foreground]:
     files = list_files(options.foregrounds, "foreground")
-    if not skip_bad:
-        files = files[: options.num_foregrounds]
     mask_files: list[Path | None] = [None] * len(files)
     if options.masks:
-        mask_files = match_by_stem_or_number(files, list_files(options.masks, "mask"), "mask", missing_ok=True)
+        mask_files = match_by_stem_or_number(files, list_files(options.masks, "mask"))  # on whole folders
+    if not skip_bad:
+        files = files[: options.num_foregrounds]
     load = lambda f, m: _load_foreground(f, m, options)  # noqa: E731
     return _load_each("foreground", list(zip(files, mask_files)), options.num_foregrounds, load, skip_bad, skipped, threads)
 
 
 def _load_foreground(path: Path, mask_path: Path | None, options: BuildOptions) -> Foreground:
     if options.masks and mask_path is None:
-        raise BadInput(f"no mask for {path.name}: expected {path.stem}.* or a file ending in the same number", str(path))
+        raise missing_match("mask", path)
     image = open_image(path)
     if mask_path is not None:
         alpha = _mask_as_alpha(mask_path, image.size, options.soft_mask)

@@ -9,6 +9,7 @@ matches `pipeline("depth-estimation")` up to float rounding in the model.
 from __future__ import annotations
 
 import math
+import pickle
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,13 @@ def _dtype_kwarg(dtype: torch.dtype) -> dict[str, torch.dtype]:
     return {key: dtype}
 
 
+def _weights_error_types() -> tuple[type[BaseException], ...]:
+    # A damaged or truncated weights file: safetensors' own error, torch's zip reader (RuntimeError).
+    from safetensors import SafetensorError
+
+    return (SafetensorError, RuntimeError, EOFError)
+
+
 def load_pretrained(options: TeacherSettings, dtype: torch.dtype) -> tuple[Any, Any]:
     """Load model and image processor, turning 'cannot get the files' into one UserError line."""
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
@@ -96,9 +104,24 @@ def load_pretrained(options: TeacherSettings, dtype: torch.dtype) -> tuple[Any, 
             options.model, trust_remote_code=remote, **_dtype_kwarg(dtype)
         )
     except _load_error_types() as error:
+        if "custom code" in str(error) or "trust_remote_code" in str(error):
+            raise UserError(
+                f"depth model '{options.model}' needs its own code to run: pass --trust-remote-code only if "
+                "you trust that code, or choose another --depth-model"
+            ) from None
         raise UserError(
             f"cannot load depth model '{options.model}' ({_first_line(error)}): {LOAD_HINT}"
-        ) from error
+        ) from None
+    except pickle.UnpicklingError:  # torch.load(weights_only=True) refused a pickle holding more than tensors
+        raise UserError(
+            f"depth model '{options.model}': its weights file is a pickle that holds more than tensors, refused "
+            "because unpickling it could run code; use the model saved as model.safetensors"
+        ) from None
+    except _weights_error_types() as error:
+        raise UserError(
+            f"cannot read the weights of depth model '{options.model}' ({_first_line(error)}): the file is "
+            "damaged, truncated, or a pickle that may hold code; download the model again as model.safetensors"
+        ) from None
     return model, processor
 
 
