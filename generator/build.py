@@ -5,6 +5,7 @@ keep the intact ones of an interrupted build, build the rest on an engine with t
 from __future__ import annotations
 
 import importlib
+from collections import Counter
 import sys
 import threading
 import time
@@ -103,7 +104,8 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         kept = manifest_io.reusable_shards(out, previous, manifest_io.inputs_record(options, sources))
         _remove_unplanned(out, shards)
         depth_info = {"meaning": context.depth.meaning, **({"teacher": teacher.info} if teacher else {})}
-        progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()), card)
+        geometry = geometry_record(context)
+        progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()), card, geometry)
         todo = [s for s in shards if shard_path(FG_BG, s.split, s.index, s.count) not in kept]
         # The teacher labels shards here, unless the plan gives every worker its own copy.
         labeller = teacher if plan.labels == "composites" and not plan.teacher_in_workers else None
@@ -123,7 +125,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
             ]
             records += input_configs.result() if input_configs else write_input_configs(context, shards, out, progress.add)
         summary = BuildSummary(folder.url or out, records, 0.0, rows, kept=len(kept), built=len(todo), skipped=sources.skipped)
-        manifest_io.write_manifest(out, options, sources, depth_info, rows, records, card=card)
+        manifest_io.write_manifest(out, options, sources, depth_info, rows, records, card=card, geometry=geometry)
         write_json(out / STATS, merge_stats(out, records).to_json())
         if run.gallery:
             from .dataset.gallery import write_gallery  # matplotlib is imported only when a gallery is drawn
@@ -148,11 +150,11 @@ class _Progress:
     finished so far each time one is written (in the parent process, after the file's rename), so every
     Parquet file in OUT is in the manifest even if the build is killed."""
 
-    def __init__(self, out: Path, options: BuildOptions, sources: Sources, depth_info: dict, rows: dict, done: list, card: dict | None):
+    def __init__(self, out: Path, options: BuildOptions, sources: Sources, depth_info: dict, rows: dict, done: list, card: dict | None, geometry: dict):
         self.out, self.options, self.sources, self.depth_info = out, options, sources, depth_info
         self.rows = rows
         self.done = list(done)
-        self.card = card
+        self.card, self.geometry = card, geometry
         self._lock = threading.Lock()  # shards and input configs finish on different threads
         self._write()
 
@@ -163,8 +165,18 @@ class _Progress:
 
     def _write(self) -> None:
         manifest_io.write_manifest(
-            self.out, self.options, self.sources, self.depth_info, self.rows, self.done, complete=False, card=self.card
+            self.out, self.options, self.sources, self.depth_info, self.rows, self.done, complete=False, card=self.card,
+            geometry=self.geometry,
         )
+
+
+def geometry_record(context: ShardContext) -> dict:
+    """The manifest's account of the placement: the rule in force, where the backgrounds' cameras came
+    from, and how many show a floor."""
+    backgrounds = context.sources.backgrounds
+    origins = Counter(b.intrinsics_source for b in backgrounds if b.intrinsics_source)
+    return {"placement": context.placement, "intrinsics": dict(sorted(origins.items())),
+            "backgrounds_with_floor": sum(b.floor is not None for b in backgrounds)}
 
 
 def _remove_unplanned(out: Path, shards: list[ShardSpec]) -> None:

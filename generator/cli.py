@@ -63,7 +63,10 @@ def add_generate(subparsers) -> None:
     placing.add_argument("--placements", type=int, default=d.placements, metavar="K", help="placements per background, foreground and flip (default %(default)s)")
     placing.add_argument("--no-flip", dest="flip", action="store_false", help="do not add horizontally flipped foregrounds")
     placing.add_argument("--scale-jitter", type=float, default=d.scale_jitter, help="vary foreground size by up to this fraction (default %(default)s)")
-    placing.add_argument("--placement", choices=PLACEMENT_MODES, default=d.placement, help="uniform: anywhere inside; ground: bottom edge in the lower part (default %(default)s)")
+    placing.add_argument("--placement", choices=PLACEMENT_MODES, default=d.placement, help="floor: standing on the scene's floor, sized by their real height and the depth there, hidden behind nearer things (needs metric background depth); uniform: one size anywhere inside; ground: one size, bottom edge in the lower part; auto: floor wherever the backgrounds' metric depth is known, else uniform (default %(default)s)")
+    placing.add_argument("--fg-heights", metavar="FILE", help="CSV of name,height_m: each foreground's real height in metres, by file stem (floor placement)")
+    placing.add_argument("--fg-height", type=float, default=d.fg_height, metavar="M", help="height in metres of the foregrounds --fg-heights does not list (default %(default)s)")
+    placing.add_argument("--fov", type=float, default=d.fov, metavar="DEGREES", help="horizontal field of view of background photos without an EXIF focal length (default %(default)s)")
     placing.add_argument("--soft-mask", action="store_true", help="keep the alpha as the mask instead of binary 0/255")
     placing.add_argument("--seed", type=int, default=d.seed, help="seed of placements and splits (default %(default)s)")
 
@@ -109,6 +112,9 @@ def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions
         flip=args.flip,
         scale_jitter=args.scale_jitter,
         placement=args.placement,
+        fov=args.fov,
+        fg_heights=args.fg_heights,
+        fg_height=args.fg_height,
         soft_mask=args.soft_mask,
         depth=depth,
         depth_model=depth_model,

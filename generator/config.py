@@ -12,7 +12,7 @@ from pathlib import Path
 from .errors import UserError
 
 DEPTH_MODES = ("none", "scene", "model")
-PLACEMENT_MODES = ("uniform", "ground")
+PLACEMENT_MODES = ("auto", "floor", "uniform", "ground")
 SPLIT_BY = ("background", "foreground", "sample")
 IMAGE_FORMATS = ("jpeg", "png")
 ENGINES = ("local", "ray")
@@ -51,7 +51,10 @@ class BuildOptions:
     placements: int = 20
     flip: bool = True
     scale_jitter: float = 0.0
-    placement: str = "uniform"
+    placement: str = "auto"  # auto: floor where the backgrounds' metric depth is known, else uniform
+    fov: float = 60.0  # horizontal field of view (degrees) of background photos without EXIF focal length
+    fg_heights: str | None = None  # CSV name,height_m: real heights of the foregrounds (floor placement)
+    fg_height: float = 1.0  # metres, for foregrounds without a height of their own
     soft_mask: bool = False
     depth: str = "scene"
     depth_model: str | None = None  # --depth model: the teacher for every composite
@@ -108,6 +111,12 @@ class BuildOptions:
                 f"foregrounds of {self.fg_longest_side} px (x{1 + self.scale_jitter:g} jitter) do not fit "
                 f"in {self.bg_size} px backgrounds: lower --fg-size/--scale-jitter or raise --bg-size"
             )
+        if not 1.0 <= self.fov <= 179.0:
+            raise UserError(f"--fov must be between 1 and 179 degrees; got {self.fov:g}")
+        if not 0.01 <= self.fg_height <= 100.0:
+            raise UserError(f"--fg-height must be between 0.01 and 100 metres; got {self.fg_height:g}")
+        if self.fg_heights and self.demo:
+            raise UserError("--fg-heights goes with --foregrounds: the demo sprites know their heights")
         if self.masks and self.demo:
             raise UserError("--masks goes with --foregrounds, not --demo")
         if self.depth == "model" and not self.depth_model:
@@ -166,3 +175,16 @@ class DepthPlan:
             return cls(options.depth)
         labels = "composites" if options.depth == "model" else "backgrounds"
         return cls(options.depth, dataclasses.replace(settings, model=model), labels, labels == "composites" and engine == "ray")
+
+
+def placement_rule(options: BuildOptions, metric_depth: bool) -> str:
+    """The placement a build uses: `floor` (objects standing on the scene's floor, sized by depth,
+    hidden behind nearer things) wherever the backgrounds' metric depth is known, else the chosen rule."""
+    if options.placement == "floor" and not metric_depth:
+        raise UserError(
+            "--placement floor needs the backgrounds' metric depth: --demo, --background-depths DIR, or a "
+            "metric --background-depth-model; or use --placement uniform"
+        )
+    if options.placement == "auto":
+        return "floor" if metric_depth else "uniform"
+    return options.placement

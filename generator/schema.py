@@ -44,9 +44,12 @@ FG_BG_FEATURES = datasets.Features(
         "x": datasets.Value("int32"),
         "y": datasets.Value("int32"),
         "scale": datasets.Value("float32"),
+        "w": datasets.Value("int32"),
+        "h": datasets.Value("int32"),
         "bbox": datasets.Sequence(datasets.Value("int32"), length=4),
         "image": _image,
         "mask": _image,
+        "amodal_mask": _image,
         "depth": _image,
         "depth_min": datasets.Value("float32"),
         "depth_max": datasets.Value("float32"),
@@ -62,6 +65,8 @@ BACKGROUND_FEATURES = datasets.Features(
         "depth": _image,
         "depth_min": datasets.Value("float32"),
         "depth_max": datasets.Value("float32"),
+        "intrinsics": datasets.Sequence(datasets.Value("float32"), length=4),
+        "ground_plane": datasets.Sequence(datasets.Value("float32"), length=4),
     }
 )
 
@@ -71,6 +76,7 @@ FOREGROUND_FEATURES = datasets.Features(
         "name": datasets.Value("string"),
         "image": _image,
         "mask": _image,
+        "height_m": datasets.Value("float32"),
     }
 )
 

@@ -42,9 +42,11 @@ def generate(out: Path, *args: str) -> int:
 
 @pytest.fixture(scope="session")
 def small_dataset(inputs, tmp_path_factory) -> Path:
-    """A dataset built once with lossless composites, for the tests that only read it."""
+    """A dataset built once with lossless composites, for the tests that only read it: the uniform rule
+    (one size anywhere, flat depth), whose composites are today's pixel for pixel (test_floor.py has the
+    floor rule)."""
     out = tmp_path_factory.mktemp("small") / "ds"
-    assert generate(out, *input_args(inputs), *SMALL, "--image-format", "png", "--workers", "1") == 0
+    assert generate(out, *input_args(inputs), *SMALL, "--image-format", "png", "--workers", "1", "--placement", "uniform") == 0
     return out
 
 

@@ -70,3 +70,24 @@ def write_depths(folder: Path, backgrounds: list[Path], suffix: str = ".npy") ->
             np.save(folder / f"{path.stem}.npy", depth)
         else:
             Image.fromarray((depth * 1000).astype(np.uint16)).save(folder / f"{path.stem}.png")
+
+
+def floor_scene_depth(width: int, height: int, hfov: float = 60.0, pitch_down: float = 15.0, camera_height: float = 1.5,
+                      wall: float = 7.0, slab: tuple[float, float, float, float] | None = None) -> np.ndarray:
+    """Metric z-depth (float32, metres) of a floor seen from `camera_height` m by a pinhole camera of horizontal
+    field of view `hfov`, pitched down `pitch_down` degrees, with a back wall `wall` m ahead and optionally a
+    vertical slab (z, x0, x1, top), standing on the floor `z` m ahead between x0 and x1, `top` m tall."""
+    focal = (width / 2) / np.tan(np.radians(hfov) / 2)
+    v, u = np.mgrid[0:height, 0:width] + 0.5
+    rays = np.stack([(u - width / 2) / focal, -(v - height / 2) / focal, np.ones_like(u)], axis=-1)
+    pitch = np.radians(pitch_down)
+    down = np.array([[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]])
+    world = rays @ down.T  # camera -> world directions; t along them is still the camera z-depth
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hits = [np.where(world[..., 1] < 0, -camera_height / world[..., 1], np.inf), np.where(world[..., 2] > 0, wall / world[..., 2], np.inf)]
+        if slab is not None:
+            z, x0, x1, top = slab
+            t = np.where(world[..., 2] > 0, z / world[..., 2], np.inf)
+            x, y = t * world[..., 0], camera_height + t * world[..., 1]
+            hits.append(np.where((x >= x0) & (x <= x1) & (y >= 0) & (y <= top), t, np.inf))
+    return np.minimum.reduce(hits).astype(np.float32)

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from generator.pipeline.composite import Cutout, composite, mask_bbox, placed_bbox
+from generator.pipeline.composite import Cutout, ResizeCache, amodal_masks, composite, mask_bbox, placed_bbox, prepare_cutout
 from generator.pipeline.encode import encode_image
 from generator.pipeline.plan import Placement
 from generator.schema import FG_BG, FG_BG_FEATURES
@@ -44,7 +44,7 @@ def test_batched_composite_equals_the_float_alpha_blend(soft):
     background = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
     rgba = _cutout_rgba(rng)
     cutout = Cutout.of(rgba, soft)
-    places = [Placement(0, 0, 1.0), Placement(9, 7, 1.0), Placement(3, 5, 1.0)]
+    places = [Placement(0, 0, 1.0, 7, 9), Placement(9, 7, 1.0, 7, 9), Placement(3, 5, 1.0, 7, 9)]
     images, masks = composite(background, [cutout] * len(places), places)
     a = rgba[..., 3:4] / 255.0
     for image, mask, place in zip(images, masks, places):
@@ -59,6 +59,41 @@ def test_batched_composite_equals_the_float_alpha_blend(soft):
         expected_mask[box] = rgba[..., 3] if soft else np.where(rgba[..., 3] > 0, 255, 0)
         np.testing.assert_array_equal(mask, expected_mask)
         assert placed_bbox(cutout, place) == mask_bbox(mask)
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_a_hidden_part_keeps_the_background_and_leaves_the_mask(soft):
+    """Occlusion by the scene: the composite is the plain blend where visible and the background where
+    hidden, the mask is the cut-out's mask where visible and 0 where hidden."""
+    rng = np.random.default_rng(3)
+    background = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    rgba = _cutout_rgba(rng)
+    cutout = Cutout.of(rgba, soft)
+    place = Placement(4, 3, 1.0, 7, 9)
+    hidden = rng.random((9, 7)) < 0.4
+    [plain], [plain_mask] = composite(background, [cutout], [place])
+    [image], [mask] = composite(background, [cutout], [place], [hidden])
+    box = np.s_[3:12, 4:11]
+    np.testing.assert_array_equal(image[box][hidden], background[box][hidden])
+    np.testing.assert_array_equal(image[box][~hidden], plain[box][~hidden])
+    np.testing.assert_array_equal(mask[box], np.where(hidden, 0, plain_mask[box]))
+    outside = np.ones((16, 16), bool)
+    outside[box] = False
+    np.testing.assert_array_equal(image[outside], background[outside])
+    np.testing.assert_array_equal(amodal_masks((16, 16), [cutout], [place])[0], plain_mask)
+
+
+def test_the_resize_cache_gives_what_prepare_cutout_gives():
+    rng = np.random.default_rng(4)
+    source = rng.integers(0, 256, (40, 24, 4), dtype=np.uint8)
+    cache = ResizeCache(limit=3 * 20 * 12 * 4)  # room for three 12 x 20 cut-outs
+    for size, flipped in [((12, 20), False), ((12, 20), True), ((7, 11), False), ((12, 20), False), ((10, 16), True)] * 2:
+        np.testing.assert_array_equal(cache.get(source, flipped, size), prepare_cutout(source, flipped, size))
+    assert cache.bytes <= cache.limit
+    first = cache.get(source, False, (12, 20))
+    assert cache.get(source, False, (12, 20)) is first  # a hit returns the kept array
+    other = source.copy()  # same shape and values, another array: never mixed up
+    assert cache.get(other, False, (12, 20)) is not first
 
 
 def test_jpeg_statistics_equal_those_of_the_decoded_image():
@@ -118,13 +153,14 @@ def test_demo_rooms_rendered_on_threads_equal_a_serial_rendering(monkeypatch):
 
 
 def test_a_shard_takes_each_cutouts_mask_moments_once(monkeypatch):
-    """20 placements of a (foreground, flip) share one cut-out: its mask is summed once, not 20 times."""
+    """Under the uniform rule, 20 placements of a (foreground, flip) share one cut-out: its mask is summed
+    once, not 20 times."""
     from generator.pipeline import shard
     from generator.pipeline.shard import make_context
     from generator.config import BuildOptions, DepthPlan
     from generator.pipeline.plan import plan_shards
 
-    options = BuildOptions(demo=True, num_backgrounds=2, num_foregrounds=2, bg_size=64, placements=20)
+    options = BuildOptions(demo=True, num_backgrounds=2, num_foregrounds=2, bg_size=64, placements=20, placement="uniform")
     context, _ = make_context(options, DepthPlan.of(options))
     calls = []
     original = MaskMoments.of

@@ -71,7 +71,8 @@ def test_manifest_records_every_shard_with_its_sha256(small_dataset):
 
 
 def expected_cutout(sources, row):
-    return prepare_cutout(sources.foregrounds[row["fg_id"]].rgba, row["flipped"], row["scale"])
+    """The row's whole silhouette as the data contract defines it: the cut-out, flipped, resized to (w, h)."""
+    return prepare_cutout(sources.foregrounds[row["fg_id"]].rgba, row["flipped"], (row["w"], row["h"]))
 
 
 def test_mask_is_exactly_the_placed_alpha_and_composite_is_the_alpha_blend(small_dataset):
@@ -162,7 +163,8 @@ def test_ground_placement_keeps_feet_in_the_lower_part():
 
 
 def test_scale_jitter_varies_the_size(inputs, tmp_path):
-    assert generate(tmp_path / "ds", *input_args(inputs), *SMALL, "--scale-jitter", "0.3", "--image-format", "png") == 0
+    args = ("--scale-jitter", "0.3", "--image-format", "png", "--placement", "uniform")
+    assert generate(tmp_path / "ds", *input_args(inputs), *SMALL, *args) == 0
     rows = read_rows(tmp_path / "ds")["train"]
     scales = {r["scale"] for r in rows}
     assert len(scales) > 10 and all(0.7 <= s <= 1.3 for s in scales)

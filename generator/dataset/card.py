@@ -142,8 +142,9 @@ def _fields(out: Path, manifest: dict, repo_id: str, pretty_name: str) -> dict[s
         "foregrounds_text": "built-in procedural sprites with soft alpha" if o["demo"] else f"{len(inputs['foregrounds'])} cut-outs",
         "bg_size": str(o["bg_size"]),
         "fg_size": str(o["fg_size"] or o["bg_size"] // 2),
-        "jitter_text": f", scaled by up to ±{o['scale_jitter']:g}" if o["scale_jitter"] else "",
-        "placement": o["placement"],
+        "jitter_text": f", sizes varied by up to ±{o['scale_jitter']:g}" if o["scale_jitter"] else "",
+        "cutout_size_text": _cutout_size_text(manifest),
+        "placement_text": _placement_text(manifest),
         "seed": str(o["seed"]),
         "mask_text": "the foreground's alpha on black" if o["soft_mask"] else "binary: 255 wherever the foreground's alpha is non-zero, 0 elsewhere",
         "depth_text": _depth_text(manifest),
@@ -154,6 +155,47 @@ def _fields(out: Path, manifest: dict, repo_id: str, pretty_name: str) -> dict[s
         "gallery_section": _gallery_section(out),
         "command": _command(o),
     }
+
+
+INTRINSICS_ORIGINS = {
+    "demo": "the demo's exact pinhole camera",
+    "exif": "the photo's EXIF 35 mm-equivalent focal length (on the 43.27 mm diagonal)",
+    "fov": "an assumed horizontal field of view (`--fov`)",
+}
+
+
+def _placement_text(manifest: dict) -> str:
+    """What the placement models, and what it does not."""
+    o = manifest["options"]
+    geometry = manifest.get("geometry") or {"placement": o.get("placement", "uniform")}
+    seed = f"a pure function of (seed {o['seed']}, bg_id, fg_id, flipped, placement)"
+    if geometry["placement"] != "floor":
+        where = "with its bottom edge in the lower part of the image" if geometry["placement"] == "ground" else "anywhere inside the background"
+        return f"`{geometry['placement']}`: one size ({_fg_size(o)} px longest side), {where}; nothing in the scene hides it; {seed}."
+    cameras = "; ".join(f"{INTRINSICS_ORIGINS.get(k, k)} for {n}" for k, n in geometry.get("intrinsics", {}).items())
+    floors = geometry.get("backgrounds_with_floor", 0)
+    return (
+        "`floor`: each cut-out stands on the floor of its background. The floor plane is fitted (RANSAC) to the "
+        "background's metric depth and stored as `ground_plane` in the backgrounds config, with the camera's "
+        f"`intrinsics` ({cameras}). The contact point (bottom centre of the silhouette) is a visible floor pixel; "
+        "the silhouette's top row is the projection of the point `height_m` (foregrounds config) above it, so its "
+        "size follows its real height and its depth. Where the background is nearer than the object by more than "
+        "max(1 cm, 0.5 %), the object is hidden: `mask` is the visible part, `amodal_mask` the whole silhouette. "
+        f"{floors} of {len(manifest['inputs']['backgrounds'])} backgrounds show a floor; the others, and any cut-out "
+        f"with too little floor to stand on, follow the uniform rule. {seed[0].upper()}{seed[1:]}. Not modelled: "
+        "objects standing on furniture, contact with walls, the scene's lighting and shadows."
+    )
+
+
+def _cutout_size_text(manifest: dict) -> str:
+    o = manifest["options"]
+    if (manifest.get("geometry") or {}).get("placement") == "floor":
+        return f"stored at their own resolution (longest side at most {o['bg_size']} px)"
+    return f"resized so the longest side is {_fg_size(o)} px"
+
+
+def _fg_size(options: dict) -> int:
+    return options["fg_size"] or options["bg_size"] // 2
 
 
 def _depth_source(manifest: dict) -> str:
@@ -168,8 +210,13 @@ def _depth_text(manifest: dict) -> str:
         return "none (`--depth none`)."
     if depth["mode"] == "scene":
         source = f"predicted once per background by `{options['background_depth_model']}`" if options.get("background_depth_model") else "the backgrounds' own depth maps"
-        return (f"`scene`: {source}; each foreground stands at the depth of its contact point (bottom centre of "
-                f"its mask), never behind a background pixel it covers. Values: {depth['meaning']}.")
+        if (manifest.get("geometry") or {}).get("placement") == "floor":
+            rule = ("each visible pixel of a standing object takes the depth of the upright plane through its contact "
+                    "point, facing the camera (constant along a row without camera roll); hidden parts keep the scene's")
+        else:
+            rule = ("each foreground stands at the depth of its contact point (bottom centre of its mask), never behind "
+                    "a background pixel it covers")
+        return f"`scene`: {source}; {rule}. Values: {depth['meaning']}."
     return f"`model`: `{options['depth_model']}` run on every composite. Values: {depth['meaning']}."
 
 

@@ -180,8 +180,11 @@ def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
                 report.fail(file, row, "depth", "present although the build has --depth none")
         else:
             _open(r["depth"], file, row, "depth", "I;16", size, report)
+        amodal = _open(r["amodal_mask"], file, row, "amodal_mask", "L", size, report)
+        if mask is not None and amodal is not None and mask.shape == amodal.shape == size:
+            _check_amodal(file, row, r, mask, amodal, report)
         if mask is not None and mask.shape == size:
-            _check_mask(file, row, r, mask, o["soft_mask"], report)
+            _check_mask(file, row, r, mask, o["soft_mask"], amodal is not None and amodal.any(), report)
             if image is not None and background is not None and image.shape == background.shape == (*size, 3):
                 _check_outside(file, row, image, background, mask, o["image_format"], report)
         if not (0 <= r["bg_id"] < len(inputs["backgrounds"]) and 0 <= r["fg_id"] < len(inputs["foregrounds"])
@@ -198,14 +201,31 @@ def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
         split_ids["sample"].add(r["name"])
 
 
-def _check_mask(file: str, row: int, r: dict, mask: np.ndarray, soft: bool, report: Report) -> None:
+def _check_mask(file: str, row: int, r: dict, mask: np.ndarray, soft: bool, silhouette: bool, report: Report) -> None:
+    """`silhouette`: the row's whole (amodal) silhouette is there, so an empty mask means the scene hides
+    all of the object."""
     if not soft and not ((mask == 0) | (mask == 255)).all():
         values = np.unique(mask[(mask != 0) & (mask != 255)])
         report.fail(file, row, "binary mask", f"values other than 0/255: {values[:5].tolist()}")
     if not mask.any():
-        report.fail(file, row, "mask area", "the mask is empty")
+        if not silhouette:
+            report.fail(file, row, "mask area", "the mask is empty")
+        elif r["bbox"] != [0, 0, 0, 0]:
+            report.fail(file, row, "bbox", f"{r['bbox']} for an object hidden whole (must be [0, 0, 0, 0])")
     elif r["bbox"] != mask_bbox(mask):
         report.fail(file, row, "bbox", f"{r['bbox']}, the mask's is {mask_bbox(mask)}")
+
+
+def _check_amodal(file: str, row: int, r: dict, mask: np.ndarray, amodal: np.ndarray, report: Report) -> None:
+    """The whole silhouette lies in the row's (x, y, w, h) box and holds the visible mask, value for value."""
+    x0, y0, x1, y1 = mask_bbox(amodal)
+    if not amodal.any():
+        report.fail(file, row, "amodal mask", "the whole silhouette is empty")
+    elif x0 < r["x"] or y0 < r["y"] or x1 > r["x"] + r["w"] or y1 > r["y"] + r["h"]:
+        report.fail(file, row, "amodal mask", f"box {[x0, y0, x1, y1]} outside the silhouette's x, y, w, h")
+    visible = mask > 0
+    if (mask[visible] != amodal[visible]).any():
+        report.fail(file, row, "amodal mask", f"{int((mask[visible] != amodal[visible]).sum())} visible mask pixels not in the whole silhouette")
 
 
 def _check_outside(file: str, row: int, image: np.ndarray, background: np.ndarray, mask: np.ndarray, image_format: str, report: Report) -> None:

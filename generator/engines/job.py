@@ -48,7 +48,7 @@ def write_input_configs(context: ShardContext, shards: list[ShardSpec], out: Pat
         bg, fg, _, _ = grid.decompose(np.concatenate(samples))
         tables = {
             BACKGROUNDS: _background_table(sources, sorted(set(bg.tolist())), options),
-            FOREGROUNDS: _foreground_table(sources, sorted(set(fg.tolist()))),
+            FOREGROUNDS: _foreground_table(sources, sorted(set(fg.tolist())), context.placement == "floor"),
         }
         for config, table in tables.items():
             relative = shard_path(config, split, 0, 1)
@@ -62,7 +62,7 @@ def write_input_configs(context: ShardContext, shards: list[ShardSpec], out: Pat
 
 
 def _background_table(sources: Sources, ids: list[int], options: BuildOptions) -> pa.Table:
-    columns: dict[str, list] = {"bg_id": [], "name": [], "image": [], "depth": [], "depth_min": [], "depth_max": []}
+    columns: dict[str, list] = {name: [] for name in ("bg_id", "name", "image", "depth", "depth_min", "depth_max", "intrinsics", "ground_plane")}
     for bg_id in ids:
         background = sources.backgrounds[bg_id]
         depth = encode_depth(background.depth) if background.depth is not None else (None, None, None)
@@ -72,15 +72,21 @@ def _background_table(sources: Sources, ids: list[int], options: BuildOptions) -
         columns["depth"].append(depth[0])
         columns["depth_min"].append(depth[1])
         columns["depth_max"].append(depth[2])
+        columns["intrinsics"].append(background.intrinsics.as_list() if background.intrinsics else None)
+        columns["ground_plane"].append(background.floor.plane.tolist() if background.floor else None)
     return rows_to_table(BACKGROUNDS, columns)
 
 
-def _foreground_table(sources: Sources, ids: list[int]) -> pa.Table:
-    columns: dict[str, list] = {"fg_id": [], "name": [], "image": [], "mask": []}
+def _foreground_table(sources: Sources, ids: list[int], on_floor: bool) -> pa.Table:
+    """The cut-outs the placements are resized from: at their own resolution (up to --bg-size) for floor
+    placement, at --fg-size for the uniform and ground rules."""
+    columns: dict[str, list] = {"fg_id": [], "name": [], "image": [], "mask": [], "height_m": []}
     for fg_id in ids:
         foreground = sources.foregrounds[fg_id]
+        rgba = foreground.source if on_floor else foreground.rgba
         columns["fg_id"].append(fg_id)
         columns["name"].append(foreground.name)
-        columns["image"].append(encode_png(foreground.rgba))
-        columns["mask"].append(encode_png(foreground.rgba[..., 3]))
+        columns["image"].append(encode_png(rgba))
+        columns["mask"].append(encode_png(rgba[..., 3]))
+        columns["height_m"].append(foreground.height_m if on_floor else None)
     return rows_to_table(FOREGROUNDS, columns)

@@ -224,7 +224,7 @@ def inputs_record(options: BuildOptions, sources: "Sources") -> dict:
 
 def write_manifest(
     out: Path, options: BuildOptions, sources: "Sources", depth_info: dict, splits: dict[str, int], shards: list[ShardRecord],
-    complete: bool = True, card: dict | None = None,
+    complete: bool = True, card: dict | None = None, geometry: dict | None = None,
 ) -> dict:
     """Written once when the build starts and again after every shard with `complete: false` and the
     shards finished so far (the progress record a resumed build trusts), and at the end with
@@ -235,6 +235,7 @@ def write_manifest(
         "options": options.to_dict(),
         "packages": package_versions(),
         "depth": {"mode": options.depth, **depth_info},
+        **({"geometry": geometry} if geometry else {}),
         "inputs": inputs_record(options, sources),
         "skipped_inputs": list(getattr(sources, "skipped", [])),
         "splits": splits,

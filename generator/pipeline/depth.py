@@ -26,15 +26,26 @@ METRIC_NEAR_SMALL = "metric depth in metres along the optical axis: smaller is n
 class DepthStage(Protocol):
     meaning: str | None
 
-    def __call__(self, images: np.ndarray, masks: np.ndarray, bg_ids: np.ndarray, rows: slice) -> np.ndarray | None:
-        """images (N, S, S, 3) uint8, masks (N, S, S) uint8, bg_ids (N,), their rows of the shard ->
-        depth (N, S, S) float32."""
+    def __call__(
+        self, images: np.ndarray, masks: np.ndarray, bg_ids: np.ndarray, rows: slice, objects: list["ObjectDepth | None"] | None = None,
+    ) -> np.ndarray | None:
+        """images (N, S, S, 3) uint8, masks (N, S, S) uint8 (the visible masks), bg_ids (N,), their rows of
+        the shard, and for objects standing on the floor their own depth -> depth (N, S, S) float32."""
+
+
+@dataclass(frozen=True)
+class ObjectDepth:
+    """The depth of an upright object standing on the floor, over its silhouette's box at (y, x)."""
+
+    y: int
+    x: int
+    depth: np.ndarray  # (h, w) float32
 
 
 class NoDepth:
     meaning = None
 
-    def __call__(self, images, masks, bg_ids, rows):
+    def __call__(self, images, masks, bg_ids, rows, objects=None):
         return None
 
 
@@ -46,10 +57,14 @@ class SceneDepth:
     meaning: str = METRIC_NEAR_SMALL
     near_is_large: bool = False  # True for a teacher's relative inverse depth (disparity)
 
-    def __call__(self, images, masks, bg_ids, rows):
+    def __call__(self, images, masks, bg_ids, rows, objects=None):
         depths = np.empty(masks.shape, dtype=np.float32)
-        for depth, mask, bg_id in zip(depths, masks, bg_ids):
-            scene_depth(self.background_depths[bg_id], mask, self.near_is_large, out=depth)
+        for i, (depth, mask, bg_id) in enumerate(zip(depths, masks, bg_ids)):
+            standing = objects[i] if objects is not None else None
+            if standing is None:
+                scene_depth(self.background_depths[bg_id], mask, self.near_is_large, out=depth)
+            else:
+                object_scene_depth(self.background_depths[bg_id], mask, standing, out=depth)
         return depths
 
 
@@ -75,6 +90,17 @@ def scene_depth(background_depth: np.ndarray, mask: np.ndarray, near_is_large: b
     return depth
 
 
+def object_scene_depth(background_depth: np.ndarray, mask: np.ndarray, standing: ObjectDepth, out: np.ndarray) -> np.ndarray:
+    """The background's depth, and the object's own where it is visible (mask > 0): the scene has already
+    hidden the parts behind nearer things, so no pixel of it lies behind the background."""
+    out[...] = background_depth
+    height, width = standing.depth.shape
+    box = np.s_[standing.y : standing.y + height, standing.x : standing.x + width]
+    visible = mask[box] > 0
+    out[box][visible] = standing.depth[visible]
+    return out
+
+
 @dataclass(frozen=True)
 class TeacherDepth:
     """The teacher's depth maps of one shard, computed before the shard is built (in the process or
@@ -83,7 +109,7 @@ class TeacherDepth:
     meaning: str
     depths: np.ndarray | None = None  # (N, S, S) float32, one per row of the shard
 
-    def __call__(self, images, masks, bg_ids, rows):
+    def __call__(self, images, masks, bg_ids, rows, objects=None):
         if self.depths is None:
             raise RuntimeError("--depth model: the teacher's depth maps of this shard were not computed")
         return self.depths[rows]

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .sources import center_square_box
 
 # EXIF tags (numbers, so no dependence on the names a Pillow version knows).
 _ORIENTATION = 0x0112
@@ -138,9 +137,16 @@ def photo_intrinsics(image: Image.Image, hfov_degrees: float = 60.0) -> tuple[In
     return Intrinsics.from_fov(width, height, hfov_degrees), "fov"
 
 
+def center_square_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """The central square of a width x height image, as (left, top, right, bottom) integer pixels."""
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return left, top, left + side, top + side
+
+
 def centre_crop_resize(intrinsics: Intrinsics, width: int, height: int, size: int) -> Intrinsics:
     """Intrinsics after the background preprocessing of sources._load_background: crop to
-    sources.center_square_box (integer offsets (w - side)//2, (h - side)//2), then resize to size x size."""
+    center_square_box (integer offsets (w - side)//2, (h - side)//2), then resize to size x size."""
     left, top, right, _ = center_square_box(width, height)
     scale = size / (right - left)
     return intrinsics.cropped(left, top).resized(scale, scale)
@@ -319,13 +325,16 @@ def _least_squares_plane(points: np.ndarray) -> np.ndarray:
 
 
 def contact_pixel_candidates(depth: np.ndarray, intrinsics: Intrinsics, plane: np.ndarray, tolerance: float = 0.05) -> np.ndarray:
-    """(K, 2) int (row, col) pixels whose point lies on the plane within tolerance * depth: the floor
-    actually visible, where an object can stand without floating over a table or through a wall."""
+    """(K, 2) int (row, col) pixels whose depth is the plane's depth along their ray within tolerance *
+    depth: the floor actually visible, where an object can stand without floating over a table or through
+    a wall. (Along the ray, not along the normal: far away the rays graze the floor, and a wall point a
+    metre behind the floor's line is then only centimetres above the plane.)"""
     depth = np.asarray(depth, dtype=np.float64)
     valid = np.isfinite(depth) & (depth > 0)
-    points = back_project(np.where(valid, depth, 0.0), intrinsics).astype(np.float64)
-    distance = np.abs(points @ np.asarray(plane[:3], dtype=np.float64) - plane[3])
-    return np.argwhere(valid & (distance < tolerance * depth))
+    rays = pixel_rays(intrinsics, np.arange(depth.shape[0]), np.arange(depth.shape[1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plane_depth = plane[3] / (rays @ np.asarray(plane[:3], dtype=np.float64))
+    return np.argwhere(valid & (plane_depth > 0) & (np.abs(plane_depth - depth) < tolerance * depth))
 
 
 # --- objects standing on the floor ------------------------------------------------------------------
@@ -349,7 +358,12 @@ def upright_plane_depth(contact: np.ndarray, plane: np.ndarray, intrinsics: Intr
     if length < 1e-9:
         raise ValueError("the camera looks straight along the floor normal: no horizontal viewing direction")
     facing /= length
-    along = pixel_rays(intrinsics, rows, cols) @ facing
+    # facing . ray of pixel (row, col) is a sum of a column term and a row term: no (h, w, 3) rays needed.
+    u = np.asarray(cols, dtype=np.float64) + 0.5
+    v = np.asarray(rows, dtype=np.float64) + 0.5
+    across = facing[0] * (u - intrinsics.cx) / intrinsics.fx
+    down = facing[2] - facing[1] * (v - intrinsics.cy) / intrinsics.fy
+    along = down[:, None] + across[None, :]
     offset = facing @ np.asarray(contact, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         depth = np.where(along > 0, offset / along, np.inf)

@@ -1,5 +1,5 @@
 """Stage 2, placement plan: which samples exist, which split and shard each lands in, and where each
-foreground goes.
+foreground goes under the uniform and ground rules (placement.py: on the floor of the scene).
 
 Samples are numbered in one global order, background-major: index = ((bg * F + fg) * flips + flip) * K + k.
 Everything here is a pure function of the options and those ids, so any shard can be rebuilt alone, by any
@@ -62,9 +62,15 @@ class ShardSpec:
 
 @dataclass(frozen=True)
 class Placement:
-    x: int  # left edge of the foreground's box in the background
+    """Where a cut-out's whole silhouette goes: the stored cut-out, flipped if so, resized to (w, h) with
+    its top-left at (x, y). `contact`: the camera-frame point (metres) it stands on, for floor placements."""
+
+    x: int  # left edge of the silhouette in the background
     y: int  # top edge
-    scale: float  # size relative to --fg-size
+    scale: float  # max(w, h) / --fg-size
+    w: int
+    h: int
+    contact: tuple[float, float, float] | None = None
 
 
 def split_members(grid: Grid, options: BuildOptions) -> dict[str, np.ndarray]:
@@ -125,7 +131,7 @@ def placements(
         else:
             raise UserError(f"could not find {options.placements} distinct positions for foreground {fg_id}")
         taken.add((x, y, float(scale)))
-        chosen.append(Placement(x, y, float(scale)))
+        chosen.append(Placement(x, y, float(scale), width, height))
     return chosen
 
 

@@ -1,5 +1,6 @@
-"""One shard, end to end: plan -> composite -> depth -> encode -> rows. A pure function of the options,
-the sources and the shard's spec; the local engine, the `datasets` builder and remote engines all call it.
+"""One shard, end to end: plan (or floor placement) -> composite -> depth -> encode -> rows. A pure
+function of the options, the sources and the shard's spec; the local engine, the `datasets` builder and
+remote engines all call it.
 """
 
 from __future__ import annotations
@@ -9,14 +10,16 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from .composite import Cutout, composite, placed_bbox, prepare_cutout
-from ..config import BuildOptions, DepthPlan
-from .depth import DepthStage, label_backgrounds, load_teacher, make_depth_stage
+from ..config import BuildOptions, DepthPlan, placement_rule
+from .composite import RESIZED, Cutout, amodal_masks, composite, mask_bbox, placed_bbox
+from .depth import DepthStage, ObjectDepth, label_backgrounds, load_teacher, make_depth_stage
+from .geometry import upright_plane_depth
+from .placement import FloorGeometry, attach_floors, floor_placements
 from .encode import encode_image, encode_png, quantize_depth
 from .jpeg_splice import BackgroundJpeg, Box
 from .plan import Grid, Placement, ShardSpec, placements
 from ..schema import FG_BG, FG_BG_FEATURES, sample_name
-from .sources import Sources, load_sources
+from .sources import Background, Foreground, Sources, load_sources
 from .moments import IMAGE, DatasetStats, MaskMoments
 from .table import rows_to_table
 
@@ -31,6 +34,7 @@ class ShardContext:
     options: BuildOptions
     sources: Sources
     depth: DepthStage
+    placement: str = "uniform"  # the rule in force (config.placement_rule): floor, uniform or ground
 
     @property
     def grid(self) -> Grid:
@@ -88,24 +92,68 @@ class EncodedBackground:
 
 @dataclass
 class GroupComposites:
-    """One group's placements, their cut-outs, composites (n, S, S, 3) and masks (n, S, S)."""
+    """One group's placements, their cut-outs, composites (n, S, S, 3), visible masks (n, S, S), and for
+    objects standing on the floor their whole (amodal) masks and depth."""
 
     places: list[Placement]
     cutouts: list[Cutout]
     images: np.ndarray
     masks: np.ndarray
+    amodal: np.ndarray | None = None  # None: nothing hides the cut-outs, the masks are whole
+    objects: list[ObjectDepth] | None = None
+    hidden: list[np.ndarray | None] | None = None  # per placement: what the scene hides, None for nothing
 
 
 def _group_composites(context: ShardContext, group: Group) -> GroupComposites:
     options = context.options
-    rgba = context.sources.foregrounds[group.fg_id].rgba
-    plan = placements(options, group.bg_id, group.fg_id, group.flipped, rgba.shape[:2])
-    places = [plan[k] for k in group.ks]
-    # One cut-out per scale (one in all without --scale-jitter), shared by the group's placements.
-    by_scale = {s: Cutout.of(prepare_cutout(rgba, group.flipped, s), options.soft_mask) for s in {p.scale for p in places}}
-    cutouts = [by_scale[p.scale] for p in places]
-    images, masks = composite(context.sources.backgrounds[group.bg_id].rgb, cutouts, places)
-    return GroupComposites(places, cutouts, images, masks)
+    foreground = context.sources.foregrounds[group.fg_id]
+    background = context.sources.backgrounds[group.bg_id]
+    on_floor = context.placement == "floor"
+    places = _on_floor(context, group, foreground, background) if on_floor else None
+    if places is None:
+        plan = placements(options, group.bg_id, group.fg_id, group.flipped, foreground.rgba.shape[:2])
+        places = [plan[k] for k in group.ks]
+    # Every row's silhouette is the stored cut-out resized to (w, h): the foregrounds config stores the
+    # source for floor placement (groups without a floor too), the --fg-size cut-out otherwise.
+    rgba = foreground.source if on_floor else foreground.rgba
+    # One cut-out per size (one in all for the uniform rule without --scale-jitter), shared by placements.
+    by_size = {wh: Cutout.of(RESIZED.get(rgba, group.flipped, wh), options.soft_mask) for wh in {(p.w, p.h) for p in places}}
+    cutouts = [by_size[p.w, p.h] for p in places]
+    if places[0].contact is None:
+        images, masks = composite(background.rgb, cutouts, places)
+        return GroupComposites(places, cutouts, images, masks)
+    objects = [standing_depth(background.floor, place) for place in places]
+    hidden = [occluded(background.depth, standing, cutout.mask) for standing, cutout in zip(objects, cutouts)]
+    images, masks = composite(background.rgb, cutouts, places, hidden)
+    return GroupComposites(places, cutouts, images, masks, amodal_masks(masks.shape[1:], cutouts, places), objects, hidden)
+
+
+def _on_floor(context: ShardContext, group: Group, foreground: Foreground, background: Background) -> list[Placement] | None:
+    """The group's floor placements, or None where the background shows no floor or too little of it for
+    this cut-out: those groups follow the uniform rule."""
+    if background.floor is None:
+        return None
+    o = context.options
+    plan = floor_placements(
+        background.floor, o.bg_size, foreground.source.shape[:2], foreground.height_m, o.placements,
+        o.fg_longest_side, o.scale_jitter, o.seed, group.bg_id, group.fg_id, group.flipped,
+    )
+    return None if plan is None else [plan[k] for k in group.ks]
+
+
+def standing_depth(floor: FloorGeometry, place: Placement) -> ObjectDepth:
+    """The depth of the upright cut-out standing at `place` over its silhouette's box."""
+    rows, cols = np.arange(place.y, place.y + place.h), np.arange(place.x, place.x + place.w)
+    return ObjectDepth(place.y, place.x, upright_plane_depth(np.asarray(place.contact), floor.plane, floor.intrinsics, rows, cols))
+
+
+def occluded(background_depth: np.ndarray, standing: ObjectDepth, mask: np.ndarray) -> np.ndarray | None:
+    """(h, w) bool: where the scene is nearer than the object by more than max(1 cm, 0.5 % of its depth);
+    None where that hides none of the cut-out's pixels (`mask` > 0)."""
+    height, width = standing.depth.shape
+    scene = background_depth[standing.y : standing.y + height, standing.x : standing.x + width]
+    hidden = scene < standing.depth - np.maximum(np.float32(0.01), np.float32(0.005) * standing.depth)
+    return hidden if (hidden & (mask > 0)).any() else None
 
 
 def shard_composites(context: ShardContext, spec: ShardSpec) -> np.ndarray:
@@ -117,13 +165,11 @@ def _add_group(context: ShardContext, group: Group, rows: slice, background: Enc
     options = context.options
     made = _group_composites(context, group)
     size = (made.images.shape[2], made.images.shape[1])  # (width, height) of the composites
-    depths = context.depth(made.images, made.masks, np.full(len(made.places), group.bg_id), rows)
-    # Cut-outs repeat across the group's placements: each one's mask moments are taken once.
-    unique = {id(c): c for c in made.cutouts} if stats is not None else {}
-    mask_moments = {key: MaskMoments.of(c.mask) for key, c in unique.items()}
+    depths = context.depth(made.images, made.masks, np.full(len(made.places), group.bg_id), rows, made.objects)
+    mask_moments = _mask_moments(made) if stats is not None else []
     for i, (k, place, cutout) in enumerate(zip(group.ks, made.places, made.cutouts)):
         depth_q, depth_min, depth_max = quantize_depth(depths[i]) if depths is not None else (None, None, None)
-        bbox = placed_bbox(cutout, place)
+        bbox = placed_bbox(cutout, place) if made.amodal is None else _visible_bbox(made.masks[i], place)
         if background.jpeg is not None:
             # Pixels outside the mask's box are the background's own: only the MCUs of the box are encoded.
             x0, y0, x1, y1 = bbox
@@ -132,6 +178,8 @@ def _add_group(context: ShardContext, group: Group, rows: slice, background: Enc
         else:
             image_bytes = encode_image(made.images[i], options.image_format, options.jpeg_quality)
         mask_png = encode_png(made.masks[i])
+        whole = made.amodal is None or made.hidden[i] is None
+        amodal_png = mask_png if whole else encode_png(made.amodal[i])
         depth_png = encode_png(depth_q) if depth_q is not None else None
         row = {
             "name": sample_name(group.fg_id, group.bg_id, group.flipped, int(k) + 1),
@@ -142,9 +190,12 @@ def _add_group(context: ShardContext, group: Group, rows: slice, background: Enc
             "x": place.x,
             "y": place.y,
             "scale": place.scale,
+            "w": place.w,
+            "h": place.h,
             "bbox": bbox,
             "image": image_bytes,
             "mask": mask_png,
+            "amodal_mask": amodal_png,
             "depth": depth_png,
             "depth_min": depth_min,
             "depth_max": depth_max,
@@ -159,10 +210,25 @@ def _add_group(context: ShardContext, group: Group, rows: slice, background: Enc
                 stats.add_image_moments(IMAGE, moments.sums, moments.squares, size, len(image_bytes))
             else:
                 stats.add_rgb(IMAGE, made.images[i], len(image_bytes))
-            # The composite's mask is the cut-out's mask in its box and zero elsewhere: same moments.
-            stats.add_mask_moments(mask_moments[id(cutout)], len(mask_png), size)
+            stats.add_mask_moments(mask_moments[i], len(mask_png), size)
             if depth_q is not None:
                 stats.add_depth(depth_q, len(depth_png))
+
+
+def _mask_moments(made: GroupComposites) -> list[MaskMoments]:
+    """Each composite's mask moments. A whole mask is its cut-out's mask in its box and zero elsewhere:
+    the moments of each cut-out are taken once for all its placements."""
+    if made.amodal is None:
+        unique = {id(c): c for c in made.cutouts}
+        moments = {key: MaskMoments.of(c.mask) for key, c in unique.items()}
+        return [moments[id(c)] for c in made.cutouts]
+    return [MaskMoments.of(mask[p.y : p.y + p.h, p.x : p.x + p.w]) for mask, p in zip(made.masks, made.places)]
+
+
+def _visible_bbox(mask: np.ndarray, place: Placement) -> list[int]:
+    """mask_bbox of a visible mask, searched in the silhouette's box only."""
+    x0, y0, x1, y1 = mask_bbox(mask[place.y : place.y + place.h, place.x : place.x + place.w])
+    return [0, 0, 0, 0] if x1 == 0 else [x0 + place.x, y0 + place.y, x1 + place.x, y1 + place.y]
 
 
 def build_table(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None):
@@ -177,4 +243,9 @@ def make_context(options: BuildOptions, plan: DepthPlan, skip_bad: bool = False,
     teacher = load_teacher(plan.teacher) if plan.teacher is not None else None
     if teacher is not None:
         label_backgrounds(sources, teacher)
-    return ShardContext(options, sources, make_depth_stage(plan, sources, teacher)), teacher
+    # The backgrounds' depth is the teacher's where one labelled them, else the demo's or the user's metres.
+    metric = not teacher.near_is_large if teacher is not None else bool(options.demo or options.background_depths)
+    rule = placement_rule(options, metric)
+    if rule == "floor":
+        attach_floors(sources.backgrounds, options.seed, threads)
+    return ShardContext(options, sources, make_depth_stage(plan, sources, teacher), rule), teacher

@@ -1,7 +1,9 @@
 """Stage 1, sources: read backgrounds, foregrounds, masks and background depths into arrays, once.
 
-Backgrounds come out as RGB squares of `bg_size`, foregrounds as tight RGBA cut-outs whose longest side is
-`fg_size`. Every unreadable or unusable file is refused here, named, before any work starts.
+Backgrounds come out as RGB squares of `bg_size` with their camera intrinsics, foregrounds as tight RGBA
+cut-outs whose longest side is `fg_size` (and, for floor placement, at their own resolution up to
+`bg_size`, with their real height). Every unreadable or unusable file is refused here, named, before any
+work starts.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..config import DEMO_BACKGROUNDS, DEMO_FOREGROUNDS, BuildOptions
 from ..errors import BadInput, UserError, describe_os_error
 from ..threads import ordered_map
+from .geometry import Intrinsics, center_square_box, centre_crop_resize, photo_intrinsics
+from .heights import assign_heights
+from .placement import FloorGeometry
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 DEPTH_SUFFIXES = {".png", ".npy", ".tif", ".tiff"}
@@ -30,12 +35,17 @@ class Background:
     name: str
     rgb: np.ndarray  # (S, S, 3) uint8
     depth: np.ndarray | None  # (S, S) float32, metres, or None
+    intrinsics: Intrinsics | None = None  # in pixels of `rgb`; None where unknown
+    intrinsics_source: str | None = None  # demo | exif | fov
+    floor: FloorGeometry | None = None  # set where metric depth shows a floor (floor placement)
 
 
 @dataclass
 class Foreground:
     name: str
     rgba: np.ndarray  # (h, w, 4) uint8, cropped to alpha > 0, max(h, w) == fg_size
+    source: np.ndarray | None = None  # cropped to alpha > 0, longest side at most bg_size (floor placement)
+    height_m: float | None = None  # real height of the whole cut-out, metres
 
 
 @dataclass
@@ -59,6 +69,7 @@ def load_sources(options: BuildOptions, skip_bad: bool = False, threads: int = 1
     skipped: list[dict] = []
     backgrounds = _load_backgrounds(options, skip_bad, skipped, threads)
     foregrounds = _load_foregrounds(options, skip_bad, skipped, threads)
+    assign_heights(foregrounds, options.fg_heights, options.fg_height)
     return Sources(backgrounds, foregrounds, skipped)
 
 
@@ -195,12 +206,6 @@ def has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
 
 
-def center_square_box(width: int, height: int) -> tuple[int, int, int, int]:
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    return left, top, left + side, top + side
-
-
 # --- backgrounds ------------------------------------------------------------------------------------
 
 
@@ -216,13 +221,15 @@ def _load_backgrounds(options: BuildOptions, skip_bad: bool, skipped: list[dict]
     def load(file: Path, depth: Path | None) -> Background:
         if options.background_depths and depth is None:
             raise missing_match("background depth", file)
-        return _load_background(file, depth, options.bg_size)
+        return _load_background(file, depth, options.bg_size, options.fov)
 
     return _load_each("background", list(zip(files, depth_files)), options.num_backgrounds, load, skip_bad, skipped, threads)
 
 
-def _load_background(path: Path, depth_path: Path | None, size: int) -> Background:
+def _load_background(path: Path, depth_path: Path | None, size: int, fov: float) -> Background:
     image = open_image(path)
+    intrinsics, origin = photo_intrinsics(image, fov)
+    intrinsics = centre_crop_resize(intrinsics, image.width, image.height, size)
     box = center_square_box(*image.size)
     # Crop, then resize: a resize with box= would let the filter reach pixels outside the square.
     rgb = to_rgb(image.crop(box)).resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
@@ -230,7 +237,7 @@ def _load_background(path: Path, depth_path: Path | None, size: int) -> Backgrou
     if depth_path is not None:
         depth = _read_depth(depth_path, (image.height, image.width))
         depth = np.asarray(Image.fromarray(depth, "F").crop(box).resize((size, size), Image.Resampling.BILINEAR))
-    return Background(path.stem, np.asarray(rgb, dtype=np.uint8), depth)
+    return Background(path.stem, np.asarray(rgb, dtype=np.uint8), depth, intrinsics, origin)
 
 
 def _read_depth(path: Path, shape: tuple[int, int]) -> np.ndarray:
@@ -295,7 +302,7 @@ def _load_foreground(path: Path, mask_path: Path | None, options: BuildOptions) 
     else:
         raise BadInput(f"foreground {path} has no alpha channel and no mask: pass --masks DIR or use RGBA cut-outs", str(path))
     rgba = np.dstack([np.asarray(to_rgb(image)), alpha])
-    return Foreground(path.stem, fit_cutout(rgba, options.fg_longest_side, path))
+    return Foreground(path.stem, fit_cutout(rgba, options.fg_longest_side, path), cap_cutout(rgba, options.bg_size, path))
 
 
 def _mask_as_alpha(path: Path, size: tuple[int, int], soft: bool) -> np.ndarray:
@@ -310,15 +317,28 @@ def _mask_as_alpha(path: Path, size: tuple[int, int], soft: bool) -> np.ndarray:
 def fit_cutout(rgba: np.ndarray, longest_side: int, origin: Path | str) -> np.ndarray:
     """Crop to the alpha's bounding box and resize so the longest side is `longest_side`.
     PIL premultiplies alpha when resizing RGBA, so no dark or white halo creeps in at the edges."""
+    return _resize_longest(crop_to_alpha(rgba, origin), longest_side)
+
+
+def cap_cutout(rgba: np.ndarray, longest_side: int, origin: Path | str) -> np.ndarray:
+    """Crop to the alpha's bounding box; shrink (never enlarge) so the longest side is at most `longest_side`."""
+    cropped = crop_to_alpha(rgba, origin)
+    return _resize_longest(cropped, longest_side) if max(cropped.shape[:2]) > longest_side else np.ascontiguousarray(cropped)
+
+
+def crop_to_alpha(rgba: np.ndarray, origin: Path | str) -> np.ndarray:
     rows = np.flatnonzero(rgba[..., 3].any(axis=1))
     cols = np.flatnonzero(rgba[..., 3].any(axis=0))
     if rows.size == 0:
         raise BadInput(f"foreground {origin} is fully transparent: its alpha (or mask) is 0 everywhere", str(origin))
-    cropped = rgba[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    height, width = cropped.shape[:2]
+    return rgba[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _resize_longest(rgba: np.ndarray, longest_side: int) -> np.ndarray:
+    height, width = rgba.shape[:2]
     factor = longest_side / max(height, width)
     new_size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    resized = Image.fromarray(np.ascontiguousarray(cropped), "RGBA").resize(new_size, Image.Resampling.LANCZOS)
+    resized = Image.fromarray(np.ascontiguousarray(rgba), "RGBA").resize(new_size, Image.Resampling.LANCZOS)
     return np.asarray(resized, dtype=np.uint8)
 
 
@@ -326,16 +346,20 @@ def fit_cutout(rgba: np.ndarray, longest_side: int, origin: Path | str) -> np.nd
 
 
 def _demo_sources(options: BuildOptions, threads: int) -> Sources:
-    from .demo import demo_backgrounds, demo_foregrounds
+    """The demo's rooms (with their exact camera) and sprites (with their real heights). For floor
+    placement the sprites are drawn at --bg-size, their source resolution, and resized per placement."""
+    from .demo import demo_rooms, demo_sprites
 
     num_bg = options.num_backgrounds or DEMO_BACKGROUNDS
     num_fg = options.num_foregrounds or DEMO_FOREGROUNDS
     backgrounds = [
-        Background(f"room_{i}", rgb, depth) for i, (rgb, depth) in enumerate(demo_backgrounds(num_bg, options.bg_size, options.seed, threads))
+        Background(f"room_{i}", room.rgb, room.depth, Intrinsics(*room.intrinsics), "demo")
+        for i, room in enumerate(demo_rooms(num_bg, options.bg_size, options.seed, threads))
     ]
-    foregrounds = [
-        Foreground(f"sprite_{i}", fit_cutout(rgba, options.fg_longest_side, f"sprite_{i}"))
-        for i, rgba in enumerate(demo_foregrounds(num_fg, options.fg_longest_side, options.seed))
-    ]
+    on_floor = options.placement in ("auto", "floor")
+    size = options.bg_size if on_floor else options.fg_longest_side
+    foregrounds = []
+    for i, sprite in enumerate(demo_sprites(num_fg, size, options.seed)):
+        fitted = fit_cutout(sprite.rgba, options.fg_longest_side, f"sprite_{i}")
+        foregrounds.append(Foreground(f"sprite_{i}", fitted, sprite.rgba if on_floor else None, sprite.height_m))
     return Sources(backgrounds, foregrounds)
-
