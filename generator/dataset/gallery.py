@@ -74,6 +74,8 @@ def write_gallery(out: Path, shards_root: str | Path | None = None) -> list[Path
     if all(s.depth is not None for s in samples):
         figures["05-depth"] = _depth_sheet(samples, unit)
     figures["06-samples"] = _samples_sheet(samples[:ROWS], unit)
+    if (manifest.get("geometry") or {}).get("placement") == "floor":
+        figures["06b-geometry"] = _geometry_sheet(shards_root or out, manifest)
     figures["07-mask-coverage"] = _coverage_plot(out, samples)
     if all(s.depth is not None for s in samples):
         figures["08-depth-distribution"] = _depth_plot(shards_root or out, manifest, samples, unit)
@@ -207,6 +209,27 @@ def _samples_sheet(samples: list[Sample], unit: str):
         labels += ["", s.name, "", ""][: len(headings)]
     return _mosaic(tiles, labels, "Samples: " + " | ".join(headings), len(headings), headings,
                    (norm, cmap, unit) if has_depth else None)
+
+
+def _geometry_sheet(root: str | Path, manifest: dict):
+    """Occlusion and scale on the floor: the first shard's first occluded composites (the part of the
+    silhouette the scene hides tinted red), then one cut-out at its placements from nearest to farthest."""
+    first = next(s for s in manifest["shards"] if s["config"] == FG_BG)
+    with storage.open_input(root, first["path"]) as stream:
+        rows = pq.ParquetFile(stream).read_row_group(0, columns=["name", "fg_id", "h", "image", "mask", "amodal_mask"]).to_pylist()
+    hidden = [r for r in rows if r["amodal_mask"]["bytes"] != r["mask"]["bytes"]][:COLUMNS]
+    group = sorted((r for r in rows if r["name"].rsplit("_", 1)[0] == rows[0]["name"].rsplit("_", 1)[0]), key=lambda r: -r["h"])
+    scale = [group[round(i * (len(group) - 1) / (COLUMNS - 1))] for i in range(COLUMNS)] if len(group) >= COLUMNS else group
+    tiles = [_hidden_tinted(r) for r in hidden + scale]
+    labels = [f"{r['name']}: hidden" for r in hidden] + [f"{r['name']}: {r['h']} px" for r in scale]
+    return _mosaic(tiles, labels, "Standing on the floor: hidden parts (red), one cut-out near to far", COLUMNS)
+
+
+def _hidden_tinted(row: dict) -> np.ndarray:
+    image = decode(row["image"]["bytes"]).astype(np.float32)
+    hidden = (decode(row["amodal_mask"]["bytes"]) > 0) & (decode(row["mask"]["bytes"]) == 0)
+    image[hidden] = 0.45 * image[hidden] + 0.55 * np.array([255, 0, 0], np.float32)
+    return image.astype(np.uint8)
 
 
 def _coverage_plot(out: Path, samples: list[Sample]):
