@@ -6,8 +6,10 @@ output bytes it changes and why (a pure refactoring changes none).
     python -m benchmarks.output_hashes --compare FILE   # list what differs from a saved run; exit 1 if any
 
 Cases: the demo with `--depth scene` and `--depth none`, a tiny random DPT teacher (`--depth model`, one
-torch thread), user-input photos with `.npy` depth, and the Ray engine when Ray is installed. Each build runs
-`python -m generator` in a fresh process, as a user would.
+torch thread), user-input photos with `.npy` depth (default placement, and `--placement uniform`), and the
+Ray engine when Ray is installed. Each build runs `python -m generator` in a fresh process, as a user would.
+Besides each file, every fg_bg column gets a digest of its values over all rows (`case/data#column`), so a
+change that adds columns can show that the old ones kept their values.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def cases(root: Path) -> dict[str, list[str]]:
         "demo-none": [*DEMO, "--depth", "none", "--image-format", "png"],
         "demo-model": [*DEMO, "--depth", "model", "--depth-model", str(tiny_teacher(root / "teacher")), "--workers", "2"],
         "user-scene": [*user_inputs(root / "inputs"), *SMALL],
+        "user-uniform": [*user_inputs(root / "inputs-uniform"), *SMALL, "--placement", "uniform"],
     }
     try:
         import ray  # noqa: F401  (only whether it is installed)
@@ -93,7 +96,20 @@ def hashes(root: Path) -> dict[str, str]:
         subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
         for path in sorted(p for p in out.rglob("*") if p.is_file()):
             found[f"{name}/{path.relative_to(out).as_posix()}"] = sha256(path)
+        found.update({f"{name}/data#{column}": digest for column, digest in column_digests(out / "data").items()})
     return found
+
+
+def column_digests(folder: Path) -> dict[str, str]:
+    """A digest of each column's values over every row of the shards in `folder`, in file order."""
+    import pyarrow.parquet as pq
+
+    digests: dict[str, hashlib._Hash] = {}
+    for path in sorted(folder.glob("*.parquet")):
+        table = pq.read_table(path)
+        for column in table.column_names:
+            digests.setdefault(column, hashlib.sha256()).update(repr(table.column(column).to_pylist()).encode())
+    return {column: digest.hexdigest() for column, digest in digests.items()}
 
 
 def main() -> int:
