@@ -1,4 +1,4 @@
-"""CPU pipeline benchmark (issue 6): the whole `generate` against the encoding floor, scaling with
+"""CPU pipeline benchmark: the whole `generate` against the encoding floor, scaling with
 workers, time and peak memory as the dataset grows, and bytes per sample by field.
 
 The encoding floor is the rate at which this machine merely encodes the same images (composite JPEG,
@@ -89,7 +89,7 @@ def _keep(samples) -> None:
 def _encode_share(task: tuple[int, int, int, bool]) -> int:
     """Encode this process's share of the samples `repeat` times: the same encoders and settings as
     generate (JPEG q95 composite, PNG mask, 16-bit PNG depth with its quantisation), each image encoded
-    whole. With `decode`, also the straightforward way to the exact statistics (issue 4): the composite's
+    whole. With `decode`, also the straightforward way to the exact statistics: the composite's
     whole JPEG decoded back and counted (generate decodes only the MCUs that differ from the background,
     jpeg_splice.py)."""
     index, workers, repeat, decode = task

@@ -1,6 +1,6 @@
 """Decoded samples/s: streaming the Parquet shards vs reading loose per-file JPG/PNG folders.
 
-The same N `fg_bg` samples are first written out in the layout earlier attempts shipped (one file per
+The same N `fg_bg` samples are first written out as loose files, the layout hand-made datasets of this kind ship (one file per
 composite, mask, depth and background: image/NAME.jpg, mask/NAME.png, depth/NAME.png, background/BG.png),
 then a torch DataLoader reads each source with the same decode work per sample (composite, background,
 mask and 16-bit depth decoded by Pillow into CHW tensors, stacked into batches):

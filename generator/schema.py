@@ -87,7 +87,7 @@ DICTIONARY_COLUMNS = {FG_BG: ["background.bytes", "name"], BACKGROUNDS: [], FORE
 
 
 def sample_name(fg_id: int, bg_id: int, flipped: bool, placement: int) -> str:
-    """The naming earlier attempts used: fg_bg_{fg}_{bg}_{flip}_{k}."""
+    """The name of a row: fg_bg_{fg}_{bg}_{flip}_{k}, the layout of loose-file datasets of this kind."""
     return f"fg_bg_{fg_id}_{bg_id}_{int(flipped)}_{placement}"
 
 

@@ -48,7 +48,7 @@ def write_cutouts(folder: Path, count: int, prefix: str = "fg_", size=(40, 60), 
 
 
 def write_peer_layout(root: Path, backgrounds: int, foregrounds: int) -> dict[str, Path]:
-    """The layout earlier attempts used: bg_img_N.jpg, fg_img_N.jpg (no alpha) and mask_img_N.jpg."""
+    """The loose-file layout of hand-made datasets: bg_img_N.jpg, fg_img_N.jpg (no alpha) and mask_img_N.jpg."""
     rng = np.random.default_rng(3)
     write_backgrounds(root / "bg", backgrounds)
     for folder in ("fg", "mask"):

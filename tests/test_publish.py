@@ -1,4 +1,4 @@
-"""Issue 5: the Hub card, `push`, and loading / streaming / training from a real Hub server.
+"""The Hub card, `push`, and loading / streaming / training from a real Hub server.
 
 The demo dataset is published as the git repo `org/mono-depth-mask` on olah (Parquet as LFS objects, as
 the Hub stores them); every client call runs unpatched huggingface_hub / datasets / torch code in a fresh

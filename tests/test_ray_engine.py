@@ -32,6 +32,7 @@ def parquet_hashes(out):
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
     crash_dir = tmp_path_factory.mktemp("crash-requests")
+    saved = {key: os.environ.get(key) for key in (CRASH_DIR, "PYTHONPATH")}
     os.environ[CRASH_DIR] = str(crash_dir)  # inherited by the raylet, hence by every actor
     # The workers import the hook from this checkout (they start in another folder).
     root = str(Path(__file__).resolve().parents[1])
@@ -40,7 +41,11 @@ def ray_cluster(tmp_path_factory):
              runtime_env={"worker_process_setup_hook": "tests.ray_crash.install"})
     yield crash_dir
     ray.shutdown()
-    os.environ.pop(CRASH_DIR, None)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,13 @@ from PIL import Image
 from transformers import AutoImageProcessor, pipeline
 from transformers.utils import logging as hf_logging
 
+from generator.config import TeacherSettings
 from generator.errors import UserError
 from generator.pipeline.pil_resize import pil_resize
 from generator.pipeline.teacher import (
     METRIC_MEANING,
     RELATIVE_MEANING,
     DepthTeacher,
-    TeacherSettings,
     resolve_dtype,
 )
 from tests.tiny_models import save_tiny_depth_anything, save_tiny_dpt, save_tiny_glpn

@@ -2,7 +2,7 @@
 
 Composites are JPEG (or lossless PNG), masks 8-bit PNG, depth 16-bit PNG normalised per image with the
 float range kept beside it (schema.DEPTH_PNG_MAX), so the depth stage's output is recovered to 1/65535 of
-its range instead of the 1/255 and JPEG artefacts of earlier attempts.
+its range, where an 8-bit or JPEG depth map would keep 1/255 of it and add compression artefacts.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ for the whole composite (tests/test_jpeg_splice.py), at the cost of encoding the
 Decoding is as local, but for chroma upsampling, which blends each pixel with the chroma of the next MCU:
 a composite decodes to its background's pixels except in the rectangle and a ring of one pixel around it.
 Those pixels are decoded from a JPEG of the rectangle and one MCU around it; the rest of the exact
-statistics (issue 4) are the background's decoded pixels.
+statistics (what a user decodes, counted pixel for pixel) are the background's decoded pixels.
 """
 
 from __future__ import annotations
