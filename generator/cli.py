@@ -168,9 +168,12 @@ def add_card(subparsers) -> None:
 def run_card(args: argparse.Namespace) -> None:
     from .dataset.card import card_settings, write_card
     from .dataset.hub_rules import card_problems
+    from .output.folder import build_lock
     from .output.manifest import load_manifest
 
-    path = write_card(args.out, repo_id=args.repo_id, pretty_name=args.pretty_name, license=args.license)
+    verified_dataset(args.out)
+    with build_lock(args.out):
+        path = write_card(args.out, repo_id=args.repo_id, pretty_name=args.pretty_name, license=args.license)
     problems = card_problems(path.read_text(encoding="utf-8"))
     if problems:
         raise UserError(f"{path} would be rejected by the Hub: {'; '.join(problems)}")
@@ -248,19 +251,33 @@ def _dataset_parser(subparsers, name: str, help: str, run) -> argparse.ArgumentP
 
 
 def add_stats(subparsers) -> None:
-    _dataset_parser(subparsers, "stats", "recompute OUT/stats.json from the shards and rewrite the card", run_stats)
+    p = _dataset_parser(subparsers, "stats", "rewrite OUT/stats.json from the per-shard statistics in the manifest and rewrite the card", run_stats)
+    p.add_argument("--recompute", action="store_true", help="decode every shard and count again, recording in the manifest any shard whose statistics were missing or differed")
+
+
+def verified_dataset(out: Path) -> dict:
+    """OUT's manifest, after checking that every shard is the one it lists (a command that rewrites a
+    dataset's derived files must not derive them from damaged shards)."""
+    from .output.manifest import load_manifest, verify_shards
+
+    manifest = load_manifest(out)
+    verify_shards(out, manifest)
+    return manifest
 
 
 def run_stats(args: argparse.Namespace) -> None:
     from .dataset.card import write_card
-    from .output.manifest import load_manifest
+    from .dataset.stats import dataset_stats
+    from .output.folder import build_lock, write_json
     from .schema import STATS
-    from .dataset.stats import recompute
-    from .output.folder import write_json
 
-    load_manifest(args.out)  # a clear error before any work when OUT is no dataset
-    write_json(args.out / STATS, recompute(args.out, args.progress).to_json())
-    write_card(args.out)
+    manifest = verified_dataset(args.out)
+    with build_lock(args.out):
+        stats, changed = dataset_stats(args.out, manifest, args.recompute, args.progress)
+        write_json(args.out / STATS, stats.to_json())
+        write_card(args.out)
+    if args.recompute:
+        print(f"recomputed the statistics of every shard: {len(changed)} differed from (or were missing in) the manifest" + (f" and are now recorded: {', '.join(changed)}" if changed else ""))
     print(f"wrote {args.out / STATS} and {args.out / 'README.md'}")
 
 
@@ -271,9 +288,12 @@ def add_gallery(subparsers) -> None:
 def run_gallery(args: argparse.Namespace) -> None:
     from .dataset.card import write_card
     from .dataset.gallery import write_gallery
+    from .output.folder import build_lock
 
-    paths = write_gallery(args.out)
-    write_card(args.out)
+    verified_dataset(args.out)
+    with build_lock(args.out):
+        paths = write_gallery(args.out)
+        write_card(args.out)
     print(f"wrote {len(paths)} pictures in {args.out / 'gallery'} and {args.out / 'README.md'}")
 
 
