@@ -1,6 +1,6 @@
 """A dataset's integrity across commands: per-shard statistics in the manifest, damaged shards and paths
 leading out of OUT refused by every command, the manifest marked complete last, the gallery swapped in
-whole."""
+whole, inputs known by content."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from generator.cli import main
 from generator.dataset import stats as stats_module
 from generator.dataset.stats import shard_stats
 from generator.output.manifest import stats_from_record, stats_record
 from generator.pipeline.moments import DatasetStats
-from tests.conftest import generate
+from tests.conftest import SMALL, generate, input_args
 
 DEMO = ["--demo", "--num-backgrounds", "3", "--num-foregrounds", "2", "--placements", "3", "--bg-size", "64",
         "--shard-size", "8", "--no-progress"]
@@ -212,3 +214,36 @@ def test_gallery_command_replaces_the_folder_whole(copy):
     assert main(["gallery", str(copy), "--no-progress"]) == 0
     assert not (copy / "gallery" / "stale.png").exists()
     assert not list(copy.glob(".gallery*"))
+
+
+# --- 6. inputs known by content --------------------------------------------------------------------------
+
+
+def test_changed_background_pixels_under_the_same_name_rebuild_its_shards(inputs, tmp_path, capsys):
+    source = tmp_path / "inputs"
+    for name in ("backgrounds", "foregrounds", "depths"):
+        shutil.copytree(inputs[name], source / name)
+    args = ["--backgrounds", str(source / "backgrounds"), "--foregrounds", str(source / "foregrounds"),
+            "--background-depths", str(source / "depths"), *SMALL, "--image-format", "png", "--workers", "1"]
+    out = tmp_path / "ds"
+    assert generate(out, *args) == 0
+    first = sorted((source / "backgrounds").iterdir())[0]
+    pixels = np.asarray(Image.open(first).convert("RGB")).copy()
+    pixels[:8, :8] = 255 - pixels[:8, :8]
+    Image.fromarray(pixels).save(first)
+    assert generate(out, *args) == 0
+    assert "kept" not in capsys.readouterr().out
+    assert generate(tmp_path / "fresh", *args) == 0
+    parquet = lambda root: {k: v for k, v in files(root).items() if k.endswith(".parquet")}  # noqa: E731
+    assert parquet(out) == parquet(tmp_path / "fresh")
+    assert manifest_of(out)["inputs"]["background_sha256"][0][0] == hashlib.sha256(first.read_bytes()).hexdigest()
+
+
+def test_unchanged_inputs_keep_their_shards(small_dataset, inputs, tmp_path, capsys):
+    shutil.copytree(small_dataset, tmp_path / "ds")
+    manifest = manifest_of(tmp_path / "ds")
+    manifest["complete"] = False
+    (tmp_path / "ds" / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    capsys.readouterr()
+    assert generate(tmp_path / "ds", *input_args(inputs), *SMALL, "--image-format", "png", "--workers", "1") == 0
+    assert "kept" in capsys.readouterr().out

@@ -244,12 +244,19 @@ def _versions() -> dict[str, str]:
 
 
 def inputs_record(options: BuildOptions, sources: "Sources") -> dict:
-    return {
+    """What the shards were made from. Input files are known by content (the sha256 of each file as it was
+    read): a background whose pixels changed under the same name is another input, and its shards are
+    rebuilt. The demo's inputs are made from the options, which the manifest holds already."""
+    record = {
         "backgrounds": [bg.name for bg in sources.backgrounds],
         "foregrounds": [fg.name for fg in sources.foregrounds],
         "bg_size": options.bg_size,
         "fg_shapes": [list(fg.rgba.shape[:2]) for fg in sources.foregrounds],
     }
+    if any(item.sha256 for item in (*sources.backgrounds, *sources.foregrounds)):
+        record["background_sha256"] = [list(bg.sha256) for bg in sources.backgrounds]
+        record["foreground_sha256"] = [list(fg.sha256) for fg in sources.foregrounds]
+    return record
 
 
 def write_manifest(

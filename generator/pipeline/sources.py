@@ -6,6 +6,8 @@ Backgrounds come out as RGB squares of `bg_size`, foregrounds as tight RGBA cut-
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 import threading
 import warnings
@@ -30,12 +32,14 @@ class Background:
     name: str
     rgb: np.ndarray  # (S, S, 3) uint8
     depth: np.ndarray | None  # (S, S) float32, metres, or None
+    sha256: tuple[str, ...] = ()  # of the files it was read from (image, depth), as read: inputs known by content
 
 
 @dataclass
 class Foreground:
     name: str
     rgba: np.ndarray  # (h, w, 4) uint8, cropped to alpha > 0, max(h, w) == fg_size
+    sha256: tuple[str, ...] = ()  # of the files it was read from (image, mask)
 
 
 @dataclass
@@ -147,12 +151,25 @@ def match_by_stem_or_number(items: list[Path], candidates: list[Path], what: str
 _WARNINGS = threading.Lock()
 
 
-def open_image(path: Path) -> Image.Image:
-    """Fully decoded image with EXIF orientation applied; one-line error for anything unreadable."""
+def read_input(path: Path, digests: list[str] | None) -> bytes:
+    """The file's bytes, read once; their sha256 is appended to `digests`."""
+    data = path.read_bytes()
+    if digests is not None:
+        digests.append(hashlib.sha256(data).hexdigest())
+    return data
+
+
+def open_image(path: Path, digests: list[str] | None = None) -> Image.Image:
+    """Fully decoded image with EXIF orientation applied; one-line error for anything unreadable. The
+    sha256 of the bytes decoded is appended to `digests`."""
     try:
+        data = read_input(path, digests)
         with _WARNINGS, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)  # the header only: PIL's size (bomb) check is made here
+            try:
+                image = Image.open(io.BytesIO(data))  # the header only: PIL's size (bomb) check is made here
+            except UnidentifiedImageError:
+                raise UnidentifiedImageError("cannot identify image file") from None
         with image:
             image.load()
             return ImageOps.exif_transpose(image)
@@ -204,30 +221,31 @@ def _load_backgrounds(options: BuildOptions, skip_bad: bool, skipped: list[dict]
 
 
 def _load_background(path: Path, depth_path: Path | None, size: int) -> Background:
-    image = open_image(path)
+    digests: list[str] = []
+    image = open_image(path, digests)
     box = center_square_box(*image.size)
     # Crop, then resize: a resize with box= would let the filter reach pixels outside the square.
     rgb = to_rgb(image.crop(box)).resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
     depth = None
     if depth_path is not None:
-        depth = _read_depth(depth_path)
+        depth = _read_depth(depth_path, digests)
         if depth.shape != (image.height, image.width):
             raise BadInput(f"{depth_path}: depth is {depth.shape[1]}x{depth.shape[0]}, its background {path.name} is {image.width}x{image.height}")
         depth = np.asarray(Image.fromarray(depth, "F").crop(box).resize((size, size), Image.Resampling.BILINEAR))
-    return Background(path.stem, np.asarray(rgb, dtype=np.uint8), depth)
+    return Background(path.stem, np.asarray(rgb, dtype=np.uint8), depth, tuple(digests))
 
 
-def _read_depth(path: Path) -> np.ndarray:
+def _read_depth(path: Path, digests: list[str] | None = None) -> np.ndarray:
     if path.suffix.lower() == ".npy":
         try:
-            depth = np.load(path, allow_pickle=False)  # never unpickle data
+            depth = np.load(io.BytesIO(read_input(path, digests)), allow_pickle=False)  # never unpickle data
         except (OSError, ValueError) as error:
             raise BadInput(f"cannot read depth {path}: {error}", str(path)) from None
         if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
             raise BadInput(f"{path}: depth must be a 2-D array of numbers, got {depth.dtype} of shape {depth.shape}", str(path))
         depth = depth.astype(np.float32)
     else:
-        depth = np.asarray(open_image(path), dtype=np.float32) * DEPTH_PNG_METRES_PER_UNIT
+        depth = np.asarray(open_image(path, digests), dtype=np.float32) * DEPTH_PNG_METRES_PER_UNIT
     if not np.isfinite(depth).all():
         raise BadInput(f"{path}: depth holds NaN or infinite values", str(path))
     return depth
@@ -250,19 +268,20 @@ def _load_foregrounds(options: BuildOptions, skip_bad: bool, skipped: list[dict]
 def _load_foreground(path: Path, mask_path: Path | None, options: BuildOptions) -> Foreground:
     if options.masks and mask_path is None:
         raise BadInput(f"no mask for {path.name}: expected {path.stem}.* or a file ending in the same number", str(path))
-    image = open_image(path)
+    digests: list[str] = []
+    image = open_image(path, digests)
     if mask_path is not None:
-        alpha = _mask_as_alpha(mask_path, image.size, options.soft_mask)
+        alpha = _mask_as_alpha(mask_path, image.size, options.soft_mask, digests)
     elif has_alpha(image):
         alpha = np.asarray(image.convert("RGBA"))[..., 3]
     else:
         raise BadInput(f"foreground {path} has no alpha channel and no mask: pass --masks DIR or use RGBA cut-outs", str(path))
     rgba = np.dstack([np.asarray(to_rgb(image)), alpha])
-    return Foreground(path.stem, fit_cutout(rgba, options.fg_longest_side, path))
+    return Foreground(path.stem, fit_cutout(rgba, options.fg_longest_side, path), tuple(digests))
 
 
-def _mask_as_alpha(path: Path, size: tuple[int, int], soft: bool) -> np.ndarray:
-    mask = open_image(path)
+def _mask_as_alpha(path: Path, size: tuple[int, int], soft: bool, digests: list[str] | None = None) -> np.ndarray:
+    mask = open_image(path, digests)
     if mask.size != size:
         raise BadInput(f"mask {path} is {mask.width}x{mask.height}, its foreground is {size[0]}x{size[1]}")
     alpha = np.asarray(mask.convert("L"))
