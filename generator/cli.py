@@ -279,7 +279,8 @@ def run_stats(args: argparse.Namespace) -> None:
         write_json(args.out / STATS, stats.to_json())
         write_card(args.out)
     if args.recompute:
-        print(f"recomputed the statistics of every shard: {len(changed)} differed from (or were missing in) the manifest" + (f" and are now recorded: {', '.join(changed)}" if changed else ""))
+        recorded = f", now recorded: {', '.join(changed)}" if changed else ""
+        print(f"recomputed the statistics of every shard: {len(changed)} differed from the manifest or were missing{recorded}")
     print(f"wrote {args.out / STATS} and {args.out / 'README.md'}")
 
 
