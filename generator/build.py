@@ -22,13 +22,13 @@ from .engines.local import InlineEngine, PoolEngine, worker_processes
 from .engines.loop import run_shards
 from .errors import OutputError, describe_os_error
 from .output import manifest as manifest_io
-from .output.folder import OutputFolder, build_lock, check_engine, remove_temporaries, write_json
+from .output.folder import OutputFolder, build_lock, check_engine, remove_temporaries, repair_folder_swap, write_json
 from .output.manifest import ShardRecord
 from .pipeline.moments import DatasetStats
 from .pipeline.plan import ShardSpec, check_positions, plan_shards
 from .pipeline.shard import ShardContext, make_context
 from .pipeline.sources import Sources
-from .schema import CONFIG_DIRS, FG_BG, GALLERY_DIR, STATS, shard_path
+from .schema import CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS, shard_path
 
 
 @dataclass
@@ -75,7 +75,7 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
     plan = DepthPlan.of(options, run.teacher, run.engine)
     with OutputFolder(run.out) as folder:
         summary = _build_into(options, run, plan, folder)
-        folder.publish()  # a URL: the input configs, then the manifest, then the card
+        folder.publish()  # a URL: the input configs, then the card, then the manifest
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -93,6 +93,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
     with build_lock(out):
         previous = manifest_io.prepare_output(folder.target, options, run.overwrite)
         remove_temporaries(out, [*CONFIG_DIRS.values(), GALLERY_DIR])
+        repair_folder_swap(out / GALLERY_DIR)
         context, teacher = make_context(options, plan, run.skip_bad_inputs, threads=run.workers)
         sources = context.sources
         for skipped in sources.skipped:
@@ -125,13 +126,16 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
             ]
             records += input_configs.result() if input_configs else write_input_configs(context, shards, out, progress.add)
         summary = BuildSummary(folder.url or out, records, 0.0, rows, kept=len(kept), built=len(todo), skipped=sources.skipped)
-        manifest_io.write_manifest(out, options, sources, depth_info, rows, records, card=card, geometry=geometry)
+        # The manifest says `complete` only once everything else is written; until then the card and the
+        # gallery are drawn from it in memory (readers refuse an unfinished dataset).
+        manifest = manifest_io.manifest_data(options, sources, depth_info, rows, records, card=card, geometry=geometry)
         write_json(out / STATS, merge_stats(out, records).to_json())
         if run.gallery:
             from .dataset.gallery import write_gallery  # matplotlib is imported only when a gallery is drawn
 
-            write_gallery(out, folder.shards)
-        write_card(out)
+            write_gallery(out, folder.shards, manifest)
+        write_card(out, manifest=manifest)
+        write_json(out / MANIFEST, manifest)
     return summary
 
 
@@ -190,8 +194,9 @@ def _remove_unplanned(out: Path, shards: list[ShardSpec]) -> None:
 
 
 def merge_stats(out: Path, records: list[ShardRecord]) -> DatasetStats:
-    """Sums add exactly, so the order shards finish in does not change a bit of stats.json. Shards kept
-    from an interrupted build carry no statistics: they are read back (the only decode pass, resume only)."""
+    """Sums add exactly, so the order shards finish in does not change a bit of stats.json. Each record
+    carries its shard's statistics (kept shards: from the manifest); only a shard recorded without them
+    (by an older version) is decoded again."""
     merged = DatasetStats()
     for record in records:
         merged.merge(record.stats if record.stats is not None else shard_stats(out, record.path, record.config))

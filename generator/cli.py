@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -176,9 +178,12 @@ def add_card(subparsers) -> None:
 def run_card(args: argparse.Namespace) -> None:
     from .dataset.card import card_settings, write_card
     from .dataset.hub_rules import card_problems
+    from .output.folder import build_lock
     from .output.manifest import load_manifest
 
-    path = write_card(args.out, repo_id=args.repo_id, pretty_name=args.pretty_name, license=args.license)
+    verified_dataset(args.out)
+    with build_lock(args.out):
+        path = write_card(args.out, repo_id=args.repo_id, pretty_name=args.pretty_name, license=args.license)
     problems = card_problems(path.read_text(encoding="utf-8"))
     if problems:
         raise UserError(f"{path} would be rejected by the Hub: {'; '.join(problems)}")
@@ -257,7 +262,18 @@ def _dataset_parser(subparsers, name: str, help: str, run) -> argparse.ArgumentP
 
 
 def add_stats(subparsers) -> None:
-    _dataset_parser(subparsers, "stats", "recompute OUT/stats.json from the shards and rewrite the card", run_stats)
+    p = _dataset_parser(subparsers, "stats", "rewrite OUT/stats.json from the per-shard statistics in the manifest and rewrite the card", run_stats)
+    p.add_argument("--recompute", action="store_true", help="decode every shard and count again, recording in the manifest any shard whose statistics were missing or differed")
+
+
+def verified_dataset(out: Path) -> dict:
+    """OUT's manifest, after checking that every shard is the one it lists (a command that rewrites a
+    dataset's derived files must not derive them from damaged shards)."""
+    from .output.manifest import load_manifest, verify_shards
+
+    manifest = load_manifest(out)
+    verify_shards(out, manifest)
+    return manifest
 
 
 def readable_dataset(out: Path) -> dict:
@@ -298,13 +314,19 @@ def _is_arrow_error(error: BaseException) -> bool:
 
 def run_stats(args: argparse.Namespace) -> None:
     from .dataset.card import write_card
+    from .dataset.stats import dataset_stats
+    from .output.folder import build_lock, write_json
     from .schema import STATS
-    from .dataset.stats import recompute
-    from .output.folder import write_json
 
-    readable_dataset(args.out)  # a clear error before any work when OUT is no dataset or a shard is damaged
-    write_json(args.out / STATS, recompute(args.out, args.progress).to_json())
-    write_card(args.out)
+    readable_dataset(args.out)  # a clear error before any work when OUT is no dataset or a shard is unreadable
+    manifest = verified_dataset(args.out)
+    with build_lock(args.out):
+        stats, changed = dataset_stats(args.out, manifest, args.recompute, args.progress)
+        write_json(args.out / STATS, stats.to_json())
+        write_card(args.out)
+    if args.recompute:
+        recorded = f", now recorded: {', '.join(changed)}" if changed else ""
+        print(f"recomputed the statistics of every shard: {len(changed)} differed from the manifest or were missing{recorded}")
     print(f"wrote {args.out / STATS} and {args.out / 'README.md'}")
 
 
@@ -315,10 +337,13 @@ def add_gallery(subparsers) -> None:
 def run_gallery(args: argparse.Namespace) -> None:
     from .dataset.card import write_card
     from .dataset.gallery import write_gallery
+    from .output.folder import build_lock
 
     readable_dataset(args.out)
-    paths = write_gallery(args.out)
-    write_card(args.out)
+    verified_dataset(args.out)
+    with build_lock(args.out):
+        paths = write_gallery(args.out)
+        write_card(args.out)
     print(f"wrote {len(paths)} pictures in {args.out / 'gallery'} and {args.out / 'README.md'}")
 
 
@@ -349,8 +374,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: workers stopped, temporaries removed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminated) if threading.current_thread() is threading.main_thread() else None
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         code = args.run(args)  # None, or an exit code (validate: 1 when a check fails)
     except UserError as error:

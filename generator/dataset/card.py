@@ -70,9 +70,10 @@ def card_settings(manifest: dict, **given: str | None) -> dict[str, str]:
     return {key: given.get(key) or kept.get(key) or default for key, default in DEFAULT_SETTINGS.items()}
 
 
-def render_card(out: Path, repo_id: str = DEFAULT_REPO_ID, pretty_name: str = "mono-depth-mask", license: str = LICENSE) -> str:
+def render_card(out: Path, repo_id: str = DEFAULT_REPO_ID, pretty_name: str = "mono-depth-mask", license: str = LICENSE,
+                manifest: dict | None = None) -> str:
     out = Path(out)
-    manifest = load_manifest(out)
+    manifest = manifest or load_manifest(out)
     template = Template(files(__package__).joinpath("dataset_card.md").read_text(encoding="utf-8"))
     fields = _fields(out, manifest, repo_id, pretty_name)
     fields["yaml_header"] = yaml_header(manifest, pretty_name, license)
@@ -82,18 +83,21 @@ def render_card(out: Path, repo_id: str = DEFAULT_REPO_ID, pretty_name: str = "m
     return text
 
 
-def write_card(out: Path, repo_id: str | None = None, pretty_name: str | None = None, license: str | None = None) -> Path:
-    """Render OUT/README.md; settings given here are kept in the manifest for later renders."""
+def write_card(out: Path, repo_id: str | None = None, pretty_name: str | None = None, license: str | None = None,
+               manifest: dict | None = None) -> Path:
+    """Render OUT/README.md; settings given here are kept in the manifest for later renders. `manifest`:
+    the one a command holds before it marks OUT complete (else OUT's, which must be finished)."""
     from ..schema import MANIFEST
     from ..output.folder import write_json, write_text
 
     out = Path(out)
-    manifest = load_manifest(out)
+    given = manifest
+    manifest = manifest or load_manifest(out)
     settings = card_settings(manifest, repo_id=repo_id, pretty_name=pretty_name, license=license)
-    if manifest.get("card") != settings and (repo_id or pretty_name or license):
+    if manifest.get("card") != settings and (repo_id or pretty_name or license) and given is None:
         write_json(out / MANIFEST, {**manifest, "card": settings})
     path = out / CARD
-    write_text(path, render_card(out, **settings))
+    write_text(path, render_card(out, **settings, manifest=manifest))
     return path
 
 

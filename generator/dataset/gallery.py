@@ -9,7 +9,6 @@ the depth maps of the sampled rows plus the depth range (depth_min, depth_max) o
 from __future__ import annotations
 
 import json
-import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import matplotlib.ticker  # noqa: E402
 
 from ..output import folder as storage  # noqa: E402
 from ..pipeline.encode import decode_depth  # noqa: E402
-from ..output.manifest import load_manifest  # noqa: E402
+from ..output.manifest import load_manifest, shard_file  # noqa: E402
 from ..schema import BACKGROUNDS, FG_BG, FOREGROUNDS, GALLERY_DIR, ROW_GROUP_SIZE, STATS  # noqa: E402
 from ..pipeline.moments import COVERAGE_BINS, decode  # noqa: E402
 from ..output.folder import atomic_path  # noqa: E402
@@ -52,16 +51,21 @@ class Sample:
     background: np.ndarray
 
 
-def write_gallery(out: Path, shards_root: str | Path | None = None) -> list[Path]:
-    """Draw OUT/gallery/*.png; `shards_root` is where the fg_bg shards are when not in OUT (a URL)."""
+def write_gallery(out: Path, shards_root: str | Path | None = None, manifest: dict | None = None) -> list[Path]:
+    """Draw OUT/gallery/*.png; `shards_root` is where the fg_bg shards are when not in OUT (a URL);
+    `manifest`: the one a build holds before it marks OUT complete (else OUT's, which must be finished).
+    The pictures are drawn in a new folder swapped in whole, so old pictures of another build never
+    linger beside new ones and a kill leaves one gallery or the other."""
     out = Path(out)
-    manifest = load_manifest(out)
-    folder = out / GALLERY_DIR
-    if folder.is_dir():
-        shutil.rmtree(folder)  # old pictures of another build must not linger in the card
-    folder.mkdir(parents=True)
+    manifest = manifest or load_manifest(out)
+    names: list[str] = []
+    storage.replace_folder(out / GALLERY_DIR, lambda folder: names.extend(_draw(out, shards_root or out, manifest, folder)))
+    return [out / GALLERY_DIR / name for name in names]
+
+
+def _draw(out: Path, root: str | Path, manifest: dict, folder: Path) -> list[str]:
     rng = np.random.default_rng([manifest["options"]["seed"], _SALT_GALLERY])
-    samples = read_samples(shards_root or out, manifest, rng, SAMPLES)
+    samples = read_samples(root, manifest, rng, SAMPLES)
     unit = depth_unit(manifest)
     backgrounds = _input_rows(out, manifest, BACKGROUNDS, "bg_id", rng)
     foregrounds = _input_rows(out, manifest, FOREGROUNDS, "fg_id", rng)
@@ -75,11 +79,11 @@ def write_gallery(out: Path, shards_root: str | Path | None = None) -> list[Path
         figures["05-depth"] = _depth_sheet(samples, unit)
     figures["06-samples"] = _samples_sheet(samples[:ROWS], unit)
     if (manifest.get("geometry") or {}).get("placement") == "floor":
-        figures["06b-geometry"] = _geometry_sheet(shards_root or out, manifest)
+        figures["06b-geometry"] = _geometry_sheet(root, manifest)
     figures["07-mask-coverage"] = _coverage_plot(out, samples)
     if all(s.depth is not None for s in samples):
-        figures["08-depth-distribution"] = _depth_plot(shards_root or out, manifest, samples, unit)
-    paths = []
+        figures["08-depth-distribution"] = _depth_plot(root, manifest, samples, unit)
+    names = []
     for name, figure in figures.items():
         path = folder / f"{name}.png"
         with atomic_path(path) as temporary, warnings.catch_warnings():
@@ -88,8 +92,8 @@ def write_gallery(out: Path, shards_root: str | Path | None = None) -> list[Path
             # No timestamp in the PNG: the same dataset gives the same gallery files.
             figure.savefig(temporary, format="png", dpi=DPI, metadata={"Software": None}, pil_kwargs={"compress_level": PNG_LEVEL})
         plt.close(figure)
-        paths.append(path)
-    return paths
+        names.append(path.name)
+    return names
 
 
 def depth_unit(manifest: dict) -> str:
@@ -109,7 +113,7 @@ def read_samples(root: str | Path, manifest: dict, rng: np.random.Generator, cou
     for index in chosen:
         shard = int(np.searchsorted(starts, index, side="right") - 1)
         row = int(index - starts[shard])
-        with storage.open_input(root, shards[shard]["path"]) as stream:
+        with _open_shard(root, shards[shard]["path"]) as stream:
             group = pq.ParquetFile(stream).read_row_group(row // ROW_GROUP_SIZE, columns=columns)
         r = group.slice(row % ROW_GROUP_SIZE, 1).to_pylist()[0]
         depth = decode_depth(r["depth"]["bytes"], r["depth_min"], r["depth_max"]) if r["depth"] else None
@@ -117,11 +121,16 @@ def read_samples(root: str | Path, manifest: dict, rng: np.random.Generator, cou
     return samples
 
 
+def _open_shard(root: str | Path, relative: str):
+    """A shard of the manifest: in OUT (and refused if its path leads out of it), or at a build's URL."""
+    return storage.open_input(root, relative) if storage.is_url(root) else open(shard_file(root, relative), "rb")
+
+
 def _input_rows(out: Path, manifest: dict, config: str, key: str, rng: np.random.Generator) -> list[dict]:
     rows: dict[int, dict] = {}
     for shard in manifest["shards"]:
         if shard["config"] == config:
-            for r in pq.read_table(out / shard["path"], columns=[key, "name", "image"]).to_pylist():
+            for r in pq.read_table(shard_file(out, shard["path"]), columns=[key, "name", "image"]).to_pylist():
                 rows.setdefault(r[key], r)
     ids = sorted(rows)
     if len(ids) > INPUTS:
@@ -267,7 +276,7 @@ def _depth_plot(root: str | Path, manifest: dict, samples: list[Sample], unit: s
     left.legend(fontsize=8)
     ranges = []
     for shard in (s for s in manifest["shards"] if s["config"] == FG_BG):
-        with storage.open_input(root, shard["path"]) as stream:
+        with _open_shard(root, shard["path"]) as stream:
             ranges.append(pq.read_table(stream, columns=["depth_min", "depth_max"]))
     lows = np.concatenate([t.column("depth_min").to_numpy() for t in ranges])
     highs = np.concatenate([t.column("depth_max").to_numpy() for t in ranges])

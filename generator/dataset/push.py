@@ -32,7 +32,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import ServiceError, UserError
 from .hub_rules import card_problems
-from ..output.manifest import load_manifest
+from ..output.manifest import load_manifest, verify_shards
 from ..schema import CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
 
 # Remote folders the dataset owns: files there that OUT does not have are stale and deleted.
@@ -188,6 +188,7 @@ def push(out: Path, repo_id: str, private: bool = False, revision: str | None = 
     """Push OUT (or, with dry_run, only say what a push would do). Returns the report to print."""
     from huggingface_hub import HfApi, get_token
 
+    verify_shards(Path(out), load_manifest(out))  # a damaged dataset is refused before anything is compared or sent
     revision = revision or "main"
     token = get_token()
     if not dry_run and not token:

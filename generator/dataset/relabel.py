@@ -3,13 +3,13 @@
 No recompositing: the teacher sees the composites as stored (decoded from the shards), so the inputs need
 not be at hand. Each shard is rewritten atomically with new `depth`, `depth_min` and `depth_max` columns;
 every other column keeps its exact bytes. The manifest, the depth statistics, the gallery and the card
-follow.
+follow once every shard is done; until then the manifest records the relabel's progress and marks the
+dataset unfinished.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,14 +21,18 @@ from PIL import Image
 from tqdm import tqdm
 
 from .card import write_card
+from .stats import fg_bg_table_stats, shard_stats
 from ..pipeline.depth import load_teacher
 from ..pipeline.encode import encode_png, quantize_depth
-from ..output.manifest import load_manifest
+from ..output.manifest import (
+    check_shard_paths, load_manifest, read_manifest, shard_file, stats_from_record, stats_record, unfinished_relabel, verify_shards,
+)
 from ..config import TeacherSettings
+from ..errors import UserError
 
-from ..schema import BACKGROUNDS, FEATURES, FG_BG, GALLERY_DIR, MANIFEST, STATS
-from ..pipeline.moments import DEPTH, DatasetStats
-from ..output.folder import build_lock, sha256_file, write_json
+from ..schema import BACKGROUNDS, CONFIG_DIRS, FEATURES, FG_BG, GALLERY_DIR, MANIFEST, STATS
+from ..pipeline.moments import DEPTH, DatasetStats, input_table_stats
+from ..output.folder import atomic_path, build_lock, remove_temporaries, repair_folder_swap, sha256_file, write_json
 from ..output.parquet import write_table
 from ..pipeline.table import column_array
 
@@ -71,39 +75,104 @@ def relabel_table(table: pa.Table, config: str, predict, stats: DatasetStats | N
     return table
 
 
-def _update_depth_outputs(out: Path, depth_stats: DatasetStats) -> None:
-    """Only the depth changed: its statistics are replaced (every other kind's bytes are the same, so
-    their entries stand), and the gallery, which shows depth, is redrawn."""
-    path = out / STATS
-    if path.is_file():
-        stats = json.loads(path.read_text(encoding="utf-8"))
-        stats["kinds"][DEPTH] = depth_stats.to_json()["kinds"][DEPTH]
-        write_json(path, stats)
+def relabel(out: Path, model: str, settings: TeacherSettings, progress: bool = True) -> RelabelSummary:
+    """Relabel OUT's depth with `model`, atomically as a whole and resumably: before any shard changes, the
+    manifest is marked unfinished with a `relabel` section (the target teacher, then each shard done with
+    its new size, sha256 and statistics); the depth options, the statistics, the gallery and the card
+    change only once every shard is relabelled. Rerunning the same command after a kill skips the shards
+    done and ends byte-identical to an uninterrupted relabel."""
+    started = time.perf_counter()
+    out = Path(out)
+    _open_for(out, model)  # a clear line before taking the lock
+    with build_lock(out):  # no generate or other command may write OUT meanwhile
+        manifest = _open_for(out, model)
+        remove_temporaries(out, [*CONFIG_DIRS.values(), GALLERY_DIR])  # a killed relabel's half-written shard
+        shards = [s for s in manifest["shards"] if s["config"] in (FG_BG, BACKGROUNDS)]
+        todo = [s for s in shards if not _relabelled(out, s, manifest.get("relabel", {}).get("done", {}))]
+        verify_shards(out, manifest, todo)  # before the model loads: a damaged dataset is the user's to repair
+        teacher = load_teacher(replace(settings, model=model))
+        target = {"model": model, "teacher": teacher.info}
+        state = manifest.setdefault("relabel", {"target": target, "done": {}})
+        if state["target"] != target:
+            raise UserError(f"{out} holds an unfinished relabel-depth with {model} on other settings "
+                            f"({_settings(state['target'])}); rerun it with those to finish it")
+        manifest["complete"] = False
+        write_json(out / MANIFEST, manifest)
+        for shard in tqdm(todo, unit="shard", desc="relabel-depth", disable=not progress, dynamic_ncols=True):
+            _relabel_shard(out, manifest, shard, teacher.predict)
+        _finish(out, manifest, model, teacher.info)
+    rows = sum(s["rows"] for s in shards if s["config"] == FG_BG)
+    return RelabelSummary(out, len(shards), rows, time.perf_counter() - started)
+
+
+def _open_for(out: Path, model: str) -> dict:
+    """OUT's manifest: a finished dataset, or one whose relabel to `model` was interrupted; a relabel to
+    another model is refused until that one is finished (its shards are half one teacher, half the other)."""
+    manifest = read_manifest(out)
+    if manifest is None or "relabel" not in manifest:
+        return load_manifest(out)
+    started = manifest["relabel"]["target"]["model"]
+    if started != model:
+        raise UserError(f"{unfinished_relabel(out, manifest)} before relabelling with {model}")
+    check_shard_paths(out, manifest)
+    repair_folder_swap(out / GALLERY_DIR)
+    return manifest
+
+
+def _settings(target: dict) -> str:
+    teacher = target["teacher"]
+    return f"device {teacher['device']}, dtype {teacher['dtype']}"
+
+
+def _relabelled(out: Path, shard: dict, done: dict) -> bool:
+    """Relabelled by an earlier run of this relabel: recorded, and the file is the one recorded."""
+    entry = done.get(shard["path"])
+    path = shard_file(out, shard["path"])
+    return entry is not None and path.is_file() and path.stat().st_size == entry["bytes"] and sha256_file(path) == entry["sha256"]
+
+
+def _relabel_shard(out: Path, manifest: dict, shard: dict, predict) -> None:
+    """The new shard is recorded before it replaces the old one: killed in between, the old file (still
+    matching the manifest's entry) is relabelled again by the rerun, to the same bytes."""
+    path = shard_file(out, shard["path"])
+    depth = DatasetStats()
+    table = relabel_table(pq.read_table(path), shard["config"], predict, depth)
+    with atomic_path(path) as temporary:
+        write_table(table, temporary, shard["config"])
+        stats = _new_stats(shard, table, depth)
+        entry = {"bytes": temporary.stat().st_size, "sha256": sha256_file(temporary), "stats": stats_record(stats)}
+        manifest["relabel"]["done"][shard["path"]] = entry
+        write_json(out / MANIFEST, manifest)
+
+
+def _new_stats(shard: dict, table: pa.Table, depth: DatasetStats) -> DatasetStats:
+    """The shard's statistics with the new depth: only the depth kind changes (a backgrounds shard's
+    statistics count its images only). A shard recorded without statistics is counted from its table."""
+    if not shard.get("stats"):
+        return fg_bg_table_stats(table) if shard["config"] == FG_BG else input_table_stats(shard["config"], table)
+    stats = stats_from_record(shard["stats"])
+    if shard["config"] == FG_BG:
+        stats.kinds.pop(DEPTH, None)
+        stats.merge(depth)
+    return stats
+
+
+def _finish(out: Path, manifest: dict, model: str, info: dict) -> None:
+    """Every shard is relabelled: the manifest's entries, options and depth, then the statistics, the
+    gallery and the card (from the manifest in memory), and last the manifest, marked complete."""
+    done = manifest.pop("relabel")["done"]
+    for shard in manifest["shards"]:
+        shard.update(done.get(shard["path"], {}))
+    manifest["options"].update(depth="model", depth_model=model, background_depth_model=None)
+    manifest["depth"] = {"mode": "model", "meaning": info["meaning"], "teacher": info, "relabelled": True}
+    manifest["complete"] = True
+    stats = DatasetStats()
+    for shard in manifest["shards"]:
+        stats.merge(stats_from_record(shard["stats"]) if shard.get("stats") else shard_stats(out, shard["path"], shard["config"]))
+    write_json(out / STATS, stats.to_json())
     if (out / GALLERY_DIR).is_dir():
         from .gallery import write_gallery  # matplotlib, only when there is a gallery to redraw
 
-        write_gallery(out)
-
-
-def relabel(out: Path, model: str, settings: TeacherSettings, progress: bool = True) -> RelabelSummary:
-    started = time.perf_counter()
-    out = Path(out)
-    manifest = load_manifest(out)
-    teacher = load_teacher(replace(settings, model=model))
-    shards = [s for s in manifest["shards"] if s["config"] in (FG_BG, BACKGROUNDS)]
-    rows = 0
-    depth_stats = DatasetStats()
-    with build_lock(out):  # no generate or other relabel may write OUT meanwhile
-        for shard in tqdm(shards, unit="shard", desc="relabel-depth", disable=not progress, dynamic_ncols=True):
-            path = out / shard["path"]
-            counted = depth_stats if shard["config"] == FG_BG else None
-            table = relabel_table(pq.read_table(path), shard["config"], teacher.predict, counted)
-            write_table(table, path, shard["config"])
-            shard.update(bytes=path.stat().st_size, sha256=sha256_file(path))
-            rows += table.num_rows if shard["config"] == FG_BG else 0
-        manifest["options"].update(depth="model", depth_model=model, background_depth_model=None)
-        manifest["depth"] = {"mode": "model", "meaning": teacher.info["meaning"], "teacher": teacher.info, "relabelled": True}
-        write_json(out / MANIFEST, manifest)
-        _update_depth_outputs(out, depth_stats)
-        write_card(out)
-    return RelabelSummary(out, len(shards), rows, time.perf_counter() - started)
+        write_gallery(out, manifest=manifest)
+    write_card(out, manifest=manifest)
+    write_json(out / MANIFEST, manifest)

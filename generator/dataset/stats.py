@@ -1,5 +1,6 @@
-"""The statistics of a built dataset recomputed from its stored shards (the `stats` command, resume):
-equal, bit for bit, to the ones accumulated while generating (pipeline/moments.py)."""
+"""The statistics of a built dataset (the `stats` command): merged from the per-shard statistics the
+manifest records, or recomputed from the stored shards, which gives the same integers, bit for bit, as
+the ones accumulated while generating (pipeline/moments.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from ..output.manifest import load_manifest
+from ..output.folder import write_json
+from ..output.manifest import load_manifest, shard_file, stats_from_record, stats_record
+from ..schema import MANIFEST
 from ..pipeline.moments import IMAGE, DatasetStats, decode, input_table_stats
 from ..schema import FG_BG
 
@@ -39,5 +42,25 @@ def recompute(out, progress: bool = False) -> DatasetStats:
 
 def shard_stats(out, path: str, config: str) -> DatasetStats:
     """Statistics of one stored shard, from its bytes."""
-    table = pq.read_table(Path(out) / path)
+    table = pq.read_table(shard_file(Path(out), path))
     return fg_bg_table_stats(table) if config == FG_BG else input_table_stats(config, table)
+
+
+def dataset_stats(out, manifest: dict, recompute: bool = False, progress: bool = False) -> tuple[DatasetStats, list[str]]:
+    """The dataset's statistics, merged from the manifest's per-shard records. A shard recorded without
+    them (by an older version), or with `recompute` every shard, is decoded; a shard whose decoded
+    statistics were missing from or differ from the manifest gets them recorded. Returns the merged
+    statistics and the paths of those shards."""
+    merged, changed = DatasetStats(), []
+    for shard in tqdm(manifest["shards"], desc="stats", unit="shard", disable=not (progress and recompute), dynamic_ncols=True):
+        if shard.get("stats") and not recompute:
+            merged.merge(stats_from_record(shard["stats"]))
+            continue
+        record = stats_record(shard_stats(out, shard["path"], shard["config"]))
+        if record != shard.get("stats"):
+            shard["stats"] = record
+            changed.append(shard["path"])
+        merged.merge(stats_from_record(record))
+    if changed:
+        write_json(Path(out) / MANIFEST, manifest)
+    return merged, changed

@@ -3,17 +3,86 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
 import multiprocessing.forkserver
+import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 
-import numpy as np
 
-from ..output.manifest import ShardRecord
-from ..pipeline.plan import ShardSpec
-from ..pipeline.shard import ShardContext
-from .job import write_shard
+# --- no process outlives the build ---------------------------------------------------------------------
+# The workers are children of the fork server, which is a child of the main process. A worker holds the
+# fork server's "alive" pipe and its task queue open, so if the main process is killed, neither notices by
+# itself: all three (and the resource tracker, whose pipe they hold) would live on, holding memory and the
+# caller's stdout. So each dies with its parent: the kernel's parent-death signal where there is one (Linux),
+# set by the fork server for itself (parent: the main process) and in every child it forks (parent: the
+# fork server), and a watch on the main process in each worker wherever it is missing.
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> bool:
+    """Ask the kernel to SIGKILL this process when its parent (thread) dies; False where it cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() == 1:  # the parent died before the request: nobody will send the signal
+        os._exit(1)
+    return True
+
+
+def _in_fork_server() -> bool:
+    """True while the fork server imports this module (its preload), not in any other process."""
+    server = multiprocessing.forkserver.main.__code__
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code is server:
+            return True
+        frame = frame.f_back
+    return False
+
+
+if _in_fork_server():
+    die_with_parent()
+    # In the child right after each fork, before it reads its task (a child blocked on a dead main
+    # process's pipe would otherwise wait forever).
+    os.register_at_fork(after_in_child=die_with_parent)
+
+
+def _watch_main_process(pid: int, interval: float = 0.5) -> None:
+    """Where the kernel cannot kill a worker with its parent: a daemon thread ends it once the main
+    process is gone."""
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+            time.sleep(interval)
+
+    threading.Thread(target=watch, name="watch-main-process", daemon=True).start()
+
+
+import numpy as np  # noqa: E402  (after the parent-death request, which the fork server makes first)
+
+from ..output.manifest import ShardRecord  # noqa: E402
+from ..pipeline.plan import ShardSpec  # noqa: E402
+from ..pipeline.shard import ShardContext  # noqa: E402
+from .job import write_shard  # noqa: E402
 
 
 class InlineEngine:
@@ -54,9 +123,11 @@ def worker_processes() -> multiprocessing.context.BaseContext:
 _worker_context: ShardContext | None = None
 
 
-def _init_worker(context: ShardContext) -> None:
+def _init_worker(context: ShardContext, main_pid: int) -> None:
     global _worker_context
     _worker_context = context
+    if not die_with_parent():
+        _watch_main_process(main_pid)
 
 
 def _build_one(spec: ShardSpec, out: Path | str, depths: np.ndarray | None) -> ShardRecord:
@@ -71,7 +142,7 @@ class PoolEngine:
     def __init__(self, context: ShardContext, out: Path | str, workers: int):
         self.out = out
         self.capacity = 2 * workers
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_processes(), initializer=_init_worker, initargs=(context,))
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_processes(), initializer=_init_worker, initargs=(context, os.getpid()))
         self._pending: dict[Future, int] = {}
 
     @property

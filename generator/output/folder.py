@@ -102,6 +102,46 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# --- one folder, replaced whole -------------------------------------------------------------------------
+
+
+def _aside(target: Path, role: str) -> Path:
+    return target.with_name(f".{target.name}.{role}")
+
+
+def replace_folder(target: Path, fill: Callable[[Path], object]) -> None:
+    """Fill a new folder beside `target`, then swap it in: the old one is moved aside, the new one renamed
+    in, the old one removed. A kill at any moment leaves a state `repair_folder_swap` sets right: the old
+    folder is only moved aside once the new one is complete."""
+    repair_folder_swap(target)
+    new, old = _aside(target, "new"), _aside(target, "old")
+    new.mkdir(parents=True)
+    try:
+        fill(new)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def repair_folder_swap(target: Path) -> None:
+    """Finish or undo a `replace_folder` that was killed: a new folder beside an old one moved aside is
+    complete and goes in; a new folder without one was still being filled and goes; an old one moved aside
+    goes back if nothing replaced it, else it goes."""
+    new, old = _aside(target, "new"), _aside(target, "old")
+    if not (new.exists() or old.exists()):
+        return
+    if old.is_dir() and new.is_dir() and not target.exists():
+        os.replace(new, target)
+    if old.is_dir() and not target.exists():
+        os.replace(old, target)
+    for leftover in (new, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 # --- local folder or URL -------------------------------------------------------------------------
 
 
@@ -201,13 +241,13 @@ class OutputFolder:
         return self.url or self.local
 
     def publish(self) -> None:
-        """Upload the driver's files to the URL: input configs first, then the manifest, then the card."""
+        """Upload the driver's files to the URL: input configs first, then the card, then the manifest."""
         if self.url is None:
             return
         from ..schema import CARD, MANIFEST
 
         fs, root = filesystem(self.url)
-        last = {MANIFEST: 1, CARD: 2}
+        last = {CARD: 1, MANIFEST: 2}  # the manifest says the dataset is complete: it goes up last
         files = sorted((p for p in self.local.rglob("*") if p.is_file()), key=lambda p: (last.get(p.name, 0), str(p)))
         for path in files:
             upload(fs, path, f"{root.rstrip('/')}/{path.relative_to(self.local).as_posix()}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from dataclasses import dataclass
@@ -18,9 +19,9 @@ from .. import __version__
 from ..errors import UserError
 from ..config import BuildOptions
 
-from ..pipeline.moments import DatasetStats
+from ..pipeline.moments import DatasetStats, KindStats
 from ..schema import CARD, CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS
-from .folder import LocalTree, sha256_file, tree, write_json
+from .folder import LocalTree, repair_folder_swap, sha256_file, tree, write_json
 
 if TYPE_CHECKING:
     from ..pipeline.sources import Sources
@@ -40,8 +41,8 @@ SHARD_FIELDS = {"path": str, "config": str, "split": str, "rows": int, "bytes": 
 
 @dataclass
 class ShardRecord:
-    """One Parquet file of the dataset as the manifest records it, with its pixel statistics while a build
-    holds them in memory."""
+    """One Parquet file of the dataset as the manifest records it, with its exact pixel statistics (recorded
+    with it, so no command has to decode a shard again to know them)."""
 
     path: str  # relative to the output folder
     config: str
@@ -52,11 +53,74 @@ class ShardRecord:
     stats: DatasetStats | None = None
 
     def to_manifest(self) -> dict:
-        return {k: v for k, v in vars(self).items() if k != "stats"}
+        entry = {k: v for k, v in vars(self).items() if k != "stats"}
+        return {**entry, "stats": stats_record(self.stats)} if self.stats is not None else entry
 
     @classmethod
     def from_manifest(cls, entry: dict) -> "ShardRecord":
-        return cls(**{k: entry[k] for k in ("path", "config", "split", "rows", "bytes", "sha256")})
+        stats = stats_from_record(entry["stats"]) if entry.get("stats") else None
+        return cls(**{k: entry[k] for k in ("path", "config", "split", "rows", "bytes", "sha256")}, stats=stats)
+
+
+def stats_record(stats: DatasetStats) -> dict:
+    """A shard's statistics as JSON: integers stay integers (JSON's are exact at any size), so merging the
+    recorded statistics gives the same stats.json as merging them in memory."""
+    kinds = {
+        name: {"count": k.count, "bytes": k.bytes, "sizes": sorted(list(size) for size in k.sizes),
+               "pixels": k.pixels, "sums": list(k.sums), "squares": list(k.squares)}
+        for name, k in stats.kinds.items()
+    }
+    coverage = {str(i): int(n) for i, n in enumerate(stats.coverage) if n}
+    return {"kinds": kinds, "coverage": coverage}
+
+
+def stats_from_record(record: dict) -> DatasetStats:
+    stats = DatasetStats()
+    for name, k in record["kinds"].items():
+        kind = stats.kind(name)
+        sizes = {tuple(size) for size in k["sizes"]}
+        kind.merge(KindStats(kind.channels, kind.scale, k["count"], k["bytes"], sizes, k["pixels"], k["sums"], k["squares"]))
+    for index, count in record["coverage"].items():
+        stats.coverage[int(index)] += count
+    return stats
+
+
+def shard_file(out: Path, relative: str) -> Path:
+    """OUT/relative for a path read from a manifest, refused unless it stays inside OUT: not absolute, no
+    `..`, and no symbolic link on the way that leads out (a manifest is data, and may come from anyone)."""
+    root = Path(out).resolve()
+    parts = Path(relative).parts
+    if not relative or Path(relative).is_absolute() or ".." in parts:
+        raise UserError(f"{Path(out) / MANIFEST} lists a shard outside the dataset folder: {relative!r}; refusing to use it")
+    path = root / relative
+    if not path.resolve().is_relative_to(root):
+        raise UserError(f"{Path(out) / MANIFEST} lists a shard that leads outside the dataset folder through a link: {relative!r}; refusing to use it")
+    return path
+
+
+def check_shard_paths(out: Path, manifest: dict) -> None:
+    for shard in manifest.get("shards", []):
+        shard_file(out, shard["path"])
+
+
+def verify_shards(out: Path, manifest: dict, shards: list[dict] | None = None) -> None:
+    """Refuse a dataset whose shards (all of them, or `shards`) are missing or differ from the manifest's
+    size and sha256, in one line naming them: the commands that rewrite a dataset build on its shards."""
+    damaged = []
+    for shard in manifest["shards"] if shards is None else shards:
+        path = shard_file(out, shard["path"])
+        try:
+            if path.stat().st_size != shard["bytes"]:
+                damaged.append(f"{shard['path']} (size differs)")
+            elif sha256_file(path) != shard["sha256"]:
+                damaged.append(f"{shard['path']} (sha256 differs)")
+        except OSError as error:
+            damaged.append(f"{shard['path']} ({os.strerror(error.errno) if error.errno else error})")
+    if damaged:
+        raise UserError(
+            f"{out} is damaged: {', '.join(damaged)} do not match {MANIFEST}; `mono-depth-mask validate {out}` "
+            "shows the details, and rerunning the `generate` command that built it repairs it"
+        )
 
 
 def parse_manifest(where: str, read: Callable[[], bytes]) -> dict:
@@ -112,13 +176,24 @@ def read_manifest(out: Path) -> dict | None:
 
 
 def load_manifest(out: Path) -> dict:
-    """The manifest of an existing, finished dataset, for the commands that read one."""
+    """The manifest of an existing, finished dataset, for the commands that read one. Every shard path it
+    lists must stay inside OUT; a gallery swap that a killed command left half done is finished first."""
     data = read_manifest(out)
     if data is None:
         raise UserError(f"{out} holds no mono-depth-mask dataset (no {MANIFEST})")
+    if "relabel" in data:
+        raise UserError(unfinished_relabel(out, data))
     if data.get("complete") is False:
         raise UserError(f"{out} holds an unfinished build; run the same generate command again to finish it")
+    check_shard_paths(out, data)
+    repair_folder_swap(Path(out) / GALLERY_DIR)
     return data
+
+
+def unfinished_relabel(out, manifest: dict) -> str:
+    model = manifest["relabel"]["target"]["model"]
+    return (f"{out} holds an unfinished relabel-depth; run `mono-depth-mask relabel-depth {out} --depth-model {model}` "
+            "again to finish it")
 
 
 def option_differences(old: dict, new: BuildOptions) -> list[str]:
@@ -145,6 +220,9 @@ def check_output(out: Path | str, options: BuildOptions, overwrite: bool) -> dic
         if overwrite:
             return None  # prepare_output removes the dataset's files
         raise
+    if "relabel" in manifest and not overwrite:
+        # Its shards are half old depth, half new: neither this build's resume nor the relabel's.
+        raise UserError(unfinished_relabel(out, manifest) + ", or pass --overwrite to rebuild the dataset")
     refuse_other_options(out, manifest, options, overwrite)
     return manifest
 
@@ -184,7 +262,7 @@ def reusable_shards(out: Path, previous: dict | None, inputs: dict) -> dict[str,
     for shard in previous.get("shards", []):
         if shard.get("config") != FG_BG:
             continue
-        path = out / shard["path"]
+        path = shard_file(out, shard["path"])
         try:
             intact = path.is_file() and path.stat().st_size == shard["bytes"] and sha256_file(path) == shard["sha256"]
         except OSError:
@@ -214,12 +292,19 @@ def _versions() -> dict[str, str]:
 
 
 def inputs_record(options: BuildOptions, sources: "Sources") -> dict:
-    return {
+    """What the shards were made from. Input files are known by content (the sha256 of each file as it was
+    read): a background whose pixels changed under the same name is another input, and its shards are
+    rebuilt. The demo's inputs are made from the options, which the manifest holds already."""
+    record = {
         "backgrounds": [bg.name for bg in sources.backgrounds],
         "foregrounds": [fg.name for fg in sources.foregrounds],
         "bg_size": options.bg_size,
         "fg_shapes": [list(fg.rgba.shape[:2]) for fg in sources.foregrounds],
     }
+    if any(item.sha256 for item in (*sources.backgrounds, *sources.foregrounds)):
+        record["background_sha256"] = [list(bg.sha256) for bg in sources.backgrounds]
+        record["foreground_sha256"] = [list(fg.sha256) for fg in sources.foregrounds]
+    return record
 
 
 def write_manifest(
@@ -229,7 +314,16 @@ def write_manifest(
     """Written once when the build starts and again after every shard with `complete: false` and the
     shards finished so far (the progress record a resumed build trusts), and at the end with
     `complete: true`. Always atomically: a reader sees the previous version or the new one."""
-    data = {
+    data = manifest_data(options, sources, depth_info, splits, shards, complete, card, geometry)
+    write_json(out / MANIFEST, data)
+    return data
+
+
+def manifest_data(
+    options: BuildOptions, sources: "Sources", depth_info: dict, splits: dict[str, int], shards: list[ShardRecord],
+    complete: bool = True, card: dict | None = None, geometry: dict | None = None,
+) -> dict:
+    return {
         "format": FORMAT,
         "complete": complete,
         "options": options.to_dict(),
@@ -242,5 +336,3 @@ def write_manifest(
         **({"card": card} if card else {}),
         "shards": [shard.to_manifest() for shard in shards],
     }
-    write_json(out / MANIFEST, data)
-    return data

@@ -8,6 +8,8 @@ work starts.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 import threading
 import warnings
@@ -38,6 +40,7 @@ class Background:
     intrinsics: Intrinsics | None = None  # in pixels of `rgb`; None where unknown
     intrinsics_source: str | None = None  # demo | exif | fov
     floor: FloorGeometry | None = None  # set where metric depth shows a floor (floor placement)
+    sha256: tuple[str, ...] = ()  # of the files it was read from (image, depth), as read: inputs known by content
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Foreground:
     rgba: np.ndarray  # (h, w, 4) uint8, cropped to alpha > 0, max(h, w) == fg_size
     source: np.ndarray | None = None  # cropped to alpha > 0, longest side at most bg_size (floor placement)
     height_m: float | None = None  # real height of the whole cut-out, metres
+    sha256: tuple[str, ...] = ()  # of the files it was read from (image, mask)
 
 
 @dataclass
@@ -176,12 +180,25 @@ def missing_match(what: str, item: Path) -> BadInput:
 _WARNINGS = threading.Lock()
 
 
-def open_image(path: Path) -> Image.Image:
-    """Fully decoded image with EXIF orientation applied; one-line error for anything unreadable."""
+def read_input(path: Path, digests: list[str] | None) -> bytes:
+    """The file's bytes, read once; their sha256 is appended to `digests`."""
+    data = path.read_bytes()
+    if digests is not None:
+        digests.append(hashlib.sha256(data).hexdigest())
+    return data
+
+
+def open_image(path: Path, digests: list[str] | None = None) -> Image.Image:
+    """Fully decoded image with EXIF orientation applied; one-line error for anything unreadable. The
+    sha256 of the bytes decoded is appended to `digests`."""
     try:
+        data = read_input(path, digests)
         with _WARNINGS, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)  # the header only: PIL's size (bomb) check is made here
+            try:
+                image = Image.open(io.BytesIO(data))  # the header only: PIL's size (bomb) check is made here
+            except UnidentifiedImageError:
+                raise UnidentifiedImageError("cannot identify image file") from None
         with image:
             image.load()
             return ImageOps.exif_transpose(image)
@@ -227,7 +244,8 @@ def _load_backgrounds(options: BuildOptions, skip_bad: bool, skipped: list[dict]
 
 
 def _load_background(path: Path, depth_path: Path | None, size: int, fov: float) -> Background:
-    image = open_image(path)
+    digests: list[str] = []
+    image = open_image(path, digests)
     intrinsics, origin = photo_intrinsics(image, fov)
     intrinsics = centre_crop_resize(intrinsics, image.width, image.height, size)
     box = center_square_box(*image.size)
@@ -235,17 +253,17 @@ def _load_background(path: Path, depth_path: Path | None, size: int, fov: float)
     rgb = to_rgb(image.crop(box)).resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
     depth = None
     if depth_path is not None:
-        depth = _read_depth(depth_path, (image.height, image.width))
+        depth = _read_depth(depth_path, (image.height, image.width), digests)
         depth = np.asarray(Image.fromarray(depth, "F").crop(box).resize((size, size), Image.Resampling.BILINEAR))
-    return Background(path.stem, np.asarray(rgb, dtype=np.uint8), depth, intrinsics, origin)
+    return Background(path.stem, np.asarray(rgb, dtype=np.uint8), depth, intrinsics, origin, sha256=tuple(digests))
 
 
-def _read_depth(path: Path, shape: tuple[int, int]) -> np.ndarray:
+def _read_depth(path: Path, shape: tuple[int, int], digests: list[str] | None = None) -> np.ndarray:
     """The depth map of a background of `shape` (height, width), in metres: positive and finite."""
     if path.suffix.lower() == ".npy":
-        depth = _read_npy(path, shape)
+        depth = _read_npy(path, shape, digests)
     else:
-        depth = np.asarray(open_image(path), dtype=np.float32) * DEPTH_PNG_METRES_PER_UNIT
+        depth = np.asarray(open_image(path, digests), dtype=np.float32) * DEPTH_PNG_METRES_PER_UNIT
     if depth.shape != shape:
         raise BadInput(f"{path}: depth is {depth.shape[1]}x{depth.shape[0]}, its background is {shape[1]}x{shape[0]}", str(path))
     if not np.isfinite(depth).all():
@@ -255,11 +273,12 @@ def _read_depth(path: Path, shape: tuple[int, int]) -> np.ndarray:
     return depth
 
 
-def _read_npy(path: Path, shape: tuple[int, int]) -> np.ndarray:
+def _read_npy(path: Path, shape: tuple[int, int], digests: list[str] | None = None) -> np.ndarray:
     """A real 2-D `.npy` of `shape`, checked from its header before any allocation: a header may claim
     any size. Never unpickled."""
     try:
-        with open(path, "rb") as stream:
+        data = read_input(path, digests)
+        with io.BytesIO(data) as stream:
             version = np.lib.format.read_magic(stream)
             if version not in ((1, 0), (2, 0)):
                 raise ValueError(f"unsupported .npy version {version[0]}.{version[1]}")
@@ -271,7 +290,7 @@ def _read_npy(path: Path, shape: tuple[int, int]) -> np.ndarray:
                 raise BadInput(
                     f"{path}: depth must be a 2-D array of real numbers of its background's shape {shape}, "
                     f"got {dtype} of shape {found}", str(path))
-        depth = np.load(path, allow_pickle=False)  # never unpickle data
+        depth = np.load(io.BytesIO(data), allow_pickle=False)  # never unpickle data
     except (OSError, ValueError, EOFError) as error:
         raise BadInput(f"cannot read depth {path}: {error}", str(path)) from None
     return depth.astype(np.float32)
@@ -294,19 +313,20 @@ def _load_foregrounds(options: BuildOptions, skip_bad: bool, skipped: list[dict]
 def _load_foreground(path: Path, mask_path: Path | None, options: BuildOptions) -> Foreground:
     if options.masks and mask_path is None:
         raise missing_match("mask", path)
-    image = open_image(path)
+    digests: list[str] = []
+    image = open_image(path, digests)
     if mask_path is not None:
-        alpha = _mask_as_alpha(mask_path, image.size, options.soft_mask)
+        alpha = _mask_as_alpha(mask_path, image.size, options.soft_mask, digests)
     elif has_alpha(image):
         alpha = np.asarray(image.convert("RGBA"))[..., 3]
     else:
         raise BadInput(f"foreground {path} has no alpha channel and no mask: pass --masks DIR or use RGBA cut-outs", str(path))
     rgba = np.dstack([np.asarray(to_rgb(image)), alpha])
-    return Foreground(path.stem, fit_cutout(rgba, options.fg_longest_side, path), cap_cutout(rgba, options.bg_size, path))
+    return Foreground(path.stem, fit_cutout(rgba, options.fg_longest_side, path), cap_cutout(rgba, options.bg_size, path), sha256=tuple(digests))
 
 
-def _mask_as_alpha(path: Path, size: tuple[int, int], soft: bool) -> np.ndarray:
-    mask = open_image(path)
+def _mask_as_alpha(path: Path, size: tuple[int, int], soft: bool, digests: list[str] | None = None) -> np.ndarray:
+    mask = open_image(path, digests)
     if mask.size != size:
         raise BadInput(f"mask {path} is {mask.width}x{mask.height}, its foreground is {size[0]}x{size[1]}")
     alpha = np.asarray(mask.convert("L"))
