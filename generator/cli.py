@@ -247,10 +247,7 @@ def add_relabel_depth(subparsers) -> None:
 def run_relabel_depth(args: argparse.Namespace) -> None:
     from .dataset.relabel import relabel
 
-    readable_dataset(args.out)
     print(relabel(args.out, args.depth_model, teacher_settings(args), args.progress).describe())
-
-
 
 
 def _dataset_parser(subparsers, name: str, help: str, run) -> argparse.ArgumentParser:
@@ -276,31 +273,8 @@ def verified_dataset(out: Path) -> dict:
     return manifest
 
 
-def readable_dataset(out: Path) -> dict:
-    """The manifest of a finished dataset whose listed shards all open as Parquet: a missing, truncated or
-    misplaced shard ends as one line naming it, before any work."""
-    import pyarrow.parquet as pq
-
-    from .output.manifest import load_manifest
-
-    manifest = load_manifest(out)
-    for shard in manifest["shards"]:
-        path = out / shard["path"]
-        try:
-            pq.ParquetFile(path).close()
-        except Exception as error:  # FileNotFoundError, IsADirectoryError, ArrowInvalid on a damaged footer
-            if not isinstance(error, OSError) and not _is_arrow_error(error):
-                raise
-            raise UserError(f"{_unreadable(path, error)}; {REPAIR_HINT.format(out=out)}") from None
-    return manifest
-
-
 REPAIR_HINT = "run `mono-depth-mask validate {out}` to list the damage, then the same `generate` command to rebuild"
 
-
-def _unreadable(path, error: Exception) -> str:
-    reason = error.strerror if isinstance(error, OSError) and error.strerror else _first_line(error)
-    return f"cannot read {path}: {reason}"
 
 
 def _first_line(error: BaseException) -> str:
@@ -318,8 +292,7 @@ def run_stats(args: argparse.Namespace) -> None:
     from .output.folder import build_lock, write_json
     from .schema import STATS
 
-    readable_dataset(args.out)  # a clear error before any work when OUT is no dataset or a shard is unreadable
-    manifest = verified_dataset(args.out)
+    manifest = verified_dataset(args.out)  # a clear error before any work when OUT is no dataset or a shard is damaged
     with build_lock(args.out):
         stats, changed = dataset_stats(args.out, manifest, args.recompute, args.progress)
         write_json(args.out / STATS, stats.to_json())
@@ -339,7 +312,6 @@ def run_gallery(args: argparse.Namespace) -> None:
     from .dataset.gallery import write_gallery
     from .output.folder import build_lock
 
-    readable_dataset(args.out)
     verified_dataset(args.out)
     with build_lock(args.out):
         paths = write_gallery(args.out)

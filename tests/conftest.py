@@ -12,6 +12,8 @@ from tests.inputs import write_backgrounds, write_cutouts, write_depths
 
 # Small but not trivial: 4 backgrounds x 3 foregrounds x 2 flips x 5 placements = 120 samples.
 SMALL = ["--bg-size", "64", "--placements", "5", "--shard-size", "40", "--no-progress"]
+# The rest of the options of the `small_dataset` fixture (a rerun with other options is another dataset).
+SMALL_DATASET = ["--image-format", "png", "--workers", "1", "--placement", "uniform"]
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +48,7 @@ def small_dataset(inputs, tmp_path_factory) -> Path:
     (one size anywhere, flat depth), whose composites are today's pixel for pixel (test_floor.py has the
     floor rule)."""
     out = tmp_path_factory.mktemp("small") / "ds"
-    assert generate(out, *input_args(inputs), *SMALL, "--image-format", "png", "--workers", "1", "--placement", "uniform") == 0
+    assert generate(out, *input_args(inputs), *SMALL, *SMALL_DATASET) == 0
     return out
 
 

@@ -18,7 +18,7 @@ from generator.dataset import stats as stats_module
 from generator.dataset.stats import shard_stats
 from generator.output.manifest import stats_from_record, stats_record
 from generator.pipeline.moments import DatasetStats
-from tests.conftest import SMALL, generate, input_args
+from tests.conftest import SMALL, SMALL_DATASET, generate, input_args
 
 DEMO = ["--demo", "--num-backgrounds", "3", "--num-foregrounds", "2", "--placements", "3", "--bg-size", "64",
         "--shard-size", "8", "--no-progress"]
@@ -245,5 +245,5 @@ def test_unchanged_inputs_keep_their_shards(small_dataset, inputs, tmp_path, cap
     manifest["complete"] = False
     (tmp_path / "ds" / "manifest.json").write_text(json.dumps(manifest, indent=2))
     capsys.readouterr()
-    assert generate(tmp_path / "ds", *input_args(inputs), *SMALL, "--image-format", "png", "--workers", "1") == 0
+    assert generate(tmp_path / "ds", *input_args(inputs), *SMALL, *SMALL_DATASET) == 0
     assert "kept" in capsys.readouterr().out

@@ -118,8 +118,8 @@ def verify_shards(out: Path, manifest: dict, shards: list[dict] | None = None) -
             damaged.append(f"{shard['path']} ({os.strerror(error.errno) if error.errno else error})")
     if damaged:
         raise UserError(
-            f"{out} is damaged: {', '.join(damaged)} do not match {MANIFEST}; `mono-depth-mask validate {out}` "
-            "shows the details, and rerunning the `generate` command that built it repairs it"
+            f"cannot read {out}: {', '.join(damaged)} do not match {MANIFEST} (damaged since it was written); "
+            f"`mono-depth-mask validate {out}` shows the details, and rerunning the `generate` command that built it repairs it"
         )
 
 
@@ -159,7 +159,7 @@ def _shape_problem(data: dict) -> str | None:
             if not isinstance(value, kind) or isinstance(value, bool):
                 return f"shards[{i}].{key} is missing or not {'an integer' if kind is int else 'a string'}"
         if not _inside_dataset(shard["path"]):
-            return f"shards[{i}].path {shard['path']!r} is not a shard path of the dataset"
+            return f"shards[{i}].path {shard['path']!r} is outside the dataset folder"
     return None
 
 
