@@ -39,7 +39,7 @@ class BuildSummary:
     rows_per_split: dict[str, int] = field(default_factory=dict)
     kept: int = 0  # fg_bg shards of an earlier (interrupted) build kept after checking their sha256
     built: int = 0  # fg_bg shards built by this run
-    skipped: list[dict] = field(default_factory=list)  # bad inputs left out (--skip-bad-inputs)
+    skipped: list = field(default_factory=list)  # SkippedInput: bad inputs left out (--skip-bad-inputs)
 
     @property
     def samples(self) -> int:
@@ -97,8 +97,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         context, teacher = make_context(options, plan, run.skip_bad_inputs, threads=run.workers)
         sources = context.sources
         for skipped in sources.skipped:
-            named = "" if skipped["file"] in skipped["reason"] else f"{skipped['file']}: "
-            print(f"warning: skipping {skipped['input']} {named}{skipped['reason']}", file=sys.stderr)
+            print(skipped.warning(), file=sys.stderr)
         check_positions(options, [fg.rgba.shape[:2] for fg in sources.foregrounds])
         shards = plan_shards(context.grid, options)
         rows = {split: sum(s.rows for s in shards if s.split == split) for split in dict.fromkeys(s.split for s in shards)}

@@ -358,7 +358,7 @@ def test_inputs_load_on_threads_in_file_order(tmp_path, inputs, monkeypatch):
         load_sources(options(bg, fg), threads=4)
     loaded = load_sources(options(bg, fg, num_backgrounds=3), skip_bad=True, threads=4)
     assert [b.name for b in loaded.backgrounds] == ["bg_img_1", "bg_img_2", "bg_img_3"]
-    assert [Path(s["file"]).name for s in loaded.skipped] == ["bg_img_2b.jpg"]  # bg_img_3b never needed
+    assert [Path(s.file).name for s in loaded.skipped] == ["bg_img_2b.jpg"]  # bg_img_3b never needed
     serial = load_sources(options(bg, fg, num_backgrounds=3), skip_bad=True)
     for a, b in zip(loaded.backgrounds, serial.backgrounds):
         np.testing.assert_array_equal(a.rgb, b.rgb)

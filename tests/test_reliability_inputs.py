@@ -71,7 +71,7 @@ def test_mask_of_another_foreground_with_the_same_number_is_not_taken(capsys, tm
 
 
 def test_numbers_match_only_in_numbered_folders_with_unique_numbers(tmp_path):
-    from generator.pipeline.sources import match_by_stem_or_number
+    from generator.pipeline.matching import match_by_stem_or_number
 
     def files(*names):
         return [Path(name) for name in names]

@@ -331,7 +331,7 @@ def manifest_data(
         "depth": {"mode": options.depth, **depth_info},
         **({"geometry": geometry} if geometry else {}),
         "inputs": inputs_record(options, sources),
-        "skipped_inputs": list(getattr(sources, "skipped", [])),
+        "skipped_inputs": [skipped.to_manifest() for skipped in sources.skipped],
         "splits": splits,
         **({"card": card} if card else {}),
         "shards": [shard.to_manifest() for shard in shards],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -20,14 +19,13 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..config import DEMO_BACKGROUNDS, DEMO_FOREGROUNDS, BuildOptions
-from ..errors import BadInput, UserError, describe_os_error
+from ..errors import BadInput, UserError
 from ..threads import ordered_map
 from .geometry import Intrinsics, center_square_box, centre_crop_resize, photo_intrinsics
 from .heights import assign_heights
+from .matching import DEPTH_SUFFIXES, list_files, match_by_stem_or_number, missing_match
 from .placement import FloorGeometry
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
-DEPTH_SUFFIXES = {".png", ".npy", ".tif", ".tiff"}
 # 16-bit PNG background depths are read as millimetres, the common convention (NYU, ScanNet).
 DEPTH_PNG_METRES_PER_UNIT = 0.001
 
@@ -52,12 +50,27 @@ class Foreground:
     sha256: tuple[str, ...] = ()  # of the files it was read from (image, mask)
 
 
+@dataclass(frozen=True)
+class SkippedInput:
+    """A bad input file left out with --skip-bad-inputs; the manifest lists them."""
+
+    input: str  # background | foreground
+    file: str
+    reason: str
+
+    def warning(self) -> str:
+        # The reason names the file (and often the kind of input) itself, where it can.
+        return f"warning: skipping a bad {self.input}: {self.reason if self.file in self.reason else f'{self.file}: {self.reason}'}"
+
+    def to_manifest(self) -> dict:
+        return {"input": self.input, "file": self.file, "reason": self.reason}
+
+
 @dataclass
 class Sources:
     backgrounds: list[Background]
     foregrounds: list[Foreground]
-    # Bad files left out with --skip-bad-inputs: {"input": "background", "file": path, "reason": message}.
-    skipped: list[dict] = field(default_factory=list)
+    skipped: list[SkippedInput] = field(default_factory=list)  # bad files left out with --skip-bad-inputs
 
     @property
     def has_depth(self) -> bool:
@@ -70,14 +83,14 @@ def load_sources(options: BuildOptions, skip_bad: bool = False, threads: int = 1
     are then the first N usable files."""
     if options.demo:
         return _demo_sources(options, threads)
-    skipped: list[dict] = []
+    skipped: list[SkippedInput] = []
     backgrounds = _load_backgrounds(options, skip_bad, skipped, threads)
     foregrounds = _load_foregrounds(options, skip_bad, skipped, threads)
     assign_heights(foregrounds, options.fg_heights, options.fg_height)
     return Sources(backgrounds, foregrounds, skipped)
 
 
-def _load_each(what: str, items: list, limit: int | None, load, skip_bad: bool, skipped: list[dict], threads: int) -> list:
+def _load_each(what: str, items: list, limit: int | None, load, skip_bad: bool, skipped: list[SkippedInput], threads: int) -> list:
     """load(*item) for the items in order, on threads, until `limit` loaded; a BadInput stops the build
     (the first in file order) or with `skip_bad` is recorded and the next file is tried."""
     loaded: list = []
@@ -89,7 +102,7 @@ def _load_each(what: str, items: list, limit: int | None, load, skip_bad: bool, 
             if not isinstance(outcome, BadInput):
                 loaded.append(outcome)
             elif skip_bad:
-                skipped.append({"input": what, "file": str(item[0]), "reason": str(outcome)})
+                skipped.append(SkippedInput(what, str(item[0]), str(outcome)))
             else:
                 raise outcome
     if not loaded:
@@ -102,75 +115,6 @@ def _attempt(load, item: tuple):
         return load(*item)
     except BadInput as error:
         return error
-
-
-# --- listing ----------------------------------------------------------------------------------------
-
-
-def natural_key(name: str) -> list:
-    """Sort key so that img_2 comes before img_10."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
-
-
-def list_files(folder: str, what: str, suffixes: set[str] = IMAGE_SUFFIXES) -> list[Path]:
-    """Files of `folder` with one of `suffixes`, in natural order; refuses missing/empty folders and
-    two files with the same stem (their masks and depths could not be matched)."""
-    path = Path(folder)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{what} folder {folder} is a file, not a folder: give the folder that holds the files")
-    if not path.is_dir():
-        raise UserError(f"{what} folder not found: {folder}")
-    try:
-        files = [p for p in path.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file()]
-    except OSError as error:  # an input problem (e.g. no permission): exit 2, not an output failure
-        raise UserError(f"{describe_os_error(error, folder, 'read')}; make the {what} folder readable") from None
-    if not files:
-        raise UserError(f"{what} folder {folder} holds no {'/'.join(sorted(suffixes))} files")
-    files.sort(key=lambda p: natural_key(p.name))
-    seen: dict[str, Path] = {}
-    for file in files:
-        if file.stem in seen:
-            raise UserError(f"two {what} files share the name {file.stem!r}: {seen[file.stem].name}, {file.name}")
-        seen[file.stem] = file
-    return files
-
-
-def numbered(stem: str) -> tuple[str, int] | None:
-    """(prefix, number) of a stem that ends in a number: fg_img_7 -> ("fg_img_", 7)."""
-    match = re.fullmatch(r"(.*?)(\d+)", stem)
-    return (match.group(1), int(match.group(2))) if match else None
-
-
-def numbered_layout(files: list[Path]) -> dict[int, Path] | None:
-    """{number: file} when every file is one prefix + a number unique in the folder (fg_img_1, fg_img_2,
-    ...), else None: only then does a number name a file without doubt."""
-    parts = [numbered(f.stem) for f in files]
-    if not parts or None in parts or len({prefix for prefix, _ in parts}) != 1:
-        return None
-    by_number = {number: f for (_, number), f in zip(parts, files)}
-    return by_number if len(by_number) == len(files) else None
-
-
-def match_by_stem_or_number(items: list[Path], candidates: list[Path]) -> list[Path | None]:
-    """For each item, the candidate with the same stem; else, when both folders are numbered layouts
-    (fg_img_7.jpg <-> mask_img_7.jpg), the candidate with the same number; else None (missing). A file
-    that merely ends in the same number is never taken: it may belong to another input (room_5, hall_5)."""
-    by_stem = {c.stem: c for c in candidates}
-    item_numbers, candidate_numbers = numbered_layout(items), numbered_layout(candidates)
-    by_number = candidate_numbers if item_numbers is not None and candidate_numbers is not None else {}
-    matched = []
-    for item in items:
-        found = by_stem.get(item.stem)
-        if found is None and by_number:
-            found = by_number.get(numbered(item.stem)[1])
-        matched.append(found)
-    return matched
-
-
-def missing_match(what: str, item: Path) -> BadInput:
-    return BadInput(
-        f"no {what} for {item.name}: name it {item.stem}.* (or number both folders alike, e.g. "
-        f"fg_img_7 <-> mask_img_7)", str(item))
 
 
 # --- decoding ---------------------------------------------------------------------------------------
@@ -226,7 +170,7 @@ def has_alpha(image: Image.Image) -> bool:
 # --- backgrounds ------------------------------------------------------------------------------------
 
 
-def _load_backgrounds(options: BuildOptions, skip_bad: bool, skipped: list[dict], threads: int) -> list[Background]:
+def _load_backgrounds(options: BuildOptions, skip_bad: bool, skipped: list[SkippedInput], threads: int) -> list[Background]:
     files = list_files(options.backgrounds, "background")
     depth_files: list[Path | None] = [None] * len(files)
     if options.background_depths:
@@ -299,7 +243,7 @@ def _read_npy(path: Path, shape: tuple[int, int], digests: list[str] | None = No
 # --- foregrounds ------------------------------------------------------------------------------------
 
 
-def _load_foregrounds(options: BuildOptions, skip_bad: bool, skipped: list[dict], threads: int) -> list[Foreground]:
+def _load_foregrounds(options: BuildOptions, skip_bad: bool, skipped: list[SkippedInput], threads: int) -> list[Foreground]:
     files = list_files(options.foregrounds, "foreground")
     mask_files: list[Path | None] = [None] * len(files)
     if options.masks:
