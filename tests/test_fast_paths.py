@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from generator.pipeline.composite import Cutout, ResizeCache, amodal_masks, composite, mask_bbox, placed_bbox, prepare_cutout
+from generator.pipeline.composite import Cutout, CutoutCache, amodal_masks, composite, mask_bbox, placed_bbox, prepare_cutout
 from generator.pipeline.encode import encode_image
 from generator.pipeline.plan import Placement
 from generator.schema import FG_BG, FG_BG_FEATURES
@@ -83,17 +83,21 @@ def test_a_hidden_part_keeps_the_background_and_leaves_the_mask(soft):
     np.testing.assert_array_equal(amodal_masks((16, 16), [cutout], [place])[0], plain_mask)
 
 
-def test_the_resize_cache_gives_what_prepare_cutout_gives():
+def test_the_cutout_cache_gives_what_prepare_cutout_gives():
     rng = np.random.default_rng(4)
     source = rng.integers(0, 256, (40, 24, 4), dtype=np.uint8)
-    cache = ResizeCache(limit=3 * 20 * 12 * 4)  # room for three 12 x 20 cut-outs
-    for size, flipped in [((12, 20), False), ((12, 20), True), ((7, 11), False), ((12, 20), False), ((10, 16), True)] * 2:
-        np.testing.assert_array_equal(cache.get(source, flipped, size), prepare_cutout(source, flipped, size))
+    cache = CutoutCache(limit=3 * 20 * 12 * 9)  # room for three 12 x 20 cut-outs (9 bytes a pixel)
+    for size, flipped, soft in [((12, 20), False, False), ((12, 20), True, False), ((7, 11), False, True), ((12, 20), False, False), ((10, 16), True, True)] * 2:
+        got, plain = cache.get(source, flipped, size, soft), Cutout.of(prepare_cutout(source, flipped, size), soft)
+        for field in ("weighted", "inverse", "mask"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(plain, field))
+        assert got.bbox == plain.bbox
     assert cache.bytes <= cache.limit
-    first = cache.get(source, False, (12, 20))
-    assert cache.get(source, False, (12, 20)) is first  # a hit returns the kept array
+    first = cache.get(source, False, (12, 20), False)
+    assert cache.get(source, False, (12, 20), False) is first  # a hit returns the kept cut-out
+    assert cache.get(source, False, (12, 20), True) is not first  # soft and binary masks are kept apart
     other = source.copy()  # same shape and values, another array: never mixed up
-    assert cache.get(other, False, (12, 20)) is not first
+    assert cache.get(other, False, (12, 20), False) is not first
 
 
 def test_jpeg_statistics_equal_those_of_the_decoded_image():

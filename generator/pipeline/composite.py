@@ -29,31 +29,6 @@ def prepare_cutout(rgba: np.ndarray, flipped: bool, size: tuple[int, int]) -> np
     return np.ascontiguousarray(rgba)
 
 
-class ResizeCache:
-    """prepare_cutout's results, least recently used dropped beyond `limit` bytes. Floor placement sizes
-    every placement by its depth, and a resize from the source costs 1-2 ms; a cut-out meets the same
-    few hundred sizes again on every background, so a worker keeps them."""
-
-    def __init__(self, limit: int = 192 << 20):
-        self.limit, self.bytes = limit, 0
-        self._items: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-
-    def get(self, rgba: np.ndarray, flipped: bool, size: tuple[int, int]) -> np.ndarray:
-        key = (id(rgba), flipped, size)
-        found = self._items.get(key)
-        if found is not None and found[0] is rgba:  # the id of a freed array may be reused
-            self._items.move_to_end(key)
-            return found[1]
-        placed = prepare_cutout(rgba, flipped, size)
-        self._items[key] = (rgba, placed)  # holding `rgba` keeps its id from being reused meanwhile
-        self.bytes += placed.nbytes
-        while self.bytes > self.limit and len(self._items) > 1:
-            _, (_, dropped) = self._items.popitem(last=False)
-            self.bytes -= dropped.nbytes
-        return placed
-
-
-RESIZED = ResizeCache()
 
 
 @dataclass(frozen=True)
@@ -80,6 +55,37 @@ class Cutout:
     @property
     def shape(self) -> tuple[int, int]:
         return self.mask.shape
+
+    @property
+    def nbytes(self) -> int:
+        return self.weighted.nbytes + self.inverse.nbytes + self.mask.nbytes
+
+
+class CutoutCache:
+    """Placed cut-outs (`Cutout.of(prepare_cutout(...))`), least recently used dropped beyond `limit` bytes.
+    Floor placement sizes every placement by its depth, and a resize from the source costs 1-2 ms; a cut-out
+    meets the same few hundred sizes again on every background, so a worker keeps them."""
+
+    def __init__(self, limit: int = 256 << 20):
+        self.limit, self.bytes = limit, 0
+        self._items: OrderedDict[tuple, tuple[np.ndarray, Cutout]] = OrderedDict()
+
+    def get(self, rgba: np.ndarray, flipped: bool, size: tuple[int, int], soft_mask: bool) -> Cutout:
+        key = (id(rgba), flipped, size, soft_mask)
+        found = self._items.get(key)
+        if found is not None and found[0] is rgba:  # the id of a freed array may be reused
+            self._items.move_to_end(key)
+            return found[1]
+        cutout = Cutout.of(prepare_cutout(rgba, flipped, size), soft_mask)
+        self._items[key] = (rgba, cutout)  # holding `rgba` keeps its id from being reused meanwhile
+        self.bytes += cutout.nbytes
+        while self.bytes > self.limit and len(self._items) > 1:
+            _, (_, dropped) = self._items.popitem(last=False)
+            self.bytes -= dropped.nbytes
+        return cutout
+
+
+CUTOUTS = CutoutCache()
 
 
 def composite(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from ..config import BuildOptions, DepthPlan, placement_rule
-from .composite import RESIZED, Cutout, amodal_masks, composite, mask_bbox, placed_bbox
+from .composite import CUTOUTS, Cutout, amodal_masks, composite, mask_bbox, placed_bbox
 from .depth import DepthStage, ObjectDepth, label_backgrounds, load_teacher, make_depth_stage
 from .geometry import upright_plane_depth
 from .placement import FloorGeometry, attach_floors, floor_placements
@@ -117,7 +117,7 @@ def _group_composites(context: ShardContext, group: Group) -> GroupComposites:
     # source for floor placement (groups without a floor too), the --fg-size cut-out otherwise.
     rgba = foreground.source if on_floor else foreground.rgba
     # One cut-out per size (one in all for the uniform rule without --scale-jitter), shared by placements.
-    by_size = {wh: Cutout.of(RESIZED.get(rgba, group.flipped, wh), options.soft_mask) for wh in {(p.w, p.h) for p in places}}
+    by_size = {wh: CUTOUTS.get(rgba, group.flipped, wh, options.soft_mask) for wh in {(p.w, p.h) for p in places}}
     cutouts = [by_size[p.w, p.h] for p in places]
     if places[0].contact is None:
         images, masks = composite(background.rgb, cutouts, places)
