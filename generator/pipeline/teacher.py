@@ -19,6 +19,8 @@ import torch.nn.functional as F
 
 from ..config import TeacherSettings
 from ..errors import UserError
+from .device_depth import quantized_batches
+from .handover import QuantizedDepth
 from .pil_resize import pil_resize
 
 RELATIVE_MEANING = "relative inverse depth (disparity): larger is nearer"
@@ -309,6 +311,16 @@ class DepthTeacher:
             chunk = batch[start : start + self.options.batch_size]
             result[start : start + len(chunk)] = self._predict_chunk(chunk).cpu().numpy()
         return result
+
+    def predict_quantized(self, images: np.ndarray | torch.Tensor) -> QuantizedDepth:
+        """uint8 (N, H, W, 3) -> each depth map at the input resolution as stored (uint16 and its range,
+        encode.quantize_depth's bits), quantised on the device in batches: what the workers are handed."""
+        batch = as_uint8_batch(images)
+        count, height, width, _ = batch.shape
+        size = self.options.batch_size
+        chunks = (batch[start : start + size] for start in range(0, count, size))
+        with torch.inference_mode():
+            return quantized_batches(chunks, self._predict_chunk, (count, height, width), self.device)
 
     def _predict_chunk(self, chunk: torch.Tensor) -> torch.Tensor:
         # Move uint8 (4x smaller than float) to the device, then do everything there.
