@@ -143,7 +143,7 @@ def _engine(context: ShardContext, shards: list[ShardSpec], out, run: RunOptions
         from .engines.ray import RayEngine
 
         return RayEngine(context, out, run, len(shards), plan.teacher if plan.teacher_in_workers else None)
-    if run.workers <= 1:
+    if run.workers <= 1 or len(shards) == 1:  # one shard: building it here beats waiting for a worker to start
         return InlineEngine(context, out)
     return PoolEngine(context, out, min(run.workers, len(shards)))
 

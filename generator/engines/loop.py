@@ -11,7 +11,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable, Iterator
 
-import numpy as np
 from tqdm import tqdm
 
 from ..pipeline.plan import ShardSpec
@@ -20,6 +19,7 @@ from . import Engine
 
 if TYPE_CHECKING:
     from ..output.manifest import ShardRecord
+    from ..pipeline.handover import QuantizedDepth
     from ..pipeline.teacher import DepthTeacher
 
 
@@ -56,8 +56,8 @@ def run_shards(
     return results
 
 
-def _depth_maps(context: ShardContext, teacher: "DepthTeacher | None", shards: list[ShardSpec]) -> Iterator[np.ndarray | None]:
-    """The teacher's depth maps of each shard in turn (None without a teacher here)."""
+def _depth_maps(context: ShardContext, teacher: "DepthTeacher | None", shards: list[ShardSpec]) -> Iterator["QuantizedDepth | None"]:
+    """The teacher's depth maps of each shard in turn, as stored (None without a teacher here)."""
     if teacher is None:
         yield from (None for _ in shards)
         return
@@ -67,4 +67,4 @@ def _depth_maps(context: ShardContext, teacher: "DepthTeacher | None", shards: l
             composites = upcoming.result()
             if index + 1 < len(shards):
                 upcoming = prefetch.submit(shard_composites, context, shards[index + 1])
-            yield teacher.predict(composites)
+            yield teacher.predict_quantized(composites)

@@ -18,6 +18,7 @@ from ..config import DepthPlan, TeacherSettings
 from .sources import Sources
 
 if TYPE_CHECKING:
+    from .handover import QuantizedDepth
     from .teacher import DepthTeacher
 
 METRIC_NEAR_SMALL = "metric depth in metres along the optical axis: smaller is nearer"
@@ -107,7 +108,7 @@ class TeacherDepth:
     worker that holds the model), handed out by row. Without them (`depths` None) a build has a bug."""
 
     meaning: str
-    depths: np.ndarray | None = None  # (N, S, S) float32, one per row of the shard
+    depths: "np.ndarray | QuantizedDepth | None" = None  # (N, S, S) float32 or already quantised, one per row
 
     def __call__(self, images, masks, bg_ids, rows, objects=None):
         if self.depths is None:

@@ -15,7 +15,8 @@ from .composite import CUTOUTS, Cutout, amodal_masks, composite, mask_bbox, plac
 from .depth import DepthStage, ObjectDepth, label_backgrounds, load_teacher, make_depth_stage
 from .geometry import upright_plane_depth
 from .placement import FloorGeometry, attach_floors, floor_placements
-from .encode import encode_image, encode_png, quantize_depth
+from .encode import encode_image, encode_png
+from .handover import stored_depth
 from .jpeg_splice import BackgroundJpeg, Box
 from .plan import Grid, Placement, ShardSpec, placements
 from ..schema import FG_BG, FG_BG_FEATURES, sample_name
@@ -168,7 +169,7 @@ def _add_group(context: ShardContext, group: Group, rows: slice, background: Enc
     depths = context.depth(made.images, made.masks, np.full(len(made.places), group.bg_id), rows, made.objects)
     mask_moments = _mask_moments(made) if stats is not None else []
     for i, (k, place, cutout) in enumerate(zip(group.ks, made.places, made.cutouts)):
-        depth_q, depth_min, depth_max = quantize_depth(depths[i]) if depths is not None else (None, None, None)
+        depth_q, depth_min, depth_max = stored_depth(depths, i) if depths is not None else (None, None, None)
         bbox = placed_bbox(cutout, place) if made.amodal is None else _visible_bbox(made.masks[i], place)
         if background.jpeg is not None:
             # Pixels outside the mask's box are the background's own: only the MCUs of the box are encoded.

@@ -19,7 +19,10 @@ import torch.nn.functional as F
 
 from ..config import TeacherSettings
 from ..errors import UserError
+from .device_depth import quantized_batches
+from .handover import QuantizedDepth
 from .pil_resize import pil_resize
+from .torchvision_replay import torchvision_resize, torchvision_rescale_normalise
 
 RELATIVE_MEANING = "relative inverse depth (disparity): larger is nearer"
 METRIC_MEANING = "metric depth in metres: smaller is nearer"
@@ -93,13 +96,29 @@ def _weights_error_types() -> tuple[type[BaseException], ...]:
     return (SafetensorError, RuntimeError, EOFError)
 
 
+def preprocessing_backend() -> str:
+    """The image processor backend `pipeline("depth-estimation")` gets: torchvision where it imports, else
+    PIL (transformers 5's own default), chosen here explicitly so that what is replayed is what was loaded."""
+    from transformers.utils import is_torchvision_available
+
+    return "torchvision" if is_torchvision_available() else "pil"
+
+
+def _backend_kwarg() -> dict[str, str]:
+    # transformers 5 has two backends per image processor; earlier releases had only the PIL one here.
+    import transformers
+    from packaging.version import Version
+
+    return {"backend": preprocessing_backend()} if Version(transformers.__version__) >= Version("5.0") else {}
+
+
 def load_pretrained(options: TeacherSettings, dtype: torch.dtype) -> tuple[Any, Any]:
     """Load model and image processor, turning 'cannot get the files' into one UserError line."""
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
     remote = options.trust_remote_code
     try:
-        processor = AutoImageProcessor.from_pretrained(options.model, trust_remote_code=remote)
+        processor = AutoImageProcessor.from_pretrained(options.model, trust_remote_code=remote, **_backend_kwarg())
         model = AutoModelForDepthEstimation.from_pretrained(
             options.model, trust_remote_code=remote, **_dtype_kwarg(dtype)
         )
@@ -144,6 +163,7 @@ class Preprocessing:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     pad_divisor: int | None = None  # DPT do_pad: centre-pad to a multiple of size_divisor
+    backend: str = "pil"  # whose operations are replayed: PIL's (pil_resize) or torchvision's
 
     @classmethod
     def from_processor(cls, processor: Any, model_name: str) -> Preprocessing:
@@ -153,7 +173,9 @@ class Preprocessing:
         resample = int(getattr(processor, "resample", 3))
         if resample not in RESAMPLE_MODES:
             raise UserError(f"depth model '{model_name}': resample={resample} is not supported")
+        backend = "torchvision" if getattr(processor, "backend", "pil") == "torchvision" else "pil"
         common = dict(
+            backend=backend,
             mode=RESAMPLE_MODES[resample],
             rescale=processor.rescale_factor if getattr(processor, "do_rescale", False) else None,
             mean=_triple(processor.image_mean) if getattr(processor, "do_normalize", False) else None,
@@ -201,6 +223,9 @@ class Preprocessing:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (N, 3, H, W) on any device -> float32 pixel_values on the same device."""
+        if self.backend == "torchvision":
+            resized = torchvision_resize(images, self._checked_size(images), self.mode)
+            return self._pad(torchvision_rescale_normalise(resized, self.rescale, self.mean, self.std))
         x = self._resize(images.float(), self.output_size(*images.shape[-2:]))
         if self.rescale is not None:
             x = x * self.rescale
@@ -209,6 +234,12 @@ class Preprocessing:
             std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
             x = (x - mean) / std
         return self._pad(x)
+
+    def _checked_size(self, images: torch.Tensor) -> tuple[int, int]:
+        size = self.output_size(*images.shape[-2:])
+        if min(size) <= 0:
+            raise UserError(f"images of {tuple(images.shape[-2:])} pixels are too small for the depth model")
+        return size
 
     def _resize(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         if size == tuple(x.shape[-2:]):
@@ -292,6 +323,7 @@ class DepthTeacher:
             "architecture": (getattr(config, "architectures", None) or [type(self.model).__name__])[0],
             "device": str(self.device),
             "dtype": DTYPE_NAMES[self.dtype],
+            "preprocessing": self.preprocessing.backend,  # which image processor backend the depth matches
             "meaning": RELATIVE_MEANING if self.near_is_large else METRIC_MEANING,
         }
 
@@ -309,6 +341,16 @@ class DepthTeacher:
             chunk = batch[start : start + self.options.batch_size]
             result[start : start + len(chunk)] = self._predict_chunk(chunk).cpu().numpy()
         return result
+
+    def predict_quantized(self, images: np.ndarray | torch.Tensor) -> QuantizedDepth:
+        """uint8 (N, H, W, 3) -> each depth map at the input resolution as stored (uint16 and its range,
+        encode.quantize_depth's bits), quantised on the device in batches: what the workers are handed."""
+        batch = as_uint8_batch(images)
+        count, height, width, _ = batch.shape
+        size = self.options.batch_size
+        chunks = (batch[start : start + size] for start in range(0, count, size))
+        with torch.inference_mode():
+            return quantized_batches(chunks, self._predict_chunk, (count, height, width), self.device)
 
     def _predict_chunk(self, chunk: torch.Tensor) -> torch.Tensor:
         # Move uint8 (4x smaller than float) to the device, then do everything there.
