@@ -43,10 +43,11 @@ def generate(out: Path, *args: str) -> int:
 @pytest.fixture(scope="session")
 def small_dataset(inputs, tmp_path_factory) -> Path:
     """A dataset built once with lossless composites, for the tests that only read it: the uniform rule
-    (one size anywhere, flat depth), whose composites are today's pixel for pixel (test_floor.py has the
-    floor rule)."""
+    (one size anywhere, flat depth) and the plain alpha blend of the input colours, whose composites are
+    today's pixel for pixel (test_floor.py has the floor rule, test_effects.py edges and light)."""
     out = tmp_path_factory.mktemp("small") / "ds"
-    assert generate(out, *input_args(inputs), *SMALL, "--image-format", "png", "--workers", "1", "--placement", "uniform") == 0
+    assert generate(out, *input_args(inputs), *SMALL, "--image-format", "png", "--workers", "1", "--placement", "uniform",
+                    "--no-decontaminate", "--blend", "alpha", "--no-shadow", "--no-harmonize") == 0
     return out
 
 

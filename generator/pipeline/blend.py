@@ -55,9 +55,13 @@ def soft_layer(colour: np.ndarray, alpha: np.ndarray, mode: str, top: int, left:
         pad = length // 2 + 1
     else:
         pad = 3 * radius if mode == "gaussian" else radius
-    a = np.pad(alpha.astype(np.float32) / 255, pad)
-    c = np.pad(colour.astype(np.float32), ((pad, pad), (pad, pad), (0, 0)))
-    spread, _ = normalised_blur(c, a, pad + 1)
+    height, width = alpha.shape
+    a = np.zeros((height + 2 * pad, width + 2 * pad), np.float32)
+    c = np.zeros((height + 2 * pad, width + 2 * pad, 3), np.float32)
+    a[pad:-pad, pad:-pad] = alpha
+    a *= np.float32(1 / 255)
+    c[pad:-pad, pad:-pad] = colour
+    spread, _ = normalised_blur(c, a, pad)
     c = np.where(a[..., None] > 0, c, spread)  # colours for the pixels the blur reaches
     if mode == "motion":
         premultiplied = motion_blur(c * a[..., None], length, angle)

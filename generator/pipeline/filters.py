@@ -7,16 +7,31 @@ from __future__ import annotations
 
 import numpy as np
 
+SMALL_RADIUS = 4
+
 
 def _running_sum(values: np.ndarray, radius: int, axis: int) -> np.ndarray:
-    """Sum over a window of 2 * radius + 1 along `axis`, zeros beyond the ends, same shape."""
-    pad = [(0, 0)] * values.ndim
-    pad[axis] = (radius + 1, radius)
-    total = np.cumsum(np.pad(values, pad), axis=axis, dtype=np.float32)
+    """Sum over a window of 2 * radius + 1 along `axis` (0 or 1), zeros beyond the ends, same shape:
+    2r slice additions for small radii, running sums for large ones."""
     n = values.shape[axis]
-    upper = np.take(total, np.arange(2 * radius + 1, n + 2 * radius + 1), axis=axis)
-    lower = np.take(total, np.arange(0, n), axis=axis)
-    return upper - lower
+    if radius > SMALL_RADIUS:
+        pad = [(0, 0)] * values.ndim
+        pad[axis] = (radius + 1, radius)
+        total = np.cumsum(np.pad(values, pad), axis=axis, dtype=np.float32)
+        return np.take(total, np.arange(2 * radius + 1, n + 2 * radius + 1), axis=axis) - np.take(total, np.arange(n), axis=axis)
+    shape = list(values.shape)
+    shape[axis] = n + 2 * radius
+    padded = np.zeros(shape, np.float32)
+    inner = [slice(None)] * values.ndim
+    inner[axis] = slice(radius, radius + n)
+    padded[tuple(inner)] = values
+    window = [slice(None)] * values.ndim
+    window[axis] = slice(0, n)
+    total = padded[tuple(window)].copy()
+    for offset in range(1, 2 * radius + 1):
+        window[axis] = slice(offset, offset + n)
+        total += padded[tuple(window)]
+    return total
 
 
 def box_blur(values: np.ndarray, radius: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import pixel_rays, project
+from .geometry import project
 from .plan import Placement
 from .placement import FloorGeometry
 
@@ -48,12 +48,21 @@ def contact_shadow(depth: np.ndarray, floor: FloorGeometry, place: Placement) ->
     y0, y1 = max(int(np.floor(v.min())), 0), min(int(np.ceil(v.max())) + 1, size_y)
     if x1 <= x0 or y1 <= y0:
         return None
-    rays = pixel_rays(floor.intrinsics, np.arange(y0, y1), np.arange(x0, x1))
-    facing = rays @ normal
-    t = np.where(np.abs(facing) > 1e-9, offset / np.where(np.abs(facing) > 1e-9, facing, 1), -1.0)
-    points = rays * t[..., None] - contact
-    rho2 = ((points @ across) ** 2 + (points @ along) ** 2) / (radius * radius)
-    shade = np.clip(1 - rho2 / SHADOW_REACH**2, 0, 1) ** 2
+    # Each pixel's ray (x, y, 1) meets the floor at t * ray; every term below is separable in rows and
+    # columns, so the box is a few broadcast sums (no per-pixel 3-vectors).
+    k = floor.intrinsics
+    x = ((np.arange(x0, x1) + 0.5 - k.cx) / k.fx).astype(np.float32)[None, :]
+    y = (-(np.arange(y0, y1) + 0.5 - k.cy) / k.fy).astype(np.float32)[:, None]
+
+    def dot(e: np.ndarray) -> np.ndarray:
+        return np.float32(e[0]) * x + np.float32(e[1]) * y + np.float32(e[2])
+
+    facing = dot(normal)
+    t = np.float32(offset) / np.where(np.abs(facing) > 1e-9, facing, np.float32(-1e-9))
+    side = t * dot(across) - np.float32(contact @ across)
+    ahead = t * dot(along) - np.float32(contact @ along)
+    rho2 = (side * side + ahead * ahead) / np.float32(radius * radius)
+    shade = np.clip(1 - rho2 / np.float32(SHADOW_REACH**2), 0, 1) ** 2
     on_floor = (t > 0) & (depth[y0:y1, x0:x1] >= t * (1 - FLOOR_SLACK))
     shade = np.where(on_floor, shade, 0).astype(np.float32)
     return slice(y0, y1), slice(x0, x1), shade
@@ -72,17 +81,9 @@ def darken(image: np.ndarray, rows: slice, cols: slice, shade: np.ndarray, stren
     image[rows, cols] = np.rint(image[rows, cols] * factor[..., None]).astype(np.uint8)
 
 
-def _to_luma_chroma(rgb: np.ndarray) -> np.ndarray:
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    return np.stack([y, b - y, r - y], axis=-1)
-
-
-def _to_rgb(ycc: np.ndarray) -> np.ndarray:
-    y, cb, cr = ycc[..., 0], ycc[..., 1], ycc[..., 2]
-    r, b = y + cr, y + cb
-    g = (y - 0.299 * r - 0.114 * b) / 0.587
-    return np.stack([r, g, b], axis=-1)
+# Rows: Y, B - Y, R - Y of an RGB colour. Linear, so the whole transfer is one affine map of RGB.
+_TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.299, -0.587, 0.886], [0.701, -0.587, -0.114]])
+_FROM_YCC = np.linalg.inv(_TO_YCC)
 
 
 def harmonized(colour: np.ndarray, alpha: np.ndarray, background: np.ndarray, place: Placement) -> np.ndarray:
@@ -96,16 +97,20 @@ def harmonized(colour: np.ndarray, alpha: np.ndarray, background: np.ndarray, pl
     ring = np.ones((y1 - y0, x1 - x0), bool)
     ring[place.y - y0 : place.y - y0 + height, place.x - x0 : place.x - x0 + width] = alpha == 0
     solid = alpha >= 128
-    if ring.sum() < 16 or solid.sum() < 16:
+    # Every other pixel is plenty for a mean and a standard deviation.
+    scene = background[y0:y1:2, x0:x1:2][ring[::2, ::2]].astype(np.float32) @ _TO_YCC.T.astype(np.float32)
+    inside = colour[::2, ::2][solid[::2, ::2]].astype(np.float32) @ _TO_YCC.T.astype(np.float32)
+    if len(scene) < 16 or len(inside) < 16:
         return colour
-    scene = _to_luma_chroma(background[y0:y1, x0:x1][ring].astype(np.float32))
-    ycc = _to_luma_chroma(colour.astype(np.float32))
-    inside = ycc[solid]
     mean_o, mean_b = inside.mean(axis=0), scene.mean(axis=0)
-    gain = np.clip((scene[:, 0].std() / max(float(inside[:, 0].std()), 1.0)) ** CONTRAST_POWER, *CONTRAST_BOUNDS)
-    ycc[..., 0] = (ycc[..., 0] - mean_o[0]) * gain + mean_o[0] + LUMA_SHIFT * (mean_b[0] - mean_o[0])
-    ycc[..., 1:] += CHROMA_SHIFT * (mean_b[1:] - mean_o[1:])
-    return np.clip(np.rint(_to_rgb(ycc)), 0, 255).astype(np.uint8)
+    gain = float(np.clip((scene[:, 0].std() / max(float(inside[:, 0].std()), 1.0)) ** CONTRAST_POWER, *CONTRAST_BOUNDS))
+    # In Y, Cb, Cr: y' = gain (y - mean_o) + mean_o + LUMA_SHIFT (mean_b - mean_o); c' = c + CHROMA_SHIFT (...).
+    scale = np.diag([gain, 1.0, 1.0])
+    shift = np.array([(1 - gain) * mean_o[0] + LUMA_SHIFT * (mean_b[0] - mean_o[0]), *(CHROMA_SHIFT * (mean_b[1:] - mean_o[1:]))])
+    matrix = (_FROM_YCC @ scale @ _TO_YCC).astype(np.float32)
+    offset = (_FROM_YCC @ shift).astype(np.float32)
+    moved = colour.astype(np.float32) @ matrix.T + offset
+    return np.clip(np.rint(moved), 0, 255).astype(np.uint8)
 
 
 def jittered(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
