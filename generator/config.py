@@ -67,9 +67,9 @@ class BuildOptions:
     shard_size: int = 1000
     seed: int = 0
     # Edges and light (pipeline/blend.py, light.py, matting.py).
-    blend: str = "gaussian"
+    blend: str = "alpha"
     decontaminate: bool = True  # estimate each cut-out's true colours under partial alpha
-    shadow: bool = True  # a soft contact shadow under objects standing on the floor
+    shadow: bool = False  # a soft contact shadow under objects standing on the floor
     harmonize: bool = False
     background_jitter: bool = False  # the stored background is a perturbed copy
 

@@ -190,7 +190,9 @@ def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
                 if o.get("background_jitter"):
                     _check_jittered(file, row, image, background, report)
                 else:
-                    _check_outside(file, row, image, background, mask, o["image_format"], report, effect)
+                    # Where nothing spills (effect_bbox == bbox), only the mask itself may differ.
+                    spill = effect if effect is not None and effect != r["bbox"] else None
+                    _check_outside(file, row, image, background, mask, o["image_format"], report, spill)
         if not (0 <= r["bg_id"] < len(inputs["backgrounds"]) and 0 <= r["fg_id"] < len(inputs["foregrounds"])
                 and 1 <= r["placement"] <= o["placements"] and (o["flip"] or not r["flipped"])):
             report.fail(file, row, "ids", f"bg_id {r['bg_id']}, fg_id {r['fg_id']}, placement {r['placement']}, flipped {r['flipped']} out of range")

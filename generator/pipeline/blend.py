@@ -2,7 +2,7 @@
 
 - `alpha`: the plain alpha blend (composite.py).
 - `gaussian`, `box`: the alpha softened by a blur (three box passes, or one) of radius
-  max(1, round(longest side / 96)) px before blending, so the edge fades over a few pixels and spreads
+  max(1, round(longest side / 192)) px before blending, so the edge fades over a few pixels and spreads
   outside the mask by up to the blur's reach.
 - `motion`: the whole layer (colour premultiplied by alpha, and alpha) smeared along a seeded direction
   over a seeded length, as an object moving during the exposure.
@@ -40,7 +40,7 @@ class Layer:
 
 
 def blur_radius(shape: tuple[int, int]) -> int:
-    return max(1, round(max(shape) / 96))
+    return max(1, round(max(shape) / 192))
 
 
 def soft_layer(colour: np.ndarray, alpha: np.ndarray, mode: str, top: int, left: int, rng: np.random.Generator) -> Layer:
