@@ -17,6 +17,7 @@ from .config import (
     DEFAULT_DEPTH_MODEL,
     DEPTH_MODES,
     ENGINES,
+    BLEND_CHOICES,
     IMAGE_FORMATS,
     PLACEMENT_MODES,
     SPLIT_BY,
@@ -70,6 +71,12 @@ def add_generate(subparsers) -> None:
     placing.add_argument("--fg-height", type=float, default=d.fg_height, metavar="M", help="height in metres of the foregrounds --fg-heights does not list (default %(default)s)")
     placing.add_argument("--fov", type=float, default=d.fov, metavar="DEGREES", help="horizontal field of view of background photos without an EXIF focal length (default %(default)s)")
     placing.add_argument("--soft-mask", action="store_true", help="keep the alpha as the mask instead of binary 0/255")
+    light = p.add_argument_group("edges and light")
+    light.add_argument("--blend", choices=BLEND_CHOICES, default=d.blend, help="how the cut-out's edge meets the background: alpha, gaussian or box (softened edge), motion (motion blur), poisson (gradient-domain), mix (one per placement, seeded) (default %(default)s)")
+    light.add_argument("--no-decontaminate", dest="decontaminate", action="store_false", help="keep the cut-outs' input colours under partial alpha (default: estimate their true colours, no halo of their old background)")
+    light.add_argument("--shadow", action=argparse.BooleanOptionalAction, default=d.shadow, help="a soft contact shadow on the floor under objects standing on it (default %(default)s)")
+    light.add_argument("--harmonize", action=argparse.BooleanOptionalAction, default=d.harmonize, help="move each object's colour and brightness partway to the background around it (default %(default)s)")
+    light.add_argument("--background-jitter", action="store_true", help="store a slightly perturbed background (gains, a shift of a few px, noise), so it is a hint, not a key")
     placing.add_argument("--seed", type=int, default=d.seed, help="seed of placements and splits (default %(default)s)")
 
     depth = p.add_argument_group("depth")
@@ -127,6 +134,8 @@ def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions
         split_by=args.split_by,
         shard_size=args.shard_size,
         seed=args.seed,
+        blend=args.blend, decontaminate=args.decontaminate, shadow=args.shadow, harmonize=args.harmonize,
+        background_jitter=args.background_jitter,
     )
     if not args.out.strip():
         raise UserError("--out is empty: give the output folder, e.g. --out ds")

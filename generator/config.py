@@ -16,6 +16,7 @@ PLACEMENT_MODES = ("auto", "floor", "uniform", "ground")
 SPLIT_BY = ("background", "foreground", "sample")
 IMAGE_FORMATS = ("jpeg", "png")
 ENGINES = ("local", "ray")
+BLEND_CHOICES = ("alpha", "gaussian", "box", "motion", "poisson", "mix")  # pipeline/blend.py, effects.py
 DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
 
 # The built-in demo is small so the README's main command takes seconds on 2 cores.
@@ -65,6 +66,12 @@ class BuildOptions:
     split_by: str = "background"
     shard_size: int = 1000
     seed: int = 0
+    # Edges and light (pipeline/blend.py, light.py, matting.py).
+    blend: str = "alpha"
+    decontaminate: bool = True  # estimate each cut-out's true colours under partial alpha
+    shadow: bool = False  # a soft contact shadow under objects standing on the floor
+    harmonize: bool = False
+    background_jitter: bool = False  # the stored background is a perturbed copy
 
     @property
     def fg_longest_side(self) -> int:
@@ -92,6 +99,7 @@ class BuildOptions:
         _check_choice("--placement", self.placement, PLACEMENT_MODES)
         _check_choice("--split-by", self.split_by, SPLIT_BY)
         _check_choice("--image-format", self.image_format, IMAGE_FORMATS)
+        _check_choice("--blend", self.blend, BLEND_CHOICES)
         _check_range("--bg-size", self.bg_size, 8, 8192)
         _check_range("--placements", self.placements, 1, 100_000)
         _check_range("--shard-size", self.shard_size, 1, 10_000_000)

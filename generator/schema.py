@@ -54,6 +54,10 @@ FG_BG_FEATURES = datasets.Features(
         "depth_min": datasets.Value("float32"),
         "depth_max": datasets.Value("float32"),
         "background": _image,
+        "blend": datasets.Value("string"),  # the edge mode of this row (pipeline/blend.py)
+        # [x0, y0, x1, y1], end-exclusive: every pixel that differs from the background (shadow, blurred
+        # edges) lies in it; equal to bbox when nothing spills outside the mask.
+        "effect_bbox": datasets.Sequence(datasets.Value("int32"), length=4),
     }
 )
 

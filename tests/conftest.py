@@ -13,7 +13,8 @@ from tests.inputs import write_backgrounds, write_cutouts, write_depths
 # Small but not trivial: 4 backgrounds x 3 foregrounds x 2 flips x 5 placements = 120 samples.
 SMALL = ["--bg-size", "64", "--placements", "5", "--shard-size", "40", "--no-progress"]
 # The rest of the options of the `small_dataset` fixture (a rerun with other options is another dataset).
-SMALL_DATASET = ["--image-format", "png", "--workers", "1", "--placement", "uniform"]
+SMALL_DATASET = ["--image-format", "png", "--workers", "1", "--placement", "uniform",
+                 "--no-decontaminate", "--blend", "alpha", "--no-shadow", "--no-harmonize"]
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +46,8 @@ def generate(out: Path, *args: str) -> int:
 @pytest.fixture(scope="session")
 def small_dataset(inputs, tmp_path_factory) -> Path:
     """A dataset built once with lossless composites, for the tests that only read it: the uniform rule
-    (one size anywhere, flat depth), whose composites are today's pixel for pixel (test_floor.py has the
-    floor rule)."""
+    (one size anywhere, flat depth) and the plain alpha blend of the input colours, whose composites are
+    today's pixel for pixel (test_floor.py has the floor rule, test_effects.py edges and light)."""
     out = tmp_path_factory.mktemp("small") / "ds"
     assert generate(out, *input_args(inputs), *SMALL, *SMALL_DATASET) == 0
     return out

@@ -86,12 +86,13 @@ def test_a_hidden_part_keeps_the_background_and_leaves_the_mask(soft):
 def test_the_cutout_cache_gives_what_prepare_cutout_gives():
     rng = np.random.default_rng(4)
     source = rng.integers(0, 256, (40, 24, 4), dtype=np.uint8)
-    cache = CutoutCache(limit=3 * 20 * 12 * 9)  # room for three 12 x 20 cut-outs (9 bytes a pixel)
+    cache = CutoutCache(limit=3 * 20 * 12 * 13)  # room for three 12 x 20 cut-outs (13 bytes a pixel)
     for size, flipped, soft in [((12, 20), False, False), ((12, 20), True, False), ((7, 11), False, True), ((12, 20), False, False), ((10, 16), True, True)] * 2:
         got, plain = cache.get(source, flipped, size, soft), Cutout.of(prepare_cutout(source, flipped, size), soft)
         for field in ("weighted", "inverse", "mask"):
             np.testing.assert_array_equal(getattr(got, field), getattr(plain, field))
         assert got.bbox == plain.bbox
+        np.testing.assert_array_equal(cache.pixels(source, flipped, size, soft), prepare_cutout(source, flipped, size))
     assert cache.bytes <= cache.limit
     first = cache.get(source, False, (12, 20), False)
     assert cache.get(source, False, (12, 20), False) is first  # a hit returns the kept cut-out

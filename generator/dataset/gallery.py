@@ -80,6 +80,13 @@ def _draw(out: Path, root: str | Path, manifest: dict, folder: Path) -> list[str
     figures["06-samples"] = _samples_sheet(samples[:ROWS], unit)
     if (manifest.get("geometry") or {}).get("placement") == "floor":
         figures["06b-geometry"] = _geometry_sheet(root, manifest)
+        options = manifest["options"]
+        if options.get("blend", "alpha") != "alpha" or options.get("shadow") or options.get("harmonize") or options.get("decontaminate"):
+            from .gallery_effects import effects_sheet
+
+            sheet = effects_sheet(options, _mosaic)
+            if sheet is not None:
+                figures["06c-edges-and-light"] = sheet
     figures["07-mask-coverage"] = _coverage_plot(out, samples)
     if all(s.depth is not None for s in samples):
         figures["08-depth-distribution"] = _depth_plot(root, manifest, samples, unit)

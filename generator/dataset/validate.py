@@ -185,8 +185,14 @@ def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
             _check_amodal(file, row, r, mask, amodal, report)
         if mask is not None and mask.shape == size:
             _check_mask(file, row, r, mask, o["soft_mask"], amodal is not None and amodal.any(), report)
+            effect = _effect_box(file, row, r, mask, report)
             if image is not None and background is not None and image.shape == background.shape == (*size, 3):
-                _check_outside(file, row, image, background, mask, o["image_format"], report)
+                if o.get("background_jitter"):
+                    _check_jittered(file, row, image, background, report)
+                else:
+                    # Where nothing spills (effect_bbox == bbox), only the mask itself may differ.
+                    spill = effect if effect is not None and effect != r["bbox"] else None
+                    _check_outside(file, row, image, background, mask, o["image_format"], report, spill)
         if not (0 <= r["bg_id"] < len(inputs["backgrounds"]) and 0 <= r["fg_id"] < len(inputs["foregrounds"])
                 and 1 <= r["placement"] <= o["placements"] and (o["flip"] or not r["flipped"])):
             report.fail(file, row, "ids", f"bg_id {r['bg_id']}, fg_id {r['fg_id']}, placement {r['placement']}, flipped {r['flipped']} out of range")
@@ -228,12 +234,33 @@ def _check_amodal(file: str, row: int, r: dict, mask: np.ndarray, amodal: np.nda
         report.fail(file, row, "amodal mask", f"{int((mask[visible] != amodal[visible]).sum())} visible mask pixels not in the whole silhouette")
 
 
-def _check_outside(file: str, row: int, image: np.ndarray, background: np.ndarray, mask: np.ndarray, image_format: str, report: Report) -> None:
-    """The composite equals its background outside the mask (PNG) or outside the re-encoded MCUs and their
-    ring (JPEG, where the rest of that region, outside the mask, may differ by compression noise only)."""
+def _effect_box(file: str, row: int, r: dict, mask: np.ndarray, report: Report) -> list[int] | None:
+    """The row's effect_bbox (None in datasets from before it), which must hold the mask's box."""
+    box = r.get("effect_bbox")
+    if box is not None and mask.any():
+        x0, y0, x1, y1 = mask_bbox(mask)
+        if not (box[0] <= x0 and box[1] <= y0 and box[2] >= x1 and box[3] >= y1):
+            report.fail(file, row, "effect_bbox", f"{box} does not hold the mask's box {[x0, y0, x1, y1]}")
+    return box
+
+
+def _check_jittered(file: str, row: int, image: np.ndarray, background: np.ndarray, report: Report) -> None:
+    """With --background-jitter the stored background is a perturbed copy: close, never equal."""
+    diff = np.abs(image.astype(np.int16) - background.astype(np.int16))
+    if diff.mean() >= JPEG_REGION_MEAN_ABS_DIFF:
+        report.fail(file, row, "composite outside mask", f"mean abs diff {diff.mean():.2f} from the jittered background (< {JPEG_REGION_MEAN_ABS_DIFF})")
+
+
+def _check_outside(file: str, row: int, image: np.ndarray, background: np.ndarray, mask: np.ndarray, image_format: str, report: Report,
+                   effect: list[int] | None = None) -> None:
+    """The composite equals its background outside the mask and the effects' box (PNG) or outside the
+    re-encoded MCUs of that box and their ring (JPEG, where the rest of that region, outside the mask, may
+    differ by compression noise only)."""
     diff = np.maximum(image, background) - np.minimum(image, background)  # |a - b| in uint8, no widening
     inside = mask > 0
-    may_differ = inside if image_format == "png" else _jpeg_spliced_region(mask)
+    if effect is not None:
+        inside = inside | _box_region(mask.shape, effect)
+    may_differ = inside if image_format == "png" else _jpeg_spliced_region(inside)
     changed = int(np.count_nonzero(diff[~may_differ]))
     if changed:
         where = "the mask" if image_format == "png" else "the mask's re-encoded MCUs"
@@ -241,6 +268,12 @@ def _check_outside(file: str, row: int, image: np.ndarray, background: np.ndarra
     noise = diff[may_differ & ~inside]
     if noise.size and noise.mean() >= JPEG_REGION_MEAN_ABS_DIFF:
         report.fail(file, row, "composite outside mask", f"mean abs diff {noise.mean():.2f} beside the mask, in its MCUs (< {JPEG_REGION_MEAN_ABS_DIFF})")
+
+
+def _box_region(shape: tuple[int, int], box: list[int]) -> np.ndarray:
+    region = np.zeros(shape, bool)
+    region[max(box[1], 0) : max(box[3], 0), max(box[0], 0) : max(box[2], 0)] = True
+    return region
 
 
 def _jpeg_spliced_region(mask: np.ndarray) -> np.ndarray:

@@ -12,14 +12,16 @@ import numpy as np
 
 from ..config import BuildOptions, DepthPlan, placement_rule
 from .composite import CUTOUTS, Cutout, amodal_masks, composite, mask_bbox, placed_bbox
+from .effects import Effects, SampleKey, composite_with_effects, union_box
 from .depth import DepthStage, ObjectDepth, label_backgrounds, load_teacher, make_depth_stage
 from .geometry import upright_plane_depth
 from .placement import FloorGeometry, attach_floors, floor_placements
+from .light import jittered
 from .encode import encode_image, encode_png
 from .handover import stored_depth
 from .jpeg_splice import BackgroundJpeg, Box
 from .plan import Grid, Placement, ShardSpec, placements
-from ..schema import FG_BG, FG_BG_FEATURES, sample_name
+from ..schema import FG_BG, FG_BG_FEATURES, ROW_GROUP_SIZE, SPLITS, sample_name
 from .sources import Background, Foreground, Sources, load_sources
 from .moments import IMAGE, DatasetStats, MaskMoments
 from .table import rows_to_table
@@ -67,13 +69,31 @@ def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | Non
     # Samples are numbered background-major, so a shard meets each background in one run: only the
     # current one's encoding is kept.
     bg_id, background = None, None
+    jittered_bytes: dict[tuple[int, int], bytes] = {}
     start = 0
     for group in groups(context.grid, spec.samples):
         if group.bg_id != bg_id:
             bg_id, background = group.bg_id, EncodedBackground.of(context.sources.backgrounds[group.bg_id].rgb, context.options)
-        _add_group(context, group, slice(start, start + len(group.ks)), background, columns, stats)
+        stored = jittered_background(context, spec, group.bg_id, start, background, jittered_bytes) if context.options.background_jitter else background
+        _add_group(context, group, slice(start, start + len(group.ks)), stored, columns, stats)
         start += len(group.ks)
     return columns
+
+
+def jittered_background(context: ShardContext, spec: ShardSpec, bg_id: int, row: int, clean: "EncodedBackground",
+                        made: dict[tuple[int, int], bytes]) -> "EncodedBackground":
+    """`clean` with its stored bytes replaced by a jittered copy (light.jittered), one per background and
+    Parquet row group of the group's first row (`made` keeps them for the shard): rows of a row group share
+    it, so its dictionary stores it about once. Composites are still spliced from the clean background."""
+    o = context.options
+    key = (bg_id, row // ROW_GROUP_SIZE)
+    if key not in made:
+        rng = np.random.default_rng([o.seed, _SALT_JITTER, bg_id, SPLITS.index(spec.split), spec.index, key[1]])
+        made[key] = encode_image(jittered(context.sources.backgrounds[bg_id].rgb, rng), o.image_format, o.jpeg_quality)
+    return EncodedBackground(made[key], clean.jpeg)
+
+
+_SALT_JITTER = 5
 
 
 @dataclass
@@ -103,6 +123,8 @@ class GroupComposites:
     amodal: np.ndarray | None = None  # None: nothing hides the cut-outs, the masks are whole
     objects: list[ObjectDepth] | None = None
     hidden: list[np.ndarray | None] | None = None  # per placement: what the scene hides, None for nothing
+    effect_boxes: list[list[int]] | None = None  # per placement: where pixels differ from the background
+    blends: list[str] | None = None  # per placement: the edge mode; None: alpha
 
 
 def _group_composites(context: ShardContext, group: Group) -> GroupComposites:
@@ -120,6 +142,9 @@ def _group_composites(context: ShardContext, group: Group) -> GroupComposites:
     # One cut-out per size (one in all for the uniform rule without --scale-jitter), shared by placements.
     by_size = {wh: CUTOUTS.get(rgba, group.flipped, wh, options.soft_mask) for wh in {(p.w, p.h) for p in places}}
     cutouts = [by_size[p.w, p.h] for p in places]
+    effects = Effects.of(options)
+    if effects.any:
+        return _with_effects(context, group, background, rgba, places, cutouts, effects)
     if places[0].contact is None:
         images, masks = composite(background.rgb, cutouts, places)
         return GroupComposites(places, cutouts, images, masks)
@@ -127,6 +152,21 @@ def _group_composites(context: ShardContext, group: Group) -> GroupComposites:
     hidden = [occluded(background.depth, standing, cutout.mask) for standing, cutout in zip(objects, cutouts)]
     images, masks = composite(background.rgb, cutouts, places, hidden)
     return GroupComposites(places, cutouts, images, masks, amodal_masks(masks.shape[1:], cutouts, places), objects, hidden)
+
+
+def _with_effects(context: ShardContext, group: Group, background: Background, rgba: np.ndarray, places: list[Placement],
+                  cutouts: list[Cutout], effects: Effects) -> GroupComposites:
+    """_group_composites with shadows, harmonised colours and soft edges (effects.py)."""
+    placed = [CUTOUTS.pixels(rgba, group.flipped, (p.w, p.h), context.options.soft_mask) for p in places]
+    keys = [SampleKey(context.options.seed, group.bg_id, group.fg_id, group.flipped, int(k)) for k in group.ks]
+    objects = hidden = amodal = None
+    if places[0].contact is not None:
+        objects = [standing_depth(background.floor, place) for place in places]
+        hidden = [occluded(background.depth, standing, cutout.mask) for standing, cutout in zip(objects, cutouts)]
+    images, masks, boxes, modes = composite_with_effects(background, placed, [c.mask for c in cutouts], places, hidden, effects, keys)
+    if objects is not None:
+        amodal = amodal_masks(masks.shape[1:], cutouts, places)
+    return GroupComposites(places, cutouts, images, masks, amodal, objects, hidden, boxes, modes)
 
 
 def _on_floor(context: ShardContext, group: Group, foreground: Foreground, background: Background) -> list[Placement] | None:
@@ -171,9 +211,10 @@ def _add_group(context: ShardContext, group: Group, rows: slice, background: Enc
     for i, (k, place, cutout) in enumerate(zip(group.ks, made.places, made.cutouts)):
         depth_q, depth_min, depth_max = stored_depth(depths, i) if depths is not None else (None, None, None)
         bbox = placed_bbox(cutout, place) if made.amodal is None else _visible_bbox(made.masks[i], place)
+        effect_bbox = bbox if made.effect_boxes is None else union_box(bbox, made.effect_boxes[i])
         if background.jpeg is not None:
-            # Pixels outside the mask's box are the background's own: only the MCUs of the box are encoded.
-            x0, y0, x1, y1 = bbox
+            # Pixels outside the effects' box are the background's own: only the MCUs of the box are encoded.
+            x0, y0, x1, y1 = effect_bbox
             jpeg = background.jpeg.composite(made.images[i], Box(y0, y1, x0, x1))
             image_bytes = jpeg.to_bytes()
         else:
@@ -201,6 +242,8 @@ def _add_group(context: ShardContext, group: Group, rows: slice, background: Enc
             "depth_min": depth_min,
             "depth_max": depth_max,
             "background": background.data,
+            "blend": made.blends[i] if made.blends is not None else "alpha",
+            "effect_bbox": effect_bbox,
         }
         for name, value in row.items():
             columns[name].append(value)

@@ -24,6 +24,7 @@ from ..threads import ordered_map
 from .geometry import Intrinsics, center_square_box, centre_crop_resize, photo_intrinsics
 from .heights import assign_heights
 from .matching import DEPTH_SUFFIXES, list_files, match_by_stem_or_number, missing_match
+from .matting import decontaminate
 from .placement import FloorGeometry
 
 # 16-bit PNG background depths are read as millimetres, the common convention (NYU, ScanNet).
@@ -266,6 +267,7 @@ def _load_foreground(path: Path, mask_path: Path | None, options: BuildOptions) 
     else:
         raise BadInput(f"foreground {path} has no alpha channel and no mask: pass --masks DIR or use RGBA cut-outs", str(path))
     rgba = np.dstack([np.asarray(to_rgb(image)), alpha])
+    rgba = decontaminate(rgba) if options.decontaminate else rgba
     return Foreground(path.stem, fit_cutout(rgba, options.fg_longest_side, path), cap_cutout(rgba, options.bg_size, path), sha256=tuple(digests))
 
 
@@ -324,6 +326,7 @@ def _demo_sources(options: BuildOptions, threads: int) -> Sources:
     size = options.bg_size if on_floor else options.fg_longest_side
     foregrounds = []
     for i, sprite in enumerate(demo_sprites(num_fg, size, options.seed)):
-        fitted = fit_cutout(sprite.rgba, options.fg_longest_side, f"sprite_{i}")
-        foregrounds.append(Foreground(f"sprite_{i}", fitted, sprite.rgba if on_floor else None, sprite.height_m))
+        rgba = decontaminate(sprite.rgba) if options.decontaminate else sprite.rgba
+        fitted = fit_cutout(rgba, options.fg_longest_side, f"sprite_{i}")
+        foregrounds.append(Foreground(f"sprite_{i}", fitted, rgba if on_floor else None, sprite.height_m))
     return Sources(backgrounds, foregrounds)
