@@ -20,7 +20,7 @@ from .engines import Engine
 from .engines.job import write_input_configs
 from .engines.local import InlineEngine, PoolEngine, worker_processes
 from .engines.loop import run_shards
-from .errors import OutputError, describe_os_error
+from .errors import OutputError, UserError, describe_os_error
 from .output import manifest as manifest_io
 from .output.folder import OutputFolder, build_lock, check_engine, remove_temporaries, repair_folder_swap, write_json
 from .output.manifest import ShardRecord
@@ -28,7 +28,7 @@ from .pipeline.moments import DatasetStats
 from .pipeline.plan import ShardSpec, check_positions, plan_shards
 from .pipeline.shard import ShardContext, make_context
 from .pipeline.sources import Sources
-from .schema import CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS, shard_path
+from .schema import CARD, CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS, shard_path
 
 
 @dataclass
@@ -40,6 +40,7 @@ class BuildSummary:
     kept: int = 0  # fg_bg shards of an earlier (interrupted) build kept after checking their sha256
     built: int = 0  # fg_bg shards built by this run
     skipped: list = field(default_factory=list)  # SkippedInput: bad inputs left out (--skip-bad-inputs)
+    unchanged: bool = False  # a finished build of the same dataset was found whole: nothing was written
 
     @property
     def samples(self) -> int:
@@ -50,6 +51,8 @@ class BuildSummary:
         return sum(s.bytes for s in self.shards)
 
     def describe(self) -> str:
+        if self.unchanged:
+            return f"nothing to do: {len(self.shards)} shards verified -> {self.out}"
         splits = ", ".join(f"{split} {rows:,}" for split, rows in self.rows_per_split.items())
         rate = self.samples / self.seconds if self.seconds else 0.0
         resumed = f"; resumed: kept {self.kept} verified shards, built {self.built}" if self.kept else ""
@@ -105,8 +108,12 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         _remove_unplanned(out, shards)
         depth_info = {"meaning": context.depth.meaning, **({"teacher": teacher.info} if teacher else {})}
         geometry = geometry_record(context)
-        progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()), card, geometry)
         todo = [s for s in shards if shard_path(FG_BG, s.split, s.index, s.count) not in kept]
+        if not todo:
+            verified = [*kept.values(), *_intact_inputs(out, previous)]
+            if _finished(out, previous, run, manifest_io.manifest_data(options, sources, depth_info, rows, verified, card=card, geometry=geometry)):
+                return BuildSummary(folder.url or out, verified, 0.0, rows, kept=len(kept), skipped=sources.skipped, unchanged=True)
+        progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()), card, geometry)
         # The teacher labels shards here, unless the plan gives every worker its own copy.
         labeller = teacher if plan.labels == "composites" and not plan.teacher_in_workers else None
         with ThreadPoolExecutor(max_workers=1) as beside:
@@ -136,6 +143,26 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         write_card(out, manifest=manifest)
         write_json(out / MANIFEST, manifest)
     return summary
+
+
+def _intact_inputs(out: Path, previous: dict | None) -> list[ShardRecord]:
+    """The input configs' shards of a previous build that still match their manifest entries."""
+    entries = [entry for entry in (previous or {}).get("shards", []) if entry["config"] != FG_BG]
+    try:
+        manifest_io.verify_shards(out, previous, entries)
+    except UserError:
+        return []
+    return [ShardRecord.from_manifest(entry) for entry in entries]
+
+
+def _finished(out: Path, previous: dict | None, run: RunOptions, manifest: dict) -> bool:
+    """A rerun of a finished build finds nothing to do when every shard is intact (checked by the caller
+    and _intact_inputs), the manifest it would write is the one there, and so are its statistics, card
+    and, if asked for, gallery: then no file is touched."""
+    if not previous or not previous.get("complete") or {**manifest, "complete": True} != previous:
+        return False
+    derived = [out / STATS, out / CARD] + ([out / GALLERY_DIR] if run.gallery else [])
+    return all(path.exists() for path in derived)
 
 
 def _engine(context: ShardContext, shards: list[ShardSpec], out, run: RunOptions, plan: DepthPlan) -> Engine:
