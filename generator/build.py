@@ -5,10 +5,12 @@ keep the intact ones of an interrupted build, build the rest on an engine with t
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,7 +74,7 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
     elif run.workers > 1:
         worker_processes()  # the workers' server starts up beside the loading of the inputs
     plan = DepthPlan.of(options, run.teacher, run.engine)
-    with OutputFolder(run.out) as folder:
+    with OutputFolder(run.out) as folder, _removed_if_left_empty(folder.local):
         summary = _build_into(options, run, plan, folder)
         folder.publish()  # a URL: the input configs, then the manifest, then the card
     summary.seconds = time.perf_counter() - started
@@ -95,8 +97,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         context, teacher = make_context(options, plan, run.skip_bad_inputs, threads=run.workers)
         sources = context.sources
         for skipped in sources.skipped:
-            named = "" if skipped["file"] in skipped["reason"] else f"{skipped['file']}: "
-            print(f"warning: skipping {skipped['input']} {named}{skipped['reason']}", file=sys.stderr)
+            print(f"warning: skipping {_skipped_text(skipped)}", file=sys.stderr)
         check_positions(options, [fg.rgba.shape[:2] for fg in sources.foregrounds])
         shards = plan_shards(context.grid, options)
         rows = {split: sum(s.rows for s in shards if s.split == split) for split in dict.fromkeys(s.split for s in shards)}
@@ -131,6 +132,30 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
             write_gallery(out, folder.shards)
         write_card(out)
     return summary
+
+
+def _skipped_text(skipped: dict) -> str:
+    """`foreground fg/b.png is fully transparent...`: the kind and the file named once each."""
+    reason = skipped["reason"]
+    named = reason if skipped["file"] in reason else f"{skipped['file']}: {reason}"
+    return named if named.startswith(skipped["input"]) else f"{skipped['input']} {named}"
+
+
+@contextmanager
+def _removed_if_left_empty(out: Path):
+    """A build that creates OUT and fails before writing a file (a teacher that cannot be downloaded, a bad
+    input) leaves no empty folder behind; a folder that existed before is left as it was."""
+    created = not out.exists()
+    try:
+        yield
+    except BaseException:
+        if created:
+            for folder, _, _ in sorted(os.walk(out), key=lambda entry: -len(entry[0])):
+                try:
+                    os.rmdir(folder)  # only empty folders go: any file written keeps its folders
+                except OSError:
+                    pass
+        raise
 
 
 def _engine(context: ShardContext, shards: list[ShardSpec], out, run: RunOptions, plan: DepthPlan) -> Engine:
