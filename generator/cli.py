@@ -183,7 +183,7 @@ def run_card(args: argparse.Namespace) -> None:
 def add_push(subparsers) -> None:
     p = subparsers.add_parser(
         "push",
-        help="upload OUT to a Hub dataset repo: new and changed files, stale shards deleted, one commit",
+        help="upload OUT to a Hub dataset repo: new and changed files, stale shards deleted, commits of at most 100 files",
         description="Create the dataset repo if needed and commit the files of OUT whose content differs from "
         "the repo (card, manifest, stats, shards, gallery), deleting stale files under the dataset's folders. "
         "Re-running resumes an interrupted push. The token comes from `hf auth login` or HF_TOKEN.",
@@ -194,7 +194,10 @@ def add_push(subparsers) -> None:
     p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder written by generate (with its card)")
     p.add_argument("--repo-id", type=_repo_id, required=True, help="ORG/NAME of the dataset repo")
     p.add_argument("--private", action="store_true", help="create the repo private (no effect on an existing repo)")
-    p.add_argument("--revision", default=None, help="branch to commit to (created if missing; default main)")
+    p.add_argument("--revision", default=None, metavar="BRANCH", help="branch to commit to (created if missing; default main)")
+    p.add_argument("--commit-message", metavar="TEXT", help="summary of the commit(s) and title of the pull request (default: 'Upload the dataset with mono-depth-mask VERSION')")
+    p.add_argument("--create-pr", action="store_true", help="commit to a new pull request against main and leave it open for review")
+    p.add_argument("--token", metavar="TOKEN", help="Hugging Face write token (default: HF_TOKEN or the one saved by `hf auth login`); never printed")
     p.add_argument("--dry-run", action="store_true", help="list what would be added, changed and deleted, upload nothing")
     p.set_defaults(run=run_push)
 
@@ -202,7 +205,8 @@ def add_push(subparsers) -> None:
 def run_push(args: argparse.Namespace) -> None:
     from .dataset.push import push
 
-    print(push(args.out, args.repo_id, private=args.private, revision=args.revision, dry_run=args.dry_run))
+    print(push(args.out, args.repo_id, private=args.private, revision=args.revision, dry_run=args.dry_run,
+               commit_message=args.commit_message, create_pr=args.create_pr, token=args.token))
 
 
 def add_teacher_flags(p: argparse.ArgumentParser) -> None:
