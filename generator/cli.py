@@ -9,6 +9,7 @@ import sys
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from . import __version__
 from .errors import UserError, describe_os_error
 from .output.folder import is_url
 from .config import (
@@ -55,34 +56,34 @@ def add_generate(subparsers) -> None:
     inputs.add_argument("--background-depths", metavar="DIR", help="depth of each background: 16-bit PNG in mm or .npy in metres, matched like --masks")
     inputs.add_argument("--num-backgrounds", type=int, metavar="N", help="use the first N backgrounds (demo: how many to make, default 10)")
     inputs.add_argument("--num-foregrounds", type=int, metavar="N", help="use the first N foregrounds (demo: how many to make, default 10)")
-    inputs.add_argument("--bg-size", type=int, default=d.bg_size, help="background side in px (default %(default)s)")
-    inputs.add_argument("--fg-size", type=int, help="longest side of a foreground in px (default: half of --bg-size)")
+    inputs.add_argument("--bg-size", type=int, default=d.bg_size, metavar="PX", help="background side in px (default %(default)s)")
+    inputs.add_argument("--fg-size", type=int, metavar="PX", help="longest side of a foreground in px (default: half of --bg-size)")
     inputs.add_argument("--skip-bad-inputs", action="store_true", help="leave out unusable input files (unreadable, empty, fully transparent, ...) with a warning and list them in the manifest, instead of stopping")
 
     placing = p.add_argument_group("placement")
     placing.add_argument("--placements", type=int, default=d.placements, metavar="K", help="placements per background, foreground and flip (default %(default)s)")
-    placing.add_argument("--no-flip", dest="flip", action="store_false", help="do not add horizontally flipped foregrounds")
-    placing.add_argument("--scale-jitter", type=float, default=d.scale_jitter, help="vary foreground size by up to this fraction (default %(default)s)")
+    placing.add_argument("--no-flip", dest="flip", action="store_false", help="do not add horizontally flipped foregrounds (default: add them)")
+    placing.add_argument("--scale-jitter", type=float, default=d.scale_jitter, metavar="F", help="vary foreground size by up to this fraction (default %(default)s)")
     placing.add_argument("--placement", choices=PLACEMENT_MODES, default=d.placement, help="uniform: anywhere inside; ground: bottom edge in the lower part (default %(default)s)")
-    placing.add_argument("--soft-mask", action="store_true", help="keep the alpha as the mask instead of binary 0/255")
-    placing.add_argument("--seed", type=int, default=d.seed, help="seed of placements and splits (default %(default)s)")
+    placing.add_argument("--soft-mask", action="store_true", help="keep the alpha as the mask instead of binary 0/255 (default: binary)")
+    placing.add_argument("--seed", type=int, default=d.seed, metavar="N", help="seed of placements and splits (default %(default)s)")
 
     depth = p.add_argument_group("depth")
     depth.add_argument("--depth", choices=DEPTH_MODES, help="none | scene: the backgrounds' depth with the foreground at its contact depth | model: a depth model on every composite (default: scene with --demo or --background-depths, else model)")
     depth.add_argument("--depth-model", metavar="ID_OR_PATH", help=f"transformers depth model for --depth model (default {DEFAULT_DEPTH_MODEL})")
-    depth.add_argument("--background-depth-model", metavar="ID_OR_PATH", help="with --depth scene: a depth model run once per background")
+    depth.add_argument("--background-depth-model", metavar="ID_OR_PATH", help="with --depth scene: a depth model run once per background (default: none)")
     add_teacher_flags(depth)
 
     output = p.add_argument_group("output")
     output.add_argument("--out", required=True, metavar="DIR_OR_URL", help="output folder (a Hub dataset repo layout): a local path or an fsspec URL (file://, s3://, ...)")
     output.add_argument("--image-format", choices=IMAGE_FORMATS, default=d.image_format, help="composite encoding (default %(default)s; png is lossless)")
-    output.add_argument("--jpeg-quality", type=int, default=d.jpeg_quality, help="JPEG quality (default %(default)s)")
-    output.add_argument("--test-fraction", type=float, default=d.test_fraction, help="share of the test split (default %(default)s)")
+    output.add_argument("--jpeg-quality", type=int, default=d.jpeg_quality, metavar="Q", help="JPEG quality (default %(default)s)")
+    output.add_argument("--test-fraction", type=float, default=d.test_fraction, metavar="F", help="share of the test split (default %(default)s)")
     output.add_argument("--split-by", choices=SPLIT_BY, default=d.split_by, help="what the splits keep apart (default %(default)s)")
-    output.add_argument("--shard-size", type=int, default=d.shard_size, help="samples per Parquet shard (default %(default)s)")
-    output.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes building shards, and threads decoding the inputs (default: all cores, %(default)s)")
+    output.add_argument("--shard-size", type=int, default=d.shard_size, metavar="N", help="samples per Parquet shard (default %(default)s)")
+    output.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N", help="worker processes building shards, and threads decoding the inputs (default: all cores, %(default)s)")
     output.add_argument("--overwrite", action="store_true", help="replace a dataset built with other options in --out")
-    output.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    output.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars, ours or the libraries' (also TQDM_DISABLE=1 or HF_HUB_DISABLE_PROGRESS_BARS=1)")
     output.add_argument("--no-gallery", dest="gallery", action="store_false", help="skip the gallery pictures (OUT/gallery/)")
 
     engine = p.add_argument_group("engine")
@@ -149,7 +150,7 @@ def _repo_id(value: str) -> str:
 
 
 def add_card(subparsers) -> None:
-    from .dataset.card import DEFAULT_REPO_ID, LICENSE
+    from .dataset.card import DEFAULT_REPO_ID, LICENSE, LICENSE_LINK, LICENSE_NAME
     from .dataset.hub_rules import HUB_LICENSES
 
     p = subparsers.add_parser(
@@ -161,9 +162,11 @@ def add_card(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder written by generate")
-    p.add_argument("--repo-id", type=_repo_id, help=f"ORG/NAME used in the card's examples (default: the last one given, else {DEFAULT_REPO_ID})")
+    p.add_argument("--repo-id", type=_repo_id, metavar="ORG/NAME", help=f"ORG/NAME used in the card's examples (default: the last one given, else {DEFAULT_REPO_ID})")
     p.add_argument("--license", choices=HUB_LICENSES, metavar="ID", help=f"a Hub license id, e.g. cc-by-4.0, mit, apache-2.0 (default: the last one given, else {LICENSE}: the inputs' licenses apply)")
-    p.add_argument("--pretty-name", help="the card's title (default: the last one given, else mono-depth-mask)")
+    p.add_argument("--license-name", metavar="NAME", help=f"with --license other: the license's short name (default: the last one given, else {LICENSE_NAME}: the inputs' licenses apply)")
+    p.add_argument("--license-link", metavar="URL_OR_FILE", help=f"with --license other: a URL or a file of the repo with the license's text (default: the last one given, else {LICENSE_LINK}, whose License section says what applies)")
+    p.add_argument("--pretty-name", metavar="TEXT", help="the card's title (default: the last one given, else mono-depth-mask)")
     p.set_defaults(run=run_card)
 
 
@@ -172,7 +175,8 @@ def run_card(args: argparse.Namespace) -> None:
     from .dataset.hub_rules import card_problems
     from .output.manifest import load_manifest
 
-    path = write_card(args.out, repo_id=args.repo_id, pretty_name=args.pretty_name, license=args.license)
+    path = write_card(args.out, repo_id=args.repo_id, pretty_name=args.pretty_name, license=args.license,
+                      license_name=args.license_name, license_link=args.license_link)
     problems = card_problems(path.read_text(encoding="utf-8"))
     if problems:
         raise UserError(f"{path} would be rejected by the Hub: {'; '.join(problems)}")
@@ -192,7 +196,7 @@ def add_push(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder written by generate (with its card)")
-    p.add_argument("--repo-id", type=_repo_id, required=True, help="ORG/NAME of the dataset repo")
+    p.add_argument("--repo-id", type=_repo_id, required=True, metavar="ORG/NAME", help="ORG/NAME of the dataset repo")
     p.add_argument("--private", action="store_true", help="create the repo private (no effect on an existing repo)")
     p.add_argument("--revision", default=None, metavar="BRANCH", help="branch to commit to (created if missing; default main)")
     p.add_argument("--commit-message", metavar="TEXT", help="summary of the commit(s) and title of the pull request (default: 'Upload the dataset with mono-depth-mask VERSION')")
@@ -210,10 +214,10 @@ def run_push(args: argparse.Namespace) -> None:
 
 
 def add_teacher_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, help="depth model batch size (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, metavar="N", help="depth model batch size (default %(default)s)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="device of the depth model (default %(default)s)")
-    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="depth model precision; auto: bf16/fp16 on CUDA, fp32 on CPU")
-    p.add_argument("--trust-remote-code", action="store_true", help="allow a model repo's own code to run (off by default)")
+    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="depth model precision; auto: bf16/fp16 on CUDA, fp32 on CPU (default %(default)s)")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow a model repo's own code to run (default: off)")
 
 
 def teacher_settings(args: argparse.Namespace) -> TeacherSettings:
@@ -233,7 +237,7 @@ def add_relabel_depth(subparsers) -> None:
     p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder made by generate")
     p.add_argument("--depth-model", required=True, metavar="ID_OR_PATH", help="transformers depth model, Hub id or local folder")
     add_teacher_flags(p)
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars, ours or the libraries' (also TQDM_DISABLE=1)")
     p.set_defaults(run=run_relabel_depth)
 
 
@@ -246,10 +250,11 @@ def run_relabel_depth(args: argparse.Namespace) -> None:
 
 
 
-def _dataset_parser(subparsers, name: str, help: str, run) -> argparse.ArgumentParser:
+def _dataset_parser(subparsers, name: str, help: str, run, progress: bool = True) -> argparse.ArgumentParser:
     p = subparsers.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
     p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder built by generate")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    if progress:  # gallery draws in about a second and has no bar
+        p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars (also TQDM_DISABLE=1)")
     p.set_defaults(run=run)
     return p
 
@@ -307,7 +312,7 @@ def run_stats(args: argparse.Namespace) -> None:
 
 
 def add_gallery(subparsers) -> None:
-    _dataset_parser(subparsers, "gallery", "redraw the pictures in OUT/gallery/ and rewrite the card", run_gallery)
+    _dataset_parser(subparsers, "gallery", "redraw the pictures in OUT/gallery/ and rewrite the card", run_gallery, progress=False)
 
 
 def run_gallery(args: argparse.Namespace) -> None:
@@ -341,14 +346,24 @@ def parser() -> argparse.ArgumentParser:
         description="Build, check and publish a synthetic dataset for monocular depth and foreground segmentation.",
         epilog="Run 'mono-depth-mask COMMAND --help' for a command's flags and examples.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = p.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for add in SUBCOMMANDS:
         add(subparsers)
     return p
 
 
+def quiet_if_asked(args: argparse.Namespace) -> None:
+    """--no-progress (or TQDM_DISABLE) silences the libraries' bars too: downloads, "Loading weights"."""
+    from .progress import disabled_by_environment, silence_libraries
+
+    if not getattr(args, "progress", True) or disabled_by_environment():
+        silence_libraries()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    quiet_if_asked(args)
     try:
         code = args.run(args)  # None, or an exit code (validate: 1 when a check fails)
     except UserError as error:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from tqdm import tqdm
+from ..progress import tqdm
 
 from ..output.manifest import load_manifest
 from ..pipeline.moments import IMAGE, DatasetStats, decode, input_table_stats

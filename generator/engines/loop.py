@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
-from tqdm import tqdm
+from ..progress import tqdm
 
 from ..pipeline.plan import ShardSpec
 from ..pipeline.shard import ShardContext, shard_composites

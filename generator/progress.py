@@ -1,0 +1,35 @@
+"""Progress bars that honour the standard switches: `--no-progress`, TQDM_DISABLE and
+HF_HUB_DISABLE_PROGRESS_BARS (or huggingface_hub's `disable_progress_bars()`), for ours and for the bars of
+huggingface_hub and transformers (model downloads, "Loading weights")."""
+
+from __future__ import annotations
+
+import os
+
+from huggingface_hub.utils import tqdm as _hub_tqdm
+
+
+def disabled_by_environment() -> bool:
+    """TQDM_DISABLE set: tqdm reads it only as a default, which an explicit `disable=` overrides."""
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+class tqdm(_hub_tqdm):
+    """huggingface_hub's tqdm (off when its bars are disabled), also off with TQDM_DISABLE."""
+
+    def __init__(self, *args, **kwargs):
+        if disabled_by_environment():
+            kwargs["disable"] = True
+        super().__init__(*args, **kwargs)
+
+
+def silence_libraries() -> None:
+    """--no-progress: no bar from huggingface_hub or transformers either."""
+    from huggingface_hub.utils import disable_progress_bars
+
+    disable_progress_bars()
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:  # transformers is a dependency; a broken install is reported where it is used
+        return
+    transformers_logging.disable_progress_bar()
