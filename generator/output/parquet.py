@@ -26,6 +26,9 @@ from ..schema import DICTIONARY_COLUMNS, FEATURES, ROW_GROUP_SIZE
 from .folder import atomic_path
 
 ZSTD_LEVEL = 3
+# Footer key holding the Arrow table's in-memory size, which `datasets` calls a split's num_bytes: the card
+# sums it from the footers without reading any data.
+ARROW_NBYTES_KEY = "mono_depth_mask.arrow_nbytes"
 # None: fixed-size pages (see above). datasets.config.DEFAULT_CDC_OPTIONS would be
 # {"min_chunk_size": 256 * 1024, "max_chunk_size": 1024 * 1024, "norm_level": 0}.
 CDC_OPTIONS: dict | None = None
@@ -44,6 +47,12 @@ def scalar_columns(schema: pa.Schema) -> list[str]:
         else:
             paths.append(field.name)
     return paths
+
+
+def arrow_nbytes(path: Path) -> int | None:
+    """The in-memory Arrow size of a shard's table, from its footer (None for a shard written without it)."""
+    value = (pq.read_metadata(path).metadata or {}).get(ARROW_NBYTES_KEY.encode())
+    return int(value) if value is not None else None
 
 
 def write_table(table: pa.Table, path: Path, config: str) -> None:
@@ -67,6 +76,7 @@ def write_table(table: pa.Table, path: Path, config: str) -> None:
             **({"use_content_defined_chunking": CDC_OPTIONS} if CDC_OPTIONS else {}),
         ) as writer:
             writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
+            writer.add_key_value_metadata({ARROW_NBYTES_KEY: str(table.nbytes)})
             if CDC_OPTIONS:
                 # The same key datasets writes, so tools can tell how the pages were cut.
                 writer.add_key_value_metadata({"content_defined_chunking": json.dumps(CDC_OPTIONS)})
