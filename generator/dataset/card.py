@@ -270,7 +270,7 @@ def _gallery_section(out: Path) -> str:
         return ""
     pictures = sorted(p.name for p in folder.glob("*.png"))
     body = "\n\n".join(f"![{Path(name).stem}]({GALLERY_DIR}/{name})" for name in pictures)
-    about = ("Composites, masks and depth maps of a few rows chosen by the seed (one depth colour scale per sheet); "
+    about = ("Composites, masks and depth maps of a few rows chosen by the seed (one depth colour scale per sheet, or one per map when their ranges differ more than threefold); "
              "the mask coverage histogram counts every row, the depth histograms use the sampled rows' pixels and every row's range. "
              "Redraw with `mono-depth-mask gallery OUT`.")
     return f"## Gallery\n\n{about}\n\n{body}\n"
