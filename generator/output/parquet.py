@@ -49,6 +49,27 @@ def scalar_columns(schema: pa.Schema) -> list[str]:
     return paths
 
 
+def values_nbytes(table: pa.Table) -> int:
+    """The table's Arrow size without the validity bitmaps of columns that hold no null. pyarrow counts such
+    a bitmap when one is allocated, which depends on where the table came from (Parquet's reader allocates
+    some, a table built in memory none), so this is the size that is the same for the same values: a shard
+    read back and rewritten with the same values (relabel-depth with the same teacher) keeps its bytes."""
+    return sum(chunk.nbytes - _unneeded_bitmaps(chunk) for column in table.columns for chunk in column.chunks)
+
+
+def _unneeded_bitmaps(array: pa.Array) -> int:
+    bitmap = array.buffers()[0]
+    own = bitmap.size if bitmap is not None and array.null_count == 0 and array.offset == 0 else 0
+    kind = array.type
+    if pa.types.is_struct(kind):
+        children = [array.field(i) for i in range(kind.num_fields)]
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        children = [array.values]
+    else:
+        children = []
+    return own + sum(_unneeded_bitmaps(child) for child in children)
+
+
 def arrow_nbytes(path: Path) -> int | None:
     """The in-memory Arrow size of a shard's table, from its footer (None for a shard written without it)."""
     value = (pq.read_metadata(path).metadata or {}).get(ARROW_NBYTES_KEY.encode())
@@ -76,7 +97,7 @@ def write_table(table: pa.Table, path: Path, config: str) -> None:
             **({"use_content_defined_chunking": CDC_OPTIONS} if CDC_OPTIONS else {}),
         ) as writer:
             writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
-            writer.add_key_value_metadata({ARROW_NBYTES_KEY: str(table.nbytes)})
+            writer.add_key_value_metadata({ARROW_NBYTES_KEY: str(values_nbytes(table))})
             if CDC_OPTIONS:
                 # The same key datasets writes, so tools can tell how the pages were cut.
                 writer.add_key_value_metadata({"content_defined_chunking": json.dumps(CDC_OPTIONS)})
