@@ -26,6 +26,7 @@ from .output import manifest as manifest_io
 from .output.folder import OutputFolder, build_lock, check_engine, remove_temporaries, write_json
 from .output.manifest import ShardRecord
 from .pipeline.moments import DatasetStats
+from .progress import StepBar
 from .pipeline.plan import ShardSpec, check_positions, plan_shards
 from .pipeline.shard import ShardContext, make_context
 from .pipeline.sources import Sources
@@ -125,7 +126,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
             records += input_configs.result() if input_configs else write_input_configs(context, shards, out, progress.add)
         summary = BuildSummary(folder.url or out, records, 0.0, rows, kept=len(kept), built=len(todo), skipped=sources.skipped)
         manifest_io.write_manifest(out, options, sources, depth_info, rows, records, card=card)
-        finishing = _FinishingSteps(run.progress, ["statistics", *(["gallery"] if run.gallery else []), "card"])
+        finishing = StepBar(run.progress, ["statistics", *(["gallery"] if run.gallery else []), "card"])
         finishing.next()
         write_json(out / STATS, merge_stats(out, records).to_json())
         if run.gallery:
@@ -134,32 +135,9 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
             finishing.next()
             write_gallery(out, folder.shards)
         finishing.next()
-        write_card(out)
+        write_card(out, shards_root=folder.shards)
         finishing.close()
     return summary
-
-
-class _FinishingSteps:
-    """After the shards' bar, one that names each finishing step while it runs (the gallery alone takes
-    seconds), so the wait is not mistaken for a hang."""
-
-    def __init__(self, enabled: bool, steps: list[str]):
-        from .progress import tqdm
-
-        self.steps = iter(steps)
-        self.bar = tqdm(total=len(steps), desc="finishing", unit="step", disable=not enabled, dynamic_ncols=True)
-        self.started = False
-
-    def next(self) -> None:
-        if self.started:
-            self.bar.update(1)
-        self.started = True
-        self.bar.set_description(f"finishing: {next(self.steps)}")
-
-    def close(self) -> None:
-        self.bar.update(1)
-        self.bar.set_description("finishing: done")
-        self.bar.close()
 
 
 def _skipped_text(skipped: dict) -> str:

@@ -250,11 +250,10 @@ def run_relabel_depth(args: argparse.Namespace) -> None:
 
 
 
-def _dataset_parser(subparsers, name: str, help: str, run, progress: bool = True) -> argparse.ArgumentParser:
+def _dataset_parser(subparsers, name: str, help: str, run) -> argparse.ArgumentParser:
     p = subparsers.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
     p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder built by generate")
-    if progress:  # gallery draws in about a second and has no bar
-        p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars (also TQDM_DISABLE=1)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars (also TQDM_DISABLE=1)")
     p.set_defaults(run=run)
     return p
 
@@ -312,16 +311,22 @@ def run_stats(args: argparse.Namespace) -> None:
 
 
 def add_gallery(subparsers) -> None:
-    _dataset_parser(subparsers, "gallery", "redraw the pictures in OUT/gallery/ and rewrite the card", run_gallery, progress=False)
+    _dataset_parser(subparsers, "gallery", "redraw the pictures in OUT/gallery/ and rewrite the card", run_gallery)
 
 
 def run_gallery(args: argparse.Namespace) -> None:
     from .dataset.card import write_card
     from .dataset.gallery import write_gallery
 
+    from .progress import StepBar
+
     readable_dataset(args.out)
+    steps = StepBar(args.progress, ["gallery", "card"], desc="gallery")  # the drawing takes seconds
+    steps.next()
     paths = write_gallery(args.out)
+    steps.next()
     write_card(args.out)
+    steps.close()
     print(f"wrote {len(paths)} pictures in {args.out / 'gallery'} and {args.out / 'README.md'}")
 
 

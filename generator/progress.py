@@ -33,3 +33,23 @@ def silence_libraries() -> None:
     except ImportError:  # transformers is a dependency; a broken install is reported where it is used
         return
     transformers_logging.disable_progress_bar()
+
+
+class StepBar:
+    """A bar that names each step while it runs (the gallery alone takes seconds), so the wait after the
+    shards is not mistaken for a hang."""
+
+    def __init__(self, enabled: bool, steps: list[str], desc: str = "finishing"):
+        self.steps, self.desc, self.started = iter(steps), desc, False
+        self.bar = tqdm(total=len(steps), desc=desc, unit="step", disable=not enabled, dynamic_ncols=True)
+
+    def next(self) -> None:
+        if self.started:
+            self.bar.update(1)
+        self.started = True
+        self.bar.set_description(f"{self.desc}: {next(self.steps)}")
+
+    def close(self) -> None:
+        self.bar.update(1)
+        self.bar.set_description(f"{self.desc}: done")
+        self.bar.close()

@@ -44,8 +44,15 @@ def test_metavars_are_generic_and_defaults_shown(command):
             assert "default" in (action.help or ""), (command, action.option_strings, action.help)
 
 
-def test_gallery_takes_no_progress_switch_it_would_ignore():
-    assert "--no-progress" not in subparsers()["gallery"].format_help()
+def test_gallery_names_its_steps_unless_no_progress(tmp_path):
+    out = tmp_path / "g"
+    assert main(["generate", "--demo", "--num-backgrounds", "2", "--num-foregrounds", "2", "--workers", "1",
+                 "--no-progress", "--no-gallery", "--out", str(out)]) == 0
+    run = [sys.executable, "-m", "generator", "gallery", str(out)]
+    shown = subprocess.run(run, capture_output=True, text=True, timeout=300)
+    quiet = subprocess.run([*run, "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert shown.returncode == quiet.returncode == 0
+    assert "gallery: gallery" in shown.stderr and "gallery: card" in shown.stderr and quiet.stderr == ""
 
 
 def _generate(tmp_path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -32,7 +32,7 @@ def size_category(rows: int) -> str:
 
 
 def yaml_header(manifest: dict, pretty_name: str, license: str = LICENSE, out: Path | None = None,
-                license_name: str = LICENSE_NAME, license_link: str = LICENSE_LINK) -> str:
+                license_name: str = LICENSE_NAME, license_link: str = LICENSE_LINK, shards_root=None) -> str:
     splits = list(manifest["splits"])
     header = {
         "pretty_name": pretty_name,
@@ -42,7 +42,8 @@ def yaml_header(manifest: dict, pretty_name: str, license: str = LICENSE, out: P
         "size_categories": [size_category(sum(manifest["splits"].values()))],
         "tags": ["synthetic", "monocular-depth", "foreground-segmentation", "image-compositing"],
         "configs": [_listed_splits_only(entry, manifest) for entry in yaml_configs(splits)],
-        "dataset_info": [_dataset_info(manifest, config, config_splits(manifest, config, splits), out) for config in CONFIGS],
+        "dataset_info": [_dataset_info(manifest, config, config_splits(manifest, config, splits), out, shards_root)
+                         for config in CONFIGS],
     }
     return yaml.safe_dump(header, sort_keys=False, allow_unicode=True).rstrip("\n")
 
@@ -63,12 +64,12 @@ def _listed_splits_only(entry: dict, manifest: dict) -> dict:
     return {**entry, "data_files": [f for f in entry["data_files"] if f["split"] in listed]}
 
 
-def _dataset_info(manifest: dict, config: str, splits: list[str], out: Path | None) -> dict:
+def _dataset_info(manifest: dict, config: str, splits: list[str], out: Path | None, shards_root=None) -> dict:
     """Sizes as `datasets` defines them: a split's num_bytes is its in-memory Arrow size (from the shards'
     footers), dataset_size their sum, download_size the bytes of the listed files. Left out when a shard's
     footer does not say (a shard written elsewhere, or before the footer held it)."""
     shards = [s for s in manifest["shards"] if s["config"] == config and s["split"] in splits]
-    in_memory = {split: _split_nbytes(out, [s for s in shards if s["split"] == split]) for split in splits}
+    in_memory = {split: _split_nbytes([out, shards_root], [s for s in shards if s["split"] == split]) for split in splits}
     known = all(value is not None for value in in_memory.values())
     return {
         "config_name": config,
@@ -86,17 +87,27 @@ def _dataset_info(manifest: dict, config: str, splits: list[str], out: Path | No
     }
 
 
-def _split_nbytes(out: Path | None, shards: list[dict]) -> int | None:
+def _split_nbytes(roots: list, shards: list[dict]) -> int | None:
+    """The summed footers' sizes; `roots`: where the shards may be (OUT, or a URL the fg_bg shards went to)."""
     from ..output.parquet import arrow_nbytes
 
     total = 0
     for shard in shards:
-        path = out / shard["path"] if out is not None else None
-        size = arrow_nbytes(path) if path is not None and path.is_file() else None
+        size = next((size for root in roots if root is not None and (size := _footer_nbytes(root, shard["path"], arrow_nbytes)) is not None), None)
         if size is None:
             return None
         total += size
     return total
+
+
+def _footer_nbytes(root, relative: str, arrow_nbytes) -> int | None:
+    from ..output.folder import open_input
+
+    try:
+        with open_input(root, relative) as stream:
+            return arrow_nbytes(stream)
+    except (OSError, ValueError):  # absent here, or not readable as Parquet
+        return None
 
 
 DEFAULT_SETTINGS = {"repo_id": DEFAULT_REPO_ID, "pretty_name": "mono-depth-mask", "license": LICENSE,
@@ -112,12 +123,12 @@ def card_settings(manifest: dict, **given: str | None) -> dict[str, str]:
 
 
 def render_card(out: Path, repo_id: str = DEFAULT_REPO_ID, pretty_name: str = "mono-depth-mask", license: str = LICENSE,
-                license_name: str = LICENSE_NAME, license_link: str = LICENSE_LINK) -> str:
+                license_name: str = LICENSE_NAME, license_link: str = LICENSE_LINK, shards_root=None) -> str:
     out = Path(out)
     manifest = load_manifest(out)
     template = Template(files(__package__).joinpath("dataset_card.md").read_text(encoding="utf-8"))
     fields = _fields(out, manifest, repo_id, pretty_name)
-    fields["yaml_header"] = yaml_header(manifest, pretty_name, license, out, license_name, license_link)
+    fields["yaml_header"] = yaml_header(manifest, pretty_name, license, out, license_name, license_link, shards_root)
     fields["license_text"] = _license_text(license, license_name)
     fields["credits_depth"] = _credits_depth(manifest)
     text = template.substitute(fields)
@@ -125,8 +136,9 @@ def render_card(out: Path, repo_id: str = DEFAULT_REPO_ID, pretty_name: str = "m
 
 
 def write_card(out: Path, repo_id: str | None = None, pretty_name: str | None = None, license: str | None = None,
-               license_name: str | None = None, license_link: str | None = None) -> Path:
-    """Render OUT/README.md; settings given here are kept in the manifest for later renders."""
+               license_name: str | None = None, license_link: str | None = None, shards_root=None) -> Path:
+    """Render OUT/README.md; settings given here are kept in the manifest for later renders. `shards_root`:
+    where the fg_bg shards are when not in OUT (a build into a URL)."""
     from ..schema import MANIFEST
     from ..output.folder import write_json, write_text
 
@@ -137,7 +149,7 @@ def write_card(out: Path, repo_id: str | None = None, pretty_name: str | None = 
     if manifest.get("card") != settings and any(given.values()):
         write_json(out / MANIFEST, {**manifest, "card": settings})
     path = out / CARD
-    write_text(path, render_card(out, **settings))
+    write_text(path, render_card(out, **settings, shards_root=shards_root))
     return path
 
 

@@ -70,9 +70,10 @@ def _unneeded_bitmaps(array: pa.Array) -> int:
     return own + sum(_unneeded_bitmaps(child) for child in children)
 
 
-def arrow_nbytes(path: Path) -> int | None:
-    """The in-memory Arrow size of a shard's table, from its footer (None for a shard written without it)."""
-    value = (pq.read_metadata(path).metadata or {}).get(ARROW_NBYTES_KEY.encode())
+def arrow_nbytes(source) -> int | None:
+    """The in-memory Arrow size of a shard's table, from its footer (None for a shard written without it).
+    `source`: a path or a readable binary stream."""
+    value = (pq.read_metadata(source).metadata or {}).get(ARROW_NBYTES_KEY.encode())
     return int(value) if value is not None else None
 
 
