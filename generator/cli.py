@@ -368,8 +368,8 @@ def quiet_if_asked(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    quiet_if_asked(args)
     try:
+        quiet_if_asked(args)
         code = args.run(args)  # None, or an exit code (validate: 1 when a check fails)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)

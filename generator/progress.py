@@ -24,15 +24,16 @@ class tqdm(_hub_tqdm):
 
 
 def silence_libraries() -> None:
-    """--no-progress: no bar from huggingface_hub or transformers either."""
+    """--no-progress: no bar from huggingface_hub or transformers either. transformers reads huggingface_hub's
+    switch when it is imported, so it is told only if it is imported already (importing it here would cost
+    a second or two at every start)."""
+    import sys
+
     from huggingface_hub.utils import disable_progress_bars
 
     disable_progress_bars()
-    try:
-        from transformers.utils import logging as transformers_logging
-    except ImportError:  # transformers is a dependency; a broken install is reported where it is used
-        return
-    transformers_logging.disable_progress_bar()
+    if "transformers.utils.logging" in sys.modules:
+        sys.modules["transformers.utils.logging"].disable_progress_bar()
 
 
 class StepBar:

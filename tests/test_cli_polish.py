@@ -76,19 +76,25 @@ def test_every_progress_switch_silences_every_bar(tmp_path, switch):
     assert not re.search(r"\d+%\|", result.stderr), result.stderr
 
 
-def test_no_progress_silences_transformers_bars():
-    from transformers.utils import logging as transformers_logging
+NO_PROGRESS_THEN_TRANSFORMERS = """
+import sys
+from generator.cli import quiet_if_asked
+import argparse
+imported_first = sys.argv[1] == "before"
+if imported_first:
+    import transformers.utils.logging
+quiet_if_asked(argparse.Namespace(progress=False))
+from transformers.utils import logging
+print(logging.is_progress_bar_enabled())
+"""
 
-    from generator.cli import quiet_if_asked
 
-    quiet_if_asked(argparse.Namespace(progress=False))
-    try:
-        assert not transformers_logging.is_progress_bar_enabled()
-    finally:
-        transformers_logging.enable_progress_bar()
-        from huggingface_hub.utils import enable_progress_bars
-
-        enable_progress_bars()
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_no_progress_silences_transformers_bars(when):
+    """Whether transformers is imported before --no-progress takes effect (a teacher) or after."""
+    result = subprocess.run([sys.executable, "-c", NO_PROGRESS_THEN_TRANSFORMERS, when], capture_output=True, text=True,
+                            timeout=120, env={k: v for k, v in os.environ.items() if "PROGRESS" not in k and k != "TQDM_DISABLE"})
+    assert result.stdout.strip() == "False", result.stderr
 
 
 def test_skip_warning_names_the_kind_once(tmp_path, capsys):
