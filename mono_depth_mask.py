@@ -26,7 +26,7 @@ from pathlib import Path
 
 import datasets
 
-from generator.config import BuildOptions, DepthPlan, TeacherSettings
+from generator.config import BuildOptions, DepthPlan, TeacherSettings, default_depth_mode
 from generator.engines.job import shard_table
 from generator.pipeline.plan import plan_shards
 from generator.pipeline.shard import make_context, shard_composites
@@ -41,15 +41,24 @@ INPUT_FOLDERS = {"backgrounds": "backgrounds", "foregrounds": "foregrounds", "ma
 class MonoDepthMaskConfig(datasets.BuilderConfig):
     """A named set of build options."""
 
-    build: BuildOptions = field(default_factory=BuildOptions)
+    build: BuildOptions | None = field(default_factory=BuildOptions)  # None: decided from data_dir
     teacher: TeacherSettings = field(default_factory=TeacherSettings)
+
+
+def depth_from_inputs(found: dict[str, str]) -> BuildOptions:
+    """The `full` config's depth when no build options are given: the CLI's default (scene where the
+    backgrounds have depth maps), except that no teacher is downloaded unasked (none instead of model)."""
+    mode = default_depth_mode(False, found.get("background_depths"), None)
+    return BuildOptions(depth=mode if mode == "scene" else "none")
 
 
 class MonoDepthMask(datasets.ArrowBasedBuilder):
     BUILDER_CONFIG_CLASS = MonoDepthMaskConfig
     BUILDER_CONFIGS = [
         MonoDepthMaskConfig(name="demo", description="built-in procedural rooms and sprites", build=BuildOptions(demo=True)),
-        MonoDepthMaskConfig(name="full", description="your inputs from data_dir", build=BuildOptions(depth="none")),
+        # Depth as the CLI decides it: scene with DIR/background_depths; without them none here, where the CLI
+        # would download a teacher (pass build=BuildOptions(depth="model", depth_model=...) for that).
+        MonoDepthMaskConfig(name="full", description="your inputs from data_dir", build=None),
     ]
     DEFAULT_CONFIG_NAME = "demo"
 
@@ -58,10 +67,11 @@ class MonoDepthMask(datasets.ArrowBasedBuilder):
 
     def _options(self) -> BuildOptions:
         options = self.config.build
-        if not options.demo and self.config.data_dir:
+        if not (options and options.demo) and self.config.data_dir:
             root = Path(self.config.data_dir)
             found = {key: str(root / folder) for key, folder in INPUT_FOLDERS.items() if (root / folder).is_dir()}
-            options = dataclasses.replace(options, **found)
+            options = dataclasses.replace(options or depth_from_inputs(found), **found)
+        options = options or depth_from_inputs({})
         options.validate()
         return options
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import importlib
 from collections import Counter
+import os
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from .output import manifest as manifest_io
 from .output.folder import OutputFolder, build_lock, check_engine, remove_temporaries, repair_folder_swap, write_json
 from .output.manifest import ShardRecord
 from .pipeline.moments import DatasetStats
+from .progress import StepBar
 from .pipeline.plan import ShardSpec, check_positions, plan_shards
 from .pipeline.shard import ShardContext, make_context
 from .pipeline.sources import Sources
@@ -76,7 +79,7 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
     elif run.workers > 1:
         worker_processes()  # the workers' server starts up beside the loading of the inputs
     plan = DepthPlan.of(options, run.teacher, run.engine)
-    with OutputFolder(run.out) as folder:
+    with OutputFolder(run.out) as folder, _removed_if_left_empty(folder.local):
         summary = _build_into(options, run, plan, folder)
         folder.publish()  # a URL: the input configs, then the card, then the manifest
     summary.seconds = time.perf_counter() - started
@@ -135,14 +138,36 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         # The manifest says `complete` only once everything else is written; until then the card and the
         # gallery are drawn from it in memory (readers refuse an unfinished dataset).
         manifest = manifest_io.manifest_data(options, sources, depth_info, rows, records, card=card, geometry=geometry)
+        finishing = StepBar(run.progress, ["statistics", *(["gallery"] if run.gallery else []), "card"])
+        finishing.next()
         write_json(out / STATS, merge_stats(out, records).to_json())
         if run.gallery:
             from .dataset.gallery import write_gallery  # matplotlib is imported only when a gallery is drawn
 
+            finishing.next()
             write_gallery(out, folder.shards, manifest)
-        write_card(out, manifest=manifest)
+        finishing.next()
+        write_card(out, manifest=manifest, shards_root=folder.shards)
         write_json(out / MANIFEST, manifest)
+        finishing.close()
     return summary
+
+
+@contextmanager
+def _removed_if_left_empty(out: Path):
+    """A build that creates OUT and fails before writing a file (a teacher that cannot be downloaded, a bad
+    input) leaves no empty folder behind; a folder that existed before is left as it was."""
+    created = not out.exists()
+    try:
+        yield
+    except BaseException:
+        if created:
+            for folder, _, _ in sorted(os.walk(out), key=lambda entry: -len(entry[0])):
+                try:
+                    os.rmdir(folder)  # only empty folders go: any file written keeps its folders
+                except OSError:
+                    pass
+        raise
 
 
 def _intact_inputs(out: Path, previous: dict | None) -> list[ShardRecord]:

@@ -11,6 +11,7 @@ import threading
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from . import __version__
 from .errors import UserError, describe_os_error
 from .output.folder import is_url
 from .config import (
@@ -58,43 +59,43 @@ def add_generate(subparsers) -> None:
     inputs.add_argument("--background-depths", metavar="DIR", help="depth of each background: 16-bit PNG in mm or .npy in metres, matched like --masks")
     inputs.add_argument("--num-backgrounds", type=int, metavar="N", help="use the first N backgrounds (demo: how many to make, default 10)")
     inputs.add_argument("--num-foregrounds", type=int, metavar="N", help="use the first N foregrounds (demo: how many to make, default 10)")
-    inputs.add_argument("--bg-size", type=int, default=d.bg_size, help="background side in px (default %(default)s)")
-    inputs.add_argument("--fg-size", type=int, help="longest side of a foreground in px (default: half of --bg-size)")
+    inputs.add_argument("--bg-size", type=int, default=d.bg_size, metavar="PX", help="background side in px (default %(default)s)")
+    inputs.add_argument("--fg-size", type=int, metavar="PX", help="longest side of a foreground in px (default: half of --bg-size)")
     inputs.add_argument("--skip-bad-inputs", action="store_true", help="leave out unusable input files (unreadable, empty, fully transparent, ...) with a warning and list them in the manifest, instead of stopping")
 
     placing = p.add_argument_group("placement")
     placing.add_argument("--placements", type=int, default=d.placements, metavar="K", help="placements per background, foreground and flip (default %(default)s)")
-    placing.add_argument("--no-flip", dest="flip", action="store_false", help="do not add horizontally flipped foregrounds")
-    placing.add_argument("--scale-jitter", type=float, default=d.scale_jitter, help="vary foreground size by up to this fraction (default %(default)s)")
+    placing.add_argument("--no-flip", dest="flip", action="store_false", help="do not add horizontally flipped foregrounds (default: add them)")
+    placing.add_argument("--scale-jitter", type=float, default=d.scale_jitter, metavar="F", help="vary foreground size by up to this fraction (default %(default)s)")
     placing.add_argument("--placement", choices=PLACEMENT_MODES, default=d.placement, help="floor: standing on the scene's floor, sized by their real height and the depth there, hidden behind nearer things (needs metric background depth); uniform: one size anywhere inside; ground: one size, bottom edge in the lower part; auto: floor wherever the backgrounds' metric depth is known, else uniform (default %(default)s)")
     placing.add_argument("--fg-heights", metavar="FILE", help="CSV of name,height_m: each foreground's real height in metres, by file stem (floor placement)")
     placing.add_argument("--fg-height", type=float, default=d.fg_height, metavar="M", help="height in metres of the foregrounds --fg-heights does not list (default %(default)s)")
     placing.add_argument("--fov", type=float, default=d.fov, metavar="DEGREES", help="horizontal field of view of background photos without an EXIF focal length (default %(default)s)")
-    placing.add_argument("--soft-mask", action="store_true", help="keep the alpha as the mask instead of binary 0/255")
+    placing.add_argument("--soft-mask", action="store_true", help="keep the alpha as the mask instead of binary 0/255 (default: binary)")
     light = p.add_argument_group("edges and light")
     light.add_argument("--blend", choices=BLEND_CHOICES, default=d.blend, help="how the cut-out's edge meets the background: alpha, gaussian or box (softened edge), motion (motion blur), poisson (gradient-domain), mix (one per placement, seeded) (default %(default)s)")
     light.add_argument("--no-decontaminate", dest="decontaminate", action="store_false", help="keep the cut-outs' input colours under partial alpha (default: estimate their true colours, no halo of their old background)")
     light.add_argument("--shadow", action=argparse.BooleanOptionalAction, default=d.shadow, help="a soft contact shadow on the floor under objects standing on it (default %(default)s)")
     light.add_argument("--harmonize", action=argparse.BooleanOptionalAction, default=d.harmonize, help="move each object's colour and brightness partway to the background around it (default %(default)s)")
     light.add_argument("--background-jitter", action="store_true", help="store a slightly perturbed background (gains, a shift of a few px, noise), so it is a hint, not a key")
-    placing.add_argument("--seed", type=int, default=d.seed, help="seed of placements and splits (default %(default)s)")
+    placing.add_argument("--seed", type=int, default=d.seed, metavar="N", help="seed of placements and splits (default %(default)s)")
 
     depth = p.add_argument_group("depth")
     depth.add_argument("--depth", choices=DEPTH_MODES, help="none | scene: the backgrounds' depth with the foreground at its contact depth | model: a depth model on every composite (default: scene with --demo or --background-depths, else model)")
     depth.add_argument("--depth-model", metavar="ID_OR_PATH", help=f"transformers depth model for --depth model (default {DEFAULT_DEPTH_MODEL})")
-    depth.add_argument("--background-depth-model", metavar="ID_OR_PATH", help="with --depth scene: a depth model run once per background")
+    depth.add_argument("--background-depth-model", metavar="ID_OR_PATH", help="with --depth scene: a depth model run once per background (default: none)")
     add_teacher_flags(depth)
 
     output = p.add_argument_group("output")
     output.add_argument("--out", required=True, metavar="DIR_OR_URL", help="output folder (a Hub dataset repo layout): a local path or an fsspec URL (file://, s3://, ...)")
     output.add_argument("--image-format", choices=IMAGE_FORMATS, default=d.image_format, help="composite encoding (default %(default)s; png is lossless)")
-    output.add_argument("--jpeg-quality", type=int, default=d.jpeg_quality, help="JPEG quality (default %(default)s)")
-    output.add_argument("--test-fraction", type=float, default=d.test_fraction, help="share of the test split (default %(default)s)")
+    output.add_argument("--jpeg-quality", type=int, default=d.jpeg_quality, metavar="Q", help="JPEG quality (default %(default)s)")
+    output.add_argument("--test-fraction", type=float, default=d.test_fraction, metavar="F", help="share of the test split (default %(default)s)")
     output.add_argument("--split-by", choices=SPLIT_BY, default=d.split_by, help="what the splits keep apart (default %(default)s)")
-    output.add_argument("--shard-size", type=int, default=d.shard_size, help="samples per Parquet shard (default %(default)s)")
-    output.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes building shards, and threads decoding the inputs (default: all cores, %(default)s)")
+    output.add_argument("--shard-size", type=int, default=d.shard_size, metavar="N", help="samples per Parquet shard (default %(default)s)")
+    output.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N", help="worker processes building shards, and threads decoding the inputs (default: all cores, %(default)s)")
     output.add_argument("--overwrite", action="store_true", help="replace a dataset built with other options in --out")
-    output.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    output.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars, ours or the libraries' (also TQDM_DISABLE=1 or HF_HUB_DISABLE_PROGRESS_BARS=1)")
     output.add_argument("--no-gallery", dest="gallery", action="store_false", help="skip the gallery pictures (OUT/gallery/)")
 
     engine = p.add_argument_group("engine")
@@ -166,7 +167,7 @@ def _repo_id(value: str) -> str:
 
 
 def add_card(subparsers) -> None:
-    from .dataset.card import DEFAULT_REPO_ID, LICENSE
+    from .dataset.card import DEFAULT_REPO_ID, LICENSE, LICENSE_LINK, LICENSE_NAME
     from .dataset.hub_rules import HUB_LICENSES
 
     p = subparsers.add_parser(
@@ -178,9 +179,11 @@ def add_card(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder written by generate")
-    p.add_argument("--repo-id", type=_repo_id, help=f"ORG/NAME used in the card's examples (default: the last one given, else {DEFAULT_REPO_ID})")
+    p.add_argument("--repo-id", type=_repo_id, metavar="ORG/NAME", help=f"ORG/NAME used in the card's examples (default: the last one given, else {DEFAULT_REPO_ID})")
     p.add_argument("--license", choices=HUB_LICENSES, metavar="ID", help=f"a Hub license id, e.g. cc-by-4.0, mit, apache-2.0 (default: the last one given, else {LICENSE}: the inputs' licenses apply)")
-    p.add_argument("--pretty-name", help="the card's title (default: the last one given, else mono-depth-mask)")
+    p.add_argument("--license-name", metavar="NAME", help=f"with --license other: the license's short name (default: the last one given, else {LICENSE_NAME}: the inputs' licenses apply)")
+    p.add_argument("--license-link", metavar="URL_OR_FILE", help=f"with --license other: a URL or a file of the repo with the license's text (default: the last one given, else {LICENSE_LINK}, whose License section says what applies)")
+    p.add_argument("--pretty-name", metavar="TEXT", help="the card's title (default: the last one given, else mono-depth-mask)")
     p.set_defaults(run=run_card)
 
 
@@ -192,7 +195,8 @@ def run_card(args: argparse.Namespace) -> None:
 
     verified_dataset(args.out)
     with build_lock(args.out):
-        path = write_card(args.out, repo_id=args.repo_id, pretty_name=args.pretty_name, license=args.license)
+        path = write_card(args.out, repo_id=args.repo_id, pretty_name=args.pretty_name, license=args.license,
+                          license_name=args.license_name, license_link=args.license_link)
     problems = card_problems(path.read_text(encoding="utf-8"))
     if problems:
         raise UserError(f"{path} would be rejected by the Hub: {'; '.join(problems)}")
@@ -203,7 +207,7 @@ def run_card(args: argparse.Namespace) -> None:
 def add_push(subparsers) -> None:
     p = subparsers.add_parser(
         "push",
-        help="upload OUT to a Hub dataset repo: new and changed files, stale shards deleted, one commit",
+        help="upload OUT to a Hub dataset repo: new and changed files, stale shards deleted, commits of at most 100 files",
         description="Create the dataset repo if needed and commit the files of OUT whose content differs from "
         "the repo (card, manifest, stats, shards, gallery), deleting stale files under the dataset's folders. "
         "Re-running resumes an interrupted push. The token comes from `hf auth login` or HF_TOKEN.",
@@ -212,9 +216,12 @@ def add_push(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder written by generate (with its card)")
-    p.add_argument("--repo-id", type=_repo_id, required=True, help="ORG/NAME of the dataset repo")
+    p.add_argument("--repo-id", type=_repo_id, required=True, metavar="ORG/NAME", help="ORG/NAME of the dataset repo")
     p.add_argument("--private", action="store_true", help="create the repo private (no effect on an existing repo)")
-    p.add_argument("--revision", default=None, help="branch to commit to (created if missing; default main)")
+    p.add_argument("--revision", default=None, metavar="BRANCH", help="branch to commit to (created if missing; default main)")
+    p.add_argument("--commit-message", metavar="TEXT", help="summary of the commit(s) and title of the pull request (default: 'Upload the dataset with mono-depth-mask VERSION')")
+    p.add_argument("--create-pr", action="store_true", help="commit to a new pull request against main and leave it open for review")
+    p.add_argument("--token", metavar="TOKEN", help="Hugging Face write token (default: HF_TOKEN or the one saved by `hf auth login`); never printed")
     p.add_argument("--dry-run", action="store_true", help="list what would be added, changed and deleted, upload nothing")
     p.set_defaults(run=run_push)
 
@@ -222,14 +229,15 @@ def add_push(subparsers) -> None:
 def run_push(args: argparse.Namespace) -> None:
     from .dataset.push import push
 
-    print(push(args.out, args.repo_id, private=args.private, revision=args.revision, dry_run=args.dry_run))
+    print(push(args.out, args.repo_id, private=args.private, revision=args.revision, dry_run=args.dry_run,
+               commit_message=args.commit_message, create_pr=args.create_pr, token=args.token))
 
 
 def add_teacher_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, help="depth model batch size (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, metavar="N", help="depth model batch size (default %(default)s)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="device of the depth model (default %(default)s)")
-    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="depth model precision; auto: bf16/fp16 on CUDA, fp32 on CPU")
-    p.add_argument("--trust-remote-code", action="store_true", help="allow a model repo's own code to run (off by default)")
+    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="depth model precision; auto: bf16/fp16 on CUDA, fp32 on CPU (default %(default)s)")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow a model repo's own code to run (default: off)")
 
 
 def teacher_settings(args: argparse.Namespace) -> TeacherSettings:
@@ -249,7 +257,7 @@ def add_relabel_depth(subparsers) -> None:
     p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder made by generate")
     p.add_argument("--depth-model", required=True, metavar="ID_OR_PATH", help="transformers depth model, Hub id or local folder")
     add_teacher_flags(p)
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars, ours or the libraries' (also TQDM_DISABLE=1)")
     p.set_defaults(run=run_relabel_depth)
 
 
@@ -262,7 +270,7 @@ def run_relabel_depth(args: argparse.Namespace) -> None:
 def _dataset_parser(subparsers, name: str, help: str, run) -> argparse.ArgumentParser:
     p = subparsers.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
     p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder built by generate")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars (also TQDM_DISABLE=1)")
     p.set_defaults(run=run)
     return p
 
@@ -321,10 +329,16 @@ def run_gallery(args: argparse.Namespace) -> None:
     from .dataset.gallery import write_gallery
     from .output.folder import build_lock
 
+    from .progress import StepBar
+
     verified_dataset(args.out)
     with build_lock(args.out):
+        steps = StepBar(args.progress, ["gallery", "card"], desc="gallery")  # the drawing takes seconds
+        steps.next()
         paths = write_gallery(args.out)
+        steps.next()
         write_card(args.out)
+        steps.close()
     print(f"wrote {len(paths)} pictures in {args.out / 'gallery'} and {args.out / 'README.md'}")
 
 
@@ -349,6 +363,7 @@ def parser() -> argparse.ArgumentParser:
         description="Build, check and publish a synthetic dataset for monocular depth and foreground segmentation.",
         epilog="Run 'mono-depth-mask COMMAND --help' for a command's flags and examples.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = p.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for add in SUBCOMMANDS:
         add(subparsers)
@@ -357,6 +372,14 @@ def parser() -> argparse.ArgumentParser:
 
 def _terminated(signum, frame) -> None:
     raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: workers stopped, temporaries removed
+
+
+def quiet_if_asked(args: argparse.Namespace) -> None:
+    """--no-progress (or TQDM_DISABLE) silences the libraries' bars too: downloads, "Loading weights"."""
+    from .progress import disabled_by_environment, silence_libraries
+
+    if not getattr(args, "progress", True) or disabled_by_environment():
+        silence_libraries()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -371,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        quiet_if_asked(args)
         code = args.run(args)  # None, or an exit code (validate: 1 when a check fails)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -42,3 +42,23 @@ def test_no_gallery_and_no_depth(inputs, tmp_path):
     names = {p.stem for p in (out / "gallery").glob("*.png")}
     assert "05-depth" not in names and "06-samples" in names
     assert "depth" not in __import__("json").loads((out / "stats.json").read_text())["kinds"]
+
+
+def test_depth_maps_of_very_different_ranges_each_get_their_own_colour_scale():
+    import numpy as np
+
+    from generator.dataset.gallery import depth_colouring
+
+    ramp = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+    near, far = 1 + 5 * ramp, 5 + 37 * ramp  # 1-6 m and 5-42 m
+    _, colour, note = depth_colouring([near, far], "depth (m)")
+    assert note
+    import matplotlib
+
+    ends = (np.asarray(matplotlib.colormaps["turbo"]([0.0, 1.0]))[:, :3] * 255).astype(np.uint8)
+    for depth in (near, far):  # each map spans the whole colour map, from its first colour to its last
+        tile = colour(depth)
+        assert np.array_equal(tile[0, 0], ends[0]) and np.array_equal(tile[-1, -1], ends[1])
+        assert len({tuple(p) for p in tile.reshape(-1, 3)}) > 200
+    _, _, note = depth_colouring([near, 1.5 + 5 * ramp], "depth (m)")  # similar ranges: one shared scale
+    assert not note

@@ -277,3 +277,19 @@ def test_num_backgrounds_takes_the_first_n_in_natural_order(inputs, tmp_path):
     assert generate(tmp_path / "ds", *args, *SMALL, "--depth", "none", "--test-fraction", "0") == 0
     names = [r["name"] for r in read_rows(tmp_path / "ds", "backgrounds")["train"]]
     assert names == ["img_1", "img_2"]
+
+
+def test_builder_full_config_uses_background_depths_like_the_cli(inputs, tmp_path):
+    from mono_depth_mask import MonoDepthMask
+
+    data_dir = tmp_path / "inputs"
+    data_dir.mkdir()
+    for name, key in (("backgrounds", "backgrounds"), ("foregrounds", "foregrounds"), ("background_depths", "depths")):
+        (data_dir / name).symlink_to(inputs[key])
+    builder = MonoDepthMask(config_name="full", data_dir=str(data_dir), cache_dir=str(tmp_path / "cache"))
+    assert builder._options().depth == "scene"
+    builder.download_and_prepare()
+    row = builder.as_dataset()["train"][0]
+    assert row["depth"] is not None and row["depth_max"] > row["depth_min"]
+    (data_dir / "background_depths").unlink()
+    assert MonoDepthMask(config_name="full", data_dir=str(data_dir), cache_dir=str(tmp_path / "cache2"))._options().depth == "none"

@@ -131,7 +131,9 @@ def test_info_meaning_relative_vs_metric(folders, tmp_path: Path) -> None:
     assert relative.info["meaning"] == RELATIVE_MEANING and relative.near_is_large
     assert relative.info["model_type"] == "depth_anything"
     assert relative.info["architecture"] == "DepthAnythingForDepthEstimation"
-    assert relative.info["model"] == str(folders["depth_anything"])
+    # a local folder: its name and the sha256 of its files, never its absolute path
+    assert relative.info["model"] == folders["depth_anything"].name and relative.info["local_folder"]
+    assert {"config.json", "model.safetensors"} <= set(relative.info["sha256"])
     for metric in (load(folders["glpn"]), load(save_tiny_depth_anything(tmp_path / "m", metric=True))):
         assert metric.info["meaning"] == METRIC_MEANING and not metric.near_is_large
     assert load(folders["dpt"]).near_is_large

@@ -104,3 +104,15 @@ def test_splits_that_share_a_background_are_found(damaged):
     table = table.set_column(index, table.schema.field(index), pa.array([train_bg] * table.num_rows, pa.int32()))
     pq.write_table(table, path)
     assert "disjoint splits" in _checks(damaged)
+
+
+def test_validate_counts_only_composites_as_samples(tmp_path, capsys):
+    from generator.cli import main
+
+    out = tmp_path / "count"
+    assert main(["generate", "--demo", "--num-backgrounds", "2", "--num-foregrounds", "2", "--workers", "1",
+                 "--no-progress", "--no-gallery", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(out), "--no-progress"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("OK: 6 files, 160 samples ("), line  # the inputs' rows are counted apart

@@ -19,6 +19,9 @@ from ..schema import CARD, CONFIGS, FEATURES, FG_BG, GALLERY_DIR, STATS, yaml_co
 
 DEFAULT_REPO_ID = "org/mono-depth-mask"
 LICENSE = "other"  # the default: the inputs' licenses decide; `card --license ID` sets a Hub license id
+# The Hub asks `license: other` to come with a name and a link (a URL, or a file of the repo).
+LICENSE_NAME = "inputs-licenses"
+LICENSE_LINK = "README.md"
 
 
 def size_category(rows: int) -> str:
@@ -28,38 +31,87 @@ def size_category(rows: int) -> str:
     return next((label for bound, label in bounds if rows < bound), "100M<n<1B")
 
 
-def yaml_header(manifest: dict, pretty_name: str, license: str = LICENSE) -> str:
+def yaml_header(manifest: dict, pretty_name: str, license: str = LICENSE, out: Path | None = None,
+                license_name: str = LICENSE_NAME, license_link: str = LICENSE_LINK, shards_root=None) -> str:
     splits = list(manifest["splits"])
     header = {
         "pretty_name": pretty_name,
         "license": license,
+        **({"license_name": license_name, "license_link": license_link} if license == "other" else {}),
         "task_categories": ["depth-estimation", "image-segmentation"],
         "size_categories": [size_category(sum(manifest["splits"].values()))],
         "tags": ["synthetic", "monocular-depth", "foreground-segmentation", "image-compositing"],
-        "configs": yaml_configs(splits),
-        "dataset_info": [_dataset_info(manifest, config, splits) for config in CONFIGS],
+        "configs": [_listed_splits_only(entry, manifest) for entry in yaml_configs(splits)],
+        "dataset_info": [_dataset_info(manifest, config, config_splits(manifest, config, splits), out, shards_root)
+                         for config in CONFIGS],
     }
     return yaml.safe_dump(header, sort_keys=False, allow_unicode=True).rstrip("\n")
 
 
-def _dataset_info(manifest: dict, config: str, splits: list[str]) -> dict:
-    shards = [s for s in manifest["shards"] if s["config"] == config]
+def config_splits(manifest: dict, config: str, splits: list[str]) -> list[str]:
+    """The splits a config lists: an input config whose files are the same bytes in every split (all
+    foregrounds are in both splits when the split is by background) lists its first split only, so the
+    card does not offer one table twice under two names."""
+    files = {split: sorted(s["sha256"] for s in manifest["shards"] if s["config"] == config and s["split"] == split)
+             for split in splits}
+    if config != FG_BG and len(splits) > 1 and files[splits[0]] and all(f == files[splits[0]] for f in files.values()):
+        return splits[:1]
+    return splits
+
+
+def _listed_splits_only(entry: dict, manifest: dict) -> dict:
+    listed = config_splits(manifest, entry["config_name"], [f["split"] for f in entry["data_files"]])
+    return {**entry, "data_files": [f for f in entry["data_files"] if f["split"] in listed]}
+
+
+def _dataset_info(manifest: dict, config: str, splits: list[str], out: Path | None, shards_root=None) -> dict:
+    """Sizes as `datasets` defines them: a split's num_bytes is its in-memory Arrow size (from the shards'
+    footers), dataset_size their sum, download_size the bytes of the listed files. Left out when a shard's
+    footer does not say (a shard written elsewhere, or before the footer held it)."""
+    shards = [s for s in manifest["shards"] if s["config"] == config and s["split"] in splits]
+    in_memory = {split: _split_nbytes([out, shards_root], [s for s in shards if s["split"] == split]) for split in splits}
+    known = all(value is not None for value in in_memory.values())
     return {
         "config_name": config,
         "features": FEATURES[config]._to_yaml_list(),
         "splits": [
             {
                 "name": split,
-                "num_bytes": sum(s["bytes"] for s in shards if s["split"] == split),
+                **({"num_bytes": in_memory[split]} if known else {}),
                 "num_examples": sum(s["rows"] for s in shards if s["split"] == split),
             }
             for split in splits
         ],
         "download_size": sum(s["bytes"] for s in shards),
+        **({"dataset_size": sum(in_memory.values())} if known else {}),
     }
 
 
-DEFAULT_SETTINGS = {"repo_id": DEFAULT_REPO_ID, "pretty_name": "mono-depth-mask", "license": LICENSE}
+def _split_nbytes(roots: list, shards: list[dict]) -> int | None:
+    """The summed footers' sizes; `roots`: where the shards may be (OUT, or a URL the fg_bg shards went to)."""
+    from ..output.parquet import arrow_nbytes
+
+    total = 0
+    for shard in shards:
+        size = next((size for root in roots if root is not None and (size := _footer_nbytes(root, shard["path"], arrow_nbytes)) is not None), None)
+        if size is None:
+            return None
+        total += size
+    return total
+
+
+def _footer_nbytes(root, relative: str, arrow_nbytes) -> int | None:
+    from ..output.folder import open_input
+
+    try:
+        with open_input(root, relative) as stream:
+            return arrow_nbytes(stream)
+    except (OSError, ValueError):  # absent here, or not readable as Parquet
+        return None
+
+
+DEFAULT_SETTINGS = {"repo_id": DEFAULT_REPO_ID, "pretty_name": "mono-depth-mask", "license": LICENSE,
+                    "license_name": LICENSE_NAME, "license_link": LICENSE_LINK}
 
 
 def card_settings(manifest: dict, **given: str | None) -> dict[str, str]:
@@ -71,41 +123,58 @@ def card_settings(manifest: dict, **given: str | None) -> dict[str, str]:
 
 
 def render_card(out: Path, repo_id: str = DEFAULT_REPO_ID, pretty_name: str = "mono-depth-mask", license: str = LICENSE,
-                manifest: dict | None = None) -> str:
+                license_name: str = LICENSE_NAME, license_link: str = LICENSE_LINK, shards_root=None, manifest: dict | None = None) -> str:
     out = Path(out)
     manifest = manifest or load_manifest(out)
     template = Template(files(__package__).joinpath("dataset_card.md").read_text(encoding="utf-8"))
     fields = _fields(out, manifest, repo_id, pretty_name)
-    fields["yaml_header"] = yaml_header(manifest, pretty_name, license)
-    fields["license_text"] = _license_text(license)
+    fields["yaml_header"] = yaml_header(manifest, pretty_name, license, out, license_name, license_link, shards_root)
+    fields["license_text"] = _license_text(license, license_name)
     fields["credits_depth"] = _credits_depth(manifest)
     text = template.substitute(fields)
     return text
 
 
 def write_card(out: Path, repo_id: str | None = None, pretty_name: str | None = None, license: str | None = None,
-               manifest: dict | None = None) -> Path:
-    """Render OUT/README.md; settings given here are kept in the manifest for later renders. `manifest`:
-    the one a command holds before it marks OUT complete (else OUT's, which must be finished)."""
+               license_name: str | None = None, license_link: str | None = None, shards_root=None, manifest: dict | None = None) -> Path:
+    """Render OUT/README.md; settings given here are kept in the manifest for later renders. `shards_root`:
+    where the fg_bg shards are when not in OUT (a build into a URL); `manifest`: the one a command holds
+    before it marks OUT complete (else OUT's, which must be finished)."""
     from ..schema import MANIFEST
     from ..output.folder import write_json, write_text
 
     out = Path(out)
-    given = manifest
+    held = manifest
     manifest = manifest or load_manifest(out)
-    settings = card_settings(manifest, repo_id=repo_id, pretty_name=pretty_name, license=license)
-    if manifest.get("card") != settings and (repo_id or pretty_name or license) and given is None:
+    given = dict(repo_id=repo_id, pretty_name=pretty_name, license=license, license_name=license_name, license_link=license_link)
+    settings = card_settings(manifest, **given)
+    if manifest.get("card") != settings and any(given.values()) and held is None:
         write_json(out / MANIFEST, {**manifest, "card": settings})
     path = out / CARD
-    write_text(path, render_card(out, **settings, manifest=manifest))
+    write_text(path, render_card(out, **settings, shards_root=shards_root, manifest=manifest))
     return path
+
+
+def shown_path(value: str) -> str:
+    """A local folder by its name only: its absolute path says nothing to a reader and tells where the
+    builder's files were. Hub ids (ORG/NAME, not a folder here) and relative names are kept."""
+    path = Path(value)
+    return path.name if path.is_absolute() or path.is_dir() and not re.fullmatch(r"[\w.-]+/[\w.-]+", value) else value
+
+
+def _local_model_text(manifest: dict, model: str) -> str:
+    teacher = manifest["depth"].get("teacher") or {}
+    hashes = teacher.get("sha256") or {}
+    named = ", ".join(f"`{name}` sha256 `{digest}`" for name, digest in hashes.items()
+                      if name == "config.json" or name.endswith((".safetensors", ".bin")))
+    return f"`{shown_path(model)}` (a local model{': ' + named if named else ''})."
 
 
 def _credits_depth(manifest: dict) -> str:
     options = manifest["options"]
     model = options.get("depth_model") if manifest["depth"]["mode"] == "model" else options.get("background_depth_model")
     if model and not re.fullmatch(r"[\w.-]+/[\w.-]+", model) or model and Path(model).exists():
-        return f"`{model}` (a local model)."
+        return _local_model_text(manifest, model)
     if model:
         return f"[`{model}`](https://huggingface.co/{model}) (see its model card for its license and citation)."
     if options.get("demo"):
@@ -113,10 +182,11 @@ def _credits_depth(manifest: dict) -> str:
     return "the backgrounds' own depth maps supplied with `--background-depths`." if manifest["depth"]["mode"] == "scene" else "none."
 
 
-def _license_text(license: str) -> str:
+def _license_text(license: str, license_name: str = LICENSE_NAME) -> str:
     if license == "other":
-        return ("`other`: the composites inherit the licenses of the background and foreground images they were "
-                "made from (the built-in demo inputs are procedurally generated by mono-depth-mask, MIT).")
+        return (f"`other` (`{license_name}`): the licenses of the inputs apply. The composites inherit the licenses "
+                "of the background and foreground images they were made from (the built-in demo inputs are "
+                "procedurally generated by mono-depth-mask, MIT).")
     return f"`{license}` (Hub license id), which must be compatible with the licenses of the input images."
 
 
@@ -127,7 +197,6 @@ def _fields(out: Path, manifest: dict, repo_id: str, pretty_name: str) -> dict[s
     total_bytes = sum(s["bytes"] for s in manifest["shards"])
     fg_bg_bytes = sum(s["bytes"] for s in manifest["shards"] if s["config"] == FG_BG)
     return {
-        "yaml_header": yaml_header(manifest, pretty_name),
         "pretty_name": pretty_name,
         "repo_id": repo_id,
         "generator_version": manifest["packages"].get("mono-depth-mask", ""),
@@ -213,7 +282,7 @@ def _depth_text(manifest: dict) -> str:
     if depth["mode"] == "none":
         return "none (`--depth none`)."
     if depth["mode"] == "scene":
-        source = f"predicted once per background by `{options['background_depth_model']}`" if options.get("background_depth_model") else "the backgrounds' own depth maps"
+        source = f"predicted once per background by `{shown_path(options['background_depth_model'])}`" if options.get("background_depth_model") else "the backgrounds' own depth maps"
         if (manifest.get("geometry") or {}).get("placement") == "floor":
             rule = ("each visible pixel of a standing object takes the depth of the upright plane through its contact "
                     "point, facing the camera (constant along a row without camera roll); hidden parts keep the scene's")
@@ -221,7 +290,7 @@ def _depth_text(manifest: dict) -> str:
             rule = ("each foreground stands at the depth of its contact point (bottom centre of its mask), never behind "
                     "a background pixel it covers")
         return f"`scene`: {source}; {rule}. Values: {depth['meaning']}."
-    return f"`model`: `{options['depth_model']}` run on every composite. Values: {depth['meaning']}."
+    return f"`model`: `{shown_path(options['depth_model'])}` run on every composite. Values: {depth['meaning']}."
 
 
 def _split_text(options: dict) -> str:
@@ -262,7 +331,7 @@ def _gallery_section(out: Path) -> str:
         return ""
     pictures = sorted(p.name for p in folder.glob("*.png"))
     body = "\n\n".join(f"![{Path(name).stem}]({GALLERY_DIR}/{name})" for name in pictures)
-    about = ("Composites, masks and depth maps of a few rows chosen by the seed (one depth colour scale per sheet); "
+    about = ("Composites, masks and depth maps of a few rows chosen by the seed (one depth colour scale per sheet, or one per map when their ranges differ more than threefold); "
              "the mask coverage histogram counts every row, the depth histograms use the sampled rows' pixels and every row's range. "
              "Redraw with `mono-depth-mask gallery OUT`.")
     return f"## Gallery\n\n{about}\n\n{body}\n"
@@ -279,5 +348,5 @@ def _command(options: dict) -> str:
         elif value is True:
             words.append(flag)
         else:
-            words += [flag, str(value)]
+            words += [flag, shown_path(value) if isinstance(value, str) else str(value)]
     return shlex.join(words + ["--out", "OUT"])

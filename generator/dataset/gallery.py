@@ -203,28 +203,52 @@ def _on_checkerboard(rgba: np.ndarray, cell: int = 8) -> np.ndarray:
     return (rgba[..., :3] * alpha + board * (1 - alpha)).astype(np.uint8)
 
 
-def _depth_colours(samples: list[Sample]):
-    """One colour scale for the whole sheet, so the same colour is the same depth in every tile."""
-    norm = matplotlib.colors.Normalize(min(float(s.depth.min()) for s in samples), max(float(s.depth.max()) for s in samples))
+# Above this ratio between the widest and the narrowest depth range of the maps shown, one shared colour
+# scale would paint the narrow (near) maps in nearly one colour: each map gets its own scale instead.
+SHARED_SCALE_MAX_RATIO = 3.0
+
+
+def own_scales(depths: list[np.ndarray]) -> bool:
+    ranges = [float(d.max()) - float(d.min()) for d in depths]
+    positive = [r for r in ranges if r > 0]
+    return bool(positive) and max(positive) / min(positive) > SHARED_SCALE_MAX_RATIO
+
+
+def depth_colouring(depths: list[np.ndarray], unit: str):
+    """(colour bar, colour function, title note): one colour scale for the whole sheet, so the same colour is
+    the same depth in every tile, unless the maps' ranges differ widely; then each map spans the colour
+    map from its own minimum to its own maximum (its range is in its label)."""
     cmap = matplotlib.colormaps[CMAP]
-    return norm, cmap, lambda depth: (cmap(norm(depth))[..., :3] * 255).astype(np.uint8)
+    if own_scales(depths):
+        def colour(depth: np.ndarray) -> np.ndarray:
+            norm = matplotlib.colors.Normalize(float(depth.min()), float(depth.max()))
+            return (cmap(norm(depth))[..., :3] * 255).astype(np.uint8)
+
+        return (matplotlib.colors.Normalize(0, 1), cmap, f"{unit}: each map's min to max"), colour, " (each map on its own scale)"
+    norm = matplotlib.colors.Normalize(min(float(d.min()) for d in depths), max(float(d.max()) for d in depths))
+    return (norm, cmap, unit), lambda depth: (cmap(norm(depth))[..., :3] * 255).astype(np.uint8), ""
+
+
+def _range_label(depth: np.ndarray) -> str:
+    return f"{float(depth.min()):.3g} to {float(depth.max()):.3g}"
 
 
 def _depth_sheet(samples: list[Sample], unit: str):
-    norm, cmap, colour = _depth_colours(samples)
-    return _mosaic([colour(s.depth) for s in samples], [s.name for s in samples], "Depth", COLUMNS, colorbar=(norm, cmap, unit))
+    colorbar, colour, note = depth_colouring([s.depth for s in samples], unit)
+    labels = [f"{s.name} ({_range_label(s.depth)})" if note else s.name for s in samples]
+    return _mosaic([colour(s.depth) for s in samples], labels, "Depth" + note, COLUMNS, colorbar=colorbar)
 
 
 def _samples_sheet(samples: list[Sample], unit: str):
     has_depth = all(s.depth is not None for s in samples)
     headings = ["background", "composite", "mask"] + (["depth"] if has_depth else [])
-    norm, cmap, colour = _depth_colours(samples) if has_depth else (None, None, None)
+    colorbar, colour, note = depth_colouring([s.depth for s in samples], unit) if has_depth else (None, None, "")
     tiles, labels = [], []
     for s in samples:
         tiles += [s.background, s.image, _rgb(s.mask)] + ([colour(s.depth)] if has_depth else [])
-        labels += ["", s.name, "", ""][: len(headings)]
-    return _mosaic(tiles, labels, "Samples: " + " | ".join(headings), len(headings), headings,
-                   (norm, cmap, unit) if has_depth else None)
+        depth_label = _range_label(s.depth) if note else ""
+        labels += ["", s.name, "", depth_label][: len(headings)]
+    return _mosaic(tiles, labels, "Samples: " + " | ".join(headings) + note, len(headings), headings, colorbar)
 
 
 def _geometry_sheet(root: str | Path, manifest: dict):

@@ -56,6 +56,8 @@ def card_problems(text: str) -> list[str]:
     for value in license if isinstance(license, list) else [license]:
         if value not in HUB_LICENSES:
             problems.append(f"license {value!r} is not a Hub license id")
+    if "other" in (license if isinstance(license, list) else [license]) and not (as_dict.get("license_name") and as_dict.get("license_link")):
+        problems.append("license 'other' needs license_name and license_link")
     tasks = as_dict.get("task_categories") or []
     problems += [f"task category {t!r} is not a Hub task id" for t in tasks if t not in HUB_TASK_CATEGORIES]
     if not tasks:

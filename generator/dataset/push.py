@@ -10,13 +10,18 @@ Only huggingface_hub's public API is used:
    absent remotely -> add. Remote files under the dataset's own folders (data/, backgrounds/, foregrounds/,
    gallery/) that OUT no longer has (e.g. `train-00000-of-00004` after a rebuild into 5 shards) -> delete.
    Other remote files (.gitattributes, anything a person added at the top level) are left alone.
-4. One atomic `create_commit` with `CommitOperationAdd` / `CommitOperationDelete` for the difference.
-   Above LARGE_UPLOAD_FILES files or LARGE_UPLOAD_BYTES bytes to upload, `upload_folder(allow_patterns=<the
-   changed files>, delete_patterns=<the stale files>)` is used instead: huggingface_hub then streams the
-   files through Xet and commits in several batches, which keeps each commit below the Hub's limits.
+4. The difference as `create_commit` calls of at most MAX_FILES_PER_COMMIT operations each (the Hub's
+   storage guide asks for about 100 files per commit; `upload_folder` would commit 256 at a time). One
+   commit when it fits. More than one commit to `main` go to a pull request (the first batch opens it with
+   `create_pr=True`, the next ones commit to its `refs/pr/N`) which is merged at the end, so `main` goes from
+   the old dataset to the new one in one step and never mixes the two. Within the batches the shards and
+   gallery come first and the deletions, manifest, stats and card last. `--create-pr` leaves the pull
+   request open. A branch other than `main` (`--revision`) cannot take pull requests: its batches are
+   committed to it in that order, and it mixes the two datasets until the last one.
 
-Resuming an interrupted push: re-run the same command. Files committed before the interruption compare
-equal and are not sent again; content already uploaded but not yet committed is content-addressed (LFS
+Resuming an interrupted push: re-run the same command. An open pull request titled with the same commit
+message is taken up again and compared with (so its batches are not committed twice); files committed
+before the interruption compare equal and are not sent again; content already uploaded but not yet committed is content-addressed (LFS
 objects by sha256, Xet chunks by hash), so the Hub answers that it has it and ~0 bytes are re-sent.
 
 The token comes from `hf auth login` or HF_TOKEN (huggingface_hub's `get_token`) and is never printed.
@@ -31,6 +36,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import ServiceError, UserError
+from ..hub import unreachable
 from .hub_rules import card_problems
 from ..output.manifest import load_manifest, verify_shards
 from ..schema import CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
@@ -38,8 +44,8 @@ from ..schema import CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
 # Remote folders the dataset owns: files there that OUT does not have are stale and deleted.
 OWNED_DIRS = (*CONFIG_DIRS.values(), GALLERY_DIR)
 TOP_FILES = (CARD, MANIFEST, STATS)
-LARGE_UPLOAD_FILES = 1000
-LARGE_UPLOAD_BYTES = 50 * 10**9
+MAX_FILES_PER_COMMIT = 100
+DEFAULT_MESSAGE = f"Upload the dataset with mono-depth-mask {__version__}"
 
 
 @dataclass
@@ -184,46 +190,112 @@ def _same_content(f: LocalFile, entry) -> bool:
 
 
 def push(out: Path, repo_id: str, private: bool = False, revision: str | None = None, dry_run: bool = False,
-         endpoint: str | None = None) -> str:
+         endpoint: str | None = None, commit_message: str | None = None, create_pr: bool = False,
+         token: str | None = None) -> str:
     """Push OUT (or, with dry_run, only say what a push would do). Returns the report to print."""
     from huggingface_hub import HfApi, get_token
 
     verify_shards(Path(out), load_manifest(out))  # a damaged dataset is refused before anything is compared or sent
     revision = revision or "main"
-    token = get_token()
+    if create_pr and revision != "main":
+        raise UserError("--create-pr opens a pull request against main: drop --revision, or drop --create-pr")
+    token = token or get_token()
     if not dry_run and not token:
-        raise UserError("no Hugging Face token: run `hf auth login` or set HF_TOKEN (a write token)")
+        raise UserError("no Hugging Face token: run `hf auth login`, set HF_TOKEN or pass --token (a write token)")
+    files = local_files(out)  # the local checks need no network: they fail first, offline too
     api = HfApi(endpoint=endpoint, token=token or False)
-    with hub_errors(token, api.endpoint):
+    with hub_errors(token, api.endpoint, offline_summary(files) if dry_run else None):
+        reason = unreachable(f"{api.endpoint}/api/datasets/{repo_id}")  # before the client's minute of retries
+        if reason:
+            raise ConnectionError(reason)
         if dry_run:
-            return plan_push(api, out, repo_id, revision).describe(dry_run=True) + "\nnothing uploaded (--dry-run)"
-        files = local_files(out)  # fail on an incomplete dataset before creating anything remotely
+            return plan_push(api, out, repo_id, revision, files).describe(dry_run=True) + "\nnothing uploaded (--dry-run)"
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         if revision != "main":
             api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
-        plan = plan_push(api, out, repo_id, revision, files)
-        if plan.empty():
+        message = commit_message or DEFAULT_MESSAGE
+        pull = open_pull_request(api, repo_id, message) if revision == "main" else None
+        plan = plan_push(api, out, repo_id, pull.git_reference if pull else revision, files)
+        if plan.empty() and pull is None:
             return plan.describe(dry_run=False) + f"\n{repo_id} is up to date"
-        message = (f"mono-depth-mask {__version__}: add {len(plan.add)}, change {len(plan.change)}, "
-                   f"delete {len(plan.delete)} files")
-        if len(plan.uploads) > LARGE_UPLOAD_FILES or plan.upload_bytes() > LARGE_UPLOAD_BYTES:
-            info = api.upload_folder(
-                repo_id=repo_id, repo_type="dataset", revision=revision, folder_path=str(out),
-                allow_patterns=[f.path for f in plan.uploads] or ["<nothing>"],
-                delete_patterns=[path for path, _ in plan.delete] or None, commit_message=message,
-            )
-        else:
-            from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+        batches = commit_batches(plan)
+        if pull is None and len(batches) == 1 and not create_pr or revision != "main":
+            oids = [_commit(api, repo_id, batch, message, plan, revision, index, len(batches)) for index, batch in enumerate(batches)]
+            return plan.describe(dry_run=False) + f"\ncommitted {_commits(oids)} to {repo_id}@{revision}"
+        return plan.describe(dry_run=False) + "\n" + _push_through_pull_request(api, repo_id, batches, message, plan, pull, create_pr)
 
-            operations = [CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=str(f.file)) for f in plan.uploads]
-            operations += [CommitOperationDelete(path_in_repo=path) for path, _ in plan.delete]
-            info = api.create_commit(repo_id, operations, commit_message=message, repo_type="dataset", revision=revision)
-        return plan.describe(dry_run=False) + f"\ncommitted {getattr(info, 'oid', '')} to {repo_id}@{revision}"
+
+def offline_summary(files: list[LocalFile]) -> str:
+    """What a dry run can say without the Hub: what OUT would upload if the repo were empty."""
+    return (f"dry run: {len(files)} files ({_size(sum(f.size for f in files))}) are ready to push and the card "
+            "passes the Hub's rules; the comparison with the repo needs the Hub")
+
+
+def commit_batches(plan: PushPlan) -> list[list]:
+    """The plan's operations in commits of at most MAX_FILES_PER_COMMIT: shards and gallery first, then the
+    deletions, then manifest, stats and card, so that what describes the dataset lands with the last batch."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    def add(f: LocalFile):
+        return CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=str(f.file))
+
+    data = [add(f) for f in plan.uploads if f.path not in TOP_FILES]
+    deletions = [CommitOperationDelete(path_in_repo=path) for path, _ in plan.delete]
+    described = [add(f) for f in plan.uploads if f.path in TOP_FILES]
+    operations = data + deletions + described
+    return [operations[i : i + MAX_FILES_PER_COMMIT] for i in range(0, len(operations), MAX_FILES_PER_COMMIT)]
+
+
+def open_pull_request(api, repo_id: str, message: str):
+    """An open pull request a push with this commit message started and did not merge, to resume it."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        for discussion in api.get_repo_discussions(repo_id, repo_type="dataset", discussion_type="pull_request",
+                                                   discussion_status="open"):
+            if discussion.title.startswith(message):
+                return discussion
+    except RepositoryNotFoundError:
+        return None
+    return None
+
+
+def _commit(api, repo_id: str, batch: list, message: str, plan: PushPlan, revision: str, index: int, count: int,
+            create_pr: bool = False):
+    summary = message if count == 1 else f"{message} (part {index + 1} of {count})"
+    description = (f"add {len(plan.add)}, change {len(plan.change)}, delete {len(plan.delete)} files "
+                   f"in {count} commit{'s' if count > 1 else ''}")
+    info = api.create_commit(repo_id, batch, commit_message=summary, commit_description=description,
+                             repo_type="dataset", revision=revision, create_pr=create_pr)
+    return info
+
+
+def _commits(infos: list) -> str:
+    return ", ".join(getattr(info, "oid", "") or "" for info in infos)
+
+
+def _push_through_pull_request(api, repo_id: str, batches: list[list], message: str, plan: PushPlan, pull,
+                               leave_open: bool) -> str:
+    """Commit the batches to a pull request (opened by the first batch, or the one being resumed), then
+    merge it unless it is to be left open."""
+    number = pull.num if pull else None
+    for index, batch in enumerate(batches):
+        if number is None:
+            info = _commit(api, repo_id, batch, message, plan, "main", index, len(batches), create_pr=True)
+            number = int(info.pr_url.rstrip("/").rsplit("/", 1)[-1])
+        else:
+            _commit(api, repo_id, batch, message, plan, f"refs/pr/{number}", index, len(batches))
+    url = f"{api.endpoint}/datasets/{repo_id}/discussions/{number}"
+    if leave_open:
+        return f"committed {len(batches)} batches to pull request #{number}, left open: {url}"
+    api.merge_pull_request(repo_id, number, repo_type="dataset")
+    return f"committed {len(batches)} batches to pull request #{number} and merged it into {repo_id}@main"
 
 
 @contextmanager
-def hub_errors(token: str | None, endpoint: str):
-    """Hub and network failures as one UserError line, with the token scrubbed from it."""
+def hub_errors(token: str | None, endpoint: str, offline: str | None = None):
+    """Hub and network failures as one UserError line, with the token scrubbed from it. `offline`: what
+    can still be said without the network (a dry run's local summary), put before the reason."""
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     def clean(error: BaseException) -> str:
@@ -243,11 +315,16 @@ def hub_errors(token: str | None, endpoint: str):
         failed = ServiceError if status >= 500 else UserError  # 5xx: the Hub failed; 4xx: the request was refused
         raise failed(f"the Hub refused the request: {clean(error)}") from None
     except (OSError, ConnectionError) as error:
-        raise ServiceError(f"cannot reach {endpoint}: {clean(error)}; check the network and run the same command again") from None
+        raise ServiceError(_unreachable(endpoint, clean(error), offline)) from None
     except Exception as error:  # httpx transport errors and the like
         if type(error).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "requests", "urllib3"):
-            raise ServiceError(f"cannot reach {endpoint}: {clean(error)}; check the network and run the same command again") from None
+            raise ServiceError(_unreachable(endpoint, clean(error), offline)) from None
         raise
+
+
+def _unreachable(endpoint: str, reason: str, offline: str | None) -> str:
+    done = f"{offline}; " if offline else ""
+    return f"{done}cannot reach {endpoint} ({reason}): check the network and run the same command again"
 
 
 def _hash_file(path: Path, digest) -> str:

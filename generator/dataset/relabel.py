@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
-from tqdm import tqdm
+from ..progress import tqdm
 
 from .card import write_card
 from .stats import fg_bg_table_stats, shard_stats

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from tqdm import tqdm
+from ..progress import tqdm
 
 from ..output.folder import write_json
 from ..output.manifest import load_manifest, shard_file, stats_from_record, stats_record

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
-from tqdm import tqdm
+from ..progress import tqdm
 
 from ..pipeline.composite import mask_bbox
 from ..output.manifest import load_manifest
@@ -52,6 +52,7 @@ class Failure:
 class Report:
     failures: list[Failure] = field(default_factory=list)
     rows: int = 0
+    samples: int = 0  # fg_bg rows; the backgrounds and foregrounds configs' rows are inputs, not samples
     files: int = 0
 
     def fail(self, file: str, row: int | None, check: str, detail: str) -> None:
@@ -63,11 +64,11 @@ class Report:
 
     def text(self) -> str:
         if self.ok:
-            return f"OK: {self.files} files, {self.rows:,} rows: manifest, images, masks, bboxes, composites, ids, names and splits all hold"
+            return f"OK: {self.files} files, {self.samples:,} samples ({self.rows:,} rows with the inputs): manifest, images, masks, bboxes, composites, ids, names and splits all hold"
         by_check: dict[str, list[Failure]] = defaultdict(list)
         for failure in self.failures:
             by_check[failure.check].append(failure)
-        lines = [f"FAILED: {len(self.failures)} problems in {len(by_check)} checks ({self.files} files, {self.rows:,} rows read)"]
+        lines = [f"FAILED: {len(self.failures)} problems in {len(by_check)} checks ({self.files} files, {self.samples:,} samples, {self.rows:,} rows read)"]
         for check, failures in by_check.items():
             lines += [f"  {f}" for f in failures[:MAX_REPORTED]]
             if len(failures) > MAX_REPORTED:
@@ -90,6 +91,7 @@ def validate(out: Path, progress: bool = True) -> Report:
             continue
         report.files += 1
         report.rows += table.num_rows
+        report.samples += table.num_rows if shard["config"] == FG_BG else 0
         {FG_BG: _check_fg_bg, BACKGROUNDS: _check_backgrounds, FOREGROUNDS: _check_foregrounds}[shard["config"]](
             shard, table, context, report)
     _check_splits(context, report)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from tqdm import tqdm
+from ..progress import tqdm
 
 from ..pipeline.plan import ShardSpec
 from ..pipeline.shard import ShardContext, shard_composites

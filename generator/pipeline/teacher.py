@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import TeacherSettings
-from ..errors import UserError
+from ..errors import ServiceError, UserError
 from .device_depth import quantized_batches
 from .handover import QuantizedDepth
 from .pil_resize import pil_resize
@@ -34,6 +34,8 @@ DTYPE_NAMES = {value: key for key, value in DTYPES.items()}
 # PIL resampling codes -> our modes; torch's "nearest-exact" is the one that matches PIL's NEAREST.
 RESAMPLE_MODES = {0: "nearest-exact", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
 LOAD_HINT = "pass a local folder to --depth-model, or use --depth scene / --depth none"
+OFFLINE_HINT = ("with the model already downloaded set HF_HUB_OFFLINE=1, or pass a local folder to --depth-model, "
+                "or use --depth scene (with --background-depths) or --depth none")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -112,15 +114,47 @@ def _backend_kwarg() -> dict[str, str]:
     return {"backend": preprocessing_backend()} if Version(transformers.__version__) >= Version("5.0") else {}
 
 
+def hub_unreachable(model: str) -> str | None:
+    """Why the Hub cannot be reached to download `model` (None when it answers, even with an error status, or
+    when there is nothing to download: a local folder, or HF_HUB_OFFLINE)."""
+    from pathlib import Path
+
+    from huggingface_hub import constants
+
+    from ..hub import offline_mode, unreachable
+
+    if offline_mode() or Path(model).exists():
+        return None
+    return unreachable(f"{constants.ENDPOINT}/api/models/{model}")
+
+
+def _cached_only(options: TeacherSettings) -> dict[str, bool]:
+    """from_pretrained's switch for a Hub that cannot be reached: the cached copy, or one clear line."""
+    from huggingface_hub import constants
+
+    reason = hub_unreachable(options.model)
+    if reason is None:
+        return {}
+    from huggingface_hub import try_to_load_from_cache
+
+    if not isinstance(try_to_load_from_cache(options.model, "config.json"), str):  # not downloaded before
+        raise ServiceError(
+            f"cannot download depth model '{options.model}': the network cannot reach {constants.ENDPOINT} "
+            f"({reason}); {OFFLINE_HINT}"
+        )
+    return {"local_files_only": True}
+
+
 def load_pretrained(options: TeacherSettings, dtype: torch.dtype) -> tuple[Any, Any]:
     """Load model and image processor, turning 'cannot get the files' into one UserError line."""
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
     remote = options.trust_remote_code
+    cached = _cached_only(options)
     try:
-        processor = AutoImageProcessor.from_pretrained(options.model, trust_remote_code=remote, **_backend_kwarg())
+        processor = AutoImageProcessor.from_pretrained(options.model, trust_remote_code=remote, **cached, **_backend_kwarg())
         model = AutoModelForDepthEstimation.from_pretrained(
-            options.model, trust_remote_code=remote, **_dtype_kwarg(dtype)
+            options.model, trust_remote_code=remote, **cached, **_dtype_kwarg(dtype)
         )
     except _load_error_types() as error:
         if "custom code" in str(error) or "trust_remote_code" in str(error):
@@ -142,6 +176,27 @@ def load_pretrained(options: TeacherSettings, dtype: torch.dtype) -> tuple[Any, 
             "damaged, truncated, or a pickle that may hold code; download the model again as model.safetensors"
         ) from None
     return model, processor
+
+
+def model_identity(model: str) -> dict:
+    """How the manifest and card name a teacher: a Hub id as it is; a local folder by its name and the
+    sha256 of its config and weights, never by its absolute path (which says nothing to a reader of the
+    card and tells where the builder's files were)."""
+    import hashlib
+    from pathlib import Path
+
+    folder = Path(model)
+    if not folder.is_dir():
+        return {"model": model}
+    hashes = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and (path.suffix in (".json", ".safetensors", ".bin") or path.name.endswith(".safetensors.index.json")):
+            digest = hashlib.sha256()
+            with open(path, "rb") as stream:
+                for block in iter(lambda: stream.read(1 << 20), b""):
+                    digest.update(block)
+            hashes[path.name] = digest.hexdigest()
+    return {"model": folder.resolve().name, "local_folder": True, "sha256": hashes}
 
 
 def _constrain_to_multiple(value: float, multiple: int) -> int:
@@ -315,10 +370,10 @@ class DepthTeacher:
         return not is_metric(self.model.config)
 
     @property
-    def info(self) -> dict[str, str]:
+    def info(self) -> dict:
         config = self.model.config
         return {
-            "model": self.options.model,
+            **model_identity(self.options.model),
             "model_type": config.model_type,
             "architecture": (getattr(config, "architectures", None) or [type(self.model).__name__])[0],
             "device": str(self.device),

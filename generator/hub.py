@@ -1,0 +1,30 @@
+"""Whether the Hub can be reached, found out in seconds. huggingface_hub retries a failing request for up
+to a minute and more (its retry count is not configurable), which offline reads as a hang; one probe
+first with a short timeout turns that into one clear line."""
+
+from __future__ import annotations
+
+import os
+
+PROBE_TIMEOUT_S = 5.0
+
+
+def offline_mode() -> bool:
+    """HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set: nothing is to be downloaded."""
+    from huggingface_hub import constants
+
+    values = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
+    return constants.HF_HUB_OFFLINE or any(v.upper() in ("1", "ON", "YES", "TRUE") for v in values)
+
+
+def unreachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why `url` cannot be reached (DNS, refused, no answer within `timeout`), or None when it answers,
+    with any HTTP status. Sent through huggingface_hub's own HTTP session, so its proxy settings apply."""
+    from huggingface_hub.utils import get_session
+
+    try:
+        get_session().get(url, timeout=timeout)
+    except Exception as error:  # noqa: BLE001 - DNS, refused, timeout, TLS: all mean "not reachable"
+        lines = str(error).strip().splitlines()
+        return lines[0][:200] if lines else type(error).__name__
+    return None
