@@ -91,10 +91,10 @@ def test_a_failed_start_keeps_a_folder_that_existed(tmp_path, monkeypatch):
     from generator.errors import ServiceError
     from generator.pipeline import teacher
 
-    def unreachable(options):
+    def unreachable(model):
         raise ServiceError("the network is down")
 
-    monkeypatch.setattr(teacher, "_cached_only", unreachable)
+    monkeypatch.setattr(teacher, "cached_only", unreachable)
     out = tmp_path / "mine"
     out.mkdir()
     assert main(["generate", "--demo", "--depth", "model", "--workers", "1", "--no-progress", "--out", str(out)]) == 1

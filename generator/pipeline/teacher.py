@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from ..config import TeacherSettings
-from ..errors import ServiceError, UserError
+from ..errors import UserError
 from .device_depth import quantized_batches
 from .handover import QuantizedDepth
+from ..hub import cached_only
 from .pil_resize import pil_resize
 from .torchvision_replay import torchvision_resize, torchvision_rescale_normalise
 
@@ -34,8 +35,6 @@ DTYPE_NAMES = {value: key for key, value in DTYPES.items()}
 # PIL resampling codes -> our modes; torch's "nearest-exact" is the one that matches PIL's NEAREST.
 RESAMPLE_MODES = {0: "nearest-exact", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
 LOAD_HINT = "pass a local folder to --depth-model, or use --depth scene / --depth none"
-OFFLINE_HINT = ("with the model already downloaded set HF_HUB_OFFLINE=1, or pass a local folder to --depth-model, "
-                "or use --depth scene (with --background-depths) or --depth none")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -114,43 +113,12 @@ def _backend_kwarg() -> dict[str, str]:
     return {"backend": preprocessing_backend()} if Version(transformers.__version__) >= Version("5.0") else {}
 
 
-def hub_unreachable(model: str) -> str | None:
-    """Why the Hub cannot be reached to download `model` (None when it answers, even with an error status, or
-    when there is nothing to download: a local folder, or HF_HUB_OFFLINE)."""
-    from pathlib import Path
-
-    from huggingface_hub import constants
-
-    from ..hub import offline_mode, unreachable
-
-    if offline_mode() or Path(model).exists():
-        return None
-    return unreachable(f"{constants.ENDPOINT}/api/models/{model}")
-
-
-def _cached_only(options: TeacherSettings) -> dict[str, bool]:
-    """from_pretrained's switch for a Hub that cannot be reached: the cached copy, or one clear line."""
-    from huggingface_hub import constants
-
-    reason = hub_unreachable(options.model)
-    if reason is None:
-        return {}
-    from huggingface_hub import try_to_load_from_cache
-
-    if not isinstance(try_to_load_from_cache(options.model, "config.json"), str):  # not downloaded before
-        raise ServiceError(
-            f"cannot download depth model '{options.model}': the network cannot reach {constants.ENDPOINT} "
-            f"({reason}); {OFFLINE_HINT}"
-        )
-    return {"local_files_only": True}
-
-
 def load_pretrained(options: TeacherSettings, dtype: torch.dtype) -> tuple[Any, Any]:
     """Load model and image processor, turning 'cannot get the files' into one UserError line."""
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
     remote = options.trust_remote_code
-    cached = _cached_only(options)
+    cached = cached_only(options.model)
     try:
         processor = AutoImageProcessor.from_pretrained(options.model, trust_remote_code=remote, **cached, **_backend_kwarg())
         model = AutoModelForDepthEstimation.from_pretrained(
