@@ -60,8 +60,9 @@ class SkippedInput:
     reason: str
 
     def warning(self) -> str:
-        # The reason names the file (and often the kind of input) itself, where it can.
-        return f"warning: skipping a bad {self.input}: {self.reason if self.file in self.reason else f'{self.file}: {self.reason}'}"
+        """`warning: skipping foreground fg/b.png is fully transparent...`: the kind and the file named once each."""
+        named = self.reason if self.file in self.reason else f"{self.file}: {self.reason}"
+        return f"warning: skipping {named if named.startswith(self.input) else f'{self.input} {named}'}"
 
     def to_manifest(self) -> dict:
         return {"input": self.input, "file": self.file, "reason": self.reason}
