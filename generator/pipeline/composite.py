@@ -9,7 +9,6 @@ composite equals its background outside the (visible) mask.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +26,6 @@ def prepare_cutout(rgba: np.ndarray, flipped: bool, size: tuple[int, int]) -> np
         image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
         rgba = np.asarray(image.resize(size, Image.Resampling.LANCZOS))
     return np.ascontiguousarray(rgba)
-
-
 
 
 @dataclass(frozen=True)
@@ -59,42 +56,6 @@ class Cutout:
     @property
     def nbytes(self) -> int:
         return self.weighted.nbytes + self.inverse.nbytes + self.mask.nbytes
-
-
-class CutoutCache:
-    """Placed cut-outs, the RGBA pixels (`prepare_cutout`) and their blend arrays (`Cutout.of`), least
-    recently used dropped beyond `limit` bytes. Floor placement sizes every placement by its depth, and a
-    resize from the source costs 1-2 ms; a cut-out meets the same few hundred sizes again on every
-    background, so a worker keeps them."""
-
-    def __init__(self, limit: int = 256 << 20):
-        self.limit, self.bytes = limit, 0
-        self._items: OrderedDict[tuple, tuple[np.ndarray, np.ndarray, Cutout]] = OrderedDict()
-
-    def get(self, rgba: np.ndarray, flipped: bool, size: tuple[int, int], soft_mask: bool) -> Cutout:
-        return self._entry(rgba, flipped, size, soft_mask)[2]
-
-    def pixels(self, rgba: np.ndarray, flipped: bool, size: tuple[int, int], soft_mask: bool) -> np.ndarray:
-        """prepare_cutout's RGBA of the same entry (for the effects that need the colours themselves)."""
-        return self._entry(rgba, flipped, size, soft_mask)[1]
-
-    def _entry(self, rgba: np.ndarray, flipped: bool, size: tuple[int, int], soft_mask: bool) -> tuple[np.ndarray, np.ndarray, Cutout]:
-        key = (id(rgba), flipped, size, soft_mask)
-        found = self._items.get(key)
-        if found is not None and found[0] is rgba:  # the id of a freed array may be reused
-            self._items.move_to_end(key)
-            return found
-        placed = prepare_cutout(rgba, flipped, size)
-        entry = (rgba, placed, Cutout.of(placed, soft_mask))  # holding `rgba` keeps its id from being reused
-        self._items[key] = entry
-        self.bytes += placed.nbytes + entry[2].nbytes
-        while self.bytes > self.limit and len(self._items) > 1:
-            _, (_, dropped, cutout) = self._items.popitem(last=False)
-            self.bytes -= dropped.nbytes + cutout.nbytes
-        return entry
-
-
-CUTOUTS = CutoutCache()
 
 
 def composite(

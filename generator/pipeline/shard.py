@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from ..config import BuildOptions, DepthPlan, placement_rule
-from .composite import CUTOUTS, Cutout, amodal_masks, composite, mask_bbox, placed_bbox
+from .composite import Cutout, amodal_masks, composite, mask_bbox, placed_bbox
+from .cutouts import CUTOUTS
 from .effects import Effects, SampleKey, composite_with_effects, union_box
 from .depth import DepthStage, ObjectDepth, label_backgrounds, load_teacher, make_depth_stage
 from .geometry import upright_plane_depth
@@ -157,7 +158,7 @@ def _group_composites(context: ShardContext, group: Group) -> GroupComposites:
 def _with_effects(context: ShardContext, group: Group, background: Background, rgba: np.ndarray, places: list[Placement],
                   cutouts: list[Cutout], effects: Effects) -> GroupComposites:
     """_group_composites with shadows, harmonised colours and soft edges (effects.py)."""
-    placed = [CUTOUTS.pixels(rgba, group.flipped, (p.w, p.h), context.options.soft_mask) for p in places]
+    placed = [CUTOUTS.pixels(rgba, group.flipped, (p.w, p.h)) for p in places]
     keys = [SampleKey(context.options.seed, group.bg_id, group.fg_id, group.flipped, int(k)) for k in group.ks]
     objects = hidden = amodal = None
     if places[0].contact is not None:
