@@ -107,9 +107,9 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         check_positions(options, [fg.rgba.shape[:2] for fg in sources.foregrounds])
         shards = plan_shards(context.grid, options)
         rows = {split: sum(s.rows for s in shards if s.split == split) for split in dict.fromkeys(s.split for s in shards)}
-        kept = manifest_io.reusable_shards(out, previous, manifest_io.inputs_record(options, sources))
-        _remove_unplanned(out, shards)
         depth_info = {"meaning": context.depth.meaning, **({"teacher": teacher.info} if teacher else {})}
+        kept = manifest_io.reusable_shards(out, previous, manifest_io.inputs_record(options, sources, depth_info.get("teacher")))
+        _remove_unplanned(out, shards)
         geometry = geometry_record(context)
         todo = [s for s in shards if shard_path(FG_BG, s.split, s.index, s.count) not in kept]
         if not todo:
@@ -145,7 +145,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
             from .dataset.gallery import write_gallery  # matplotlib is imported only when a gallery is drawn
 
             finishing.next()
-            write_gallery(out, folder.shards, manifest)
+            write_gallery(out, folder.shards, manifest, options)
         finishing.next()
         write_card(out, manifest=manifest, shards_root=folder.shards)
         write_json(out / MANIFEST, manifest)

@@ -18,10 +18,17 @@ IMAGE_FORMATS = ("jpeg", "png")
 ENGINES = ("local", "ray")
 BLEND_CHOICES = ("alpha", "gaussian", "box", "motion", "poisson", "mix")  # pipeline/blend.py, effects.py
 DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
+INPUT_PATH_OPTIONS = ("backgrounds", "foregrounds", "masks", "background_depths", "fg_heights")
+MODEL_OPTIONS = ("depth_model", "background_depth_model")
 
 # The built-in demo is small so the README's main command takes seconds on 2 cores.
 DEMO_BACKGROUNDS = 10
 DEMO_FOREGROUNDS = 10
+
+
+def recorded_model(model: str | None) -> str | None:
+    """A Hub id as it is; a local model folder by its name (the teacher record adds its files' sha256)."""
+    return Path(model).name if model is not None and Path(model).exists() else model
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,18 @@ class BuildOptions:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def recorded(self) -> dict:
+        """The options as the manifest keeps them: input folders and files, and a local model folder, by
+        their names, never where they were on the builder's disk. The inputs themselves are known by their
+        sha256 (the manifest's `inputs`), so a rerun from moved inputs is the same dataset."""
+        data = self.to_dict()
+        for key in INPUT_PATH_OPTIONS:
+            if data[key] is not None:
+                data[key] = Path(data[key]).name
+        for key in MODEL_OPTIONS:
+            data[key] = recorded_model(data[key])
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "BuildOptions":

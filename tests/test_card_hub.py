@@ -6,6 +6,7 @@ which the manifest records by name and sha256."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -74,5 +75,46 @@ def test_a_local_teacher_is_named_not_located(tmp_path):
     card = (out / "README.md").read_text(encoding="utf-8")
     assert str(tmp_path) not in card and "my-teacher" in card
     teacher = json.loads((out / "manifest.json").read_text())["depth"]["teacher"]
-    assert teacher["model"] == "my-teacher" and str(tmp_path) not in json.dumps(teacher)
+    assert teacher["model"] == "my-teacher" and str(tmp_path) not in (out / "manifest.json").read_text(encoding="utf-8")
     assert {"config.json", "model.safetensors"} <= set(teacher["sha256"])
+
+
+def test_user_inputs_are_named_not_located_and_moved_inputs_are_the_same_dataset(inputs, tmp_path, capsys):
+    """The manifest keeps input folders and files by name; the inputs are known by their sha256, so the
+    same files moved elsewhere rerun as the same dataset, and other files under the same names do not."""
+    from tests.conftest import SMALL, generate
+    from tests.test_rerun import files
+
+    here = tmp_path / "secret-place"
+    shutil.copytree(inputs["backgrounds"], here / "bg")
+    shutil.copytree(inputs["foregrounds"], here / "fg")
+    shutil.copytree(inputs["depths"], here / "depth")
+    (here / "heights.csv").write_text("".join(f"{p.stem},1.2\n" for p in (here / "fg").glob("*.png")))
+
+    def args(root: Path) -> list[str]:
+        return ["--backgrounds", str(root / "bg"), "--foregrounds", str(root / "fg"), "--background-depths",
+                str(root / "depth"), "--fg-heights", str(root / "heights.csv"), *SMALL]
+
+    out = tmp_path / "ds"
+    assert generate(out, *args(here)) == 0
+    manifest = (out / "manifest.json").read_text(encoding="utf-8")
+    assert str(tmp_path) not in manifest and str(tmp_path) not in (out / "README.md").read_text(encoding="utf-8")
+    options = json.loads(manifest)["options"]
+    assert (options["backgrounds"], options["fg_heights"]) == ("bg", "heights.csv")
+
+    moved = tmp_path / "elsewhere"
+    shutil.move(here, moved)
+    before = files(out)
+    capsys.readouterr()
+    assert generate(out, *args(moved)) == 0
+    assert capsys.readouterr().out.startswith("nothing to do: ") and files(out) == before
+
+    (moved / "heights.csv").write_text("".join(f"{p.stem},0.6\n" for p in (moved / "fg").glob("*.png")))  # edited in place
+    assert generate(out, *args(moved)) == 0
+    assert "nothing to do" not in capsys.readouterr().out and files(out) != before
+    before = files(out)
+
+    first = next((moved / "bg").iterdir())
+    first.write_bytes(next(p for p in (moved / "bg").iterdir() if p != first).read_bytes())  # other pixels, same name
+    assert generate(out, *args(moved)) == 0
+    assert files(out) != before

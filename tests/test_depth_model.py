@@ -115,7 +115,7 @@ def test_relabel_depth_rewrites_only_the_depth_columns(model_dataset, metric_mod
     for row, want in zip(rows, expected):
         np.testing.assert_allclose(decoded_depth(row), want, atol=(row["depth_max"] - row["depth_min"]) / 65535 * 1.01)
     manifest = json.loads((copy / "manifest.json").read_text())
-    assert manifest["options"]["depth_model"] == str(metric_model) and manifest["depth"]["relabelled"]
+    assert manifest["options"]["depth_model"] == metric_model.name and manifest["depth"]["relabelled"]
     assert {s["path"]: s["sha256"] for s in manifest["shards"]} == shard_hashes(copy)
     assert "metric depth in metres" in (copy / "README.md").read_text()
     from generator.dataset.stats import recompute

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import datasets
@@ -28,8 +29,11 @@ def shard_hashes(out):
     return {p.relative_to(out).as_posix(): sha256_file(p) for p in sorted(out.rglob("*.parquet"))}
 
 
-def sources_of(out):
-    return load_sources(BuildOptions.from_dict(json.loads((out / "manifest.json").read_text())["options"]))
+def sources_of(out, inputs):
+    """The sources a dataset of the `inputs` fixture was built from (its manifest names its folders only)."""
+    options = BuildOptions.from_dict(json.loads((out / "manifest.json").read_text())["options"])
+    return load_sources(dataclasses.replace(options, backgrounds=str(inputs["backgrounds"]), foregrounds=str(inputs["foregrounds"]),
+                                            background_depths=str(inputs["depths"])))
 
 
 def test_counts_are_backgrounds_x_foregrounds_x_flips_x_placements(small_dataset):
@@ -75,8 +79,8 @@ def expected_cutout(sources, row):
     return prepare_cutout(sources.foregrounds[row["fg_id"]].rgba, row["flipped"], (row["w"], row["h"]))
 
 
-def test_mask_is_exactly_the_placed_alpha_and_composite_is_the_alpha_blend(small_dataset):
-    sources = sources_of(small_dataset)
+def test_mask_is_exactly_the_placed_alpha_and_composite_is_the_alpha_blend(small_dataset, inputs):
+    sources = sources_of(small_dataset, inputs)
     for row in read_rows(small_dataset)["train"][:30]:
         cutout = expected_cutout(sources, row)
         h, w = cutout.shape[:2]
@@ -104,8 +108,8 @@ def test_composite_equals_background_outside_the_mask(small_dataset, inputs, tmp
         assert diff.mean() < 2.0 and np.percentile(diff, 99) <= 12
 
 
-def test_flipped_samples_carry_the_mirrored_foreground(small_dataset):
-    sources = sources_of(small_dataset)
+def test_flipped_samples_carry_the_mirrored_foreground(small_dataset, inputs):
+    sources = sources_of(small_dataset, inputs)
     rows = [r for r in read_rows(small_dataset)["train"] if r["flipped"]][:5]
     assert rows
     for row in rows:
@@ -168,14 +172,14 @@ def test_scale_jitter_varies_the_size(inputs, tmp_path):
     rows = read_rows(tmp_path / "ds")["train"]
     scales = {r["scale"] for r in rows}
     assert len(scales) > 10 and all(0.7 <= s <= 1.3 for s in scales)
-    sources = sources_of(tmp_path / "ds")
+    sources = sources_of(tmp_path / "ds", inputs)
     for row in rows[:10]:
         cutout = expected_cutout(sources, row)
         assert (np.asarray(row["mask"]) > 0).sum() == (cutout[..., 3] > 0).sum()
 
 
-def test_scene_depth_puts_the_foreground_at_its_contact_depth(small_dataset):
-    sources = sources_of(small_dataset)
+def test_scene_depth_puts_the_foreground_at_its_contact_depth(small_dataset, inputs):
+    sources = sources_of(small_dataset, inputs)
     for row in read_rows(small_dataset)["train"][:20]:
         depth = decode_depth(row["depth"], row["depth_min"], row["depth_max"])
         mask = np.asarray(row["mask"]) > 0

@@ -28,6 +28,7 @@ import matplotlib.ticker  # noqa: E402
 from ..output import folder as storage  # noqa: E402
 from ..pipeline.encode import decode_depth  # noqa: E402
 from ..output.manifest import load_manifest, shard_file  # noqa: E402
+from ..config import BuildOptions  # noqa: E402
 from ..schema import BACKGROUNDS, FG_BG, FOREGROUNDS, GALLERY_DIR, ROW_GROUP_SIZE, STATS  # noqa: E402
 from ..pipeline.moments import COVERAGE_BINS, decode  # noqa: E402
 from ..output.folder import atomic_path  # noqa: E402
@@ -51,19 +52,21 @@ class Sample:
     background: np.ndarray
 
 
-def write_gallery(out: Path, shards_root: str | Path | None = None, manifest: dict | None = None) -> list[Path]:
+def write_gallery(out: Path, shards_root: str | Path | None = None, manifest: dict | None = None,
+                  build: BuildOptions | None = None) -> list[Path]:
     """Draw OUT/gallery/*.png; `shards_root` is where the fg_bg shards are when not in OUT (a URL);
-    `manifest`: the one a build holds before it marks OUT complete (else OUT's, which must be finished).
+    `manifest`: the one a build holds before it marks OUT complete (else OUT's, which must be finished);
+    `build`: the options of the build drawing it, whose inputs are at hand (the manifest names them only).
     The pictures are drawn in a new folder swapped in whole, so old pictures of another build never
     linger beside new ones and a kill leaves one gallery or the other."""
     out = Path(out)
     manifest = manifest or load_manifest(out)
     names: list[str] = []
-    storage.replace_folder(out / GALLERY_DIR, lambda folder: names.extend(_draw(out, shards_root or out, manifest, folder)))
+    storage.replace_folder(out / GALLERY_DIR, lambda folder: names.extend(_draw(out, shards_root or out, manifest, folder, build)))
     return [out / GALLERY_DIR / name for name in names]
 
 
-def _draw(out: Path, root: str | Path, manifest: dict, folder: Path) -> list[str]:
+def _draw(out: Path, root: str | Path, manifest: dict, folder: Path, build: BuildOptions | None) -> list[str]:
     rng = np.random.default_rng([manifest["options"]["seed"], _SALT_GALLERY])
     samples = read_samples(root, manifest, rng, SAMPLES)
     unit = depth_unit(manifest)
@@ -84,7 +87,9 @@ def _draw(out: Path, root: str | Path, manifest: dict, folder: Path) -> list[str
         if options.get("blend", "alpha") != "alpha" or options.get("shadow") or options.get("harmonize") or options.get("decontaminate"):
             from .gallery_effects import effects_sheet
 
-            sheet = effects_sheet(options, _mosaic)
+            # User inputs are at hand only while their build draws the gallery; the demo is remade.
+            build = build or (BuildOptions.from_dict(options) if options.get("demo") else None)
+            sheet = effects_sheet(build, _mosaic) if build is not None else None
             if sheet is not None:
                 figures["06c-edges-and-light"] = sheet
     figures["07-mask-coverage"] = _coverage_plot(out, samples)

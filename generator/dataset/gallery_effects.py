@@ -21,11 +21,10 @@ CASES = [("alpha blend", False, Effects()), ("decontaminated", True, Effects()),
          ("shadow", True, Effects(shadow=True)), ("harmonize", True, Effects(harmonize=True))]
 
 
-def effects_sheet(options: dict, mosaic):
+def effects_sheet(build: BuildOptions, mosaic):
     """The figure (drawn by gallery._mosaic), or None where the inputs or a floor are not at hand."""
     from ..pipeline.sources import load_sources
 
-    build = BuildOptions.from_dict(options)
     try:
         sources = load_sources(dataclasses.replace(build, decontaminate=False, num_foregrounds=OBJECTS, num_backgrounds=min(build.num_backgrounds or 3, 3)))
     except Exception:  # the inputs are elsewhere now (a gallery redrawn later): no sheet, not an error

@@ -27,7 +27,7 @@ from ..pipeline.encode import encode_png, quantize_depth
 from ..output.manifest import (
     check_shard_paths, load_manifest, read_manifest, shard_file, stats_from_record, stats_record, unfinished_relabel, verify_shards,
 )
-from ..config import TeacherSettings
+from ..config import TeacherSettings, recorded_model
 from ..errors import UserError
 
 from ..schema import BACKGROUNDS, CONFIG_DIRS, FEATURES, FG_BG, GALLERY_DIR, MANIFEST, STATS
@@ -163,7 +163,7 @@ def _finish(out: Path, manifest: dict, model: str, info: dict) -> None:
     done = manifest.pop("relabel")["done"]
     for shard in manifest["shards"]:
         shard.update(done.get(shard["path"], {}))
-    manifest["options"].update(depth="model", depth_model=model, background_depth_model=None)
+    manifest["options"].update(depth="model", depth_model=recorded_model(model), background_depth_model=None)
     manifest["depth"] = {"mode": "model", "meaning": info["meaning"], "teacher": info, "relabelled": True}
     manifest["complete"] = True
     stats = DatasetStats()

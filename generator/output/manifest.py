@@ -197,7 +197,7 @@ def unfinished_relabel(out, manifest: dict) -> str:
 
 
 def option_differences(old: dict, new: BuildOptions) -> list[str]:
-    current = new.to_dict()
+    current = new.recorded()
     return sorted(key for key in current.keys() | old.keys() if old.get(key) != current.get(key))
 
 
@@ -291,19 +291,24 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def inputs_record(options: BuildOptions, sources: "Sources") -> dict:
+def inputs_record(options: BuildOptions, sources: "Sources", teacher: dict | None = None) -> dict:
     """What the shards were made from. Input files are known by content (the sha256 of each file as it was
     read): a background whose pixels changed under the same name is another input, and its shards are
-    rebuilt. The demo's inputs are made from the options, which the manifest holds already."""
+    rebuilt. So are the foregrounds' heights (an --fg-heights file edited in place) and a local model
+    folder's files (`teacher`: the teacher's record), which the options name only. The demo's inputs are
+    made from the options, which the manifest holds already."""
     record = {
         "backgrounds": [bg.name for bg in sources.backgrounds],
         "foregrounds": [fg.name for fg in sources.foregrounds],
         "bg_size": options.bg_size,
         "fg_shapes": [list(fg.rgba.shape[:2]) for fg in sources.foregrounds],
+        "fg_heights_m": [fg.height_m for fg in sources.foregrounds],
     }
     if any(item.sha256 for item in (*sources.backgrounds, *sources.foregrounds)):
         record["background_sha256"] = [list(bg.sha256) for bg in sources.backgrounds]
         record["foreground_sha256"] = [list(fg.sha256) for fg in sources.foregrounds]
+    if teacher is not None and teacher.get("local_folder"):
+        record["depth_model_sha256"] = teacher["sha256"]
     return record
 
 
@@ -326,11 +331,11 @@ def manifest_data(
     return {
         "format": FORMAT,
         "complete": complete,
-        "options": options.to_dict(),
+        "options": options.recorded(),
         "packages": package_versions(),
         "depth": {"mode": options.depth, **depth_info},
         **({"geometry": geometry} if geometry else {}),
-        "inputs": inputs_record(options, sources),
+        "inputs": inputs_record(options, sources, depth_info.get("teacher")),
         "skipped_inputs": [skipped.to_manifest() for skipped in sources.skipped],
         "splits": splits,
         **({"card": card} if card else {}),
