@@ -30,7 +30,7 @@ from generator.config import BuildOptions, DepthPlan, TeacherSettings, default_d
 from generator.engines.job import shard_table
 from generator.pipeline.plan import plan_shards
 from generator.pipeline.shard import make_context, shard_composites
-from generator.schema import FG_BG_FEATURES
+from generator.schema import FG_BG, features
 
 _DESCRIPTION = "Foreground cut-outs and their flips pasted on backgrounds, with masks and depth maps."
 # Sub-folders of data_dir for the `full` config.
@@ -63,7 +63,7 @@ class MonoDepthMask(datasets.ArrowBasedBuilder):
     DEFAULT_CONFIG_NAME = "demo"
 
     def _info(self) -> datasets.DatasetInfo:
-        return datasets.DatasetInfo(description=_DESCRIPTION, features=FG_BG_FEATURES)
+        return datasets.DatasetInfo(description=_DESCRIPTION, features=features(FG_BG))
 
     def _options(self) -> BuildOptions:
         options = self.config.build

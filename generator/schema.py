@@ -6,7 +6,9 @@ module, so a column or a path is named in exactly one place.
 
 from __future__ import annotations
 
-import datasets
+import json
+
+import pyarrow as pa
 
 # Configs of the published repo. `fg_bg` holds the composites; `backgrounds` and `foregrounds` hold the
 # inputs they were made from, joined by `bg_id` / `fg_id`.
@@ -31,60 +33,107 @@ ROW_GROUP_SIZE = 100
 #   depth = depth_min + png / DEPTH_PNG_MAX * (depth_max - depth_min)
 DEPTH_PNG_MAX = 65535
 
-_image = datasets.Image()
-IMAGE_STORAGE = _image.pa_type  # struct<bytes: binary, path: string>, how an Image column is stored
-
-FG_BG_FEATURES = datasets.Features(
-    {
-        "name": datasets.Value("string"),
-        "bg_id": datasets.Value("int32"),
-        "fg_id": datasets.Value("int32"),
-        "flipped": datasets.Value("bool"),
-        "placement": datasets.Value("int32"),
-        "x": datasets.Value("int32"),
-        "y": datasets.Value("int32"),
-        "scale": datasets.Value("float32"),
-        "w": datasets.Value("int32"),
-        "h": datasets.Value("int32"),
-        "bbox": datasets.Sequence(datasets.Value("int32"), length=4),
-        "image": _image,
-        "mask": _image,
-        "amodal_mask": _image,
-        "depth": _image,
-        "depth_min": datasets.Value("float32"),
-        "depth_max": datasets.Value("float32"),
-        "background": _image,
-        "blend": datasets.Value("string"),  # the edge mode of this row (pipeline/blend.py)
+# The columns of each config as `datasets` features, in a short notation: "image" (datasets.Image), a
+# value type ("string", "int32", ...: datasets.Value), or "int32[4]" (a list of 4, datasets.List).
+# Written out here rather than as datasets.Features so that building a dataset does not import `datasets`
+# (half a second in every process); `features()` gives the datasets.Features, and tests/test_fast_paths.py
+# checks that the Arrow schema and card lines built here are the ones `datasets` builds from them.
+COLUMNS = {
+    FG_BG: {
+        "name": "string",
+        "bg_id": "int32",
+        "fg_id": "int32",
+        "flipped": "bool",
+        "placement": "int32",
+        "x": "int32",
+        "y": "int32",
+        "scale": "float32",
+        "w": "int32",
+        "h": "int32",
+        "bbox": "int32[4]",
+        "image": "image",
+        "mask": "image",
+        "amodal_mask": "image",
+        "depth": "image",
+        "depth_min": "float32",
+        "depth_max": "float32",
+        "background": "image",
+        "blend": "string",  # the edge mode of this row (pipeline/blend.py)
         # [x0, y0, x1, y1], end-exclusive: every pixel that differs from the background (shadow, blurred
         # edges) lies in it; equal to bbox when nothing spills outside the mask.
-        "effect_bbox": datasets.Sequence(datasets.Value("int32"), length=4),
-    }
-)
+        "effect_bbox": "int32[4]",
+    },
+    BACKGROUNDS: {
+        "bg_id": "int32",
+        "name": "string",
+        "image": "image",
+        "depth": "image",
+        "depth_min": "float32",
+        "depth_max": "float32",
+        "intrinsics": "float32[4]",
+        "ground_plane": "float32[4]",
+    },
+    FOREGROUNDS: {
+        "fg_id": "int32",
+        "name": "string",
+        "image": "image",
+        "mask": "image",
+        "height_m": "float32",
+    },
+}
 
-BACKGROUND_FEATURES = datasets.Features(
-    {
-        "bg_id": datasets.Value("int32"),
-        "name": datasets.Value("string"),
-        "image": _image,
-        "depth": _image,
-        "depth_min": datasets.Value("float32"),
-        "depth_max": datasets.Value("float32"),
-        "intrinsics": datasets.Sequence(datasets.Value("float32"), length=4),
-        "ground_plane": datasets.Sequence(datasets.Value("float32"), length=4),
-    }
-)
+IMAGE_STORAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])  # how an Image column is stored
+_ARROW_TYPES = {"string": pa.string(), "int32": pa.int32(), "bool": pa.bool_(), "float32": pa.float32()}
 
-FOREGROUND_FEATURES = datasets.Features(
-    {
-        "fg_id": datasets.Value("int32"),
-        "name": datasets.Value("string"),
-        "image": _image,
-        "mask": _image,
-        "height_m": datasets.Value("float32"),
-    }
-)
 
-FEATURES = {FG_BG: FG_BG_FEATURES, BACKGROUNDS: BACKGROUND_FEATURES, FOREGROUNDS: FOREGROUND_FEATURES}
+def _parts(kind: str) -> tuple[str, int | None]:
+    """"int32[4]" -> ("int32", 4); "int32" -> ("int32", None)."""
+    value, _, length = kind.partition("[")
+    return value, int(length[:-1]) if length else None
+
+
+def _arrow_type(kind: str) -> pa.DataType:
+    if kind == "image":
+        return IMAGE_STORAGE
+    value, length = _parts(kind)
+    return _ARROW_TYPES[value] if length is None else pa.list_(_ARROW_TYPES[value], length)
+
+
+def _feature_dict(kind: str) -> dict:
+    """A feature as `datasets` serialises it into the schema's metadata (Features.to_dict)."""
+    if kind == "image":
+        return {"_type": "Image"}
+    value, length = _parts(kind)
+    plain = {"dtype": value, "_type": "Value"}
+    return plain if length is None else {"feature": plain, "length": length, "_type": "List"}
+
+
+def yaml_features(config: str) -> list[dict]:
+    """The card's `dataset_info.features` lines (Features._to_yaml_list)."""
+    lines = []
+    for name, kind in COLUMNS[config].items():
+        value, length = _parts(kind)
+        lines.append({"name": name, "dtype": value} if length is None else {"name": name, "list": value, "length": length})
+    return lines
+
+
+def _arrow_schema(config: str) -> pa.Schema:
+    """The Arrow schema `datasets` gives these features, with the features in its `huggingface` metadata,
+    where `load_dataset` reads them back."""
+    columns = COLUMNS[config]
+    features = {name: _feature_dict(kind) for name, kind in columns.items()}
+    metadata = {"huggingface": json.dumps({"info": {"features": features}})}
+    return pa.schema([pa.field(name, _arrow_type(kind)) for name, kind in columns.items()], metadata=metadata)
+
+
+ARROW_SCHEMAS = {config: _arrow_schema(config) for config in COLUMNS}
+
+
+def features(config: str) -> "datasets.Features":
+    """The config's datasets.Features (imports `datasets`)."""
+    import datasets
+
+    return datasets.Features.from_arrow_schema(ARROW_SCHEMAS[config])
 
 # Columns whose bytes repeat from row to row within a shard, so Parquet dictionary-encodes them.
 DICTIONARY_COLUMNS = {FG_BG: ["background.bytes", "name"], BACKGROUNDS: [], FOREGROUNDS: []}

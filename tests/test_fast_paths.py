@@ -10,15 +10,36 @@ from generator.pipeline.composite import Cutout, amodal_masks, composite, mask_b
 from generator.pipeline.cutouts import CutoutCache
 from generator.pipeline.encode import encode_image
 from generator.pipeline.plan import Placement
-from generator.schema import FG_BG, FG_BG_FEATURES
+from generator.schema import ARROW_SCHEMAS, COLUMNS, FG_BG, features, yaml_features
 from generator import threads
 from generator.pipeline.demo import demo_backgrounds
 from generator.pipeline.moments import IMAGE, MASK, DatasetStats, MaskMoments, decode
 from generator.pipeline.table import rows_to_table
 
 
+def _plain_feature(kind: str):
+    import datasets
+
+    if kind == "image":
+        return datasets.Image()
+    value, _, length = kind.partition("[")
+    return datasets.Value(value) if not length else datasets.List(datasets.Value(value), length=int(length[:-1]))
+
+
+@pytest.mark.parametrize("config", list(COLUMNS))
+def test_the_schema_written_out_is_the_one_datasets_builds(config):
+    """The Arrow schema (with the features in its metadata) and the card's feature lines, built here without
+    `datasets`, are what datasets.Features of the same columns gives, byte for byte."""
+    import datasets
+
+    plain = datasets.Features({name: _plain_feature(kind) for name, kind in COLUMNS[config].items()})
+    assert ARROW_SCHEMAS[config].equals(plain.arrow_schema, check_metadata=True)
+    assert yaml_features(config) == plain._to_yaml_list()
+    assert features(config) == plain
+
+
 def test_rows_to_table_stores_image_bytes_with_no_path_and_none_as_null():
-    columns = {name: [None, None] for name in FG_BG_FEATURES}
+    columns = {name: [None, None] for name in COLUMNS[FG_BG]}
     columns.update(name=["a", "b"], bbox=[[0, 0, 1, 1]] * 2, image=[b"\x01\x02", b"\x03"], depth=[None, b"\x04"])
     rows = rows_to_table(FG_BG, columns).to_pylist()
     assert rows[0]["image"] == {"bytes": b"\x01\x02", "path": None} and rows[1]["image"] == {"bytes": b"\x03", "path": None}

@@ -170,3 +170,11 @@ def test_a_wheel_ships_and_imports_every_module(tmp_path):
     result = subprocess.run([python, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("ok")
+
+
+def test_building_a_dataset_does_not_import_datasets():
+    """`datasets` costs half a second to import; the CLI, the build and its workers do without it."""
+    code = ("import sys, generator.cli, generator.build, generator.engines.local, generator.pipeline.shard, "
+            "generator.dataset.card, generator.output.parquet; print('datasets' in sys.modules)")
+    said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert said.strip() == "False"

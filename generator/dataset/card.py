@@ -15,7 +15,7 @@ from string import Template
 import yaml
 
 from ..output.manifest import load_manifest
-from ..schema import CARD, CONFIGS, FEATURES, FG_BG, GALLERY_DIR, STATS, yaml_configs
+from ..schema import CARD, CONFIGS, FG_BG, GALLERY_DIR, STATS, yaml_configs, yaml_features
 
 DEFAULT_REPO_ID = "org/mono-depth-mask"
 LICENSE = "other"  # the default: the inputs' licenses decide; `card --license ID` sets a Hub license id
@@ -73,7 +73,7 @@ def _dataset_info(manifest: dict, config: str, splits: list[str], out: Path | No
     known = all(value is not None for value in in_memory.values())
     return {
         "config_name": config,
-        "features": FEATURES[config]._to_yaml_list(),
+        "features": yaml_features(config),
         "splits": [
             {
                 "name": split,

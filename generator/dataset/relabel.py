@@ -30,7 +30,7 @@ from ..output.manifest import (
 from ..config import TeacherSettings, recorded_model
 from ..errors import UserError
 
-from ..schema import BACKGROUNDS, CONFIG_DIRS, FEATURES, FG_BG, GALLERY_DIR, MANIFEST, STATS
+from ..schema import ARROW_SCHEMAS, BACKGROUNDS, CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS
 from ..pipeline.moments import DEPTH, DatasetStats, input_table_stats
 from ..output.folder import atomic_path, build_lock, remove_temporaries, repair_folder_swap, sha256_file, write_json
 from ..output.parquet import write_table
@@ -68,7 +68,7 @@ def relabel_table(table: pa.Table, config: str, predict, stats: DatasetStats | N
         new_columns["depth"].append(png)
         new_columns["depth_min"].append(low)
         new_columns["depth_max"].append(high)
-    schema = FEATURES[config].arrow_schema
+    schema = ARROW_SCHEMAS[config]
     for name, values in new_columns.items():
         index = schema.get_field_index(name)
         table = table.set_column(index, schema.field(name), column_array(values, schema.field(name).type))

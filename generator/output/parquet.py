@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..schema import DICTIONARY_COLUMNS, FEATURES, ROW_GROUP_SIZE
+from ..schema import ARROW_SCHEMAS, DICTIONARY_COLUMNS, ROW_GROUP_SIZE
 from .folder import atomic_path
 
 ZSTD_LEVEL = 3
@@ -80,7 +80,7 @@ def arrow_nbytes(source) -> int | None:
 def write_table(table: pa.Table, path: Path, config: str) -> None:
     # The canonical schema, always: a table read back from Parquet names its list items differently
     # ("element"), which would change the file's bytes though not its values.
-    table = table.cast(FEATURES[config].arrow_schema)
+    table = table.cast(ARROW_SCHEMAS[config])
     with atomic_path(path) as temporary:
         with pq.ParquetWriter(
             temporary,

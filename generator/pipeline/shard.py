@@ -22,7 +22,7 @@ from .encode import encode_image, encode_png
 from .handover import stored_depth
 from .jpeg_splice import BackgroundJpeg, Box
 from .plan import Grid, Placement, ShardSpec, placements
-from ..schema import FG_BG, FG_BG_FEATURES, ROW_GROUP_SIZE, SPLITS, sample_name
+from ..schema import COLUMNS, FG_BG, ROW_GROUP_SIZE, SPLITS, sample_name
 from .sources import Background, Foreground, Sources, load_sources
 from .moments import IMAGE, DatasetStats, MaskMoments
 from .table import rows_to_table
@@ -66,7 +66,7 @@ def groups(grid: Grid, samples: np.ndarray) -> Iterator[Group]:
 
 def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None) -> dict[str, list]:
     """The shard's rows as columns in the FG_BG schema; pixel statistics go into `stats` on the way."""
-    columns: dict[str, list] = {name: [] for name in FG_BG_FEATURES}
+    columns: dict[str, list] = {name: [] for name in COLUMNS[FG_BG]}
     # Samples are numbered background-major, so a shard meets each background in one run: only the
     # current one's encoding is kept.
     bg_id, background = None, None

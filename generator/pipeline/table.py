@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ..schema import FEATURES, IMAGE_STORAGE
+from ..schema import ARROW_SCHEMAS, IMAGE_STORAGE
 
 
 def rows_to_table(config: str, columns: dict[str, list]) -> pa.Table:
     """Columns in the schema's order and types; `datasets` reads the Features back from the metadata.
     Image columns are given as their encoded bytes (or None)."""
-    schema = FEATURES[config].arrow_schema
+    schema = ARROW_SCHEMAS[config]
     arrays = [column_array(columns[f.name], f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
 
