@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 import uuid
@@ -51,24 +52,23 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success fsync and rename it over `path`, on failure
     remove it. A failed write (disk full, file-size limit, no permission) becomes one `OutputError`
     naming `path`; a killed process leaves only a `.NAME.*.tmp` file, which the next build removes."""
-    temporary = None
+    # The name is chosen before the file exists, so an interrupt (SIGTERM raises KeyboardInterrupt at
+    # any bytecode) that lands while the file is being created still finds it to remove.
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}{TEMPORARY_SUFFIX}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
-        os.close(handle)
-        temporary = Path(name)
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         yield temporary
         with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
-        # mkstemp makes the file private (0600); published files get the usual mode under the umask.
+        # Created private (0600) until whole; published files get the usual mode under the umask.
         os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, path)
     except BaseException as error:
-        if temporary is not None:
-            try:
-                temporary.unlink(missing_ok=True)
-            except OSError:
-                pass
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
         if isinstance(error, OSError):
             raise OutputError(describe_os_error(error, path)) from None
         raise
