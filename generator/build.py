@@ -96,7 +96,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputError(describe_os_error(error, out)) from None
-    with build_lock(out):
+    with build_lock(out), _temporaries_removed_on_failure(out):
         previous = manifest_io.prepare_output(folder.target, options, run.overwrite)
         remove_temporaries(out, [*CONFIG_DIRS.values(), GALLERY_DIR])
         repair_folder_swap(out / GALLERY_DIR)
@@ -151,6 +151,17 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         write_json(out / MANIFEST, manifest)
         finishing.close()
     return summary
+
+
+@contextmanager
+def _temporaries_removed_on_failure(out: Path):
+    """A build that fails or is interrupted leaves nothing half-written: by the time this runs its workers
+    are stopped (the engine's close) and its own writes have ended, and it still holds the lock."""
+    try:
+        yield
+    except BaseException:
+        remove_temporaries(out, [*CONFIG_DIRS.values(), GALLERY_DIR])
+        raise
 
 
 @contextmanager

@@ -18,9 +18,9 @@ DEMO = ["--demo", "--num-backgrounds", "4", "--num-foregrounds", "4", "--placeme
         "--shard-size", "12", "--no-progress", "--workers", "2"]
 
 
-def start(out: Path, stderr=subprocess.PIPE) -> subprocess.Popen:
+def start(out: Path, stderr=subprocess.PIPE, args: list[str] = DEMO) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "generator", "generate", "--out", str(out), *DEMO]
+    command = [sys.executable, "-m", "generator", "generate", "--out", str(out), *args]
     # Its own session: every process of the build (fork server, workers, resource tracker) is in it.
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True, start_new_session=True)
 
@@ -76,4 +76,43 @@ def test_sigterm_cleans_up_and_exits_130_with_one_line(tmp_path):
     assert process.returncode == 130, err
     assert err.strip().splitlines() == ["interrupted"]
     assert not gone_within(process.pid, 10)
+    assert not [p for p in out.rglob(".*") if p.name.endswith(".tmp")]
+
+
+def test_an_interrupt_while_a_temporary_file_is_created_leaves_none(tmp_path, monkeypatch):
+    """SIGTERM raises KeyboardInterrupt at whatever bytecode runs: also just after the temporary file
+    is created, before the code that writes it has its name."""
+    from generator.output import folder
+
+    real_open = os.open
+
+    def open_then_interrupt(*args, **kwargs):
+        os.close(real_open(*args, **kwargs))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "open", open_then_interrupt)
+    try:
+        with folder.atomic_path(tmp_path / "manifest.json") as temporary:
+            temporary.write_text("{}")
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_build_stops_its_workers_at_once(tmp_path):
+    """The shards queued to the workers are not finished after SIGTERM: the build stops (and removes what
+    the workers had half-written) instead of publishing them."""
+    out = tmp_path / "ds"
+    # 8 shards of 80 rows at 224 px: a few tenths of a second each, 4 handed to the 2 workers at a time.
+    process = start(out, args=["--demo", "--num-backgrounds", "4", "--num-foregrounds", "4", "--placements", "20",
+                               "--shard-size", "80", "--no-progress", "--workers", "2"])
+    deadline = time.monotonic() + 60
+    while not (published := list((out / "data").glob("*.parquet"))) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.005)
+    process.terminate()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    # A shard may be published while the signal is on its way; the ones queued after it are not.
+    assert len(list((out / "data").glob("*.parquet"))) - len(published) <= 1
     assert not [p for p in out.rglob(".*") if p.name.endswith(".tmp")]

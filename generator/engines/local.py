@@ -158,4 +158,10 @@ class PoolEngine:
         return [(self._pending.pop(future), future.result()) for future in done]
 
     def close(self, cancel: bool) -> None:
+        if cancel:
+            # A cancelled build discards its unfinished shards: stop the workers now instead of letting
+            # each finish the shards already queued to it (seconds each). Their half-written files are
+            # removed by the build (remove_temporaries).
+            for process in list((self._pool._processes or {}).values()):
+                process.kill()
         self._pool.shutdown(wait=True, cancel_futures=cancel)
