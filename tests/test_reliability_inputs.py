@@ -489,11 +489,18 @@ def test_interrupted_build_exits_130(tmp_path):
     command = [sys.executable, "-m", "generator", "generate", "--demo", "--num-backgrounds", "100", "--num-foregrounds", "100",
                "--out", str(out), "--workers", "2", "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(README.parent)}
-    process = subprocess.Popen(command, cwd=README.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not list(out.glob("data/*.parquet")) and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.1)
-    os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole process group
-    _, err = process.communicate(timeout=60)
+    # As in a terminal, where Ctrl-C is not ignored: a test runner started in the background of a script
+    # inherits SIGINT ignored, and so would the build.
+    process = subprocess.Popen(command, cwd=README.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 60
+        while not list(out.glob("data/*.parquet")) and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)
+        os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole process group
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:  # the 400,000-sample build must not run on after a failure
+            os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, err.decode()
     assert "Traceback" not in err.decode()
