@@ -125,3 +125,66 @@ def test_a_build_with_the_float_hand_over_has_the_same_bytes(teacher_folder, tmp
     assert shard_hashes(tmp_path / "compact") == shard_hashes(tmp_path / "float")
     for path in sorted((tmp_path / "compact" / "data").glob("*.parquet")):
         assert pq.read_table(path).column("depth").null_count == 0
+
+
+def _opened_in_another_process(where):
+    return where.open()
+
+
+def _maps(count: int, seed: int) -> QuantizedDepth:
+    rng = np.random.default_rng(seed)
+    return QuantizedDepth(rng.integers(0, 65536, (count, 6, 5), dtype=np.uint16),
+                          rng.random(count, dtype=np.float32), rng.random(count, dtype=np.float32) + 1)
+
+
+def test_shared_blocks_hand_the_maps_over_exactly_and_are_reused() -> None:
+    import multiprocessing
+    from pathlib import Path
+
+    from generator.engines.shared_depth import SharedDepth, SharedDepthBlocks
+
+    blocks = SharedDepthBlocks(2)
+    try:
+        first, second = _maps(4, 0), _maps(3, 1)
+        where = [blocks.put(first), blocks.put(second)]
+        assert all(isinstance(w, SharedDepth) for w in where)
+        third = _maps(2, 2)
+        assert blocks.put(third) is third  # both blocks are lent: handed over as they are
+        with multiprocessing.get_context("forkserver").Pool(1) as pool:
+            for sent, got in zip([first, second], pool.map(_opened_in_another_process, where)):
+                for a, b in [(sent.maps, got.maps), (sent.mins, got.mins), (sent.maxs, got.maxs)]:
+                    np.testing.assert_array_equal(a, b)
+        blocks.release(where[0])
+        again = blocks.put(_maps(3, 3))  # fits the 4-row block just released
+        assert isinstance(again, SharedDepth) and again.block == where[0].block
+        np.testing.assert_array_equal(again.open().maps, _maps(3, 3).maps)
+    finally:
+        blocks.close()
+    assert not [w for w in where if Path("/dev/shm", w.block).exists()]
+
+
+def test_without_room_in_shared_memory_the_maps_are_handed_as_they_are(monkeypatch) -> None:
+    import os
+
+    from generator.engines.shared_depth import SharedDepthBlocks
+
+    class Small:
+        f_bavail, f_frsize = 100, 4096  # 400 KiB free: not twice what 4 blocks of 4 maps need
+
+    monkeypatch.setattr(os, "statvfs", lambda folder: Small)
+    maps = QuantizedDepth(np.zeros((4, 128, 128), np.uint16), np.zeros(4, np.float32), np.ones(4, np.float32))
+    blocks = SharedDepthBlocks(4)
+    assert blocks.put(maps) is maps
+    blocks.close()
+
+
+def test_composites_written_over_an_earlier_shards_equal_fresh_ones() -> None:
+    options = BuildOptions(demo=True, num_backgrounds=2, num_foregrounds=2, placements=3, bg_size=64, shard_size=10)
+    context, _ = make_context(options, DepthPlan.of(options, None))
+    specs = plan_shards(context.grid, options)
+    earlier = shard_composites(context, specs[0])
+    for spec in specs[1:]:
+        fresh = shard_composites(context, spec)
+        reused = shard_composites(context, spec, earlier)
+        np.testing.assert_array_equal(reused, fresh)
+        assert np.shares_memory(reused, earlier) == (len(fresh) <= len(earlier))

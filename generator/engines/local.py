@@ -80,9 +80,11 @@ def _watch_main_process(pid: int, interval: float = 0.5) -> None:
 import numpy as np  # noqa: E402  (after the parent-death request, which the fork server makes first)
 
 from ..output.manifest import ShardRecord  # noqa: E402
+from ..pipeline.handover import QuantizedDepth  # noqa: E402
 from ..pipeline.plan import ShardSpec  # noqa: E402
 from ..pipeline.shard import ShardContext  # noqa: E402
 from .job import write_shard  # noqa: E402
+from .shared_depth import SharedDepth, SharedDepthBlocks  # noqa: E402
 
 
 class InlineEngine:
@@ -130,8 +132,8 @@ def _init_worker(context: ShardContext, main_pid: int) -> None:
         _watch_main_process(main_pid)
 
 
-def _build_one(spec: ShardSpec, out: Path | str, depths: np.ndarray | None) -> ShardRecord:
-    return write_shard(_worker_context, spec, out, depths)
+def _build_one(spec: ShardSpec, out: Path | str, depths: SharedDepth | np.ndarray | None) -> ShardRecord:
+    return write_shard(_worker_context, spec, out, depths.open() if isinstance(depths, SharedDepth) else depths)
 
 
 class PoolEngine:
@@ -143,19 +145,26 @@ class PoolEngine:
         self.out = out
         self.capacity = 2 * workers
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_processes(), initializer=_init_worker, initargs=(context, os.getpid()))
-        self._pending: dict[Future, int] = {}
+        self._pending: dict[Future, tuple[int, SharedDepth | np.ndarray | None]] = {}
+        self._shared = SharedDepthBlocks(self.capacity)  # the teacher's maps, when this process labels
 
     @property
     def in_flight(self) -> int:
         return len(self._pending)
 
     def submit(self, position: int, spec: ShardSpec, depths: np.ndarray | None) -> None:
-        self._pending[self._pool.submit(_build_one, spec, self.out, depths)] = position
+        handed = self._shared.put(depths) if isinstance(depths, QuantizedDepth) else depths
+        self._pending[self._pool.submit(_build_one, spec, self.out, handed)] = position, handed
 
     def wait(self) -> list[tuple[int, ShardRecord]]:
         # A worker's exception is re-raised here; UserError and OutputError keep their one-line message.
         done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
-        return [(self._pending.pop(future), future.result()) for future in done]
+        finished = []
+        for future in done:
+            position, handed = self._pending.pop(future)
+            finished.append((position, future.result()))
+            self._shared.release(handed)
+        return finished
 
     def close(self, cancel: bool) -> None:
         if cancel:
@@ -165,3 +174,4 @@ class PoolEngine:
             for process in list((self._pool._processes or {}).values()):
                 process.kill()
         self._pool.shutdown(wait=True, cancel_futures=cancel)
+        self._shared.close()

@@ -63,8 +63,10 @@ def _depth_maps(context: ShardContext, teacher: "DepthTeacher | None", shards: l
         return
     with ThreadPoolExecutor(max_workers=1) as prefetch:
         upcoming = prefetch.submit(shard_composites, context, shards[0])
+        labelled = None  # the composites before these, labelled: the next shard's are written over them
         for index in range(len(shards)):
             composites = upcoming.result()
             if index + 1 < len(shards):
-                upcoming = prefetch.submit(shard_composites, context, shards[index + 1])
+                upcoming = prefetch.submit(shard_composites, context, shards[index + 1], labelled)
             yield teacher.predict_quantized(composites)
+            labelled = composites

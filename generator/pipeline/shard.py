@@ -198,9 +198,15 @@ def occluded(background_depth: np.ndarray, standing: ObjectDepth, mask: np.ndarr
     return hidden if (hidden & (mask > 0)).any() else None
 
 
-def shard_composites(context: ShardContext, spec: ShardSpec) -> np.ndarray:
-    """All composites of a shard, in row order: what the depth teacher labels."""
-    return np.concatenate([_group_composites(context, group).images for group in groups(context.grid, spec.samples)])
+def shard_composites(context: ShardContext, spec: ShardSpec, reuse: np.ndarray | None = None) -> np.ndarray:
+    """All composites of a shard, in row order: what the depth teacher labels. `reuse`: an earlier result
+    no longer needed, written over when it is large enough (a shard's composites are 150 MB at 224 px;
+    fresh pages for each shard cost the teacher's process more than the copy)."""
+    images = [_group_composites(context, group).images for group in groups(context.grid, spec.samples)]
+    rows = sum(len(part) for part in images)
+    if reuse is None or len(reuse) < rows or reuse.shape[1:] != images[0].shape[1:]:
+        return np.concatenate(images)
+    return np.concatenate(images, out=reuse[:rows])
 
 
 def _add_group(context: ShardContext, group: Group, rows: slice, background: EncodedBackground, columns: dict, stats: DatasetStats | None) -> None:
