@@ -49,10 +49,13 @@ class StandInTeacher(DepthTeacher):
     def _predict_chunk(self, chunk: torch.Tensor) -> torch.Tensor:
         """uint8 (n, H, W, 3) -> (n, H, W) float32: a vertical ramp plus the green of each 8 x 8 block's
         corner pixel (blocks give edges, as furniture does; costs a few copies)."""
-        height, width = chunk.shape[1:3]
-        blocks = chunk[:, ::8, ::8, 1].repeat_interleave(8, 1).repeat_interleave(8, 2)[:, :height, :width]
+        count, height, width = chunk.shape[:3]
+        corners = chunk[:, ::8, ::8, 1]
+        rows, cols = corners.shape[1:]
+        # Each corner repeated over its block, as uint8 (one byte a pixel), then one float pass.
+        blocks = corners[:, :, None, :, None].expand(count, rows, 8, cols, 8).reshape(count, rows * 8, cols * 8)
         ramp = torch.linspace(1.0, 4.0, height).view(1, height, 1)
-        return blocks * (1 / 255) + ramp
+        return torch.add(ramp, blocks[:, :height, :width], alpha=1 / 255)
 
 
 def child(out: str, args: list[str]) -> None:
