@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ..output.manifest import ShardRecord
+    from ..pipeline.handover import QuantizedDepth
     from ..pipeline.plan import ShardSpec
 
 
@@ -22,6 +23,10 @@ class Engine(Protocol):
     def submit(self, position: int, spec: "ShardSpec", depths: "np.ndarray | None") -> None:
         """Start building shard `spec` (`depths`: the teacher's maps of its rows, when this process
         labelled it)."""
+
+    def depth_buffer(self, count: int, height: int, width: int) -> "QuantizedDepth | None":
+        """Where the teacher in this process may write a shard's maps so that they reach the worker
+        without a copy (memory it shares with its workers); None: anywhere."""
 
     def wait(self) -> list[tuple[int, "ShardRecord"]]:
         """Block until at least one job is published; return (position, record) of each finished one.

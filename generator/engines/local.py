@@ -102,6 +102,9 @@ class InlineEngine:
     def submit(self, position: int, spec: ShardSpec, depths: np.ndarray | None) -> None:
         self._done.append((position, write_shard(self.context, spec, self.out, depths)))
 
+    def depth_buffer(self, count: int, height: int, width: int) -> None:
+        return None
+
     def wait(self) -> list[tuple[int, ShardRecord]]:
         done, self._done = self._done, []
         return done
@@ -153,8 +156,11 @@ class PoolEngine:
         return len(self._pending)
 
     def submit(self, position: int, spec: ShardSpec, depths: np.ndarray | None) -> None:
-        handed = self._shared.put(depths) if isinstance(depths, QuantizedDepth) else depths
+        handed = self._shared.handed(depths) if isinstance(depths, QuantizedDepth) else depths
         self._pending[self._pool.submit(_build_one, spec, self.out, handed)] = position, handed
+
+    def depth_buffer(self, count: int, height: int, width: int) -> QuantizedDepth | None:
+        return self._shared.lend(count, height, width)
 
     def wait(self) -> list[tuple[int, ShardRecord]]:
         # A worker's exception is re-raised here; UserError and OutputError keep their one-line message.

@@ -16,6 +16,7 @@ from ..progress import tqdm
 from ..pipeline.plan import ShardSpec
 from ..pipeline.shard import ShardContext, shard_composites
 from . import Engine
+from .heap import keep_freed_memory
 
 if TYPE_CHECKING:
     from ..output.manifest import ShardRecord
@@ -43,7 +44,7 @@ def run_shards(
 
     with bar:
         try:
-            for position, depths in zip(order, _depth_maps(context, teacher, [shards[i] for i in order])):
+            for position, depths in zip(order, _depth_maps(context, teacher, [shards[i] for i in order], engine.depth_buffer)):
                 while engine.in_flight >= engine.capacity:
                     collect()
                 engine.submit(position, shards[position], depths)
@@ -56,11 +57,16 @@ def run_shards(
     return results
 
 
-def _depth_maps(context: ShardContext, teacher: "DepthTeacher | None", shards: list[ShardSpec]) -> Iterator["QuantizedDepth | None"]:
-    """The teacher's depth maps of each shard in turn, as stored (None without a teacher here)."""
+def _depth_maps(
+    context: ShardContext, teacher: "DepthTeacher | None", shards: list[ShardSpec],
+    buffer_for: Callable[[int, int, int], "QuantizedDepth | None"],
+) -> Iterator["QuantizedDepth | None"]:
+    """The teacher's depth maps of each shard in turn, as stored (None without a teacher here), written
+    where the engine asks (`buffer_for(count, height, width)`)."""
     if teacher is None:
         yield from (None for _ in shards)
         return
+    keep_freed_memory()  # every shard's composites and maps are as large as the last one's
     with ThreadPoolExecutor(max_workers=1) as prefetch:
         upcoming = prefetch.submit(shard_composites, context, shards[0])
         labelled = None  # the composites before these, labelled: the next shard's are written over them
@@ -68,5 +74,5 @@ def _depth_maps(context: ShardContext, teacher: "DepthTeacher | None", shards: l
             composites = upcoming.result()
             if index + 1 < len(shards):
                 upcoming = prefetch.submit(shard_composites, context, shards[index + 1], labelled)
-            yield teacher.predict_quantized(composites)
+            yield teacher.predict_quantized(composites, into=buffer_for(*composites.shape[:3]))
             labelled = composites

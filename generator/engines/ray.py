@@ -124,6 +124,9 @@ class RayEngine:
         self._load[actor] += 1
         self._pending[actor.write.remote(spec, self.out)] = (position, spec, actor, attempt)
 
+    def depth_buffer(self, count: int, height: int, width: int) -> None:
+        return None  # the maps go through Ray's object store
+
     def wait(self) -> list[tuple[int, ShardRecord]]:
         actor_error, task_error = self._errors
         [ready], _ = self.ray.wait(list(self._pending), num_returns=1)

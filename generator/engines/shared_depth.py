@@ -65,21 +65,33 @@ class SharedDepthBlocks:
         self.blocks, self.folder = blocks, folder
         self._free: list[shared_memory.SharedMemory] = []
         self._lent: dict[str, shared_memory.SharedMemory] = {}
+        self._views: dict[int, tuple[SharedDepth, QuantizedDepth]] = {}  # lent, not yet handed over
 
-    def put(self, depths: QuantizedDepth) -> SharedDepth | QuantizedDepth:
-        """`depths` copied into a free block, or `depths` itself where no block can hold it."""
-        count, height, width = depths.maps.shape
-        where = SharedDepth("", count, height, width)
-        block = self._block(where.nbytes)
+    def lend(self, count: int, height: int, width: int) -> QuantizedDepth | None:
+        """Arrays in a free block for `count` maps, for the teacher to write into; None where no block
+        can take them."""
+        block = self._block(SharedDepth("", count, height, width).nbytes)
         if block is None:
-            return depths
+            return None
         where = SharedDepth(block.name, count, height, width)
-        copy = where.view(block.buf)
+        view = where.view(block.buf)
+        self._lent[block.name] = block
+        self._views[id(view)] = where, view
+        return view
+
+    def handed(self, depths: QuantizedDepth) -> SharedDepth | QuantizedDepth:
+        """What crosses to the worker for `depths`: the block it was written in when lent from here, else
+        a copy in a free block, else `depths` itself."""
+        where, view = self._views.pop(id(depths), (None, None))
+        if view is depths:
+            return where
+        copy = self.lend(*depths.maps.shape)
+        if copy is None:
+            return depths
         np.copyto(copy.maps, depths.maps)
         np.copyto(copy.mins, depths.mins)
         np.copyto(copy.maxs, depths.maxs)
-        self._lent[block.name] = block
-        return where
+        return self._views.pop(id(copy))[0]
 
     def release(self, depths: SharedDepth | QuantizedDepth | None) -> None:
         """The shard that read `depths` is published: its block can take the next shard's maps."""
@@ -87,8 +99,12 @@ class SharedDepthBlocks:
             self._free.append(self._lent.pop(depths.block))
 
     def close(self) -> None:
+        self._views = {}
         for block in [*self._free, *self._lent.values()]:
-            block.close()
+            try:
+                block.close()
+            except BufferError:  # a view still held (a cancelled build): the mapping goes with the process
+                pass
             block.unlink()
         self._free, self._lent = [], {}
 

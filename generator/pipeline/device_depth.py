@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
 
 from ..schema import DEPTH_PNG_MAX
@@ -45,13 +46,22 @@ def empty_quantized(count: int, height: int, width: int, pinned: bool) -> tuple[
 
 def quantized_batches(
     chunks: Iterator[torch.Tensor], depth_of: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, int, int],
-    device: torch.device,
+    device: torch.device, into: QuantizedDepth | None = None,
 ) -> QuantizedDepth:
     """Run `depth_of` (uint8 (n, H, W, 3) host chunk -> float32 (n, H, W) depth on the device) on every
-    chunk and gather the quantised maps on the host."""
+    chunk and gather the quantised maps on the host: in `into` when given (the memory the workers read),
+    else in new arrays."""
     if device.type == "cuda":
-        return _gather_cuda(chunks, depth_of, shape, device)
-    result, targets = empty_quantized(*shape, pinned=False)
+        gathered = _gather_cuda(chunks, depth_of, shape, device)
+        if into is None:
+            return gathered
+        for target, part in zip(_arrays(into), _arrays(gathered)):
+            np.copyto(target, part)
+        return into
+    if into is None:
+        result, targets = empty_quantized(*shape, pinned=False)
+    else:
+        result, targets = into, tuple(torch.from_numpy(array) for array in _arrays(into))
     start = 0
     for chunk in chunks:
         quantized = quantize_on_device(depth_of(chunk))
@@ -59,6 +69,10 @@ def quantized_batches(
             target[start : start + len(chunk)].copy_(part)
         start += len(chunk)
     return result
+
+
+def _arrays(depths: QuantizedDepth) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return depths.maps, depths.mins, depths.maxs
 
 
 def _gather_cuda(chunks: Iterator[torch.Tensor], depth_of: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, int, int],

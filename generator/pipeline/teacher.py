@@ -365,15 +365,16 @@ class DepthTeacher:
             result[start : start + len(chunk)] = self._predict_chunk(chunk).cpu().numpy()
         return result
 
-    def predict_quantized(self, images: np.ndarray | torch.Tensor) -> QuantizedDepth:
+    def predict_quantized(self, images: np.ndarray | torch.Tensor, into: QuantizedDepth | None = None) -> QuantizedDepth:
         """uint8 (N, H, W, 3) -> each depth map at the input resolution as stored (uint16 and its range,
-        encode.quantize_depth's bits), quantised on the device in batches: what the workers are handed."""
+        encode.quantize_depth's bits), quantised on the device in batches: what the workers are handed.
+        `into`: arrays of that shape to write them to (and return), such as memory the workers share."""
         batch = as_uint8_batch(images)
         count, height, width, _ = batch.shape
         size = self.options.batch_size
         chunks = (batch[start : start + size] for start in range(0, count, size))
         with torch.inference_mode():
-            return quantized_batches(chunks, self._predict_chunk, (count, height, width), self.device)
+            return quantized_batches(chunks, self._predict_chunk, (count, height, width), self.device, into)
 
     def _predict_chunk(self, chunk: torch.Tensor) -> torch.Tensor:
         # Move uint8 (4x smaller than float) to the device, then do everything there.
