@@ -83,6 +83,7 @@ from ..output.manifest import ShardRecord  # noqa: E402
 from ..pipeline.handover import QuantizedDepth  # noqa: E402
 from ..pipeline.plan import ShardSpec  # noqa: E402
 from ..pipeline.shard import ShardContext  # noqa: E402
+from .heap import keep_freed_memory  # noqa: E402
 from .job import write_shard  # noqa: E402
 from .shared_depth import SharedDepth, SharedDepthBlocks  # noqa: E402
 
@@ -94,6 +95,7 @@ class InlineEngine:
     def __init__(self, context: ShardContext, out: Path | str):
         self.context, self.out = context, out
         self._done: list[tuple[int, ShardRecord]] = []
+        keep_freed_memory()  # this process builds the shards: each one's arrays are as large as the last one's
 
     @property
     def in_flight(self) -> int:
@@ -131,6 +133,7 @@ _worker_context: ShardContext | None = None
 def _init_worker(context: ShardContext, main_pid: int) -> None:
     global _worker_context
     _worker_context = context
+    keep_freed_memory()  # each shard's arrays are as large as the last one's
     if not die_with_parent():
         _watch_main_process(main_pid)
 
