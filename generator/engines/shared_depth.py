@@ -1,8 +1,9 @@
 """The teacher's quantised depth maps handed to worker processes through shared memory. Pickled, a shard's
 maps (100 MB at 1,000 rows of 224 px) are copied into a pickle, piped in 64 KiB writes, read and copied
 again: about half a millisecond of CPU a sample between the two processes, on pages taken fresh for every
-shard. Here the teacher's process copies them once into a block that the workers map, and a block is
-reused once the shard that read it is published, so after the first shards neither side takes new pages.
+shard. Here the teacher writes them into a block that the workers map (`lend`; maps made elsewhere are
+copied into one, `handed`), and a block is reused once the shard that read it is published, so after the
+first shards neither side takes new pages.
 
 Where /dev/shm is too small for the blocks (a container's 64 MB default), the maps are pickled as before.
 """
