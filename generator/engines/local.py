@@ -55,6 +55,10 @@ def _in_fork_server() -> bool:
 
 if _in_fork_server():
     die_with_parent()
+    # Ctrl-C is the main process's to handle (it stops the workers and the server goes with it): the
+    # server ignores it after this preload anyway, and during it a KeyboardInterrupt would print a
+    # traceback from the middle of an import. Its workers inherit this.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # In the child right after each fork, before it reads its task (a child blocked on a dead main
     # process's pipe would otherwise wait forever).
     os.register_at_fork(after_in_child=die_with_parent)
