@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 # 4 x 4 x 2 x 6 = 192 samples in 16 shards: about 2-3 s with 2 workers, start-up included.
 DEMO = ["--demo", "--num-backgrounds", "4", "--num-foregrounds", "4", "--placements", "6", "--bg-size", "96",
@@ -91,11 +93,8 @@ def test_an_interrupt_while_a_temporary_file_is_created_leaves_none(tmp_path, mo
         raise KeyboardInterrupt
 
     monkeypatch.setattr(os, "open", open_then_interrupt)
-    try:
-        with folder.atomic_path(tmp_path / "manifest.json") as temporary:
-            temporary.write_text("{}")
-    except KeyboardInterrupt:
-        pass
+    with pytest.raises(KeyboardInterrupt), folder.atomic_path(tmp_path / "manifest.json") as temporary:
+        temporary.write_text("{}")
     monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
