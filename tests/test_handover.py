@@ -226,3 +226,20 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
               for how in ("keep", "default")}
     assert faults["default"] > 100_000  # 10 x 60 MB in fresh 4 KiB pages: 153,600
     assert faults["keep"] < 10_000
+
+
+def test_with_workers_the_teacher_writes_every_shard_into_shared_memory(teacher_folder, tmp_path, monkeypatch) -> None:
+    """No shard's maps are made elsewhere and copied in: a block is free for the shard being labelled
+    even while the engine holds as many shards as it can."""
+    from generator.engines.shared_depth import SharedDepthBlocks
+
+    handed, written_in_place = SharedDepthBlocks.handed, []
+
+    def recording(self, depths):
+        written_in_place.append(self._views.get(id(depths), (None, None))[1] is depths)
+        return handed(self, depths)
+
+    monkeypatch.setattr(SharedDepthBlocks, "handed", recording)
+    assert generate(tmp_path / "ds", *TINY, "--depth", "model", "--depth-model", str(teacher_folder), "--workers", "2") == 0
+    shards = len(list((tmp_path / "ds" / "data").glob("*.parquet")))
+    assert shards > 2 * 2 and written_in_place == [True] * shards  # more shards than the 2 workers hold at once

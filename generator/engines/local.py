@@ -156,7 +156,9 @@ class PoolEngine:
         self.capacity = 2 * workers
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_processes(), initializer=_init_worker, initargs=(context, os.getpid()))
         self._pending: dict[Future, tuple[int, SharedDepth | np.ndarray | None]] = {}
-        self._shared = SharedDepthBlocks(self.capacity)  # the teacher's maps, when this process labels
+        # The teacher's maps, when this process labels: a block for each shard in flight, and one for the
+        # shard it labels while they are (the loop waits for a free slot only after labelling).
+        self._shared = SharedDepthBlocks(self.capacity + 1)
 
     @property
     def in_flight(self) -> int:
