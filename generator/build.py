@@ -31,7 +31,7 @@ from .progress import StepBar
 from .pipeline.plan import ShardSpec, check_positions, plan_shards
 from .pipeline.shard import ShardContext, make_context
 from .pipeline.sources import Sources
-from .schema import CARD, CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS, shard_path
+from .schema import CARD, CONFIG_DIRS, DATASET_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS, shard_path
 
 
 @dataclass
@@ -98,7 +98,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         raise OutputError(describe_os_error(error, out)) from None
     with build_lock(out), _temporaries_removed_on_failure(out):
         previous = manifest_io.prepare_output(folder.target, options, run.overwrite)
-        remove_temporaries(out, [*CONFIG_DIRS.values(), GALLERY_DIR])
+        remove_temporaries(out, DATASET_DIRS)
         repair_folder_swap(out / GALLERY_DIR)
         context, teacher = make_context(options, plan, run.skip_bad_inputs, threads=run.workers)
         sources = context.sources
@@ -160,7 +160,7 @@ def _temporaries_removed_on_failure(out: Path):
     try:
         yield
     except BaseException:
-        remove_temporaries(out, [*CONFIG_DIRS.values(), GALLERY_DIR])
+        remove_temporaries(out, DATASET_DIRS)
         raise
 
 

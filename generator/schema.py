@@ -24,6 +24,8 @@ MANIFEST = "manifest.json"
 STATS = "stats.json"
 CARD = "README.md"
 GALLERY_DIR = "gallery"
+# Every folder under OUT that a build writes files into (and may leave temporaries in, when killed).
+DATASET_DIRS = [*CONFIG_DIRS.values(), GALLERY_DIR]
 
 # Rows per Parquet row group: small enough that a streaming reader fetches a few MB at a time, large
 # enough that the per-group background dictionary (see writer.py) is shared by many rows.

@@ -30,7 +30,7 @@ from ..output.manifest import (
 from ..config import TeacherSettings, recorded_model
 from ..errors import UserError
 
-from ..schema import ARROW_SCHEMAS, BACKGROUNDS, CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS
+from ..schema import ARROW_SCHEMAS, BACKGROUNDS, DATASET_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS
 from ..pipeline.moments import DEPTH, DatasetStats, input_table_stats
 from ..output.folder import atomic_path, build_lock, remove_temporaries, repair_folder_swap, sha256_file, write_json
 from ..output.parquet import write_table
@@ -86,7 +86,7 @@ def relabel(out: Path, model: str, settings: TeacherSettings, progress: bool = T
     _open_for(out, model)  # a clear line before taking the lock
     with build_lock(out):  # no generate or other command may write OUT meanwhile
         manifest = _open_for(out, model)
-        remove_temporaries(out, [*CONFIG_DIRS.values(), GALLERY_DIR])  # a killed relabel's half-written shard
+        remove_temporaries(out, DATASET_DIRS)  # a killed relabel's half-written shard
         shards = [s for s in manifest["shards"] if s["config"] in (FG_BG, BACKGROUNDS)]
         todo = [s for s in shards if not _relabelled(out, s, manifest.get("relabel", {}).get("done", {}))]
         verify_shards(out, manifest, todo)  # before the model loads: a damaged dataset is the user's to repair
