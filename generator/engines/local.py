@@ -186,7 +186,10 @@ class PoolEngine:
             # A cancelled build discards its unfinished shards: stop the workers now instead of letting
             # each finish the shards already queued to it (seconds each). Their half-written files are
             # removed by the build (remove_temporaries).
-            for process in list((self._pool._processes or {}).values()):
-                process.kill()
+            if hasattr(self._pool, "kill_workers"):  # Python 3.14
+                self._pool.kill_workers()
+            else:  # no public way before it
+                for process in list((self._pool._processes or {}).values()):
+                    process.kill()
         self._pool.shutdown(wait=True, cancel_futures=cancel)
         self._shared.close()
