@@ -79,8 +79,10 @@ def arrow_nbytes(source) -> int | None:
 
 def write_table(table: pa.Table, path: Path, config: str) -> None:
     # The canonical schema, always: a table read back from Parquet names its list items differently
-    # ("element"), which would change the file's bytes though not its values.
-    table = table.cast(ARROW_SCHEMAS[config])
+    # ("element"), which would change the file's bytes though not its values. (A table built in this
+    # schema needs no cast, nor pyarrow.compute, 0.09 s to import.)
+    if not table.schema.equals(ARROW_SCHEMAS[config], check_metadata=True):
+        table = table.cast(ARROW_SCHEMAS[config])
     with atomic_path(path) as temporary:
         with pq.ParquetWriter(
             temporary,

@@ -1,10 +1,18 @@
-"""Rows to an Arrow table in the dataset's schema (the `datasets` Features ride along in its metadata)."""
+"""Rows to an Arrow table in the dataset's schema (the `datasets` Features ride along in its metadata).
+
+The arrays are assembled from their buffers (numpy for numbers, pyarrow's string builder for text and
+bytes) rather than with `pa.array`: `pa.array` imports pandas the first time it runs, to ask whether its
+input is a pandas object, and that import (0.2-0.35 s) was most of the cost of a small build's table.
+tests/test_fast_paths.py checks every column type against `pa.array`."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 from ..schema import ARROW_SCHEMAS, IMAGE_STORAGE
+
+_NUMPY = {pa.int32(): np.int32, pa.int64(): np.int64, pa.float32(): np.float32, pa.float64(): np.float64}
 
 
 def rows_to_table(config: str, columns: dict[str, list]) -> pa.Table:
@@ -16,16 +24,54 @@ def rows_to_table(config: str, columns: dict[str, list]) -> pa.Table:
 
 
 def column_array(values: list, arrow_type: pa.DataType) -> pa.Array:
+    """What `pa.array(values, arrow_type)` gives, for the types of the schema; None is null."""
     if arrow_type == IMAGE_STORAGE:
         return image_array(values)
-    return pa.array(values, arrow_type)
+    if arrow_type in (pa.string(), pa.binary()):
+        return _text(values, arrow_type)
+    if arrow_type == pa.bool_():
+        return pa.Array.from_buffers(arrow_type, len(values), [*_validity(values), _bits([bool(v) for v in values])])
+    if pa.types.is_fixed_size_list(arrow_type):
+        return _fixed_size_lists(values, arrow_type)
+    if arrow_type in _NUMPY:
+        numbers = np.array([0 if v is None else v for v in values], _NUMPY[arrow_type])
+        return pa.Array.from_buffers(arrow_type, len(values), [*_validity(values), pa.py_buffer(numbers)])
+    raise TypeError(f"no column builder for {arrow_type}")
 
 
 def image_array(data: list[bytes | None]) -> pa.StructArray:
     """The storage of a `datasets.Image` column: the bytes, and no path (nothing outside the shard).
-    Built from one binary array, several times faster than converting a dict per row. pyarrow copies the
-    bytes into its pool, which keeps its pages from shard to shard; one joined Python buffer per column
-    would take fresh pages from the kernel every time, ten times slower once a worker's heap is large."""
-    binary = pa.array(data, pa.binary())
+    Built from one binary array, several times faster than converting a dict per row. The builder copies
+    the bytes into pyarrow's pool, which keeps its pages from shard to shard; one joined Python buffer per
+    column would take fresh pages from the kernel every time, ten times slower once a worker's heap is large."""
+    binary = _text(data, pa.binary())
     paths = pa.nulls(len(data), pa.string())
-    return pa.StructArray.from_arrays([binary, paths], fields=list(IMAGE_STORAGE), mask=binary.is_null())
+    validity = [None] if binary.null_count == 0 else [binary.buffers()[0]]
+    return pa.Array.from_buffers(IMAGE_STORAGE, len(data), validity, children=[binary, paths])
+
+
+def _text(values: list, arrow_type: pa.DataType) -> pa.Array:
+    """Strings or bytes, through pyarrow's builder (it takes both; binary shares the string layout)."""
+    builder = pa.lib.StringBuilder()
+    builder.append_values(values)
+    array = builder.finish()
+    return array if arrow_type == pa.string() else array.view(arrow_type)
+
+
+def _fixed_size_lists(values: list, arrow_type: pa.FixedSizeListType) -> pa.Array:
+    size = arrow_type.list_size
+    flat = [x for v in values for x in (v if v is not None else [None] * size)]  # null items, as pa.array has them
+    if len(flat) != size * len(values):
+        raise ValueError(f"a value of a {arrow_type} column has not {size} items")
+    items = column_array(flat, arrow_type.value_type)
+    return pa.Array.from_buffers(arrow_type, len(values), _validity(values), children=[items])
+
+
+def _validity(values: list) -> list[pa.Buffer | None]:
+    """The validity bitmap as a one-item buffer list: [None] when nothing is null."""
+    valid = [v is not None for v in values]
+    return [None] if all(valid) else [_bits(valid)]
+
+
+def _bits(flags: list[bool]) -> pa.Buffer:
+    return pa.py_buffer(np.packbits(np.array(flags, dtype=bool), bitorder="little"))
