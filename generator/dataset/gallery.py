@@ -1,7 +1,7 @@
 """OUT/gallery/: contact sheets and distribution plots for the card, drawn from a few rows of the shards.
 
 The samples shown are a deterministic choice (seeded by the manifest's seed) of fg_bg rows; only the row
-groups holding them are read, so the gallery costs about a second whatever the dataset's size. The mask
+groups holding them are read, so the gallery costs a few tenths of a second whatever the dataset's size. The mask
 coverage histogram uses every row (accumulated while generating, from stats.json); the depth histograms use
 the depth maps of the sampled rows plus the depth range (depth_min, depth_max) of every row.
 """
@@ -9,37 +9,28 @@ the depth maps of the sampled rows plus the depth range (depth_min, depth_max) o
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image
 
-matplotlib.use("Agg")  # files only, no display; set before pyplot is imported
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-
-import matplotlib.cm  # noqa: E402
-import matplotlib.colors  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-
-from ..output import folder as storage  # noqa: E402
-from ..pipeline.encode import decode_depth  # noqa: E402
-from ..output.manifest import load_manifest, shard_file  # noqa: E402
-from ..config import BuildOptions  # noqa: E402
-from ..schema import BACKGROUNDS, FG_BG, FOREGROUNDS, GALLERY_DIR, ROW_GROUP_SIZE, STATS  # noqa: E402
-from ..pipeline.moments import COVERAGE_BINS, decode  # noqa: E402
-from ..output.folder import atomic_path  # noqa: E402
+from ..config import BuildOptions
+from ..output import folder as storage
+from ..output.folder import atomic_path
+from ..output.manifest import load_manifest, shard_file
+from ..pipeline.encode import decode_depth
+from ..pipeline.moments import COVERAGE_BINS, decode
+from ..threads import cores, ordered_map
+from ..schema import BACKGROUNDS, FG_BG, FOREGROUNDS, GALLERY_DIR, ROW_GROUP_SIZE, STATS
+from .drawing import BLUE, ORANGE, ColourBar, Panel, Steps, mosaic, percent_text, plot, turbo
 
 SAMPLES = 8  # composites, masks and depth maps shown
 ROWS = 4  # rows of the background | composite | mask | depth sheet
 INPUTS = 12  # backgrounds and foregrounds shown
 COLUMNS = 4
-CMAP = "turbo"
 _SALT_GALLERY = 3  # keeps the gallery's random stream apart from placement and split streams
-DPI = 80
 PNG_LEVEL = 3  # zlib level: 6 (the default) costs twice the time for ~10 % smaller sheets
 
 
@@ -52,21 +43,40 @@ class Sample:
     background: np.ndarray
 
 
+@dataclass(frozen=True)
+class EdgesAndLight:
+    """The edges-and-light sheet drawn ahead (while the shards build: it needs the inputs only); None: none."""
+    sheet: Image.Image | None
+
+
+def edges_and_light(options: dict, placement: str, build: BuildOptions | None) -> Image.Image | None:
+    """The sheet of edge and light options, for floor placement with any of them on, where the inputs are
+    at hand: user inputs only while their build draws the gallery (`build`); the demo is remade."""
+    if placement != "floor" or not (options.get("blend", "alpha") != "alpha" or options.get("shadow") or options.get("harmonize") or options.get("decontaminate")):
+        return None
+    from .gallery_effects import effects_sheet
+
+    build = build or (BuildOptions.from_dict(options) if options.get("demo") else None)
+    return effects_sheet(build, mosaic) if build is not None else None
+
+
 def write_gallery(out: Path, shards_root: str | Path | None = None, manifest: dict | None = None,
-                  build: BuildOptions | None = None) -> list[Path]:
+                  build: BuildOptions | None = None, edges: EdgesAndLight | None = None) -> list[Path]:
     """Draw OUT/gallery/*.png; `shards_root` is where the fg_bg shards are when not in OUT (a URL);
     `manifest`: the one a build holds before it marks OUT complete (else OUT's, which must be finished);
-    `build`: the options of the build drawing it, whose inputs are at hand (the manifest names them only).
+    `build`: the options of the build drawing it, whose inputs are at hand (the manifest names them only);
+    `edges`: its edges-and-light sheet, drawn ahead (else drawn here).
     The pictures are drawn in a new folder swapped in whole, so old pictures of another build never
     linger beside new ones and a kill leaves one gallery or the other."""
     out = Path(out)
     manifest = manifest or load_manifest(out)
     names: list[str] = []
-    storage.replace_folder(out / GALLERY_DIR, lambda folder: names.extend(_draw(out, shards_root or out, manifest, folder, build)))
+    storage.replace_folder(out / GALLERY_DIR, lambda folder: names.extend(_draw(out, shards_root or out, manifest, folder, build, edges)))
     return [out / GALLERY_DIR / name for name in names]
 
 
-def _draw(out: Path, root: str | Path, manifest: dict, folder: Path, build: BuildOptions | None) -> list[str]:
+def _draw(out: Path, root: str | Path, manifest: dict, folder: Path, build: BuildOptions | None,
+          edges: EdgesAndLight | None) -> list[str]:
     rng = np.random.default_rng([manifest["options"]["seed"], _SALT_GALLERY])
     samples = read_samples(root, manifest, rng, SAMPLES)
     unit = depth_unit(manifest)
@@ -83,29 +93,20 @@ def _draw(out: Path, root: str | Path, manifest: dict, folder: Path, build: Buil
     figures["06-samples"] = _samples_sheet(samples[:ROWS], unit)
     if (manifest.get("geometry") or {}).get("placement") == "floor":
         figures["06b-geometry"] = _geometry_sheet(root, manifest)
-        options = manifest["options"]
-        if options.get("blend", "alpha") != "alpha" or options.get("shadow") or options.get("harmonize") or options.get("decontaminate"):
-            from .gallery_effects import effects_sheet
-
-            # User inputs are at hand only while their build draws the gallery; the demo is remade.
-            build = build or (BuildOptions.from_dict(options) if options.get("demo") else None)
-            sheet = effects_sheet(build, _mosaic) if build is not None else None
-            if sheet is not None:
-                figures["06c-edges-and-light"] = sheet
+        sheet = edges_and_light(manifest["options"], manifest["geometry"]["placement"], build) if edges is None else edges.sheet
+        if sheet is not None:
+            figures["06c-edges-and-light"] = sheet
     figures["07-mask-coverage"] = _coverage_plot(out, samples)
     if all(s.depth is not None for s in samples):
         figures["08-depth-distribution"] = _depth_plot(root, manifest, samples, unit)
-    names = []
-    for name, figure in figures.items():
-        path = folder / f"{name}.png"
-        with atomic_path(path) as temporary, warnings.catch_warnings():
-            # Input names may hold characters the font lacks: drawn as boxes, not worth a warning each.
-            warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
-            # No timestamp in the PNG: the same dataset gives the same gallery files.
-            figure.savefig(temporary, format="png", dpi=DPI, metadata={"Software": None}, pil_kwargs={"compress_level": PNG_LEVEL})
-        plt.close(figure)
-        names.append(path.name)
-    return names
+
+    def save(item) -> str:
+        path = folder / f"{item[0]}.png"
+        with atomic_path(path) as temporary:
+            item[1].save(temporary, format="PNG", compress_level=PNG_LEVEL)  # no timestamp: same dataset, same files
+        return path.name
+
+    return ordered_map(save, figures.items(), threads=cores())  # PNG encoding releases the GIL
 
 
 def depth_unit(manifest: dict) -> str:
@@ -142,7 +143,9 @@ def _input_rows(out: Path, manifest: dict, config: str, key: str, rng: np.random
     rows: dict[int, dict] = {}
     for shard in manifest["shards"]:
         if shard["config"] == config:
-            for r in pq.read_table(shard_file(out, shard["path"]), columns=[key, "name", "image"]).to_pylist():
+            with pq.ParquetFile(shard_file(out, shard["path"])) as stored:  # not read_table: it imports pandas
+                table = stored.read(columns=[key, "name", "image"])
+            for r in table.to_pylist():
                 rows.setdefault(r[key], r)
     ids = sorted(rows)
     if len(ids) > INPUTS:
@@ -150,50 +153,11 @@ def _input_rows(out: Path, manifest: dict, config: str, key: str, rng: np.random
     return [rows[i] for i in ids]
 
 
-# --- drawing: contact sheets are one mosaic image per figure (one imshow, text labels), which is ~10x
-# faster than a grid of matplotlib axes with tight_layout ----------------------------------------------
-
-GAP, LABEL, TITLE, BAR = 8, 16, 34, 80  # px
-MIN_TILE = 160  # small images (tests, --bg-size 64) are enlarged so their labels fit
-
-
-def _mosaic(tiles: list[np.ndarray], labels: list[str], title: str, columns: int,
-            headings: list[str] | None = None, colorbar: tuple | None = None):
-    """Figure with `tiles` (RGB uint8) in a grid, a label under each, optional column headings and an
-    optional colour bar (norm, cmap, label) on the right."""
-    tile_h, tile_w = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
-    zoom = max(1, -(-MIN_TILE // max(tile_h, tile_w)))
-    tile_h, tile_w = tile_h * zoom, tile_w * zoom
-    rows = -(-len(tiles) // columns)
-    top = TITLE + (LABEL if headings else 0)
-    image_w = columns * (tile_w + GAP) + GAP
-    height = top + rows * (tile_h + LABEL + GAP)
-    width = image_w + (BAR if colorbar else 0)
-    canvas = np.full((height, image_w, 3), 255, dtype=np.uint8)
-    figure = plt.figure(figsize=(width / DPI, height / DPI), dpi=DPI)
-    for i, (tile, label) in enumerate(zip(tiles, labels)):
-        tile = np.repeat(np.repeat(tile, zoom, axis=0), zoom, axis=1)
-        row, column = divmod(i, columns)
-        y = top + row * (tile_h + LABEL + GAP) + (tile_h - tile.shape[0]) // 2
-        x = GAP + column * (tile_w + GAP) + (tile_w - tile.shape[1]) // 2
-        canvas[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
-        label_y = top + row * (tile_h + LABEL + GAP) + tile_h + LABEL / 2
-        figure.text((GAP + column * (tile_w + GAP) + tile_w / 2) / width, 1 - label_y / height, label,
-                    ha="center", va="center", fontsize=8, parse_math=False)  # names are text, never mathtext
-    figure.figimage(canvas, 0, 0, origin="upper")  # raw pixels, 1:1: no resampling
-    figure.text(image_w / 2 / width, 1 - TITLE / 2 / height, title, ha="center", va="center", fontsize=12, fontweight="bold")
-    for column, heading in enumerate(headings or []):
-        figure.text((GAP + column * (tile_w + GAP) + tile_w / 2) / width, 1 - (TITLE + LABEL / 2) / height, heading,
-                    ha="center", va="center", fontsize=10, fontweight="bold")
-    if colorbar:
-        norm, cmap, label = colorbar
-        cax = figure.add_axes(((image_w + 8) / width, (GAP + LABEL) / height, 16 / width, 1 - (top + GAP + LABEL) / height))
-        figure.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax).set_label(label)
-    return figure
+# --- drawing --------------------------------------------------------------------------------------------
 
 
 def _sheet(pictures: list[np.ndarray], labels: list[str], title: str):
-    return _mosaic([_rgb(p) for p in pictures], labels, title, COLUMNS)
+    return mosaic([_rgb(p) for p in pictures], labels, title, COLUMNS)
 
 
 def _rgb(picture: np.ndarray) -> np.ndarray:
@@ -223,15 +187,10 @@ def depth_colouring(depths: list[np.ndarray], unit: str):
     """(colour bar, colour function, title note): one colour scale for the whole sheet, so the same colour is
     the same depth in every tile, unless the maps' ranges differ widely; then each map spans the colour
     map from its own minimum to its own maximum (its range is in its label)."""
-    cmap = matplotlib.colormaps[CMAP]
     if own_scales(depths):
-        def colour(depth: np.ndarray) -> np.ndarray:
-            norm = matplotlib.colors.Normalize(float(depth.min()), float(depth.max()))
-            return (cmap(norm(depth))[..., :3] * 255).astype(np.uint8)
-
-        return (matplotlib.colors.Normalize(0, 1), cmap, f"{unit}: each map's min to max"), colour, " (each map on its own scale)"
-    norm = matplotlib.colors.Normalize(min(float(d.min()) for d in depths), max(float(d.max()) for d in depths))
-    return (norm, cmap, unit), lambda depth: (cmap(norm(depth))[..., :3] * 255).astype(np.uint8), ""
+        return ColourBar(0.0, 1.0, f"{unit}: each map's min to max"), lambda depth: turbo(depth, float(depth.min()), float(depth.max())), " (each map on its own scale)"
+    low, high = min(float(d.min()) for d in depths), max(float(d.max()) for d in depths)
+    return ColourBar(low, high, unit), lambda depth: turbo(depth, low, high), ""
 
 
 def _range_label(depth: np.ndarray) -> str:
@@ -241,7 +200,7 @@ def _range_label(depth: np.ndarray) -> str:
 def _depth_sheet(samples: list[Sample], unit: str):
     colorbar, colour, note = depth_colouring([s.depth for s in samples], unit)
     labels = [f"{s.name} ({_range_label(s.depth)})" if note else s.name for s in samples]
-    return _mosaic([colour(s.depth) for s in samples], labels, "Depth" + note, COLUMNS, colorbar=colorbar)
+    return mosaic([colour(s.depth) for s in samples], labels, "Depth" + note, COLUMNS, colour_bar=colorbar)
 
 
 def _samples_sheet(samples: list[Sample], unit: str):
@@ -253,7 +212,7 @@ def _samples_sheet(samples: list[Sample], unit: str):
         tiles += [s.background, s.image, _rgb(s.mask)] + ([colour(s.depth)] if has_depth else [])
         depth_label = _range_label(s.depth) if note else ""
         labels += ["", s.name, "", depth_label][: len(headings)]
-    return _mosaic(tiles, labels, "Samples: " + " | ".join(headings) + note, len(headings), headings, colorbar)
+    return mosaic(tiles, labels, "Samples: " + " | ".join(headings) + note, len(headings), headings, colorbar)
 
 
 def _geometry_sheet(root: str | Path, manifest: dict):
@@ -267,7 +226,7 @@ def _geometry_sheet(root: str | Path, manifest: dict):
     scale = [group[round(i * (len(group) - 1) / (COLUMNS - 1))] for i in range(COLUMNS)] if len(group) >= COLUMNS else group
     tiles = [_hidden_tinted(r) for r in hidden + scale]
     labels = [f"{r['name']}: hidden" for r in hidden] + [f"{r['name']}: {r['h']} px" for r in scale]
-    return _mosaic(tiles, labels, "Standing on the floor: hidden parts (red), one cut-out near to far", COLUMNS)
+    return mosaic(tiles, labels, "Standing on the floor: hidden parts (red), one cut-out near to far", COLUMNS)
 
 
 def _hidden_tinted(row: dict) -> np.ndarray:
@@ -280,7 +239,6 @@ def _hidden_tinted(row: dict) -> np.ndarray:
 def _coverage_plot(out: Path, samples: list[Sample]):
     """Histogram of the fraction of each composite inside its mask: every row (from stats.json) when the
     statistics exist, else the sampled rows."""
-    figure, ax = plt.subplots(figsize=(6, 3.2))
     edges = np.linspace(0, 1, COVERAGE_BINS + 1)
     path = out / STATS
     stats = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -289,46 +247,49 @@ def _coverage_plot(out: Path, samples: list[Sample]):
     else:
         counts, source = np.histogram([np.count_nonzero(s.mask) / s.mask.size for s in samples], edges)[0], f"{len(samples)} sampled rows"
     used = np.flatnonzero(counts)
-    ax.stairs(counts, edges, fill=True, color="tab:blue")  # one artist, not a bar per bin: 10x faster to draw
-    ax.set_xlim(0, edges[used[-1] + 1] * 1.05 if used.size else 1)
-    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    ax.set_xlabel("mask coverage (share of the image inside the mask)")
-    ax.set_ylabel("composites")
-    ax.set_title(f"Mask coverage ({source}, {int(counts.sum()):,} composites)", fontsize=10)
-    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
-    return figure
+    return plot([Panel(f"Mask coverage ({source}, {int(counts.sum()):,} composites)",
+                       "mask coverage (share of the image inside the mask)", "composites",
+                       [Steps(counts, edges, "composites")], (0.0, edges[used[-1] + 1] * 1.05 if used.size else 1.0), percent_text)])
 
 
 def _depth_plot(root: str | Path, manifest: dict, samples: list[Sample], unit: str):
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
     foreground = np.concatenate([s.depth[s.mask > 0] for s in samples])
     background = np.concatenate([s.depth[s.mask == 0] for s in samples])
-    bins = np.linspace(min(foreground.min(), background.min()), max(foreground.max(), background.max()), 60)
-    _histogram(left, background, bins, "background pixels", density=True)
-    _histogram(left, foreground, bins, "foreground pixels", density=True)
-    left.set_xlabel(unit)
-    left.set_ylabel("density")
-    left.set_title(f"Depth of the pixels of {len(samples)} sampled composites", fontsize=10)
-    left.legend(fontsize=8)
+    bins = _bins(min(foreground.min(), background.min()), max(foreground.max(), background.max()))
+    pixels = Panel(f"Depth of the pixels of {len(samples)} sampled composites", unit, "density",
+                   [_histogram(background, bins, "background pixels", BLUE, density=True),
+                    _histogram(foreground, bins, "foreground pixels", ORANGE, density=True)], legend=True)
     ranges = []
     for shard in (s for s in manifest["shards"] if s["config"] == FG_BG):
         with _open_shard(root, shard["path"]) as stream:
-            ranges.append(pq.read_table(stream, columns=["depth_min", "depth_max"]))
-    lows = np.concatenate([t.column("depth_min").to_numpy() for t in ranges])
-    highs = np.concatenate([t.column("depth_max").to_numpy() for t in ranges])
-    bins = np.linspace(min(lows.min(), highs.min()), max(lows.max(), highs.max()), 60)
-    _histogram(right, lows, bins, "depth_min")
-    _histogram(right, highs, bins, "depth_max")
-    right.set_xlabel(unit)
-    right.set_ylabel("composites")
-    right.set_title(f"Depth range per composite (all {len(lows):,} rows)", fontsize=10)
-    right.legend(fontsize=8)
-    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
-    return figure
+            ranges.append(pq.ParquetFile(stream).read(columns=["depth_min", "depth_max"]))
+    lows = np.concatenate([_float32s(t.column("depth_min")) for t in ranges])
+    highs = np.concatenate([_float32s(t.column("depth_max")) for t in ranges])
+    bins = _bins(min(lows.min(), highs.min()), max(lows.max(), highs.max()))
+    per_row = Panel(f"Depth range per composite (all {len(lows):,} rows)", unit, "composites",
+                    [_histogram(lows, bins, "depth_min", BLUE), _histogram(highs, bins, "depth_max", ORANGE)], legend=True)
+    return plot([pixels, per_row])
 
 
-def _histogram(ax, values: np.ndarray, bins: np.ndarray, label: str, density: bool = False) -> None:
-    """ax.hist drawn as one filled step outline instead of a patch per bin (the same picture, far fewer
-    artists to draw)."""
+def _bins(low: float, high: float) -> np.ndarray:
+    """60 bins from `low` to `high`; one unit wide in all where every value is the same (a flat depth)."""
+    return np.linspace(low, high if high > low else low + 1, 61)
+
+
+def _float32s(column) -> np.ndarray:
+    """The non-null values of a float32 column, read from its buffers: to_numpy imports pandas and
+    drop_null pyarrow.compute (0.35 and 0.09 s)."""
+    parts = [np.empty(0, np.float32)]
+    for chunk in column.chunks:
+        validity, data = chunk.buffers()
+        values = np.frombuffer(data, np.float32, len(chunk), 4 * chunk.offset)
+        if chunk.null_count:
+            bits = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little")
+            values = values[bits[chunk.offset : chunk.offset + len(chunk)].astype(bool)]
+        parts.append(values)
+    return np.concatenate(parts)
+
+
+def _histogram(values: np.ndarray, bins: np.ndarray, label: str, colour, density: bool = False) -> Steps:
     counts, edges = np.histogram(values, bins=bins, density=density)
-    ax.stairs(counts, edges, fill=True, alpha=0.6, label=label)
+    return Steps(counts, edges, label, colour, opacity=0.6)

@@ -171,7 +171,7 @@ def _finish(out: Path, manifest: dict, model: str, info: dict) -> None:
         stats.merge(stats_from_record(shard["stats"]) if shard.get("stats") else shard_stats(out, shard["path"], shard["config"]))
     write_json(out / STATS, stats.to_json())
     if (out / GALLERY_DIR).is_dir():
-        from .gallery import write_gallery  # matplotlib, only when there is a gallery to redraw
+        from .gallery import write_gallery
 
         write_gallery(out, manifest=manifest)
     write_card(out, manifest=manifest)
