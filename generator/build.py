@@ -4,7 +4,6 @@ keep the intact ones of an interrupted build, build the rest on an engine with t
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter
 import os
 import sys
@@ -76,7 +75,7 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
         from .engines.ray import import_ray
 
         import_ray()  # without Ray: one line on how to install it, before any work
-    elif run.workers > 1:
+    elif run.workers > 1 and not _one_shard(options):
         worker_processes()  # the workers' server starts up beside the loading of the inputs
     plan = DepthPlan.of(options, run.teacher, run.engine)
     with OutputFolder(run.out) as folder, _removed_if_left_empty(folder.local):
@@ -120,14 +119,13 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         # The teacher labels shards here, unless the plan gives every worker its own copy.
         labeller = teacher if plan.labels == "composites" and not plan.teacher_in_workers else None
         with ThreadPoolExecutor(max_workers=1) as beside:
-            # With worker processes (or Ray) this process mostly waits while the shards are built: it
-            # writes the input configs meanwhile (they need no shard) and imports the gallery's
-            # matplotlib. With --workers 1 it is the worker, and everything runs in series on one core.
-            overlap = run.workers > 1 or run.engine == "ray"
-            input_configs = beside.submit(write_input_configs, context, shards, out, progress.add) if overlap else None
-            if overlap and run.gallery:
-                beside.submit(importlib.import_module, f"{__package__}.dataset.gallery")
+            # The gallery's sheet of edge and light options needs only the inputs: drawn beside the shards.
+            edges = beside.submit(_edges_and_light, options, geometry) if run.gallery else None
             engine = _engine(context, todo, folder.shards, run, plan) if todo else None
+            # While worker processes (or Ray) build the shards this process mostly waits: it writes the
+            # input configs meanwhile (they need no shard). Building shards itself, it does all in series.
+            overlap = engine is not None and not isinstance(engine, InlineEngine)
+            input_configs = beside.submit(write_input_configs, context, shards, out, progress.add) if overlap else None
             built = run_shards(engine, context, todo, labeller, run.progress, progress.add) if engine else []
             by_path = {record.path: record for record in built}
             records = [
@@ -142,10 +140,10 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         finishing.next()
         write_json(out / STATS, merge_stats(out, records).to_json())
         if run.gallery:
-            from .dataset.gallery import write_gallery  # matplotlib is imported only when a gallery is drawn
+            from .dataset.gallery import write_gallery
 
             finishing.next()
-            write_gallery(out, folder.shards, manifest, options)
+            write_gallery(out, folder.shards, manifest, options, edges.result())
         finishing.next()
         write_card(out, manifest=manifest, shards_root=folder.shards)
         write_json(out / MANIFEST, manifest)
@@ -199,6 +197,18 @@ def _finished(out: Path, previous: dict | None, run: RunOptions, manifest: dict)
         return False
     derived = [out / STATS, out / CARD] + ([out / GALLERY_DIR] if run.gallery else [])
     return all(path.exists() for path in derived)
+
+
+def _edges_and_light(options: BuildOptions, geometry: dict):
+    from .dataset.gallery import EdgesAndLight, edges_and_light
+
+    return EdgesAndLight(edges_and_light(options.to_dict(), geometry["placement"], options))
+
+
+def _one_shard(options: BuildOptions) -> bool:
+    """Whether the build is known to fit one shard, so that no worker process will be started."""
+    at_most = options.samples_at_most()
+    return at_most is not None and at_most <= options.shard_size
 
 
 def _engine(context: ShardContext, shards: list[ShardSpec], out, run: RunOptions, plan: DepthPlan) -> Engine:

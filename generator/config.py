@@ -88,6 +88,13 @@ class BuildOptions:
     def flips(self) -> tuple[bool, ...]:
         return (False, True) if self.flip else (False,)
 
+    def samples_at_most(self) -> int | None:
+        """An upper bound on the build's samples known before any input is read: where the counts of
+        backgrounds and foregrounds are given, or are the demo's; None otherwise."""
+        num_bg = self.num_backgrounds or (DEMO_BACKGROUNDS if self.demo else None)
+        num_fg = self.num_foregrounds or (DEMO_FOREGROUNDS if self.demo else None)
+        return None if num_bg is None or num_fg is None else num_bg * num_fg * len(self.flips) * self.placements
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
