@@ -297,3 +297,27 @@ def test_builder_full_config_uses_background_depths_like_the_cli(inputs, tmp_pat
     assert row["depth"] is not None and row["depth_max"] > row["depth_min"]
     (data_dir / "background_depths").unlink()
     assert MonoDepthMask(config_name="full", data_dir=str(data_dir), cache_dir=str(tmp_path / "cache2"))._options().depth == "none"
+
+
+def test_samples_at_most_bounds_the_build_before_inputs_are_read():
+    from generator.config import DEMO_BACKGROUNDS, DEMO_FOREGROUNDS, BuildOptions
+
+    assert BuildOptions(demo=True).samples_at_most() == DEMO_BACKGROUNDS * DEMO_FOREGROUNDS * 2 * 20
+    assert BuildOptions(demo=True, num_backgrounds=1, num_foregrounds=1, placements=1, flip=False).samples_at_most() == 1
+    assert BuildOptions(backgrounds="bg", foregrounds="fg", num_backgrounds=3).samples_at_most() is None  # foregrounds unknown
+    assert BuildOptions(backgrounds="bg", foregrounds="fg", num_backgrounds=3, num_foregrounds=2, placements=5).samples_at_most() == 60
+
+
+def test_a_build_of_one_shard_starts_no_worker_processes(tmp_path):
+    """Its shard is built in the build's own process: a fork server started for it would be waste."""
+    import subprocess
+    import sys
+
+    code = (
+        "import multiprocessing.forkserver as fs\n"
+        "from generator.cli import main\n"
+        f"assert main(['generate', '--demo', '--num-backgrounds', '1', '--num-foregrounds', '2', '--placements', '2', '--workers', '2', '--no-progress', '--out', {str(tmp_path / 'ds')!r}]) == 0\n"
+        "assert fs._forkserver._forkserver_pid is None, 'a fork server was started'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
