@@ -28,7 +28,7 @@ from .output.manifest import ShardRecord
 from .pipeline.moments import DatasetStats
 from .progress import StepBar
 from .pipeline.plan import ShardSpec, check_positions, plan_shards
-from .pipeline.shard import ShardContext, make_context
+from .pipeline.shard import ShardContext, make_context, placement_without_teacher
 from .pipeline.sources import Sources
 from .schema import CARD, CONFIG_DIRS, DATASET_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS, shard_path
 
@@ -95,10 +95,15 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputError(describe_os_error(error, out)) from None
-    with build_lock(out), _temporaries_removed_on_failure(out):
+    # `beside`: a thread for work that needs only the inputs, done while the inputs load or shards build.
+    with build_lock(out), _temporaries_removed_on_failure(out), ThreadPoolExecutor(max_workers=1) as beside:
         previous = manifest_io.prepare_output(folder.target, options, run.overwrite)
         remove_temporaries(out, DATASET_DIRS)
         repair_folder_swap(out / GALLERY_DIR)
+        # The gallery's sheet of edge and light options is drawn from the inputs alone: from the start where
+        # the placement is known without a teacher, else once the teacher has labelled the backgrounds.
+        early = placement_without_teacher(options) if run.gallery and plan.teacher is None else None
+        edges = beside.submit(_edges_and_light, options, early) if early else None
         context, teacher = make_context(options, plan, run.skip_bad_inputs, threads=run.workers)
         sources = context.sources
         for skipped in sources.skipped:
@@ -118,20 +123,17 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()), card, geometry)
         # The teacher labels shards here, unless the plan gives every worker its own copy.
         labeller = teacher if plan.labels == "composites" and not plan.teacher_in_workers else None
-        with ThreadPoolExecutor(max_workers=1) as beside:
-            # The gallery's sheet of edge and light options needs only the inputs: drawn beside the shards.
-            edges = beside.submit(_edges_and_light, options, geometry) if run.gallery else None
-            engine = _engine(context, todo, folder.shards, run, plan) if todo else None
-            # While worker processes (or Ray) build the shards this process mostly waits: it writes the
-            # input configs meanwhile (they need no shard). Building shards itself, it does all in series.
-            overlap = engine is not None and not isinstance(engine, InlineEngine)
-            input_configs = beside.submit(write_input_configs, context, shards, out, progress.add) if overlap else None
-            built = run_shards(engine, context, todo, labeller, run.progress, progress.add) if engine else []
-            by_path = {record.path: record for record in built}
-            records = [
-                by_path.get(path) or kept[path] for path in (shard_path(FG_BG, s.split, s.index, s.count) for s in shards)
-            ]
-            records += input_configs.result() if input_configs else write_input_configs(context, shards, out, progress.add)
+        if run.gallery and edges is None:
+            edges = beside.submit(_edges_and_light, options, context.placement)
+        engine = _engine(context, todo, folder.shards, run, plan) if todo else None
+        # While worker processes (or Ray) build the shards this process mostly waits: it writes the
+        # input configs meanwhile (they need no shard). Building shards itself, it does all in series.
+        overlap = engine is not None and not isinstance(engine, InlineEngine)
+        input_configs = beside.submit(write_input_configs, context, shards, out, progress.add) if overlap else None
+        built = run_shards(engine, context, todo, labeller, run.progress, progress.add) if engine else []
+        by_path = {record.path: record for record in built}
+        records = [by_path.get(path) or kept[path] for path in (shard_path(FG_BG, s.split, s.index, s.count) for s in shards)]
+        records += input_configs.result() if input_configs else write_input_configs(context, shards, out, progress.add)
         summary = BuildSummary(folder.url or out, records, 0.0, rows, kept=len(kept), built=len(todo), skipped=sources.skipped)
         # The manifest says `complete` only once everything else is written; until then the card and the
         # gallery are drawn from it in memory (readers refuse an unfinished dataset).
@@ -199,10 +201,10 @@ def _finished(out: Path, previous: dict | None, run: RunOptions, manifest: dict)
     return all(path.exists() for path in derived)
 
 
-def _edges_and_light(options: BuildOptions, geometry: dict):
+def _edges_and_light(options: BuildOptions, placement: str):
     from .dataset.gallery import EdgesAndLight, edges_and_light
 
-    return EdgesAndLight(edges_and_light(options.to_dict(), geometry["placement"], options))
+    return EdgesAndLight(edges_and_light(options.to_dict(), placement, options))
 
 
 def _one_shard(options: BuildOptions) -> bool:

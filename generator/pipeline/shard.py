@@ -286,6 +286,11 @@ def build_table(context: ShardContext, spec: ShardSpec, stats: DatasetStats | No
     return rows_to_table(FG_BG, build_rows(context, spec, stats))
 
 
+def placement_without_teacher(options: BuildOptions) -> str:
+    """The placement rule of a build whose backgrounds no teacher labels: known from the options alone."""
+    return placement_rule(options, bool(options.demo or options.background_depths))
+
+
 def make_context(options: BuildOptions, plan: DepthPlan, skip_bad: bool = False, threads: int = 1) -> tuple[ShardContext, "DepthTeacher | None"]:
     """Sources (decoded on `threads` threads), and the plan's depth model if any, loaded once, in this
     process. The backgrounds get the model's depth too: the backgrounds config carries it, and --depth
@@ -295,8 +300,7 @@ def make_context(options: BuildOptions, plan: DepthPlan, skip_bad: bool = False,
     if teacher is not None:
         label_backgrounds(sources, teacher)
     # The backgrounds' depth is the teacher's where one labelled them, else the demo's or the user's metres.
-    metric = not teacher.near_is_large if teacher is not None else bool(options.demo or options.background_depths)
-    rule = placement_rule(options, metric)
+    rule = placement_rule(options, not teacher.near_is_large) if teacher is not None else placement_without_teacher(options)
     if rule == "floor":
         attach_floors(sources.backgrounds, options.seed, threads)
     return ShardContext(options, sources, make_depth_stage(plan, sources, teacher), rule), teacher
