@@ -153,6 +153,12 @@ def test_sprite_heights_lie_in_their_kind_range():
     assert [s.height_m for s in sprites] == [s.height_m for s in demo_sprites(70, 48, seed=4)]
 
 
+def test_sprites_are_the_same_on_any_number_of_threads():
+    one, two = demo_sprites(14, 40, seed=5), demo_sprites(14, 40, seed=5, threads=2)
+    assert [(s.kind, s.height_m) for s in one] == [(s.kind, s.height_m) for s in two]
+    assert all(np.array_equal(a.rgba, b.rgba) for a, b in zip(one, two))
+
+
 # sha256 over (shape, bytes) of demo_foregrounds(14, size, seed), rendered by the code before
 # demo_sprites existed (commit 319debf): the API change must not change a pixel.
 _SPRITES_BEFORE = {

@@ -325,9 +325,10 @@ def _demo_sources(options: BuildOptions, threads: int) -> Sources:
     ]
     on_floor = options.placement in ("auto", "floor")
     size = options.bg_size if on_floor else options.fg_longest_side
+    sprites = demo_sprites(num_fg, size, options.seed, threads)
+    colours = ordered_map(decontaminate, [s.rgba for s in sprites], threads) if options.decontaminate else [s.rgba for s in sprites]
     foregrounds = []
-    for i, sprite in enumerate(demo_sprites(num_fg, size, options.seed)):
-        rgba = decontaminate(sprite.rgba) if options.decontaminate else sprite.rgba
+    for i, (sprite, rgba) in enumerate(zip(sprites, colours)):
         fitted = fit_cutout(rgba, options.fg_longest_side, f"sprite_{i}")
         foregrounds.append(Foreground(f"sprite_{i}", fitted, rgba if on_floor else None, sprite.height_m))
     return Sources(backgrounds, foregrounds)

@@ -97,18 +97,20 @@ def demo_backgrounds(count: int, size: int, seed: int = 0, threads: int = 1) -> 
     return [(room.rgb, room.depth) for room in demo_rooms(count, size, seed, threads)]
 
 
-def demo_sprites(count: int, size: int, seed: int = 0) -> list[DemoSprite]:
-    """`count` cut-out sprites with their kind and real height in metres."""
+def demo_sprites(count: int, size: int, seed: int = 0, threads: int = 1) -> list[DemoSprite]:
+    """`count` cut-out sprites with their kind and real height in metres, rendered on up to `threads`
+    threads (the same sprites whatever the thread count)."""
     _check_args(count, size, seed)
-    sprites = []
-    for index in range(count):
-        rng = np.random.default_rng([seed, index, _FOREGROUND_STREAM])
-        # Cycle through the kinds so even a handful of sprites is varied.
-        kind = SPRITE_KINDS[(index + seed) % len(SPRITE_KINDS)]
-        rgba = render_sprite(kind(rng), size, salt=index * 7919 + seed)
-        height = _height(kind.__name__, rgba, np.random.default_rng([seed, index, _HEIGHT_STREAM]))
-        sprites.append(DemoSprite(rgba, kind.__name__, height))
-    return sprites
+    return ordered_map(lambda index: _demo_sprite(seed, index, size), range(count), threads)
+
+
+def _demo_sprite(seed: int, index: int, size: int) -> DemoSprite:
+    rng = np.random.default_rng([seed, index, _FOREGROUND_STREAM])
+    # Cycle through the kinds so even a handful of sprites is varied.
+    kind = SPRITE_KINDS[(index + seed) % len(SPRITE_KINDS)]
+    rgba = render_sprite(kind(rng), size, salt=index * 7919 + seed)
+    height = _height(kind.__name__, rgba, np.random.default_rng([seed, index, _HEIGHT_STREAM]))
+    return DemoSprite(rgba, kind.__name__, height)
 
 
 def demo_foregrounds(count: int, size: int, seed: int = 0) -> list[np.ndarray]:
