@@ -88,11 +88,16 @@ class BuildOptions:
     def flips(self) -> tuple[bool, ...]:
         return (False, True) if self.flip else (False,)
 
+    def input_counts(self) -> tuple[int | None, int | None]:
+        """(backgrounds, foregrounds) as far as known before any input is read: the counts given, the
+        demo's own, or None for "all the files found"."""
+        return (self.num_backgrounds or (DEMO_BACKGROUNDS if self.demo else None),
+                self.num_foregrounds or (DEMO_FOREGROUNDS if self.demo else None))
+
     def samples_at_most(self) -> int | None:
-        """An upper bound on the build's samples known before any input is read: where the counts of
-        backgrounds and foregrounds are given, or are the demo's; None otherwise."""
-        num_bg = self.num_backgrounds or (DEMO_BACKGROUNDS if self.demo else None)
-        num_fg = self.num_foregrounds or (DEMO_FOREGROUNDS if self.demo else None)
+        """An upper bound on the build's samples known before any input is read (None where the inputs'
+        counts are not)."""
+        num_bg, num_fg = self.input_counts()
         return None if num_bg is None or num_fg is None else num_bg * num_fg * len(self.flips) * self.placements
 
     def to_dict(self) -> dict:

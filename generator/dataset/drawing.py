@@ -233,7 +233,9 @@ def nice_ticks(low: float, high: float, count: int) -> tuple[list[float], float]
 
 def tick_text(value: float, step: float) -> str:
     """`value` with as many decimals as the tick step needs, thousands separated."""
-    decimals = max(0, -math.floor(math.log10(step) + 1e-9) + (1 if round(step / 10 ** math.floor(math.log10(step) + 1e-9), 6) == 2.5 else 0))
+    exponent = math.floor(math.log10(step) + 1e-9)
+    mantissa = round(step / 10**exponent, 6)  # 1, 2, 2.5 or 5: 2.5 needs one decimal more
+    decimals = max(0, -exponent + (1 if mantissa == 2.5 else 0))
     return f"{value:,.{decimals}f}"
 
 

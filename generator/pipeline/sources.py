@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..config import DEMO_BACKGROUNDS, DEMO_FOREGROUNDS, BuildOptions
+from ..config import BuildOptions
 from ..errors import BadInput, UserError
 from ..threads import ordered_map
 from .geometry import Intrinsics, center_square_box, centre_crop_resize, photo_intrinsics
@@ -317,8 +317,7 @@ def _demo_sources(options: BuildOptions, threads: int) -> Sources:
     placement the sprites are drawn at --bg-size, their source resolution, and resized per placement."""
     from .demo import demo_rooms, demo_sprites
 
-    num_bg = options.num_backgrounds or DEMO_BACKGROUNDS
-    num_fg = options.num_foregrounds or DEMO_FOREGROUNDS
+    num_bg, num_fg = options.input_counts()
     backgrounds = [
         Background(f"room_{i}", room.rgb, room.depth, Intrinsics(*room.intrinsics), "demo")
         for i, room in enumerate(demo_rooms(num_bg, options.bg_size, options.seed, threads))
