@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import io
+import pickle
+
 import numpy as np
 import pyarrow as pa
 import pytest
+from PIL import Image
 
 from generator.pipeline.composite import Cutout, amodal_masks, composite, mask_bbox, placed_bbox, prepare_cutout
 from generator.pipeline.cutouts import CutoutCache
-from generator.pipeline.encode import encode_image
+from generator.pipeline.depth import ObjectDepth, SceneDepth
+from generator.pipeline.depth_splice import BackgroundDepth, PlainDepth, SplicedDepth
+from generator.pipeline.encode import encode_image, encode_jpeg, encode_png
+from generator.pipeline.jpeg_splice import BackgroundJpeg, Box, Moments
 from generator.pipeline.plan import Placement
 from generator.schema import ARROW_SCHEMAS, COLUMNS, FG_BG, features, yaml_features
 from generator import threads
 from generator.pipeline.demo import demo_backgrounds
-from generator.pipeline.moments import IMAGE, MASK, DatasetStats, MaskMoments, decode
+from generator.pipeline.moments import IMAGE, MASK, DatasetStats, MaskMoments, decode, exact_moments
 from generator.pipeline.table import column_array, rows_to_table
 
 
@@ -228,3 +235,74 @@ def test_a_shard_takes_each_cutouts_mask_moments_once(monkeypatch):
     rows = sum(len(shard.build_rows(context, spec, stats)["name"]) for spec in plan_shards(context.grid, options))
     assert rows == 2 * 2 * 2 * 20 and stats.kind(MASK).count == rows
     assert len(calls) == 2 * 2 * 2  # one cut-out per (background, foreground, flip) group
+
+
+def _spliced_cases(rng):
+    """(background depth, ObjectDepth, visible) covering objects inside the background's range, beyond
+    it, and over the pixels where the background reaches its minimum and its maximum."""
+    rows, cols = np.mgrid[0:40, 0:48].astype(np.float32)
+    background = (2.0 + 0.05 * rows + 0.01 * cols + rng.uniform(0, 0.02, (40, 48))).astype(np.float32)
+    low_at, high_at = np.unravel_index(background.argmin(), background.shape), np.unravel_index(background.argmax(), background.shape)
+    for case in range(60):
+        height, width = rng.integers(1, 20), rng.integers(1, 20)
+        if case % 3 == 0:  # over a minimum or a maximum pixel
+            y, x = (low_at, high_at)[case % 2]
+            y, x = int(min(max(y - height // 2, 0), 40 - height)), int(min(max(x - width // 2, 0), 48 - width))
+        else:
+            y, x = int(rng.integers(0, 40 - height + 1)), int(rng.integers(0, 48 - width + 1))
+        span = (2.5, 3.5) if case % 5 else (0.5, 9.0)  # sometimes beyond the background's range
+        depth = np.repeat(rng.uniform(*span, (height, 1)), width, axis=1).astype(np.float32)
+        visible = rng.random((height, width)) < 0.7
+        yield background, ObjectDepth(y, x, depth), visible
+
+
+def test_spliced_depth_is_the_plain_quantised_map_its_png_and_its_moments():
+    rng = np.random.default_rng(5)
+    kinds = set()
+    for background, standing, visible in _spliced_cases(rng):
+        stored = BackgroundDepth(background).with_object(standing, visible)
+        whole = background.copy()
+        box = whole[standing.y : standing.y + visible.shape[0], standing.x : standing.x + visible.shape[1]]
+        box[visible] = standing.depth[visible]
+        plain = PlainDepth.of(whole)
+        kinds.add(type(stored))
+        np.testing.assert_array_equal(stored.quantized, plain.quantized)
+        assert (stored.low, stored.high) == (plain.low, plain.high)
+        assert stored.png() == encode_png(plain.quantized)
+        assert stored.moments() == exact_moments(plain.quantized.reshape(-1, 1))
+    assert kinds == {PlainDepth, SplicedDepth}  # both ways were taken
+
+
+def test_scene_depth_of_standing_objects_equals_the_plain_composite_depth():
+    rng = np.random.default_rng(6)
+    background, standing, visible = next(_spliced_cases(rng))
+    mask = np.zeros(background.shape, np.uint8)
+    mask[standing.y : standing.y + visible.shape[0], standing.x : standing.x + visible.shape[1]] = visible * 255
+    stage = SceneDepth([background])
+    (stored,) = stage(None, mask[None], np.array([0]), slice(0, 1), [standing])
+    want = BackgroundDepth(background).with_object(standing, visible)
+    np.testing.assert_array_equal(stored.quantized, want.quantized)
+    assert pickle.loads(pickle.dumps(stage))._spliceable == {}  # workers build their own
+
+
+@pytest.mark.parametrize("quality", [50, 90, 95])
+def test_jpeg_from_the_encoder_directly_is_what_save_writes(quality):
+    rng = np.random.default_rng(quality)
+    for shape in [(16, 16, 3), (33, 65, 3), (224, 224, 3)]:
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=quality, restart_marker_blocks=1)
+        assert encode_jpeg(image[:, :], quality) == buffer.getvalue()
+    assert encode_jpeg(image[5:30, 7:40], quality) == encode_jpeg(image[5:30, 7:40].copy(), quality)  # a view
+
+
+def test_background_moments_from_summed_areas_equal_a_crops_histogram():
+    rng = np.random.default_rng(7)
+    background = BackgroundJpeg(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), 90)
+    decoded = Image.open(io.BytesIO(background.code.to_bytes()))
+    for box in [Box(0, 48, 0, 64), Box(3, 17, 5, 40), Box(47, 48, 63, 64), Box(10, 10, 4, 9)]:
+        crop = decoded.crop((box.left, box.top, box.right, box.bottom))
+        want = Moments.of_histogram(crop.histogram()) if not box.empty else Moments(np.zeros(3), np.zeros(3))
+        got = background.moments(box)
+        np.testing.assert_array_equal(got.sums, want.sums)
+        np.testing.assert_array_equal(got.squares, want.squares)

@@ -79,10 +79,13 @@ def test_stored_depth_takes_quantised_rows_as_they_are() -> None:
     depth = np.stack(adversarial_maps()[:4])
     quantized = QuantizedDepth.of(depth)
     for i in range(len(depth)):
-        maps, low, high = stored_depth(quantized, i)
+        stored = stored_depth(quantized, i)
         want = quantize_depth(depth[i])
-        np.testing.assert_array_equal(maps, want[0])
-        assert (low, high) == want[1:]
+        np.testing.assert_array_equal(stored.quantized, want[0])
+        assert (stored.low, stored.high) == want[1:]
+        from_floats = stored_depth(depth, i)  # float maps are quantised on the spot, to the same
+        np.testing.assert_array_equal(from_floats.quantized, stored.quantized)
+        assert (from_floats.low, from_floats.high) == (stored.low, stored.high)
     big = np.random.default_rng(3).random((4, 64, 64), dtype=np.float32)
     assert len(pickle.dumps(QuantizedDepth.of(big))) < big.nbytes * 0.51  # half the bytes of float32 maps
 

@@ -1,20 +1,22 @@
 """Stage 4, depth: a depth map for each composite.
 
 A depth stage takes a batch of composites (with their masks, background ids and their rows in the shard)
-and returns float32 depth maps, or None for `--depth none`. `SceneDepth` derives them from the backgrounds'
-own depth maps; with a teacher on every composite, the teacher labels a whole shard at once (wherever the
-depth plan runs it) and `TeacherDepth` hands its maps out by row.
+and returns their depth maps (handover.stored_depth reads any of its forms by row), or None for `--depth
+none`. `SceneDepth` derives them from the backgrounds' own depth maps; with a teacher on every composite,
+the teacher labels a whole shard at once (wherever the depth plan runs it) and `TeacherDepth` hands its maps
+out by row.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from ..errors import UserError
 from ..config import DepthPlan, TeacherSettings
+from .depth_splice import BackgroundDepth, PlainDepth, SplicedDepth
 from .sources import Sources
 
 if TYPE_CHECKING:
@@ -29,9 +31,10 @@ class DepthStage(Protocol):
 
     def __call__(
         self, images: np.ndarray, masks: np.ndarray, bg_ids: np.ndarray, rows: slice, objects: list["ObjectDepth | None"] | None = None,
-    ) -> np.ndarray | None:
+    ) -> "np.ndarray | QuantizedDepth | list[PlainDepth | SplicedDepth] | None":
         """images (N, S, S, 3) uint8, masks (N, S, S) uint8 (the visible masks), bg_ids (N,), their rows of
-        the shard, and for objects standing on the floor their own depth -> depth (N, S, S) float32."""
+        the shard, and for objects standing on the floor their own depth -> depth (N, S, S) float32, the
+        same already quantised, or (objects given) each row's stored depth."""
 
 
 @dataclass(frozen=True)
@@ -52,21 +55,34 @@ class NoDepth:
 
 @dataclass
 class SceneDepth:
-    """The background's depth, with the foreground standing at the depth of its contact point."""
+    """The background's depth, with the foreground standing at the depth of its contact point, or for
+    objects standing on the floor, their own depth where they are visible (depth_splice.py)."""
 
     background_depths: list[np.ndarray]
     meaning: str = METRIC_NEAR_SMALL
     near_is_large: bool = False  # True for a teacher's relative inverse depth (disparity)
+    _spliceable: dict[int, BackgroundDepth] = field(default_factory=dict, repr=False, compare=False)
 
     def __call__(self, images, masks, bg_ids, rows, objects=None):
+        if objects is not None:
+            return [self._standing(bg_id, mask, standing) for mask, bg_id, standing in zip(masks, bg_ids, objects)]
         depths = np.empty(masks.shape, dtype=np.float32)
-        for i, (depth, mask, bg_id) in enumerate(zip(depths, masks, bg_ids)):
-            standing = objects[i] if objects is not None else None
-            if standing is None:
-                scene_depth(self.background_depths[bg_id], mask, self.near_is_large, out=depth)
-            else:
-                object_scene_depth(self.background_depths[bg_id], mask, standing, out=depth)
+        for depth, mask, bg_id in zip(depths, masks, bg_ids):
+            scene_depth(self.background_depths[bg_id], mask, self.near_is_large, out=depth)
         return depths
+
+    def _standing(self, bg_id: int, mask: np.ndarray, standing: ObjectDepth | None) -> "PlainDepth | SplicedDepth":
+        """The stored depth of one composite whose object stands on the floor (or, None, is pasted flat)."""
+        if standing is None:
+            return PlainDepth.of(scene_depth(self.background_depths[bg_id], mask, self.near_is_large))
+        if bg_id not in self._spliceable:
+            self._spliceable[bg_id] = BackgroundDepth(self.background_depths[bg_id])
+        height, width = standing.depth.shape
+        return self._spliceable[bg_id].with_object(standing, mask[standing.y : standing.y + height, standing.x : standing.x + width] > 0)
+
+    def __getstate__(self) -> dict:
+        # Workers build their own spliceable backgrounds, for the backgrounds their shards meet.
+        return {**self.__dict__, "_spliceable": {}}
 
 
 def scene_depth(background_depth: np.ndarray, mask: np.ndarray, near_is_large: bool = False, out: np.ndarray | None = None) -> np.ndarray:
@@ -89,17 +105,6 @@ def scene_depth(background_depth: np.ndarray, mask: np.ndarray, near_is_large: b
     extreme = under[covered].max() if near_is_large else under[covered].min()
     depth[box][covered] = np.float32(nearest(contact, extreme))
     return depth
-
-
-def object_scene_depth(background_depth: np.ndarray, mask: np.ndarray, standing: ObjectDepth, out: np.ndarray) -> np.ndarray:
-    """The background's depth, and the object's own where it is visible (mask > 0): the scene has already
-    hidden the parts behind nearer things, so no pixel of it lies behind the background."""
-    out[...] = background_depth
-    height, width = standing.depth.shape
-    box = np.s_[standing.y : standing.y + height, standing.x : standing.x + width]
-    visible = mask[box] > 0
-    out[box][visible] = standing.depth[visible]
-    return out
 
 
 @dataclass(frozen=True)

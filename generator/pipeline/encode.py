@@ -7,6 +7,7 @@ its range, where an 8-bit or JPEG depth map would keep 1/255 of it and add compr
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -28,13 +29,43 @@ def encode_image(rgb: np.ndarray, image_format: str, jpeg_quality: int) -> bytes
     """An RGB image as stored: baseline JPEG with a restart marker after every MCU (a composite is then
     spliced from its background's MCUs, jpeg_splice.py; a decoder reads the same pixels as without them,
     for about 4 % more bytes), or lossless PNG."""
-    buffer = io.BytesIO()
-    image = Image.fromarray(rgb, "RGB")
     if image_format == "jpeg":
-        image.save(buffer, format="JPEG", quality=jpeg_quality, restart_marker_blocks=1)
-    else:
-        image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        return encode_jpeg(rgb, jpeg_quality)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    """What PIL's `save(format="JPEG", quality=quality, restart_marker_blocks=1)` writes, from PIL's JPEG
+    encoder run directly (Image.tobytes): a composite's patch is small, and save()'s Python around the
+    encoder took a third of its time. The encoder's settings are the ones save() gives it."""
+    rgb = np.ascontiguousarray(rgb)
+    image = Image.frombuffer("RGB", (rgb.shape[1], rgb.shape[0]), rgb, "raw", "RGB", 0, 1)
+    settings = _jpeg_settings(quality)
+    return image.tobytes("jpeg", settings) if settings is not None else _saved_jpeg(image, quality)
+
+
+def _saved_jpeg(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality, restart_marker_blocks=1)
+    return buffer.getvalue()
+
+
+@functools.cache
+def _jpeg_settings(quality: int) -> tuple | None:
+    """The JPEG encoder's arguments as save() passes them (it leaves them on the image it saved), or None
+    where running the encoder with them does not write save()'s bytes: then save() it is."""
+    probe = Image.fromarray(np.arange(48 * 40 * 3, dtype=np.uint8).reshape(40, 48, 3) * 7, "RGB")
+    saved = _saved_jpeg(probe, quality)
+    config = getattr(probe, "encoderconfig", None)
+    if not isinstance(config, tuple):
+        return None
+    settings = ("RGB", *config)
+    try:
+        return settings if probe.tobytes("jpeg", settings) == saved else None
+    except Exception:  # another Pillow's encoder takes other arguments
+        return None
 
 
 def encode_png(array: np.ndarray) -> bytes:
@@ -53,23 +84,40 @@ def encode_grey_png(array: np.ndarray) -> bytes:
     - 16-bit depth is smooth, so "Up" (the row above predicts each row) leaves small residuals, which
       libdeflate (level 1) packs in half zlib's time and 15 % smaller;
     - 8-bit masks are runs of 0 and 255, which zlib's run-length strategy packs best unfiltered."""
-    height, width = array.shape
-    sixteen = array.dtype == np.uint16
-    if not sixteen and array.dtype != np.uint8:
+    if array.dtype not in (np.uint8, np.uint16):
         raise TypeError(f"greyscale PNG needs uint8 or uint16 pixels, not {array.dtype}")
-    data = array.astype(">u2").view(np.uint8) if sixteen else array  # PNG stores 16-bit big-endian
+    return grey_png(scanlines(array), array.shape[1], array.dtype == np.uint16)
+
+
+def scanlines(array: np.ndarray, above: np.ndarray | None = None) -> np.ndarray:
+    """(rows, 1 + bytes a row) uint8: the PNG's filtered rows of greyscale `array`, each led by its filter
+    type: Up for 16-bit, predicted from the row above (`above`: the image's row before `array`'s first,
+    None at the top), None for 8-bit."""
+    height = array.shape[0]
+    if array.dtype != np.uint16:
+        rows = np.empty((height, array.shape[1] + 1), dtype=np.uint8)
+        rows[:, 0] = _FILTER_NONE
+        rows[:, 1:] = array
+        return rows
+    data = array.astype(">u2").view(np.uint8)  # PNG stores 16-bit big-endian
     rows = np.empty((height, data.shape[1] + 1), dtype=np.uint8)
-    if sixteen:
-        rows[:, 0] = _FILTER_UP
+    rows[:, 0] = _FILTER_UP
+    if above is None:
         rows[0, 1:] = data[0]
-        np.subtract(data[1:], data[:-1], out=rows[1:, 1:])  # uint8 wraps modulo 256, as PNG defines Up
+    else:
+        np.subtract(data[0], above.astype(">u2").view(np.uint8), out=rows[0, 1:])
+    np.subtract(data[1:], data[:-1], out=rows[1:, 1:])  # uint8 wraps modulo 256, as PNG defines Up
+    return rows
+
+
+def grey_png(rows: np.ndarray, width: int, sixteen: bool) -> bytes:
+    """The PNG of a greyscale image `width` pixels wide from all its scanlines (scanlines())."""
+    if sixteen:
         idat = deflate.zlib_compress(rows, PNG_COMPRESS_LEVEL)
     else:
-        rows[:, 0] = _FILTER_NONE
-        rows[:, 1:] = data
         compressor = zlib.compressobj(PNG_COMPRESS_LEVEL, strategy=zlib.Z_RLE)
         idat = compressor.compress(rows) + compressor.flush()
-    header = struct.pack(">IIBBBBB", width, height, 16 if sixteen else 8, 0, 0, 0, 0)  # greyscale, no interlace
+    header = struct.pack(">IIBBBBB", width, len(rows), 16 if sixteen else 8, 0, 0, 0, 0)  # greyscale, no interlace
     return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 
 
@@ -80,14 +128,20 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 def quantize_depth(depth: np.ndarray) -> tuple[np.ndarray, float, float]:
     """float depth -> (uint16 map spanning 0..65535, depth_min, depth_max)."""
     low, high = float(depth.min()), float(depth.max())
+    return depth_levels(depth, low, high), low, high
+
+
+def depth_levels(depth: np.ndarray, low: float, high: float) -> np.ndarray:
+    """uint16 levels of float depth (any part of a map) in the map's range low..high: 0 at low, 65535 at
+    high, all 0 for a flat map."""
     span = high - low
     if span == 0.0:
-        return np.zeros(depth.shape, dtype=np.uint16), low, high
+        return np.zeros(depth.shape, dtype=np.uint16)
     # float32 carries 24 bits, ample for 16-bit levels; float64 would double the memory traffic. One
     # temporary, updated in place.
     scaled = np.subtract(depth, np.float32(low), dtype=np.float32)
     scaled *= np.float32(DEPTH_PNG_MAX / span)
-    return np.rint(scaled, out=scaled).astype(np.uint16), low, high
+    return np.rint(scaled, out=scaled).astype(np.uint16)
 
 
 def encode_depth(depth: np.ndarray) -> tuple[bytes, float, float]:

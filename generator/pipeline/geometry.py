@@ -363,8 +363,12 @@ def upright_plane_depth(contact: np.ndarray, plane: np.ndarray, intrinsics: Intr
     v = np.asarray(rows, dtype=np.float64) + 0.5
     across = facing[0] * (u - intrinsics.cx) / intrinsics.fx
     down = facing[2] - facing[1] * (v - intrinsics.cy) / intrinsics.fy
-    along = down[:, None] + across[None, :]
     offset = facing @ np.asarray(contact, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        depth = np.where(along > 0, offset / along, np.inf)
-    return np.where(depth > 0, depth, np.inf).astype(np.float32)
+    if not offset > 0:  # the plane is behind the camera
+        return np.full((len(v), len(u)), np.inf, dtype=np.float32)
+    depth = np.add.outer(down, across)
+    with np.errstate(divide="ignore"):
+        np.divide(offset, depth, out=depth)
+    # With offset > 0, depth > 0 exactly where the ray meets the plane in front (along > 0).
+    depth[~(depth > 0)] = np.inf
+    return depth.astype(np.float32)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .depth_splice import PlainDepth, SplicedDepth
 from .encode import quantize_depth
 
 
@@ -39,9 +40,11 @@ class QuantizedDepth:
         return cls(maps, np.array([r[1] for r in rows], np.float32), np.array([r[2] for r in rows], np.float32))
 
 
-def stored_depth(depths: np.ndarray | QuantizedDepth, i: int) -> tuple[np.ndarray, float, float]:
+def stored_depth(depths: "np.ndarray | QuantizedDepth | list[PlainDepth | SplicedDepth]", i: int) -> "PlainDepth | SplicedDepth":
     """Row `i` of a depth stage's output as stored: quantised here from float maps, taken as they are from
-    maps the teacher quantised."""
+    maps the teacher quantised or rows already stored."""
     if isinstance(depths, QuantizedDepth):
-        return depths.row(i)
-    return quantize_depth(depths[i])
+        return PlainDepth(*depths.row(i))
+    if isinstance(depths, list):
+        return depths[i]
+    return PlainDepth.of(depths[i])

@@ -159,12 +159,17 @@ class BackgroundJpeg:
         self.code = McuCodedJpeg.encode(rgb, quality)
         self.quality = quality
         self.height, self.width = rgb.shape[:2]
-        # Kept as PIL decodes it (3 bytes a pixel): any rectangle's moments are a crop and a C histogram.
-        self.decoded = Image.frombytes("RGB", (self.width, self.height), self.code.to_bytes(), "jpeg", "RGB", "")
-        self.total = Moments.of_histogram(self.decoded.histogram())
+        decoded = np.asarray(Image.frombytes("RGB", (self.width, self.height), self.code.to_bytes(), "jpeg", "RGB", ""))
+        # Summed-area tables of the decoded pixels and their squares: any rectangle's moments in four
+        # lookups. int64 is exact: 255**2 times a million pixels is far below 2**63.
+        values = decoded.astype(np.int64)
+        self._sums = _summed_area(values)
+        self._squares = _summed_area(values * values)
+        self.total = self.moments(Box(0, self.height, 0, self.width))
 
     def moments(self, box: Box) -> Moments:
-        return Moments.of_histogram(self.decoded.crop((box.left, box.top, box.right, box.bottom)).histogram())
+        """Exact moments of the decoded background's pixels in the pixel rectangle `box`."""
+        return Moments(_box_total(self._sums, box), _box_total(self._squares, box))
 
     def composite(self, rgb: np.ndarray, box: Box) -> "CompositeJpeg":
         """The JPEG of `rgb`, a composite equal to the background outside the pixel rectangle `box`."""
@@ -186,6 +191,17 @@ class BackgroundJpeg:
             return Box(0, 0, 0, 0)
         mcu_height, mcu_width = self.code.mcu_size
         return Box(int(box.top) // mcu_height, -(-int(box.bottom) // mcu_height), int(box.left) // mcu_width, -(-int(box.right) // mcu_width))
+
+
+def _summed_area(values: np.ndarray) -> np.ndarray:
+    """(H + 1, W + 1, C): the sums of values[:y, :x] per channel."""
+    table = np.zeros((values.shape[0] + 1, values.shape[1] + 1, values.shape[2]), dtype=np.int64)
+    np.cumsum(np.cumsum(values, axis=0), axis=1, out=table[1:, 1:])
+    return table
+
+
+def _box_total(table: np.ndarray, box: Box) -> np.ndarray:
+    return table[box.bottom, box.right] - table[box.top, box.right] - table[box.bottom, box.left] + table[box.top, box.left]
 
 
 @dataclass(frozen=True)

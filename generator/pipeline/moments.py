@@ -204,6 +204,11 @@ class DatasetStats:
     def add_depth(self, depth_png: np.ndarray, nbytes: int) -> None:
         self.kind(DEPTH).add(depth_png, (depth_png.shape[1], depth_png.shape[0]), nbytes)
 
+    def add_depth_moments(self, sums: list[int], squares: list[int], size: tuple[int, int], nbytes: int) -> None:
+        """A stored depth map by its exact sum and sum of squares (depth_splice.py)."""
+        width, height = size
+        self.kind(DEPTH).add_moments(width * height, sums, squares, size, nbytes)
+
     def merge(self, other: "DatasetStats") -> "DatasetStats":
         for name, stats in other.kinds.items():
             self.kind(name).merge(stats)

@@ -216,7 +216,7 @@ def _add_group(context: ShardContext, group: Group, rows: slice, background: Enc
     depths = context.depth(made.images, made.masks, np.full(len(made.places), group.bg_id), rows, made.objects)
     mask_moments = _mask_moments(made) if stats is not None else []
     for i, (k, place, cutout) in enumerate(zip(group.ks, made.places, made.cutouts)):
-        depth_q, depth_min, depth_max = stored_depth(depths, i) if depths is not None else (None, None, None)
+        depth = stored_depth(depths, i) if depths is not None else None
         bbox = placed_bbox(cutout, place) if made.amodal is None else _visible_bbox(made.masks[i], place)
         effect_bbox = bbox if made.effect_boxes is None else union_box(bbox, made.effect_boxes[i])
         if background.jpeg is not None:
@@ -229,7 +229,7 @@ def _add_group(context: ShardContext, group: Group, rows: slice, background: Enc
         mask_png = encode_png(made.masks[i])
         whole = made.amodal is None or made.hidden[i] is None
         amodal_png = mask_png if whole else encode_png(made.amodal[i])
-        depth_png = encode_png(depth_q) if depth_q is not None else None
+        depth_png = depth.png() if depth is not None else None
         row = {
             "name": sample_name(group.fg_id, group.bg_id, group.flipped, int(k) + 1),
             "bg_id": group.bg_id,
@@ -246,8 +246,8 @@ def _add_group(context: ShardContext, group: Group, rows: slice, background: Enc
             "mask": mask_png,
             "amodal_mask": amodal_png,
             "depth": depth_png,
-            "depth_min": depth_min,
-            "depth_max": depth_max,
+            "depth_min": depth.low if depth is not None else None,
+            "depth_max": depth.high if depth is not None else None,
             "background": background.data,
             "blend": made.blends[i] if made.blends is not None else "alpha",
             "effect_bbox": effect_bbox,
@@ -262,8 +262,8 @@ def _add_group(context: ShardContext, group: Group, rows: slice, background: Enc
             else:
                 stats.add_rgb(IMAGE, made.images[i], len(image_bytes))
             stats.add_mask_moments(mask_moments[i], len(mask_png), size)
-            if depth_q is not None:
-                stats.add_depth(depth_q, len(depth_png))
+            if depth is not None:
+                stats.add_depth_moments(*depth.moments(), size, len(depth_png))
 
 
 def _mask_moments(made: GroupComposites) -> list[MaskMoments]:
