@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from generator.pipeline.composite import Cutout, amodal_masks, composite, mask_bbox, placed_bbox, prepare_cutout
+from generator.pipeline.composite import Cutout, amodal_masks, blend, composite, mask_bbox, placed_bbox, prepare_cutout
 from generator.pipeline.cutouts import CutoutCache
 from generator.pipeline.depth import ObjectDepth, SceneDepth
 from generator.pipeline.depth_splice import BackgroundDepth, PlainDepth, SplicedDepth
@@ -122,6 +122,17 @@ def test_batched_composite_equals_the_float_alpha_blend(soft):
         assert placed_bbox(cutout, place) == mask_bbox(mask)
 
 
+def test_pils_paste_is_the_integer_blend_rounded_to_nearest_for_every_value():
+    """Every (alpha, foreground, background) byte triple: blend() equals round((fg * a + bg * (255 - a)) / 255)
+    computed in exact integers."""
+    alpha, over, under = (v.astype(np.uint8).reshape(4096, 4096) for v in np.indices((256, 256, 256)))
+    rgba = np.stack([over, over[::-1], over.T, alpha], axis=-1)
+    below = np.stack([under, under.T, under[::-1]], axis=-1)
+    a = alpha[..., None].astype(np.int32)
+    want = (rgba[..., :3] * a + below * (255 - a) + 127) // 255
+    np.testing.assert_array_equal(blend(below, rgba, alpha), want)
+
+
 @pytest.mark.parametrize("soft", [False, True])
 def test_a_hidden_part_keeps_the_background_and_leaves_the_mask(soft):
     """Occlusion by the scene: the composite is the plain blend where visible and the background where
@@ -150,7 +161,7 @@ def test_the_cutout_cache_gives_what_prepare_cutout_gives():
     cache = CutoutCache(limit=3 * 20 * 12 * 4)  # room for three 12 x 20 cut-outs (RGBA, 4 bytes a pixel)
     for size, flipped, soft in [((12, 20), False, False), ((12, 20), True, False), ((7, 11), False, True), ((12, 20), False, False), ((10, 16), True, True)] * 2:
         got, plain = cache.get(source, flipped, size, soft), Cutout.of(prepare_cutout(source, flipped, size), soft)
-        for field in ("weighted", "inverse", "mask"):
+        for field in ("rgba", "alpha", "mask"):
             np.testing.assert_array_equal(getattr(got, field), getattr(plain, field))
         assert got.bbox == plain.bbox
         np.testing.assert_array_equal(cache.pixels(source, flipped, size), prepare_cutout(source, flipped, size))

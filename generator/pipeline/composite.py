@@ -1,15 +1,14 @@
 """Stage 3, composite: paste a cut-out on its background by alpha, and draw its mask on black.
 
-What does not depend on the position is computed once per placed cut-out (`Cutout`): the alpha-weighted
-colour, the background's weight, the mask and its box; placements of the same size share it. Only the
-cut-out's box of each composite is touched: every pixel outside it is the background's own byte, and pixels
-where alpha is 0, or where the scene hides the object (`hidden`), keep the background exactly, so the
+What does not depend on the position is computed once per placed cut-out (`Cutout`): its alpha, mask and
+the mask's box; placements of the same size share it. Only the cut-out's box of each composite is touched:
+every pixel outside it is the background's own byte, and pixels where alpha is 0, or where the scene hides the object (`hidden`), keep the background exactly, so the
 composite equals its background outside the (visible) mask.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -28,26 +27,29 @@ def prepare_cutout(rgba: np.ndarray, flipped: bool, size: tuple[int, int]) -> np
     return np.ascontiguousarray(rgba)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Cutout:
-    """A placed cut-out (flipped and scaled) with the parts of the blend that every placement shares.
+    """A placed cut-out (flipped and scaled) with what every placement of it shares: its mask, the mask's
+    box, and PIL views of its pixels and alpha to paste with (they share the arrays' memory).
 
-    The blend is integer and rounded to nearest, (fg * a + bg * (255 - a) + 127) // 255: exact at a = 0
-    (the background's own byte) and a = 255 (the foreground's), and every term fits in uint16."""
+    The blend is integer and rounded to nearest, (fg * a + bg * (255 - a)) / 255: exact at a = 0 (the
+    background's own byte) and a = 255 (the foreground's)."""
 
-    weighted: np.ndarray  # (h, w, 3) uint16: fg * a + 127
-    inverse: np.ndarray  # (h, w, 1) uint16: 255 - a
+    rgba: np.ndarray  # (h, w, 4) uint8, prepare_cutout's output
+    alpha: np.ndarray  # (h, w) uint8, contiguous
     mask: np.ndarray  # (h, w) uint8: 255 where a > 0 (or a itself, soft), the composite's mask in the box
     bbox: tuple[int, int, int, int]  # of the mask's non-zero pixels within the cut-out, end-exclusive
+    pixels: Image.Image = field(repr=False)  # RGBA, over `rgba`
+    paste_mask: Image.Image = field(repr=False)  # L, over `alpha`
 
     @classmethod
     def of(cls, rgba: np.ndarray, soft_mask: bool) -> "Cutout":
         """rgba: prepare_cutout's output. The mask is binary 0/255 over every pixel the foreground touches
         (alpha > 0), or the alpha itself with `soft_mask`."""
-        alpha = rgba[..., 3]
-        a = alpha[..., None].astype(np.uint16)
-        mask = alpha.copy() if soft_mask else np.where(alpha > 0, 255, 0).astype(np.uint8)
-        return cls(rgba[..., :3] * a + 127, 255 - a, mask, tuple(mask_bbox(mask)))
+        rgba = np.ascontiguousarray(rgba)
+        alpha = np.ascontiguousarray(rgba[..., 3])
+        mask = alpha if soft_mask else np.where(alpha > 0, np.uint8(255), np.uint8(0))
+        return cls(rgba, alpha, mask, tuple(mask_bbox(mask)), Image.fromarray(rgba, "RGBA"), Image.fromarray(alpha, "L"))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -55,7 +57,7 @@ class Cutout:
 
     @property
     def nbytes(self) -> int:
-        return self.weighted.nbytes + self.inverse.nbytes + self.mask.nbytes
+        return self.rgba.nbytes + self.alpha.nbytes + (self.mask.nbytes if self.mask is not self.alpha else 0)
 
 
 def composite(
@@ -71,17 +73,28 @@ def composite(
     for i, (image, mask, cutout, place) in enumerate(zip(images, masks, cutouts, places)):
         height, width = cutout.shape
         box = np.s_[place.y : place.y + height, place.x : place.x + width]
-        blended = image[box] * cutout.inverse
-        blended += cutout.weighted
-        blended //= 255
         hide = hidden[i] if hidden is not None else None
         if hide is None:
-            image[box] = blended
+            image[box] = _pasted(image[box], cutout.pixels, cutout.paste_mask)
             mask[box] = cutout.mask
         else:
-            image[box] = np.where(hide[..., None], image[box], blended)
-            mask[box] = np.where(hide, 0, cutout.mask)
+            visible = Image.fromarray(np.where(hide, np.uint8(0), cutout.alpha), "L")
+            image[box] = _pasted(image[box], cutout.pixels, visible)
+            mask[box] = np.where(hide, np.uint8(0), cutout.mask)
     return images, masks
+
+
+def blend(under: np.ndarray, rgba: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """(h, w, 3) uint8: round((rgb * alpha + under * (255 - alpha)) / 255) per channel. PIL's paste through
+    an "L" mask computes exactly that (its DIV255 rounds to nearest) in one C loop, where numpy takes five
+    passes over the box (tests/test_fast_paths.py checks it for every byte triple)."""
+    return _pasted(under, Image.fromarray(rgba, "RGBA"), Image.fromarray(alpha, "L"))
+
+
+def _pasted(under: np.ndarray, pixels: Image.Image, alpha: Image.Image) -> np.ndarray:
+    canvas = Image.fromarray(under, "RGB")
+    canvas.paste(pixels, (0, 0), alpha)
+    return np.asarray(canvas)
 
 
 def amodal_masks(shape: tuple[int, int], cutouts: list[Cutout], places: list[Placement]) -> np.ndarray:
