@@ -2,8 +2,9 @@
 
 What does not depend on the position is computed once per placed cut-out (`Cutout`): its alpha, mask and
 the mask's box; placements of the same size share it. Only the cut-out's box of each composite is touched:
-every pixel outside it is the background's own byte, and pixels where alpha is 0, or where the scene hides the object (`hidden`), keep the background exactly, so the
-composite equals its background outside the (visible) mask.
+every pixel outside it is the background's own byte, and pixels where alpha is 0, or where the scene hides
+the object (`hidden`), keep the background exactly, so the composite equals its background outside the
+(visible) mask.
 """
 
 from __future__ import annotations
