@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from generator.pipeline.composite import Cutout, amodal_masks, blend, composite, mask_bbox, placed_bbox, prepare_cutout
+from generator.pipeline.composite import Cutout, amodal_masks, composite, mask_bbox, placed_bbox, prepare_cutout
 from generator.pipeline.cutouts import CutoutCache
 from generator.pipeline.depth import ObjectDepth, SceneDepth
 from generator.pipeline.depth_splice import BackgroundDepth, PlainDepth, SplicedDepth
@@ -123,14 +123,15 @@ def test_batched_composite_equals_the_float_alpha_blend(soft):
 
 
 def test_pils_paste_is_the_integer_blend_rounded_to_nearest_for_every_value():
-    """Every (alpha, foreground, background) byte triple: blend() equals round((fg * a + bg * (255 - a)) / 255)
-    computed in exact integers."""
+    """Every (alpha, foreground, background) byte triple: the composite equals
+    round((fg * a + bg * (255 - a)) / 255) computed in exact integers."""
     alpha, over, under = (v.astype(np.uint8).reshape(4096, 4096) for v in np.indices((256, 256, 256)))
     rgba = np.stack([over, over[::-1], over.T, alpha], axis=-1)
     below = np.stack([under, under.T, under[::-1]], axis=-1)
     a = alpha[..., None].astype(np.int32)
     want = (rgba[..., :3] * a + below * (255 - a) + 127) // 255
-    np.testing.assert_array_equal(blend(below, rgba, alpha), want)
+    [image], _ = composite(below, [Cutout.of(rgba, False)], [Placement(0, 0, 1.0, 4096, 4096)])
+    np.testing.assert_array_equal(image, want)
 
 
 @pytest.mark.parametrize("soft", [False, True])

@@ -85,14 +85,10 @@ def composite(
     return images, masks
 
 
-def blend(under: np.ndarray, rgba: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def _pasted(under: np.ndarray, pixels: Image.Image, alpha: Image.Image) -> np.ndarray:
     """(h, w, 3) uint8: round((rgb * alpha + under * (255 - alpha)) / 255) per channel. PIL's paste through
     an "L" mask computes exactly that (its DIV255 rounds to nearest) in one C loop, where numpy takes five
     passes over the box (tests/test_fast_paths.py checks it for every byte triple)."""
-    return _pasted(under, Image.fromarray(rgba, "RGBA"), Image.fromarray(alpha, "L"))
-
-
-def _pasted(under: np.ndarray, pixels: Image.Image, alpha: Image.Image) -> np.ndarray:
     canvas = Image.fromarray(under, "RGB")
     canvas.paste(pixels, (0, 0), alpha)
     return np.asarray(canvas)

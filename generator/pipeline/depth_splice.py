@@ -62,9 +62,9 @@ class BackgroundDepth:
         over its box at standing.y, standing.x)."""
         height, width = visible.shape
         box = np.s_[standing.y : standing.y + height, standing.x : standing.x + width]
-        values = self.depth[box].copy()
-        values[visible] = standing.depth[visible]
         shown = standing.depth[visible]
+        values = self.depth[box].copy()
+        values[visible] = shown
         low, high = self.plain.low, self.plain.high
         if shown.size and (shown.min() < low or shown.max() > high or any(self._covers(standing, visible, p) for p in self.extremes)):
             whole = self.depth.copy()

@@ -181,7 +181,8 @@ class DatasetStats:
         self.kind(kind).add_histogram(image.histogram(), size, len(data))
 
     def add_image_moments(self, kind: str, sums, squares, size: tuple[int, int], nbytes: int) -> None:
-        """An RGB image by its exact per-channel integer sums and sums of squares (jpeg_splice.Moments)."""
+        """An image of `kind` by its exact per-channel integer sums and sums of squares (a composite's
+        jpeg_splice.Moments, a stored depth map's depth_splice moments)."""
         width, height = size
         self.kind(kind).add_moments(width * height, [int(v) for v in sums], [int(v) for v in squares], size, nbytes)
 
@@ -203,11 +204,6 @@ class DatasetStats:
 
     def add_depth(self, depth_png: np.ndarray, nbytes: int) -> None:
         self.kind(DEPTH).add(depth_png, (depth_png.shape[1], depth_png.shape[0]), nbytes)
-
-    def add_depth_moments(self, sums: list[int], squares: list[int], size: tuple[int, int], nbytes: int) -> None:
-        """A stored depth map by its exact sum and sum of squares (depth_splice.py)."""
-        width, height = size
-        self.kind(DEPTH).add_moments(width * height, sums, squares, size, nbytes)
 
     def merge(self, other: "DatasetStats") -> "DatasetStats":
         for name, stats in other.kinds.items():

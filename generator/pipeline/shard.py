@@ -24,7 +24,7 @@ from .jpeg_splice import BackgroundJpeg, Box
 from .plan import Grid, Placement, ShardSpec, placements
 from ..schema import COLUMNS, FG_BG, ROW_GROUP_SIZE, SPLITS, sample_name
 from .sources import Background, Foreground, Sources, load_sources
-from .moments import IMAGE, DatasetStats, MaskMoments
+from .moments import DEPTH, IMAGE, DatasetStats, MaskMoments
 from .table import rows_to_table
 
 if TYPE_CHECKING:
@@ -263,7 +263,7 @@ def _add_group(context: ShardContext, group: Group, rows: slice, background: Enc
                 stats.add_rgb(IMAGE, made.images[i], len(image_bytes))
             stats.add_mask_moments(mask_moments[i], len(mask_png), size)
             if depth is not None:
-                stats.add_depth_moments(*depth.moments(), size, len(depth_png))
+                stats.add_image_moments(DEPTH, *depth.moments(), size, len(depth_png))
 
 
 def _mask_moments(made: GroupComposites) -> list[MaskMoments]:
