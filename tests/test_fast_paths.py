@@ -159,7 +159,7 @@ def test_a_hidden_part_keeps_the_background_and_leaves_the_mask(soft):
 def test_the_cutout_cache_gives_what_prepare_cutout_gives():
     rng = np.random.default_rng(4)
     source = rng.integers(0, 256, (40, 24, 4), dtype=np.uint8)
-    cache = CutoutCache(limit=3 * 20 * 12 * 4)  # room for three 12 x 20 cut-outs (RGBA, 4 bytes a pixel)
+    cache = CutoutCache(limit=2 * 20 * 12 * 6)  # room for two 12 x 20 cut-outs (RGBA, alpha, mask: 6 bytes a pixel)
     for size, flipped, soft in [((12, 20), False, False), ((12, 20), True, False), ((7, 11), False, True), ((12, 20), False, False), ((10, 16), True, True)] * 2:
         got, plain = cache.get(source, flipped, size, soft), Cutout.of(prepare_cutout(source, flipped, size), soft)
         for field in ("rgba", "alpha", "mask"):
@@ -167,11 +167,15 @@ def test_the_cutout_cache_gives_what_prepare_cutout_gives():
         assert got.bbox == plain.bbox
         np.testing.assert_array_equal(cache.pixels(source, flipped, size), prepare_cutout(source, flipped, size))
         assert cache.bytes <= cache.limit
+    assert len(cache) < 4  # of the four cut-outs asked for, the least recently used went
     first = cache.pixels(source, False, (12, 20))
+    misses = cache.misses
     assert cache.pixels(source, False, (12, 20)) is first  # a hit returns the kept cut-out
+    assert cache.misses == misses
     assert not first.flags.writeable  # shared between placements: nobody may draw on it
     other = source.copy()  # same shape and values, another array: never mixed up
     assert cache.pixels(other, False, (12, 20)) is not first
+    assert cache.misses == misses + 1
 
 
 def test_jpeg_statistics_equal_those_of_the_decoded_image():

@@ -25,6 +25,7 @@ class CutoutCache:
 
     def __init__(self, limit: int = 1 << 30):
         self.limit, self.bytes = limit, 0
+        self.misses = 0  # cut-outs prepared, not found: a build's working set is its first misses
         self._items: OrderedDict[tuple, tuple[np.ndarray, Cutout]] = OrderedDict()
 
     def get(self, rgba: np.ndarray, flipped: bool, size: tuple[int, int], soft_mask: bool) -> Cutout:
@@ -34,6 +35,7 @@ class CutoutCache:
         if found is not None and found[0] is rgba:  # the id of a freed array may be reused
             self._items.move_to_end(key)
             return found[1]
+        self.misses += 1
         placed = prepare_cutout(rgba, flipped, size)
         placed.flags.writeable = False
         cutout = Cutout.of(placed, soft_mask)
@@ -44,6 +46,9 @@ class CutoutCache:
             _, (_, dropped) = self._items.popitem(last=False)
             self.bytes -= dropped.nbytes
         return cutout
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def pixels(self, rgba: np.ndarray, flipped: bool, size: tuple[int, int]) -> np.ndarray:
         """prepare_cutout(rgba, flipped, size), read-only."""
