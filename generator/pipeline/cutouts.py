@@ -9,7 +9,6 @@ of a worker's shards slows, far beyond what the extra resizes cost (with 512 MB:
 before the cache filled, 3.1-3.7 s after it, of which the resizes 0.15 s).
 """
 
-
 from __future__ import annotations
 
 from collections import OrderedDict
