@@ -165,16 +165,16 @@ def test_the_cutout_cache_gives_what_prepare_cutout_gives():
         for field in ("rgba", "alpha", "mask"):
             np.testing.assert_array_equal(getattr(got, field), getattr(plain, field))
         assert got.bbox == plain.bbox
-        np.testing.assert_array_equal(cache.pixels(source, flipped, size), prepare_cutout(source, flipped, size))
+        np.testing.assert_array_equal(cache.get(source, flipped, size, soft_mask=False).rgba, prepare_cutout(source, flipped, size))
         assert cache.bytes <= cache.limit
     assert len(cache) < 4  # of the four cut-outs asked for, the least recently used went
-    first = cache.pixels(source, False, (12, 20))
+    first = cache.get(source, False, (12, 20), soft_mask=False).rgba
     misses = cache.misses
-    assert cache.pixels(source, False, (12, 20)) is first  # a hit returns the kept cut-out
+    assert cache.get(source, False, (12, 20), soft_mask=False).rgba is first  # a hit returns the kept cut-out
     assert cache.misses == misses
     assert not first.flags.writeable  # shared between placements: nobody may draw on it
     other = source.copy()  # same shape and values, another array: never mixed up
-    assert cache.pixels(other, False, (12, 20)) is not first
+    assert cache.get(other, False, (12, 20), soft_mask=False).rgba is not first
     assert cache.misses == misses + 1
 
 

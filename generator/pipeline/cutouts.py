@@ -49,9 +49,5 @@ class CutoutCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def pixels(self, rgba: np.ndarray, flipped: bool, size: tuple[int, int]) -> np.ndarray:
-        """prepare_cutout(rgba, flipped, size), read-only."""
-        return self.get(rgba, flipped, size, soft_mask=False).rgba
-
 
 CUTOUTS = CutoutCache()

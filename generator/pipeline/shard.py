@@ -145,7 +145,7 @@ def _group_composites(context: ShardContext, group: Group) -> GroupComposites:
     cutouts = [by_size[p.w, p.h] for p in places]
     effects = Effects.of(options)
     if effects.any:
-        return _with_effects(context, group, background, rgba, places, cutouts, effects)
+        return _with_effects(context, group, background, places, cutouts, effects)
     if places[0].contact is None:
         images, masks = composite(background.rgb, cutouts, places)
         return GroupComposites(places, cutouts, images, masks)
@@ -155,16 +155,15 @@ def _group_composites(context: ShardContext, group: Group) -> GroupComposites:
     return GroupComposites(places, cutouts, images, masks, amodal_masks(masks.shape[1:], cutouts, places), objects, hidden)
 
 
-def _with_effects(context: ShardContext, group: Group, background: Background, rgba: np.ndarray, places: list[Placement],
+def _with_effects(context: ShardContext, group: Group, background: Background, places: list[Placement],
                   cutouts: list[Cutout], effects: Effects) -> GroupComposites:
     """_group_composites with shadows, harmonised colours and soft edges (effects.py)."""
-    placed = [CUTOUTS.pixels(rgba, group.flipped, (p.w, p.h)) for p in places]
     keys = [SampleKey(context.options.seed, group.bg_id, group.fg_id, group.flipped, int(k)) for k in group.ks]
     objects = hidden = amodal = None
     if places[0].contact is not None:
         objects = [standing_depth(background.floor, place) for place in places]
         hidden = [occluded(background.depth, standing, cutout.mask) for standing, cutout in zip(objects, cutouts)]
-    images, masks, boxes, modes = composite_with_effects(background, placed, [c.mask for c in cutouts], places, hidden, effects, keys)
+    images, masks, boxes, modes = composite_with_effects(background, [c.rgba for c in cutouts], [c.mask for c in cutouts], places, hidden, effects, keys)
     if objects is not None:
         amodal = amodal_masks(masks.shape[1:], cutouts, places)
     return GroupComposites(places, cutouts, images, masks, amodal, objects, hidden, boxes, modes)
