@@ -160,9 +160,10 @@ def test_the_soft_mask_kernel_leaves_no_ring_where_lanczos_does(size):
     assert _detached(soft_alpha(rgba, False, size)) == 0
 
 
-@pytest.mark.parametrize("soft", [False, True])
-def test_label_masks_of_0_and_1_are_binary_masks(tmp_path, soft):
-    """Segmentation tools write masks with 1 = object: read as 255, with and without --soft-mask."""
+@pytest.mark.parametrize("mode, soft", [("L", False), ("L", True), ("P", False)])
+def test_label_masks_of_0_and_1_are_binary_masks(tmp_path, mode, soft):
+    """Segmentation tools write masks with 1 = object (greyscale, or palette indices): read as 255, with and
+    without --soft-mask."""
     rng = np.random.default_rng(0)
     write_backgrounds(tmp_path / "bg", 2)
     (tmp_path / "fg").mkdir()
@@ -170,7 +171,10 @@ def test_label_masks_of_0_and_1_are_binary_masks(tmp_path, soft):
     for i in range(1, 3):
         Image.fromarray(photo(rng, 40, 60)).save(tmp_path / "fg" / f"thing_{i}.png")
         labels = (blob_alpha(rng, 40, 60) >= 128).astype(np.uint8)
-        Image.fromarray(labels, "L").save(tmp_path / "masks" / f"thing_{i}.png")
+        image = Image.fromarray(labels, mode)
+        if mode == "P":
+            image.putpalette([0, 0, 0, 128, 0, 0])  # as PASCAL VOC colours its first class: dark in greyscale
+        image.save(tmp_path / "masks" / f"thing_{i}.png")
     out = tmp_path / "ds"
     args = ["--backgrounds", str(tmp_path / "bg"), "--foregrounds", str(tmp_path / "fg"), "--masks", str(tmp_path / "masks"),
             "--depth", "none", "--bg-size", "64", "--placements", "2", "--no-progress", "--no-gallery"]
