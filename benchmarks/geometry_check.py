@@ -1,7 +1,7 @@
 """How plausible a dataset's geometry is, judged from the data contract alone: the fg_bg rows, the
 backgrounds config (metric depth via depth_min/depth_max, intrinsics) and the foregrounds config (the
 cut-outs). Each silhouette is rebuilt as the card says: the stored cut-out, flipped when `flipped`,
-resized to (w, h) with LANCZOS, alpha > 0, top-left at (x, y).
+resized to (w, h) with LANCZOS, alpha >= 128, top-left at (x, y).
 
     python -m benchmarks.geometry_check OUT [--limit N]
 
@@ -67,7 +67,7 @@ def silhouette(cutout: np.ndarray, flipped: bool, w: int, h: int) -> np.ndarray:
     image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
     if image.size != (w, h):
         image = image.resize((w, h), Image.Resampling.LANCZOS)
-    return np.asarray(image)[..., 3] > 0
+    return np.asarray(image)[..., 3] >= 128
 
 
 def _shrink(mask: np.ndarray, pixels: int) -> np.ndarray:

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from generator.pipeline.composite import Cutout, amodal_masks, composite, mask_bbox, placed_bbox, prepare_cutout
+from generator.pipeline.composite import (Cutout, amodal_masks, composite, mask_bbox, object_masks, placed_bbox, prepare_cutout,
+                                         reach_box)
 from generator.pipeline.cutouts import CutoutCache
 from generator.pipeline.depth import ObjectDepth, SceneDepth
 from generator.pipeline.depth_splice import BackgroundDepth, PlainDepth, SplicedDepth
@@ -104,7 +105,7 @@ def test_batched_composite_equals_the_float_alpha_blend(soft):
     rng = np.random.default_rng(0)
     background = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
     rgba = _cutout_rgba(rng)
-    cutout = Cutout.of(rgba, soft)
+    cutout = Cutout.of(rgba, rgba[..., 3] if soft else None)
     places = [Placement(0, 0, 1.0, 7, 9), Placement(9, 7, 1.0, 7, 9), Placement(3, 5, 1.0, 7, 9)]
     images, masks = composite(background, [cutout] * len(places), places)
     a = rgba[..., 3:4] / 255.0
@@ -117,9 +118,15 @@ def test_batched_composite_equals_the_float_alpha_blend(soft):
         outside[box] = False
         np.testing.assert_array_equal(image[outside], background[outside])
         expected_mask = np.zeros((16, 16), np.uint8)
-        expected_mask[box] = rgba[..., 3] if soft else np.where(rgba[..., 3] > 0, 255, 0)
+        expected_mask[box] = rgba[..., 3] if soft else np.where(rgba[..., 3] >= 128, 255, 0)
         np.testing.assert_array_equal(mask, expected_mask)
         assert placed_bbox(cutout, place) == mask_bbox(mask)
+        # Every pixel the blend changed lies in reach_box (alpha > 0 reaches past the mask's half).
+        changed = (image != background).any(axis=2)
+        blended = np.zeros((16, 16), bool)
+        blended[box] = rgba[..., 3] > 0
+        assert reach_box(cutout, place) == mask_bbox(blended)
+        assert not (changed & ~blended).any()
 
 
 def test_pils_paste_is_the_integer_blend_rounded_to_nearest_for_every_value():
@@ -130,7 +137,7 @@ def test_pils_paste_is_the_integer_blend_rounded_to_nearest_for_every_value():
     below = np.stack([under, under.T, under[::-1]], axis=-1)
     a = alpha[..., None].astype(np.int32)
     want = (rgba[..., :3] * a + below * (255 - a) + 127) // 255
-    [image], _ = composite(below, [Cutout.of(rgba, False)], [Placement(0, 0, 1.0, 4096, 4096)])
+    [image], _ = composite(below, [Cutout.of(rgba)], [Placement(0, 0, 1.0, 4096, 4096)])
     np.testing.assert_array_equal(image, want)
 
 
@@ -141,7 +148,7 @@ def test_a_hidden_part_keeps_the_background_and_leaves_the_mask(soft):
     rng = np.random.default_rng(3)
     background = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
     rgba = _cutout_rgba(rng)
-    cutout = Cutout.of(rgba, soft)
+    cutout = Cutout.of(rgba, rgba[..., 3] if soft else None)
     place = Placement(4, 3, 1.0, 7, 9)
     hidden = rng.random((9, 7)) < 0.4
     [plain], [plain_mask] = composite(background, [cutout], [place])
@@ -154,6 +161,13 @@ def test_a_hidden_part_keeps_the_background_and_leaves_the_mask(soft):
     outside[box] = False
     np.testing.assert_array_equal(image[outside], background[outside])
     np.testing.assert_array_equal(amodal_masks((16, 16), [cutout], [place])[0], plain_mask)
+    # The object's visible pixels (its depth) and the box of what the blend reaches, against the plain way.
+    solid = np.zeros((16, 16), np.uint8)
+    solid[box] = np.where((rgba[..., 3] >= 128) & ~hidden, 255, 0)
+    np.testing.assert_array_equal(object_masks((16, 16), [cutout], [place], [hidden])[0], solid)
+    blended = np.zeros((16, 16), bool)
+    blended[box] = (rgba[..., 3] > 0) & ~hidden
+    assert reach_box(cutout, place, hidden) == mask_bbox(blended)
 
 
 def test_the_cutout_cache_gives_what_prepare_cutout_gives():
@@ -161,8 +175,8 @@ def test_the_cutout_cache_gives_what_prepare_cutout_gives():
     source = rng.integers(0, 256, (40, 24, 4), dtype=np.uint8)
     cache = CutoutCache(limit=2 * 20 * 12 * 6)  # room for two 12 x 20 cut-outs (RGBA, alpha, mask: 6 bytes a pixel)
     for size, flipped, soft in [((12, 20), False, False), ((12, 20), True, False), ((7, 11), False, True), ((12, 20), False, False), ((10, 16), True, True)] * 2:
-        got, plain = cache.get(source, flipped, size, soft), Cutout.of(prepare_cutout(source, flipped, size), soft)
-        for field in ("rgba", "alpha", "mask"):
+        got, plain = cache.get(source, flipped, size, soft), Cutout.placed(source, flipped, size, soft)
+        for field in ("rgba", "alpha", "solid", "mask"):
             np.testing.assert_array_equal(getattr(got, field), getattr(plain, field))
         assert got.bbox == plain.bbox
         np.testing.assert_array_equal(cache.get(source, flipped, size, soft_mask=False).rgba, prepare_cutout(source, flipped, size))
@@ -190,7 +204,8 @@ def test_jpeg_statistics_equal_those_of_the_decoded_image():
 
 def test_mask_statistics_from_the_cutouts_box_equal_those_of_the_whole_mask():
     rng = np.random.default_rng(2)
-    cutout = Cutout.of(_cutout_rgba(rng), soft_mask=True)
+    rgba = _cutout_rgba(rng)
+    cutout = Cutout.of(rgba, rgba[..., 3])
     mask = np.zeros((20, 30), np.uint8)
     mask[5:14, 11:18] = cutout.mask
     boxed, whole = DatasetStats(), DatasetStats()

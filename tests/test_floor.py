@@ -119,7 +119,7 @@ def test_an_object_behind_a_known_occluder_is_hidden_by_it():
     np.testing.assert_array_equal(hidden, slab_pixels)
     assert 0 < hidden.mean() < 1
     background = photo(np.random.default_rng(0), SIZE, SIZE)
-    [image], [mask] = composite(background, [Cutout.of(rgba, False)], [place], [hidden])
+    [image], [mask] = composite(background, [Cutout.of(rgba)], [place], [hidden])
     np.testing.assert_array_equal(image[box][hidden], background[box][hidden])
     assert (image[box][~hidden] == 255).all() and (mask[box] == np.where(hidden, 0, 255)).all()
 

@@ -86,7 +86,7 @@ def test_mask_is_exactly_the_placed_alpha_and_composite_is_the_alpha_blend(small
         h, w = cutout.shape[:2]
         x, y = row["x"], row["y"]
         expected_mask = np.zeros((64, 64), np.uint8)
-        expected_mask[y : y + h, x : x + w] = np.where(cutout[..., 3] > 0, 255, 0)
+        expected_mask[y : y + h, x : x + w] = np.where(cutout[..., 3] >= 128, 255, 0)
         np.testing.assert_array_equal(np.asarray(row["mask"]), expected_mask)
         assert row["mask"].mode == "L"
         background = sources.backgrounds[row["bg_id"]].rgb.astype(np.float64)
@@ -96,14 +96,18 @@ def test_mask_is_exactly_the_placed_alpha_and_composite_is_the_alpha_blend(small
         assert np.abs(np.asarray(row["image"], np.float64) - expected).max() <= 0.5 + 1e-9
 
 
-def test_composite_equals_background_outside_the_mask(small_dataset, inputs, tmp_path):
+def test_composite_equals_background_outside_the_mask_and_effect_bbox(small_dataset, inputs, tmp_path):
     for row in read_rows(small_dataset)["train"]:
         outside = np.asarray(row["mask"]) == 0
+        x0, y0, x1, y1 = row["effect_bbox"]
+        outside[y0:y1, x0:x1] = False  # the blend reaches past the mask where alpha is below one half
         np.testing.assert_array_equal(np.asarray(row["image"])[outside], np.asarray(row["background"])[outside])
     # JPEG composites: equal within JPEG tolerance (the background column is the same JPEG encoder's output).
     assert generate(tmp_path / "jpeg", *input_args(inputs), *SMALL, "--blend", "alpha", "--no-shadow") == 0
     for row in read_rows(tmp_path / "jpeg")["train"][:20]:
         outside = np.asarray(row["mask"]) == 0
+        x0, y0, x1, y1 = row["effect_bbox"]
+        outside[y0:y1, x0:x1] = False
         diff = np.abs(np.asarray(row["image"], np.int16) - np.asarray(row["background"], np.int16))[outside]
         assert diff.mean() < 2.0 and np.percentile(diff, 99) <= 12
 
@@ -116,8 +120,8 @@ def test_flipped_samples_carry_the_mirrored_foreground(small_dataset, inputs):
         alpha = sources.foregrounds[row["fg_id"]].rgba[..., 3]
         h, w = alpha.shape
         placed = np.asarray(row["mask"])[row["y"] : row["y"] + h, row["x"] : row["x"] + w]
-        np.testing.assert_array_equal(placed > 0, alpha[:, ::-1] > 0)
-        assert not np.array_equal(alpha[:, ::-1] > 0, alpha > 0)  # the test would not see a missing flip otherwise
+        np.testing.assert_array_equal(placed > 0, alpha[:, ::-1] >= 128)
+        assert not np.array_equal(alpha[:, ::-1] >= 128, alpha >= 128)  # the test would not see a missing flip otherwise
 
 
 def test_bbox_covers_the_mask(small_dataset):
@@ -175,7 +179,7 @@ def test_scale_jitter_varies_the_size(inputs, tmp_path):
     sources = sources_of(tmp_path / "ds", inputs)
     for row in rows[:10]:
         cutout = expected_cutout(sources, row)
-        assert (np.asarray(row["mask"]) > 0).sum() == (cutout[..., 3] > 0).sum()
+        assert (np.asarray(row["mask"]) > 0).sum() == (cutout[..., 3] >= 128).sum()
 
 
 def test_scene_depth_puts_the_foreground_at_its_contact_depth(small_dataset, inputs):

@@ -219,7 +219,7 @@ def _fields(out: Path, manifest: dict, repo_id: str, pretty_name: str) -> dict[s
         "cutout_size_text": _cutout_size_text(manifest),
         "placement_text": _placement_text(manifest),
         "seed": str(o["seed"]),
-        "mask_text": "the foreground's alpha on black" if o["soft_mask"] else "binary: 255 wherever the foreground's alpha is non-zero, 0 elsewhere",
+        "mask_text": "the foreground's alpha (resized bilinearly) on black" if o["soft_mask"] else "binary: 255 where the foreground's alpha is at least one half, 0 elsewhere",
         "depth_text": _depth_text(manifest),
         "split_text": _split_text(o),
         "image_format": "JPEG" if o["image_format"] == "jpeg" else "PNG",

@@ -46,7 +46,7 @@ def effects_sheet(build: BuildOptions, mosaic):
         colours = {False: foreground.source, True: decontaminate(foreground.source)}
         for name, clean, effects in [*CASES, own]:
             rgba = prepare_cutout(colours[clean], False, (places[0].w, places[0].h))
-            image = composite_with_effects(background, [rgba], [Cutout.of(rgba, False).mask], places, None, effects,
+            image = composite_with_effects(background, [rgba], [Cutout.of(rgba).mask], places, None, effects,
                                            [SampleKey(build.seed, 0, fg_id, False, 0)])[0][0]
             tiles.append(_around(image, places[0]))
             labels.append(name)

@@ -2,7 +2,8 @@
 
 Files: every listed shard exists with its row count and sha256, no unlisted shard lies beside them. Rows:
 images decode with the expected size and mode, masks are binary (unless --soft-mask) and non-empty, the
-bbox is the mask's, the composite equals its background exactly outside the mask (PNG) or outside the
+bbox is the mask's, `amodal_mask` is the foregrounds config's cut-out placed by the row (silhouette_rule.py), the
+composite equals its background exactly outside the mask and effect_bbox (PNG) or outside the
 JPEG MCUs re-encoded for the cut-out (JPEG, with compression noise bounded in them), ids are in range, names are unique and follow schema.sample_name, and the splits keep apart
 what --split-by says.
 """
@@ -20,6 +21,7 @@ from PIL import Image
 from ..progress import tqdm
 
 from ..pipeline.composite import mask_bbox
+from .silhouette_rule import SilhouetteRule
 from ..output.manifest import load_manifest
 from ..schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, sample_name
 from ..output.folder import sha256_file
@@ -81,7 +83,7 @@ def validate(out: Path, progress: bool = True) -> Report:
     manifest = load_manifest(out)
     report = Report()
     present = _check_files(out, manifest, report)
-    context = _Context(manifest)
+    context = _Context(manifest, silhouettes=SilhouetteRule.read(out, manifest, present))
     shards = [s for s in manifest["shards"] if s["path"] in present]
     for shard in tqdm(shards, desc="validate", unit="shard", disable=not progress, dynamic_ncols=True):
         try:
@@ -137,6 +139,7 @@ class _Context:
     manifest: dict
     names: dict[str, str] = field(default_factory=dict)  # name -> file it was first seen in
     ids: dict[str, dict[str, set]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(set)))  # split -> key -> ids
+    silhouettes: SilhouetteRule | None = None
 
     @property
     def options(self) -> dict:
@@ -185,6 +188,8 @@ def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
         amodal = _open(r["amodal_mask"], file, row, "amodal_mask", "L", size, report)
         if mask is not None and amodal is not None and mask.shape == amodal.shape == size:
             _check_amodal(file, row, r, mask, amodal, report)
+        if amodal is not None and amodal.shape == size and context.silhouettes is not None:
+            _check_silhouette_rule(file, row, r, amodal, context.silhouettes, report)
         if mask is not None and mask.shape == size:
             _check_mask(file, row, r, mask, o["soft_mask"], amodal is not None and amodal.any(), report)
             effect = _effect_box(file, row, r, mask, report)
@@ -192,9 +197,8 @@ def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
                 if o.get("background_jitter"):
                     _check_jittered(file, row, image, background, report)
                 else:
-                    # Where nothing spills (effect_bbox == bbox), only the mask itself may differ.
-                    spill = effect if effect is not None and effect != r["bbox"] else None
-                    _check_outside(file, row, image, background, mask, o["image_format"], report, spill)
+                    # The blend reaches past the mask (alpha below one half): effect_bbox holds all it changed.
+                    _check_outside(file, row, image, background, mask, o["image_format"], report, effect)
         if not (0 <= r["bg_id"] < len(inputs["backgrounds"]) and 0 <= r["fg_id"] < len(inputs["foregrounds"])
                 and 1 <= r["placement"] <= o["placements"] and (o["flip"] or not r["flipped"])):
             report.fail(file, row, "ids", f"bg_id {r['bg_id']}, fg_id {r['fg_id']}, placement {r['placement']}, flipped {r['flipped']} out of range")
@@ -234,6 +238,13 @@ def _check_amodal(file: str, row: int, r: dict, mask: np.ndarray, amodal: np.nda
     visible = mask > 0
     if (mask[visible] != amodal[visible]).any():
         report.fail(file, row, "amodal mask", f"{int((mask[visible] != amodal[visible]).sum())} visible mask pixels not in the whole silhouette")
+
+
+def _check_silhouette_rule(file: str, row: int, r: dict, amodal: np.ndarray, silhouettes: SilhouetteRule, report: Report) -> None:
+    """`amodal_mask` is, pixel for pixel, what the foregrounds config and the row's placement give."""
+    differs = silhouettes.differences(r, amodal)
+    if differs:
+        report.fail(file, row, "amodal rule", f"{differs} pixels differ from the foregrounds config's cut-out placed by the row (x, y, w, h, flipped)")
 
 
 def _effect_box(file: str, row: int, r: dict, mask: np.ndarray, report: Report) -> list[int] | None:

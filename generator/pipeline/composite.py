@@ -4,7 +4,12 @@ What does not depend on the position is computed once per placed cut-out (`Cutou
 the mask's box; placements of the same size share it. Only the cut-out's box of each composite is touched:
 every pixel outside it is the background's own byte, and pixels where alpha is 0, or where the scene hides
 the object (`hidden`), keep the background exactly, so the composite equals its background outside the
-(visible) mask.
+(visible) pixels with alpha > 0.
+
+The object itself (its mask, its depth, what the scene may hide of it) is where the placed alpha is at
+least one half, OBJECT_ALPHA. LANCZOS rings: a resized alpha has faint values (1-3 of 255) a pixel outside
+the edge, which the blend shows as nothing; counting alpha > 0 as the object would give every mask a
+detached outline the composite does not show.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import numpy as np
 from PIL import Image
 
 from .plan import Placement
+
+OBJECT_ALPHA = 128  # a placed pixel is the object's where its alpha is at least this (one half)
 
 
 def prepare_cutout(rgba: np.ndarray, flipped: bool, size: tuple[int, int]) -> np.ndarray:
@@ -28,6 +35,17 @@ def prepare_cutout(rgba: np.ndarray, flipped: bool, size: tuple[int, int]) -> np
     return np.ascontiguousarray(rgba)
 
 
+def soft_alpha(rgba: np.ndarray, flipped: bool, size: tuple[int, int]) -> np.ndarray:
+    """The --soft-mask mask of the cut-out as placed: its alpha flipped and resized to `size` (w, h) with
+    BILINEAR, a triangle kernel (linear interpolation when enlarging, a tent over the source pixels when
+    shrinking). Its weights are never negative, so every value is a weighted mean of source alphas: no
+    ring outside the edge and no overshoot, where LANCZOS's negative lobes give both."""
+    alpha = rgba[:, ::-1, 3] if flipped else rgba[..., 3]
+    if size != (alpha.shape[1], alpha.shape[0]):
+        alpha = np.asarray(Image.fromarray(np.ascontiguousarray(alpha), "L").resize(size, Image.Resampling.BILINEAR))
+    return np.ascontiguousarray(alpha)
+
+
 @dataclass(frozen=True, eq=False)
 class Cutout:
     """A placed cut-out (flipped and scaled) with what every placement of it shares: its mask, the mask's
@@ -37,20 +55,30 @@ class Cutout:
     background's own byte) and a = 255 (the foreground's)."""
 
     rgba: np.ndarray  # (h, w, 4) uint8, prepare_cutout's output
-    alpha: np.ndarray  # (h, w) uint8, contiguous
-    mask: np.ndarray  # (h, w) uint8: 255 where a > 0 (or a itself, soft), the composite's mask in the box
+    alpha: np.ndarray  # (h, w) uint8, contiguous: what the composite blends with
+    solid: np.ndarray  # (h, w) uint8: 255 where alpha >= OBJECT_ALPHA, the object's pixels (depth, occlusion)
+    mask: np.ndarray  # (h, w) uint8: the stored mask in the box, `solid` itself or (soft) soft_alpha's
     bbox: tuple[int, int, int, int]  # of the mask's non-zero pixels within the cut-out, end-exclusive
+    reach: tuple[int, int, int, int]  # of the pixels with alpha > 0, the ones the composite may change
     pixels: Image.Image = field(repr=False)  # RGBA, over `rgba`
     paste_mask: Image.Image = field(repr=False)  # L, over `alpha`
 
     @classmethod
-    def of(cls, rgba: np.ndarray, soft_mask: bool) -> "Cutout":
-        """rgba: prepare_cutout's output. The mask is binary 0/255 over every pixel the foreground touches
-        (alpha > 0), or the alpha itself with `soft_mask`."""
+    def of(cls, rgba: np.ndarray, soft: np.ndarray | None = None) -> "Cutout":
+        """rgba: prepare_cutout's output; soft: soft_alpha's, the mask to store with --soft-mask, else the
+        mask is binary 0/255 where alpha >= OBJECT_ALPHA."""
         rgba = np.ascontiguousarray(rgba)
         alpha = np.ascontiguousarray(rgba[..., 3])
-        mask = alpha if soft_mask else np.where(alpha > 0, np.uint8(255), np.uint8(0))
-        return cls(rgba, alpha, mask, tuple(mask_bbox(mask)), Image.fromarray(rgba, "RGBA"), Image.fromarray(alpha, "L"))
+        solid = np.where(alpha >= OBJECT_ALPHA, np.uint8(255), np.uint8(0))
+        mask = solid if soft is None else np.ascontiguousarray(soft)
+        return cls(rgba, alpha, solid, mask, tuple(mask_bbox(mask)), tuple(mask_bbox(alpha)),
+                   Image.fromarray(rgba, "RGBA"), Image.fromarray(alpha, "L"))
+
+    @classmethod
+    def placed(cls, source: np.ndarray, flipped: bool, size: tuple[int, int], soft_mask: bool) -> "Cutout":
+        """The cut-out `source` (RGBA) flipped and resized to `size` (w, h), with its soft mask if asked."""
+        soft = soft_alpha(source, flipped, size) if soft_mask else None
+        return cls.of(prepare_cutout(source, flipped, size), soft)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -58,7 +86,7 @@ class Cutout:
 
     @property
     def nbytes(self) -> int:
-        return self.rgba.nbytes + self.alpha.nbytes + (self.mask.nbytes if self.mask is not self.alpha else 0)
+        return self.rgba.nbytes + self.alpha.nbytes + self.solid.nbytes + (self.mask.nbytes if self.mask is not self.solid else 0)
 
 
 def composite(
@@ -103,6 +131,19 @@ def amodal_masks(shape: tuple[int, int], cutouts: list[Cutout], places: list[Pla
     return masks
 
 
+def object_masks(shape: tuple[int, int], cutouts: list[Cutout], places: list[Placement],
+                 hidden: list[np.ndarray | None] | None = None) -> np.ndarray:
+    """(n, S, S) uint8: 255 on each object's visible pixels (alpha >= OBJECT_ALPHA, not hidden), the
+    pixels that take its depth. The visible masks themselves unless they are soft."""
+    masks = np.zeros((len(places), *shape), dtype=np.uint8)
+    for i, (mask, cutout, place) in enumerate(zip(masks, cutouts, places)):
+        height, width = cutout.shape
+        hide = hidden[i] if hidden is not None else None
+        solid = cutout.solid if hide is None else np.where(hide, np.uint8(0), cutout.solid)
+        mask[place.y : place.y + height, place.x : place.x + width] = solid
+    return masks
+
+
 def mask_bbox(mask: np.ndarray) -> list[int]:
     """[x0, y0, x1, y1] of the mask's non-zero pixels, end-exclusive; zeros for an empty mask."""
     rows = np.flatnonzero(mask.any(axis=1))
@@ -115,7 +156,20 @@ def mask_bbox(mask: np.ndarray) -> list[int]:
 def placed_bbox(cutout: Cutout, place: Placement) -> list[int]:
     """mask_bbox of a composite's mask: the cut-out's own box moved to the placement (the mask is zero
     outside the cut-out)."""
-    x0, y0, x1, y1 = cutout.bbox
+    return moved_box(cutout.bbox, place)
+
+
+def moved_box(box: tuple[int, int, int, int] | list[int], place: Placement) -> list[int]:
+    """A box within the cut-out moved to the placement; an empty box stays [0, 0, 0, 0]."""
+    x0, y0, x1, y1 = box
     if x1 == 0:
         return [0, 0, 0, 0]
     return [x0 + place.x, y0 + place.y, x1 + place.x, y1 + place.y]
+
+
+def reach_box(cutout: Cutout, place: Placement, hide: np.ndarray | None = None) -> list[int]:
+    """[x0, y0, x1, y1] of the composite's pixels the cut-out blends (alpha > 0, not hidden): the
+    composite equals its background outside it."""
+    if hide is None:
+        return moved_box(cutout.reach, place)
+    return moved_box(mask_bbox((cutout.alpha > 0) & ~hide), place)

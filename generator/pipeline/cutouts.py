@@ -15,11 +15,11 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .composite import Cutout, prepare_cutout
+from .composite import Cutout
 
 
 class CutoutCache:
-    """Cut-outs as placed (Cutout.of(prepare_cutout(...))), the least recently used dropped beyond `limit`
+    """Cut-outs as placed (Cutout.placed), the least recently used dropped beyond `limit`
     bytes."""
 
     def __init__(self, limit: int = 1 << 30):
@@ -28,17 +28,16 @@ class CutoutCache:
         self._items: OrderedDict[tuple, tuple[np.ndarray, Cutout]] = OrderedDict()
 
     def get(self, rgba: np.ndarray, flipped: bool, size: tuple[int, int], soft_mask: bool) -> Cutout:
-        """Cutout.of(prepare_cutout(rgba, flipped, size), soft_mask), read-only: entries are shared."""
+        """Cutout.placed(rgba, flipped, size, soft_mask), read-only: entries are shared."""
         key = (id(rgba), flipped, size, soft_mask)
         found = self._items.get(key)
         if found is not None and found[0] is rgba:  # the id of a freed array may be reused
             self._items.move_to_end(key)
             return found[1]
         self.misses += 1
-        placed = prepare_cutout(rgba, flipped, size)
-        placed.flags.writeable = False
-        cutout = Cutout.of(placed, soft_mask)
-        cutout.alpha.flags.writeable = cutout.mask.flags.writeable = False
+        cutout = Cutout.placed(rgba, flipped, size, soft_mask)
+        for array in (cutout.rgba, cutout.alpha, cutout.solid, cutout.mask):
+            array.flags.writeable = False
         self._items[key] = (rgba, cutout)  # holding `rgba` keeps its id from being reused
         self.bytes += cutout.nbytes
         while self.bytes > self.limit and len(self._items) > 1:

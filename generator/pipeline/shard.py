@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from ..config import BuildOptions, DepthPlan, placement_rule
-from .composite import Cutout, amodal_masks, composite, mask_bbox, placed_bbox
+from .composite import Cutout, amodal_masks, composite, mask_bbox, object_masks, placed_bbox, reach_box
 from .cutouts import CUTOUTS
 from .effects import Effects, SampleKey, composite_with_effects, union_box
 from .depth import DepthStage, ObjectDepth, label_backgrounds, load_teacher, make_depth_stage
@@ -150,7 +150,7 @@ def _group_composites(context: ShardContext, group: Group) -> GroupComposites:
         images, masks = composite(background.rgb, cutouts, places)
         return GroupComposites(places, cutouts, images, masks)
     objects = [standing_depth(background.floor, place) for place in places]
-    hidden = [occluded(background.depth, standing, cutout.mask) for standing, cutout in zip(objects, cutouts)]
+    hidden = [occluded(background.depth, standing, cutout.alpha) for standing, cutout in zip(objects, cutouts)]
     images, masks = composite(background.rgb, cutouts, places, hidden)
     return GroupComposites(places, cutouts, images, masks, amodal_masks(masks.shape[1:], cutouts, places), objects, hidden)
 
@@ -162,7 +162,7 @@ def _with_effects(context: ShardContext, group: Group, background: Background, p
     objects = hidden = amodal = None
     if places[0].contact is not None:
         objects = [standing_depth(background.floor, place) for place in places]
-        hidden = [occluded(background.depth, standing, cutout.mask) for standing, cutout in zip(objects, cutouts)]
+        hidden = [occluded(background.depth, standing, cutout.alpha) for standing, cutout in zip(objects, cutouts)]
     images, masks, boxes, modes = composite_with_effects(background, [c.rgba for c in cutouts], [c.mask for c in cutouts], places, hidden, effects, keys)
     if objects is not None:
         amodal = amodal_masks(masks.shape[1:], cutouts, places)
@@ -188,13 +188,13 @@ def standing_depth(floor: FloorGeometry, place: Placement) -> ObjectDepth:
     return ObjectDepth(place.y, place.x, upright_plane_depth(np.asarray(place.contact), floor.plane, floor.intrinsics, rows, cols))
 
 
-def occluded(background_depth: np.ndarray, standing: ObjectDepth, mask: np.ndarray) -> np.ndarray | None:
+def occluded(background_depth: np.ndarray, standing: ObjectDepth, alpha: np.ndarray) -> np.ndarray | None:
     """(h, w) bool: where the scene is nearer than the object by more than max(1 cm, 0.5 % of its depth);
-    None where that hides none of the cut-out's pixels (`mask` > 0)."""
+    None where that hides none of the pixels the cut-out blends (`alpha` > 0)."""
     height, width = standing.depth.shape
     scene = background_depth[standing.y : standing.y + height, standing.x : standing.x + width]
     hidden = scene < standing.depth - np.maximum(np.float32(0.01), np.float32(0.005) * standing.depth)
-    return hidden if (hidden & (mask > 0)).any() else None
+    return hidden if (hidden & (alpha > 0)).any() else None
 
 
 def shard_composites(context: ShardContext, spec: ShardSpec, reuse: np.ndarray | None = None) -> np.ndarray:
@@ -212,12 +212,17 @@ def _add_group(context: ShardContext, group: Group, rows: slice, background: Enc
     options = context.options
     made = _group_composites(context, group)
     size = (made.images.shape[2], made.images.shape[1])  # (width, height) of the composites
-    depths = context.depth(made.images, made.masks, np.full(len(made.places), group.bg_id), rows, made.objects)
+    # The object's pixels take its depth: the visible masks, unless those are soft (then alpha >= one half).
+    solid = object_masks(made.masks.shape[1:], made.cutouts, made.places, made.hidden) if options.soft_mask else made.masks
+    depths = context.depth(made.images, solid, np.full(len(made.places), group.bg_id), rows, made.objects)
     mask_moments = _mask_moments(made) if stats is not None else []
     for i, (k, place, cutout) in enumerate(zip(group.ks, made.places, made.cutouts)):
         depth = stored_depth(depths, i) if depths is not None else None
         bbox = placed_bbox(cutout, place) if made.amodal is None else _visible_bbox(made.masks[i], place)
-        effect_bbox = bbox if made.effect_boxes is None else union_box(bbox, made.effect_boxes[i])
+        # Every pixel the composite blends (alpha > 0, below the mask's half too) and every one an effect changed.
+        effect_bbox = union_box(bbox, reach_box(cutout, place, made.hidden[i] if made.hidden is not None else None))
+        if made.effect_boxes is not None:
+            effect_bbox = union_box(effect_bbox, made.effect_boxes[i])
         if background.jpeg is not None:
             # Pixels outside the effects' box are the background's own: only the MCUs of the box are encoded.
             x0, y0, x1, y1 = effect_bbox

@@ -276,9 +276,21 @@ def _mask_as_alpha(path: Path, size: tuple[int, int], soft: bool, digests: list[
     mask = open_image(path, digests)
     if mask.size != size:
         raise BadInput(f"mask {path} is {mask.width}x{mask.height}, its foreground is {size[0]}x{size[1]}")
+    labels = _label_values(mask)
+    if labels is not None:  # a 0/1 label mask: binary whatever --soft-mask says
+        return labels * np.uint8(255)
     alpha = np.asarray(mask.convert("L"))
     # Mask files are often lossy JPGs: threshold away their ringing unless the user asked for soft masks.
     return alpha if soft else np.where(alpha >= 128, 255, 0).astype(np.uint8)
+
+
+def _label_values(mask: Image.Image) -> np.ndarray | None:
+    """(h, w) uint8 0/1 for a label mask, whose values (a palette image's indices) are only 0 and 1 with
+    1 = object, as segmentation tools write them; None for any other mask."""
+    values = np.asarray(mask) if mask.mode in ("L", "P", "I", "I;16", "I;16B", "I;16L") else None
+    if values is None or values.ndim != 2 or values.max(initial=0) != 1 or values.min(initial=0) < 0:
+        return None
+    return values.astype(np.uint8)
 
 
 def fit_cutout(rgba: np.ndarray, longest_side: int, origin: Path | str) -> np.ndarray:
