@@ -29,6 +29,8 @@ from .placement import FloorGeometry
 
 # 16-bit PNG background depths are read as millimetres, the common convention (NYU, ScanNet).
 DEPTH_PNG_METRES_PER_UNIT = 0.001
+# Pillow's modes of one-channel integer pictures wider than 8 bits, and of float ones.
+DEPTH_IMAGE_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 
 
 @dataclass
@@ -88,7 +90,7 @@ def load_sources(options: BuildOptions, skip_bad: bool = False, threads: int = 1
     skipped: list[SkippedInput] = []
     backgrounds = _load_backgrounds(options, skip_bad, skipped, threads)
     foregrounds = _load_foregrounds(options, skip_bad, skipped, threads)
-    assign_heights(foregrounds, options.fg_heights, options.fg_height)
+    assign_heights(foregrounds, list_files(options.foregrounds, "foreground"), options.fg_heights, options.fg_height)
     return Sources(backgrounds, foregrounds, skipped)
 
 
@@ -209,7 +211,7 @@ def _read_depth(path: Path, shape: tuple[int, int], digests: list[str] | None = 
     if path.suffix.lower() == ".npy":
         depth = _read_npy(path, shape, digests)
     else:
-        depth = np.asarray(open_image(path, digests), dtype=np.float32) * DEPTH_PNG_METRES_PER_UNIT
+        depth = np.asarray(_depth_image(path, digests), dtype=np.float32) * DEPTH_PNG_METRES_PER_UNIT
     if depth.shape != shape:
         raise BadInput(f"{path}: depth is {depth.shape[1]}x{depth.shape[0]}, its background is {shape[1]}x{shape[0]}", str(path))
     if not np.isfinite(depth).all():
@@ -217,6 +219,16 @@ def _read_depth(path: Path, shape: tuple[int, int], digests: list[str] | None = 
     if not (depth > 0).all():
         raise BadInput(f"{path}: depth holds zero or negative values; depth must be positive and finite", str(path))
     return depth
+
+
+def _depth_image(path: Path, digests: list[str] | None) -> Image.Image:
+    """A depth picture with one integer (16-bit or wider) or float channel: an 8-bit or colour picture of
+    depth holds grey levels, not millimetres, and read as millimetres it would put every pixel within 25 cm."""
+    image = open_image(path, digests)
+    if image.mode not in DEPTH_IMAGE_MODES:
+        raise BadInput(f"{path}: depth image is mode {image.mode}, not 16-bit greyscale (it holds grey levels, not "
+                       "millimetres): give depth as a 16-bit PNG in millimetres or .npy in metres", str(path))
+    return image
 
 
 def _read_npy(path: Path, shape: tuple[int, int], digests: list[str] | None = None) -> np.ndarray:

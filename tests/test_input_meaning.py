@@ -1,0 +1,70 @@
+"""Inputs read as their authors meant them: a heights CSV as a spreadsheet writes it, a depth picture only
+when it holds millimetres, EXIF focal lengths only where they describe the pixels at hand, file names that
+are not UTF-8, and files the tool will not read listed, never silently left out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generator.errors import UserError
+from generator.pipeline.heights import heights_by_stem
+from tests.conftest import SMALL, generate
+from tests.inputs import write_backgrounds, write_cutouts, write_depths
+from tests.test_reliability_inputs import one_error_line, skipped_once
+
+FILES = [Path("fg/chair.png"), Path("fg/Lamp.PNG"), Path("fg/table.jpg")]
+
+
+def heights(tmp_path: Path, text: str, encoding: str = "utf-8") -> dict[str, float]:
+    (tmp_path / "heights.csv").write_text(text, encoding=encoding)
+    return heights_by_stem(tmp_path / "heights.csv", FILES)
+
+
+# --- --fg-heights ------------------------------------------------------------------------------------
+
+
+def test_heights_with_a_byte_order_mark_and_without_a_header(tmp_path):
+    assert heights(tmp_path, "chair,0.9\ntable,0.7\n", encoding="utf-8-sig") == {"chair": 0.9, "table": 0.7}
+    assert heights(tmp_path, "name,height_m\nchair,0.9\n", encoding="utf-8-sig") == {"chair": 0.9}
+
+
+def test_heights_names_with_their_extension_or_in_another_case_match_their_file(tmp_path):
+    assert heights(tmp_path, "chair.png,0.9\nlamp,1.6\nTABLE.JPG,0.7\n") == {"chair": 0.9, "Lamp": 1.6, "table": 0.7}
+
+
+@pytest.mark.parametrize("text, says", [
+    ("chair,0.9\nsofa,0.8\n", "line 2: no foreground file is named 'sofa'"),
+    ("chair,0.9\nChair.png,1.0\n", "lists 'chair' twice, lines 1 and 2"),
+])
+def test_heights_naming_no_file_or_one_file_twice_are_refused(tmp_path, text, says):
+    with pytest.raises(UserError, match=says):
+        heights(tmp_path, text)
+
+
+def test_a_heights_row_for_no_file_stops_the_build_in_one_line(tmp_path, capsys, inputs):
+    (tmp_path / "heights.csv").write_text("\ufefffg_1.png,0.5\nfg_9,1.0\n", encoding="utf-8")
+    code = generate(tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]),
+                    "--fg-heights", str(tmp_path / "heights.csv"), *SMALL, "--depth", "none")
+    one_error_line(capsys, code, 2, "heights.csv line 2", "fg_9")
+    assert not (tmp_path / "ds").exists()
+
+
+# --- --background-depths -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "P"])
+def test_an_8_bit_depth_picture_is_refused_naming_it(tmp_path, capsys, mode):
+    backgrounds = write_backgrounds(tmp_path / "bg", 2)
+    write_cutouts(tmp_path / "fg", 1)
+    write_depths(tmp_path / "depth", backgrounds, suffix=".png")
+    grey = np.linspace(200, 20, 60).astype(np.uint8)[:, None].repeat(80, axis=1)
+    Image.fromarray(grey, "L").convert(mode).save(tmp_path / "depth" / "bg_img_2.png")
+    args = ["--backgrounds", str(tmp_path / "bg"), "--foregrounds", str(tmp_path / "fg"), "--background-depths",
+            str(tmp_path / "depth"), *SMALL, "--workers", "1"]
+    line = one_error_line(capsys, generate(tmp_path / "ds", *args), 2, "bg_img_2.png", f"mode {mode}", "16-bit")
+    assert "millimetres" in line
+    skipped_once(capsys, generate(tmp_path / "skip", *args, "--skip-bad-inputs"), tmp_path / "skip", "bg_img_2.jpg")
