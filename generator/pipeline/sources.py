@@ -39,7 +39,7 @@ class Background:
     rgb: np.ndarray  # (S, S, 3) uint8
     depth: np.ndarray | None  # (S, S) float32, metres, or None
     intrinsics: Intrinsics | None = None  # in pixels of `rgb`; None where unknown
-    intrinsics_source: str | None = None  # demo | exif | fov
+    intrinsics_source: str | None = None  # demo | exif35mm | exif_focal_plane | fov
     floor: FloorGeometry | None = None  # set where metric depth shows a floor (floor placement)
     sha256: tuple[str, ...] = ()  # of the files it was read from (image, depth), as read: inputs known by content
 
