@@ -5,6 +5,7 @@ and the rerun finishes the dataset."""
 from __future__ import annotations
 
 import json
+import warnings
 import shutil
 
 import numpy as np
@@ -106,3 +107,43 @@ def test_nan_stops_relabel_depth_and_a_rerun_in_fp32_relabels_every_shard_again(
     manifest = json.loads((copy / "manifest.json").read_text())
     assert manifest["complete"] and manifest["depth"]["teacher"]["dtype"] == "fp32"
     assert main(["validate", str(copy), "--no-progress"]) == 0
+
+
+# --- extreme but finite depth: every reader copes ------------------------------------------------------
+
+
+def extreme_rows(depth: torch.Tensor) -> torch.Tensor:
+    """Each row of a batch its own extreme: flat at 1e20, 0 to 1e20, flat at 0, -1e30 to 1e30, 1e20 plus
+    one representable step, and the model's own output."""
+    ramp = torch.linspace(0, 1, depth[0].numel()).view_as(depth[0])
+    kinds = [torch.full_like(ramp, 1e20), ramp * 1e20, torch.zeros_like(ramp), (ramp * 2 - 1) * 1e30,
+             torch.where(ramp > 0.5, torch.nextafter(torch.tensor(1e20), torch.tensor(1e21)), torch.tensor(1e20))]
+    return torch.stack([kinds[i] if i < len(kinds) else row for i, row in enumerate(depth.float())])
+
+
+@pytest.mark.parametrize("make", [lambda depth: torch.full_like(depth, 1e20, dtype=torch.float32), extreme_rows],
+                         ids=["every map flat at 1e20", "one extreme per row"])
+def test_extreme_but_finite_depth_is_stored_and_every_reader_copes(model, tmp_path, monkeypatch, make):
+    forward = DepthTeacher.forward
+    monkeypatch.setattr(DepthTeacher, "forward", lambda self, pixel_values: make(forward(self, pixel_values)))
+    out = tmp_path / "ds"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a division by zero in a histogram is a picture of NaN
+        assert generate(out, *TINY, "--depth", "model", "--depth-model", str(model)) == 0
+        for command in ("stats", "gallery", "card", "validate"):
+            assert main([command, str(out)]) == 0, command
+    assert len(list((out / "gallery").glob("*.png"))) == 8
+
+
+def test_histogram_bins_and_tick_labels_at_any_magnitude():
+    from generator.dataset.drawing import nice_ticks, tick_text
+    from generator.dataset.gallery import _bins
+
+    for low, high in ((1e20, 1e20), (0.0, 0.0), (1e20, float(np.nextafter(1e20, 1e21))), (-1e30, 1e30), (0.0, 1e-30)):
+        edges = _bins(low, high)
+        assert len(edges) == 61 and (np.diff(edges) > 0).all() and edges[0] == low
+    assert _bins(1.0, 7.0).tolist() == np.linspace(1.0, 7.0, 61).tolist()  # ordinary ranges as they were
+    labels = [tick_text(value, step) for low, high in ((0, 1e20), (-1e30, 1e30), (0, 1e-30), (1e20, 1e20))
+              for values, step in [nice_ticks(low, high, 5)] for value in values]
+    assert all(len(label) <= 11 for label in labels), labels
+    assert tick_text(2.5, 0.5) == "2.5" and tick_text(12_000, 2_000) == "12,000" and tick_text(1e20, 1e19) == "1.0e+20"
