@@ -4,12 +4,17 @@ are not UTF-8, and files the tool will not read listed, never silently left out.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from generator.cli import main
 from generator.errors import UserError
 from generator.pipeline.heights import heights_by_stem
 from tests.conftest import SMALL, generate
@@ -68,3 +73,41 @@ def test_an_8_bit_depth_picture_is_refused_naming_it(tmp_path, capsys, mode):
     line = one_error_line(capsys, generate(tmp_path / "ds", *args), 2, "bg_img_2.png", f"mode {mode}", "16-bit")
     assert "millimetres" in line
     skipped_once(capsys, generate(tmp_path / "skip", *args, "--skip-bad-inputs"), tmp_path / "skip", "bg_img_2.jpg")
+
+
+# --- file names that are not UTF-8 ---------------------------------------------------------------------
+
+
+def test_file_names_that_are_not_utf8_are_stored_escaped_and_the_rerun_finishes(tmp_path, capsys):
+    bg, fg = tmp_path / "bg", tmp_path / "fg"
+    write_backgrounds(bg, 2)
+    write_cutouts(fg, 2)
+    os.rename(os.fsencode(bg / "bg_img_2.jpg"), os.fsencode(bg) + b"/bg_\xff2.jpg")
+    os.rename(os.fsencode(fg / "fg_2.png"), os.fsencode(fg) + b"/fg_\xfe2.png")
+    (tmp_path / "bad").write_bytes(b"not an image")
+    os.rename(os.fsencode(tmp_path / "bad"), os.fsencode(bg) + b"/bg_\xff3.jpg")
+    (tmp_path / "heights.csv").write_text("fg_\\xfe2.png,0.5\n")  # the name as stored
+    out = tmp_path / "ds"
+    args = ["--backgrounds", str(bg), "--foregrounds", str(fg), "--fg-heights", str(tmp_path / "heights.csv"),
+            *SMALL, "--depth", "none", "--workers", "1", "--skip-bad-inputs"]
+    assert generate(out, *args) == 0, capsys.readouterr().err
+    assert "bg_\\xff3.jpg" in capsys.readouterr().err
+    backgrounds = {name for path in (out / "backgrounds").glob("*.parquet") for name in pq.read_table(path).column("name").to_pylist()}
+    foregrounds = {name for path in (out / "foregrounds").glob("*.parquet") for name in pq.read_table(path).column("name").to_pylist()}
+    assert backgrounds == {"bg_img_1", "bg_\\xff2"} and foregrounds == {"fg_1", "fg_\\xfe2"}
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["inputs"]["fg_heights_m"] == [1.0, 0.5]
+    assert manifest["inputs"]["backgrounds"] == ["bg_img_1", "bg_\\xff2"] and manifest["skipped_inputs"][0]["file"].endswith("bg_\\xff3.jpg")
+    assert generate(out, *args) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag", ["--foregrounds", "--out"])
+def test_a_folder_named_in_bytes_that_are_not_utf8_is_refused_before_anything_is_written(tmp_path, capsys, inputs, flag):
+    odd = os.fsdecode(os.fsencode(tmp_path) + b"/folder_\xff")
+    shutil.copytree(inputs["foregrounds"], odd)
+    folders = {"--foregrounds": odd, "--out": os.fsdecode(os.fsencode(tmp_path) + b"/out_\xff")}
+    code = main(["generate", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", folders["--foregrounds"],
+                 "--out", folders["--out"] if flag == "--out" else str(tmp_path / "ds"), *SMALL, "--depth", "none"])
+    one_error_line(capsys, code, 2, f"{flag} ", "\\xff", "not valid UTF-8")
+    assert sorted(os.listdir(tmp_path)) == ["folder_\udcff"]

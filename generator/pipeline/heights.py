@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from ..errors import UserError
+from .matching import printable
 
 
 def read_heights(path: str | Path) -> list[tuple[int, str, float]]:
@@ -39,11 +40,12 @@ def read_heights(path: str | Path) -> list[tuple[int, str, float]]:
 
 
 def heights_by_stem(path: str | Path, files: list[Path]) -> dict[str, float]:
-    """{stem of a file of `files`: metres} from the CSV at `path`, each name matched to its file."""
+    """{stem of a file of `files`, as stored (matching.printable): metres} from the CSV at `path`, each
+    name matched to its file."""
     by_stem: dict[str, float] = {}
     line_of: dict[str, int] = {}
     for number, name, height in read_heights(path):
-        stem = _file_named(name, files, f"--fg-heights {path} line {number}").stem
+        stem = printable(_file_named(name, files, f"--fg-heights {path} line {number}").stem)
         if stem in line_of:
             raise UserError(f"--fg-heights {path} lists {stem!r} twice, lines {line_of[stem]} and {number}: keep one")
         by_stem[stem], line_of[stem] = height, number
@@ -51,16 +53,17 @@ def heights_by_stem(path: str | Path, files: list[Path]) -> dict[str, float]:
 
 
 def _file_named(name: str, files: list[Path], where: str) -> Path:
-    """The file whose stem or whole name is `name`: as written, else ignoring case where only one fits."""
-    exact = [f for f in files if name in (f.stem, f.name)]
+    """The file whose stem or whole name (as stored) is `name`: as written, else ignoring case where only
+    one fits."""
+    exact = [f for f in files if name in (printable(f.stem), printable(f.name))]
     if exact:
         return exact[0]
     folded = name.casefold()
-    found = [f for f in files if folded in (f.stem.casefold(), f.name.casefold())]
+    found = [f for f in files if folded in (printable(f.stem).casefold(), printable(f.name).casefold())]
     if len(found) == 1:
         return found[0]
     if found:
-        raise UserError(f"{where}: {name!r} matches {', '.join(f.name for f in found)} but for case: write it as one of them")
+        raise UserError(f"{where}: {name!r} matches {', '.join(printable(f.name) for f in found)} but for case: write it as one of them")
     raise UserError(f"{where}: no foreground file is named {name!r}: give a file's name (with or without its extension) from --foregrounds")
 
 

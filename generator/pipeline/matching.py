@@ -40,6 +40,12 @@ def list_files(folder: str, what: str, suffixes: set[str] = IMAGE_SUFFIXES) -> l
     return files
 
 
+def printable(text: str) -> str:
+    """A file name (or a message naming one) as valid UTF-8 text, the form stored in Parquet, JSON and the
+    card: the bytes of a name that is not UTF-8, which Python keeps as lone surrogates, written as \\xNN."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def numbered(stem: str) -> tuple[str, int] | None:
     """(prefix, number) of a stem that ends in a number: fg_img_7 -> ("fg_img_", 7)."""
     match = re.fullmatch(r"(.*?)(\d+)", stem)

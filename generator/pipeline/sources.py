@@ -23,7 +23,7 @@ from ..errors import BadInput, UserError
 from ..threads import ordered_map
 from .geometry import Intrinsics, center_square_box, centre_crop_resize, photo_intrinsics
 from .heights import assign_heights
-from .matching import DEPTH_SUFFIXES, list_files, match_by_stem_or_number, missing_match
+from .matching import DEPTH_SUFFIXES, list_files, match_by_stem_or_number, missing_match, printable
 from .matting import decontaminate
 from .placement import FloorGeometry
 
@@ -106,7 +106,7 @@ def _load_each(what: str, items: list, limit: int | None, load, skip_bad: bool, 
             if not isinstance(outcome, BadInput):
                 loaded.append(outcome)
             elif skip_bad:
-                skipped.append(SkippedInput(what, str(item[0]), str(outcome)))
+                skipped.append(SkippedInput(what, printable(str(item[0])), printable(str(outcome))))
             else:
                 raise outcome
     if not loaded:
@@ -203,7 +203,7 @@ def _load_background(path: Path, depth_path: Path | None, size: int, fov: float)
     if depth_path is not None:
         depth = _read_depth(depth_path, (image.height, image.width), digests)
         depth = np.asarray(Image.fromarray(depth, "F").crop(box).resize((size, size), Image.Resampling.BILINEAR))
-    return Background(path.stem, np.asarray(rgb, dtype=np.uint8), depth, intrinsics, origin, sha256=tuple(digests))
+    return Background(printable(path.stem), np.asarray(rgb, dtype=np.uint8), depth, intrinsics, origin, sha256=tuple(digests))
 
 
 def _read_depth(path: Path, shape: tuple[int, int], digests: list[str] | None = None) -> np.ndarray:
@@ -281,7 +281,7 @@ def _load_foreground(path: Path, mask_path: Path | None, options: BuildOptions) 
         raise BadInput(f"foreground {path} has no alpha channel and no mask: pass --masks DIR or use RGBA cut-outs", str(path))
     rgba = np.dstack([np.asarray(to_rgb(image)), alpha])
     rgba = decontaminate(rgba) if options.decontaminate else rgba
-    return Foreground(path.stem, fit_cutout(rgba, options.fg_longest_side, path), cap_cutout(rgba, options.bg_size, path), sha256=tuple(digests))
+    return Foreground(printable(path.stem), fit_cutout(rgba, options.fg_longest_side, path), cap_cutout(rgba, options.bg_size, path), sha256=tuple(digests))
 
 
 def _mask_as_alpha(path: Path, size: tuple[int, int], soft: bool, digests: list[str] | None = None) -> np.ndarray:
