@@ -111,3 +111,49 @@ def test_a_folder_named_in_bytes_that_are_not_utf8_is_refused_before_anything_is
                  "--out", folders["--out"] if flag == "--out" else str(tmp_path / "ds"), *SMALL, "--depth", "none"])
     one_error_line(capsys, code, 2, f"{flag} ", "\\xff", "not valid UTF-8")
     assert sorted(os.listdir(tmp_path)) == ["folder_\udcff"]
+
+
+# --- files not read, and fewer files than asked for ------------------------------------------------------
+
+
+def test_files_of_a_type_not_read_are_listed_as_skipped(tmp_path, capsys, inputs):
+    bg, fg, depth = tmp_path / "bg", tmp_path / "fg", tmp_path / "depth"
+    for source, folder in ((inputs["backgrounds"], bg), (inputs["foregrounds"], fg), (inputs["depths"], depth)):
+        shutil.copytree(source, folder)
+    Image.new("RGB", (80, 60)).save(bg / "anim.gif")
+    (fg / "notes.txt").write_text("cut-outs from the shoot")
+    (fg / "README").write_text("no extension")
+    (fg / ".DS_Store").write_bytes(b"\0")  # hidden: not an input
+    (depth / "bg_img_1.jpg").write_bytes(b"\0")
+    out = tmp_path / "ds"
+    code = generate(out, "--backgrounds", str(bg), "--foregrounds", str(fg), "--background-depths", str(depth), *SMALL, "--workers", "1")
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 4 and all(line.startswith("warning: skipping ") for line in warnings), warnings
+    assert "anim.gif: .gif is not a type read here" in warnings[0]
+    assert "skipped 4 input files" in captured.out
+    listed = json.loads((out / "manifest.json").read_text())["skipped_inputs"]
+    assert [(s["input"], Path(s["file"]).name) for s in listed] == [
+        ("background", "anim.gif"), ("background depth", "bg_img_1.jpg"), ("foreground", "notes.txt"), ("foreground", "README")]
+
+
+def test_asking_for_more_inputs_than_there_are_is_a_warning(tmp_path, capsys, inputs):
+    out = tmp_path / "ds"
+    code = generate(out, "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]),
+                    "--num-backgrounds", "50", "--num-foregrounds", "3", *SMALL, "--depth", "none", "--workers", "1")
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.err.splitlines() == ["warning: --num-backgrounds 50: only 4 usable background files; using 4"]
+    assert len(json.loads((out / "manifest.json").read_text())["inputs"]["backgrounds"]) == 4
+
+
+def test_bad_files_skipped_below_the_number_asked_for_say_so(tmp_path, capsys, inputs):
+    fg = tmp_path / "fg"
+    shutil.copytree(inputs["foregrounds"], fg)
+    (fg / "fg_0.png").write_bytes(b"broken")
+    code = generate(tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(fg), "--num-foregrounds", "4",
+                    "--skip-bad-inputs", *SMALL, "--depth", "none", "--workers", "1")
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.err.splitlines()[-1] == "warning: --num-foregrounds 4: only 3 usable foreground files; using 3"

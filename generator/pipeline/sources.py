@@ -23,7 +23,7 @@ from ..errors import BadInput, UserError
 from ..threads import ordered_map
 from .geometry import Intrinsics, center_square_box, centre_crop_resize, photo_intrinsics
 from .heights import assign_heights
-from .matching import DEPTH_SUFFIXES, list_files, match_by_stem_or_number, missing_match, printable
+from .matching import DEPTH_SUFFIXES, IMAGE_SUFFIXES, list_files, match_by_stem_or_number, missing_match, printable, unread_files
 from .matting import decontaminate
 from .placement import FloorGeometry
 
@@ -74,7 +74,13 @@ class SkippedInput:
 class Sources:
     backgrounds: list[Background]
     foregrounds: list[Foreground]
-    skipped: list[SkippedInput] = field(default_factory=list)  # bad files left out with --skip-bad-inputs
+    # files not read: of a type the tool does not read, or bad ones left out with --skip-bad-inputs
+    skipped: list[SkippedInput] = field(default_factory=list)
+    shortfalls: list[str] = field(default_factory=list)  # where --num-* asked for more files than were usable
+
+    def warnings(self) -> list[str]:
+        """The `warning:` lines a build prints about its inputs."""
+        return [skipped.warning() for skipped in self.skipped] + [f"warning: {shortfall}" for shortfall in self.shortfalls]
 
     @property
     def has_depth(self) -> bool:
@@ -91,7 +97,20 @@ def load_sources(options: BuildOptions, skip_bad: bool = False, threads: int = 1
     backgrounds = _load_backgrounds(options, skip_bad, skipped, threads)
     foregrounds = _load_foregrounds(options, skip_bad, skipped, threads)
     assign_heights(foregrounds, list_files(options.foregrounds, "foreground"), options.fg_heights, options.fg_height)
-    return Sources(backgrounds, foregrounds, skipped)
+    shortfalls = [
+        f"{flag} {wanted}: only {len(loaded)} usable {what} files; using {len(loaded)}"
+        for flag, wanted, loaded, what in (("--num-backgrounds", options.num_backgrounds, backgrounds, "background"),
+                                           ("--num-foregrounds", options.num_foregrounds, foregrounds, "foreground"))
+        if wanted is not None and len(loaded) < wanted
+    ]
+    return Sources(backgrounds, foregrounds, skipped, shortfalls)
+
+
+def _skip_unread(what: str, folder: str, suffixes: set[str], skipped: list[SkippedInput]) -> None:
+    """List the files of `folder` that are of a type not read as skipped."""
+    for path in unread_files(folder, suffixes):
+        reason = f"{path.suffix.lower() or 'a name without an extension'} is not a type read here (it reads {', '.join(sorted(suffixes))})"
+        skipped.append(SkippedInput(what, printable(str(path)), reason))
 
 
 def _load_each(what: str, items: list, limit: int | None, load, skip_bad: bool, skipped: list[SkippedInput], threads: int) -> list:
@@ -176,9 +195,11 @@ def has_alpha(image: Image.Image) -> bool:
 
 def _load_backgrounds(options: BuildOptions, skip_bad: bool, skipped: list[SkippedInput], threads: int) -> list[Background]:
     files = list_files(options.backgrounds, "background")
+    _skip_unread("background", options.backgrounds, IMAGE_SUFFIXES, skipped)
     depth_files: list[Path | None] = [None] * len(files)
     if options.background_depths:
         candidates = list_files(options.background_depths, "background depth", DEPTH_SUFFIXES)
+        _skip_unread("background depth", options.background_depths, DEPTH_SUFFIXES, skipped)
         depth_files = match_by_stem_or_number(files, candidates)  # on whole folders: the layout is theirs
     if not skip_bad:
         files = files[: options.num_backgrounds]
@@ -259,9 +280,11 @@ def _read_npy(path: Path, shape: tuple[int, int], digests: list[str] | None = No
 
 def _load_foregrounds(options: BuildOptions, skip_bad: bool, skipped: list[SkippedInput], threads: int) -> list[Foreground]:
     files = list_files(options.foregrounds, "foreground")
+    _skip_unread("foreground", options.foregrounds, IMAGE_SUFFIXES, skipped)
     mask_files: list[Path | None] = [None] * len(files)
     if options.masks:
         mask_files = match_by_stem_or_number(files, list_files(options.masks, "mask"))  # on whole folders
+        _skip_unread("mask", options.masks, IMAGE_SUFFIXES, skipped)
     if not skip_bad:
         files = files[: options.num_foregrounds]
     load = lambda f, m: _load_foreground(f, m, options)  # noqa: E731
