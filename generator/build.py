@@ -58,7 +58,7 @@ class BuildSummary:
         splits = ", ".join(f"{split} {rows:,}" for split, rows in self.rows_per_split.items())
         rate = self.samples / self.seconds if self.seconds else 0.0
         resumed = f"; resumed: kept {self.kept} verified shards, built {self.built}" if self.kept else ""
-        skipped = f"; skipped {len(self.skipped)} input files (listed in the manifest)" if self.skipped else ""
+        skipped = f"; skipped {len(self.skipped)} bad input files (listed in the manifest)" if self.skipped else ""
         return (
             f"{self.samples:,} samples ({splits}) in {len(self.shards)} files, {self.bytes / 1e6:,.1f} MB, "
             f"{self.seconds:,.1f} s, {rate:,.0f} samples/s -> {self.out}{resumed}{skipped}"

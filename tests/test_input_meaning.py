@@ -132,7 +132,7 @@ def test_files_of_a_type_not_read_are_listed_as_skipped(tmp_path, capsys, inputs
     warnings = [line for line in captured.err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 4 and all(line.startswith("warning: skipping ") for line in warnings), warnings
     assert "anim.gif: .gif is not a type read here" in warnings[0]
-    assert "skipped 4 input files" in captured.out
+    assert "skipped 4 bad input files" in captured.out
     listed = json.loads((out / "manifest.json").read_text())["skipped_inputs"]
     assert [(s["input"], Path(s["file"]).name) for s in listed] == [
         ("background", "anim.gif"), ("background depth", "bg_img_1.jpg"), ("foreground", "notes.txt"), ("foreground", "README")]
