@@ -141,6 +141,7 @@ def _relabel_shard(out: Path, manifest: dict, shard: dict, predict) -> None:
     matching the manifest's entry) is relabelled again by the rerun, to the same bytes."""
     path = shard_file(out, shard["path"])
     depth = DatasetStats()
+
     def label(images: np.ndarray) -> np.ndarray:
         return predict(images, where=lambda row: f"row {row} of {shard['path']}")
 

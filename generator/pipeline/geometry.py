@@ -94,10 +94,12 @@ def exif_intrinsics(image: Image.Image) -> tuple[Intrinsics, str] | None:
     and on one already passed through ImageOps.exif_transpose (which drops the orientation tag)."""
     exif = image.getexif()
     width, height = upright_size(image)
-    for source, focal_px in ((EXIF_35MM, _focal_from_35mm(exif, width, height)), (EXIF_FOCAL_PLANE, _focal_from_focal_plane(exif, image.size))):
-        if focal_px is not None:
-            return (Intrinsics(focal_px, focal_px, width / 2, height / 2), source) if _sane_focal(focal_px, width) else None
-    return None
+    source, focal_px = EXIF_35MM, _focal_from_35mm(exif, width, height)
+    if focal_px is None:
+        source, focal_px = EXIF_FOCAL_PLANE, _focal_from_focal_plane(exif, image.size)
+    if focal_px is None or not _sane_focal(focal_px, width):
+        return None
+    return Intrinsics(focal_px, focal_px, width / 2, height / 2), source
 
 
 def upright_size(image: Image.Image) -> tuple[int, int]:
