@@ -139,10 +139,13 @@ def test_histogram_bins_and_tick_labels_at_any_magnitude():
     from generator.dataset.drawing import nice_ticks, tick_text
     from generator.dataset.gallery import _bins
 
-    for low, high in ((1e20, 1e20), (0.0, 0.0), (1e20, float(np.nextafter(1e20, 1e21))), (-1e30, 1e30), (0.0, 1e-30)):
+    f32 = np.float32
+    for low, high in ((1e20, 1e20), (0.0, 0.0), (1e20, float(np.nextafter(1e20, 1e21))), (-1e30, 1e30), (0.0, 1e-30),
+                      (f32(1e20), f32(1e20)), (f32(1e20), np.nextafter(f32(1e20), f32(1e21))), (f32(-3e38), f32(3e38))):
         edges = _bins(low, high)
         assert len(edges) == 61 and (np.diff(edges) > 0).all() and edges[0] == low
     assert _bins(1.0, 7.0).tolist() == np.linspace(1.0, 7.0, 61).tolist()  # ordinary ranges as they were
+    assert _bins(f32(1.5), f32(7.25)).dtype == np.float32
     labels = [tick_text(value, step) for low, high in ((0, 1e20), (-1e30, 1e30), (0, 1e-30), (1e20, 1e20))
               for values, step in [nice_ticks(low, high, 5)] for value in values]
     assert all(len(label) <= 11 for label in labels), labels
