@@ -41,7 +41,7 @@ class BuildSummary:
     rows_per_split: dict[str, int] = field(default_factory=dict)
     kept: int = 0  # fg_bg shards of an earlier (interrupted) build kept after checking their sha256
     built: int = 0  # fg_bg shards built by this run
-    skipped: list = field(default_factory=list)  # SkippedInput: bad inputs left out (--skip-bad-inputs)
+    skipped: list = field(default_factory=list)  # SkippedInput: files not read (unread types, bad ones with --skip-bad-inputs)
     unchanged: bool = False  # a finished build of the same dataset was found whole: nothing was written
 
     @property
@@ -106,8 +106,8 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         edges = beside.submit(_edges_and_light, options, early) if early else None
         context, teacher = make_context(options, plan, run.skip_bad_inputs, threads=run.workers)
         sources = context.sources
-        for skipped in sources.skipped:
-            print(skipped.warning(), file=sys.stderr)
+        for line in sources.warnings():
+            print(line, file=sys.stderr)
         check_positions(options, [fg.rgba.shape[:2] for fg in sources.foregrounds])
         shards = plan_shards(context.grid, options)
         rows = {split: sum(s.rows for s in shards if s.split == split) for split in dict.fromkeys(s.split for s in shards)}

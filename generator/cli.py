@@ -26,6 +26,7 @@ from .config import (
     SPLIT_BY,
     BuildOptions,
     RunOptions,
+    check_utf8,
     default_depth_mode,
 )
 
@@ -141,6 +142,7 @@ def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions
     )
     if not args.out.strip():
         raise UserError("--out is empty: give the output folder, e.g. --out ds")
+    check_utf8("--out", args.out)
     if args.engine != "ray" and (args.ray_address or args.gpus_per_worker):
         raise UserError("--ray-address and --gpus-per-worker go with --engine ray")
     if args.gpus_per_worker < 0:

@@ -160,6 +160,8 @@ class BuildOptions:
             raise UserError("--masks goes with --foregrounds, not --demo")
         if self.depth == "model" and not self.depth_model:
             raise UserError("--depth model needs --depth-model ID_OR_PATH")
+        for option in INPUT_PATH_OPTIONS:
+            check_utf8(f"--{option.replace('_', '-')}", getattr(self, option))
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,18 @@ class RunOptions:
 def _check_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UserError(f"{flag} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def check_utf8(flag: str, path: str | None) -> None:
+    """The manifest and the card record folders by name: a name that is not UTF-8 (its bytes kept as lone
+    surrogates) could not be written there, nor opened by pyarrow. The files inside may have any name."""
+    if path is None:
+        return
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise UserError(f"{flag} {shown}: the name is not valid UTF-8; rename it or link to it under a UTF-8 name") from None
 
 
 def _check_range(flag: str, value: int, low: int, high: int) -> None:

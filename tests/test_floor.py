@@ -130,35 +130,45 @@ def test_nothing_hides_an_object_in_open_floor():
     assert occluded(depth, standing_depth(floor, place), np.full((place.h, place.w), 255, np.uint8)) is None
 
 
-def _user_scene(root, exif_focal_35mm: int | None):
-    """A 120 x 90 photo of a floor (its metric depth as .npy) and two cut-outs."""
+def _user_scene(root, exif_tags: dict | None):
+    """A 120 x 90 photo of a floor (its metric depth as .npy), with these EXIF tags, and two cut-outs."""
     (root / "bg").mkdir(parents=True)
     (root / "depth").mkdir()
     image = Image.fromarray(photo(np.random.default_rng(1), 120, 90))
     exif = Image.Exif()
-    if exif_focal_35mm:
-        exif.get_ifd(0x8769)[0xA405] = exif_focal_35mm
+    exif.get_ifd(0x8769).update(exif_tags or {})
     image.save(root / "bg" / "room.jpg", quality=95, exif=exif.tobytes())
     np.save(root / "depth" / "room.npy", floor_scene_depth(120, 90, FOV, 10.0, 1.4, 9.0))
     write_cutouts(root / "fg", 2, prefix="thing_", size=(30, 60))
     return ["--backgrounds", str(root / "bg"), "--foregrounds", str(root / "fg"), "--background-depths", str(root / "depth")]
 
 
-@pytest.mark.parametrize("exif", [None, 28])
-def test_intrinsics_from_exif_or_fov_follow_crop_and_resize(tmp_path, exif):
-    args = _user_scene(tmp_path / "in", exif)
+# A 2 mm lens on a sensor of 50 px/mm (unit 4 = mm), and the pixel size the camera recorded.
+FOCAL_PLANE = {0x920A: 2.0, 0xA20E: 50.0, 0xA210: 4}
+EXIF_CASES = {
+    "none": (None, "fov"),
+    "35mm": ({0xA405: 28}, "exif35mm"),
+    "focal plane": ({**FOCAL_PLANE, 0xA002: 120, 0xA003: 90}, "exif_focal_plane"),
+    "focal plane of a 4x larger original": ({**FOCAL_PLANE, 0xA002: 480, 0xA003: 360}, "fov"),
+}
+
+
+@pytest.mark.parametrize("case", EXIF_CASES)
+def test_intrinsics_from_exif_or_fov_follow_crop_and_resize(tmp_path, case):
+    tags, source = EXIF_CASES[case]
+    args = _user_scene(tmp_path / "in", tags)
     out = tmp_path / "ds"
     assert generate(out, *args, "--bg-size", "64", "--placements", "3", "--fov", "70", "--no-progress", "--no-gallery") == 0
     [background] = _rows(out, "backgrounds")
-    if exif:
-        original = Intrinsics(*(2 * [exif * math.hypot(120, 90) / 43.27]), 60, 45)
-    else:
-        original = Intrinsics.from_fov(120, 90, 70)
+    focal = {"exif35mm": 28 * math.hypot(120, 90) / 43.27, "exif_focal_plane": 100.0}.get(source)
+    original = Intrinsics(focal, focal, 60, 45) if focal else Intrinsics.from_fov(120, 90, 70)
     expected = centre_crop_resize(original, 120, 90, 64)
     np.testing.assert_allclose(background["intrinsics"], expected.as_list(), rtol=1e-6)
+    assert background["intrinsics_source"] == source
     assert expected.cx == 32 and abs(expected.fx - original.fx * 64 / 90) < 1e-9
-    card = (out / "README.md").read_text()
-    assert ("EXIF" if exif else "--fov") in card
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["geometry"]["intrinsics"] == {source: 1}
+    assert "`intrinsics_source`" in (out / "README.md").read_text()
 
 
 def test_heights_file_sizes_the_cutouts(tmp_path):

@@ -164,7 +164,7 @@ def test_exif_35mm_focal_length():
     k = Intrinsics.from_exif(image)
     focal = 28 * math.hypot(320, 240) / 43.27
     assert k is not None and k.as_list() == pytest.approx([focal, focal, 160.0, 120.0])
-    assert photo_intrinsics(image) == (k, "exif")
+    assert photo_intrinsics(image) == (k, "exif35mm")
 
 
 def test_exif_orientation_swaps_width_and_height():
@@ -178,13 +178,33 @@ def test_exif_orientation_swaps_width_and_height():
     assert Intrinsics.from_exif(ImageOps.exif_transpose(image)).as_list() == pytest.approx(k.as_list())
 
 
+def focal_plane_tags(width: int, height: int, pixels_per_mm: float = 100.0) -> dict[int, object]:
+    """A 4 mm lens, the sensor's pixels per mm (unit 4 = mm) and the pixel size the camera recorded."""
+    return {0x920A: 4.0, 0xA20E: pixels_per_mm, 0xA210: 4, 0xA002: width, 0xA003: height}
+
+
 def test_exif_focal_plane_fallback_and_its_sanity_check():
-    # 4 mm lens, 100 pixels per mm of sensor (unit 4 = mm): 400 px.
-    image = jpeg_with_exif(320, 240, {0x920A: 4.0, 0xA20E: 100.0, 0xA210: 4})
+    image = jpeg_with_exif(320, 240, focal_plane_tags(320, 240))  # 4 mm x 100 px/mm: 400 px
     k = Intrinsics.from_exif(image)
     assert k is not None and k.as_list() == pytest.approx([400.0, 400.0, 160.0, 120.0])
+    assert photo_intrinsics(image) == (k, "exif_focal_plane")
     # A resolution that would mean a 170-degree view is a broken tag: no intrinsics from it.
-    assert Intrinsics.from_exif(jpeg_with_exif(320, 240, {0x920A: 4.0, 0xA20E: 0.5, 0xA210: 4})) is None
+    assert Intrinsics.from_exif(jpeg_with_exif(320, 240, focal_plane_tags(320, 240, pixels_per_mm=0.5))) is None
+
+
+def test_exif_focal_plane_only_while_the_photo_has_the_recorded_pixel_size():
+    # The camera's 1280 x 960 image downsized 4x: its sensor's pixels per mm no longer describe these pixels.
+    downsized = jpeg_with_exif(320, 240, focal_plane_tags(1280, 960))
+    assert Intrinsics.from_exif(downsized) is None
+    assert photo_intrinsics(downsized, hfov_degrees=70.0) == (Intrinsics.from_fov(320, 240, 70.0), "fov")
+    unrecorded = {tag: value for tag, value in focal_plane_tags(320, 240).items() if tag not in (0xA002, 0xA003)}
+    assert photo_intrinsics(jpeg_with_exif(320, 240, unrecorded))[1] == "fov"
+    # Turned upright by EXIF rotation, the photo still has the recorded pixels.
+    from PIL import ImageOps
+
+    upright = ImageOps.exif_transpose(jpeg_with_exif(320, 240, focal_plane_tags(320, 240), orientation=6))
+    assert photo_intrinsics(upright)[0].as_list() == pytest.approx([400.0, 400.0, 120.0, 160.0])
+    assert photo_intrinsics(upright)[1] == "exif_focal_plane"
 
 
 def test_no_exif_falls_back_to_the_field_of_view():

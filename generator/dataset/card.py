@@ -232,7 +232,8 @@ def _fields(out: Path, manifest: dict, repo_id: str, pretty_name: str) -> dict[s
 
 INTRINSICS_ORIGINS = {
     "demo": "the demo's exact pinhole camera",
-    "exif": "the photo's EXIF 35 mm-equivalent focal length (on the 43.27 mm diagonal)",
+    "exif35mm": "the photo's EXIF 35 mm-equivalent focal length (on the 43.27 mm diagonal)",
+    "exif_focal_plane": "the photo's EXIF focal length and sensor resolution (the photo has the pixel size EXIF records)",
     "fov": "an assumed horizontal field of view (`--fov`)",
 }
 

@@ -232,11 +232,15 @@ def nice_ticks(low: float, high: float, count: int) -> tuple[list[float], float]
 
 
 def tick_text(value: float, step: float) -> str:
-    """`value` with as many decimals as the tick step needs, thousands separated."""
+    """`value` with as many decimals as the tick step needs, thousands separated; in scientific notation
+    where that would be long (steps under 1e-4, values of 1e9 and more: a model's units can be anything)."""
     exponent = math.floor(math.log10(step) + 1e-9)
     mantissa = round(step / 10**exponent, 6)  # 1, 2, 2.5 or 5: 2.5 needs one decimal more
-    decimals = max(0, -exponent + (1 if mantissa == 2.5 else 0))
-    return f"{value:,.{decimals}f}"
+    extra = 1 if mantissa == 2.5 else 0
+    if exponent < -4 or abs(value) >= 1e9:
+        magnitude = math.floor(math.log10(abs(value))) if value else exponent
+        return f"{value:.{min(max(0, magnitude - exponent + extra), 4)}e}"
+    return f"{value:,.{max(0, -exponent + extra)}f}"
 
 
 def percent_text(value: float, step: float) -> str:

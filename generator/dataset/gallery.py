@@ -272,8 +272,18 @@ def _depth_plot(root: str | Path, manifest: dict, samples: list[Sample], unit: s
 
 
 def _bins(low: float, high: float) -> np.ndarray:
-    """60 bins from `low` to `high`; one unit wide in all where every value is the same (a flat depth)."""
-    return np.linspace(low, high if high > low else low + 1, 61)
+    """60 bins from `low` to `high`, in their precision (float32 depth gives float32 edges); one unit wide
+    in all where every value is the same (a flat depth). At a large magnitude (1e20) a range that the
+    precision cannot cut in 60 distinct edges is widened until it can: bins of width 0 would divide by zero."""
+    with np.errstate(over="ignore"):
+        if not np.isfinite(high - low):  # -3e38 to 3e38 spans more than float32 holds
+            low, high = float(low), float(high)
+    narrowest = 240 * np.spacing(max(abs(low), abs(high)))  # 60 bins of 4 representable steps
+    if high <= low:
+        high = low + max(1.0, narrowest)
+    elif high - low < narrowest:
+        high = low + narrowest
+    return np.linspace(low, high, 61)
 
 
 def _float32s(column) -> np.ndarray:

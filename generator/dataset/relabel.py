@@ -94,8 +94,7 @@ def relabel(out: Path, model: str, settings: TeacherSettings, progress: bool = T
         target = {"model": model, "teacher": teacher.info}
         state = manifest.setdefault("relabel", {"target": target, "done": {}})
         if state["target"] != target:
-            raise UserError(f"{out} holds an unfinished relabel-depth with {model} on other settings "
-                            f"({_settings(state['target'])}); rerun it with those to finish it")
+            todo = _restart(manifest, target, shards)
         manifest["complete"] = False
         write_json(out / MANIFEST, manifest)
         for shard in tqdm(todo, unit="shard", desc="relabel-depth", disable=not progress, dynamic_ncols=True):
@@ -119,9 +118,15 @@ def _open_for(out: Path, model: str) -> dict:
     return manifest
 
 
-def _settings(target: dict) -> str:
-    teacher = target["teacher"]
-    return f"device {teacher['device']}, dtype {teacher['dtype']}"
+def _restart(manifest: dict, target: dict, shards: list[dict]) -> list[dict]:
+    """An unfinished relabel rerun on other settings (a --dtype fp32 after fp16 overflowed): the shards
+    it relabelled are listed as they now are, and every shard is relabelled again with the new settings
+    (their images, all the teacher reads, are unchanged), so no dataset mixes two settings."""
+    done = manifest["relabel"]["done"]
+    for shard in shards:
+        shard.update(done.get(shard["path"], {}))
+    manifest["relabel"] = {"target": target, "done": {}}
+    return shards
 
 
 def _relabelled(out: Path, shard: dict, done: dict) -> bool:
@@ -136,7 +141,11 @@ def _relabel_shard(out: Path, manifest: dict, shard: dict, predict) -> None:
     matching the manifest's entry) is relabelled again by the rerun, to the same bytes."""
     path = shard_file(out, shard["path"])
     depth = DatasetStats()
-    table = relabel_table(pq.read_table(path), shard["config"], predict, depth)
+
+    def label(images: np.ndarray) -> np.ndarray:
+        return predict(images, where=lambda row: f"row {row} of {shard['path']}")
+
+    table = relabel_table(pq.read_table(path), shard["config"], label, depth)
     with atomic_path(path) as temporary:
         write_table(table, temporary, shard["config"])
         stats = _new_stats(shard, table, depth)

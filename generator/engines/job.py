@@ -62,7 +62,7 @@ def write_input_configs(context: ShardContext, shards: list[ShardSpec], out: Pat
 
 
 def _background_table(sources: Sources, ids: list[int], options: BuildOptions) -> pa.Table:
-    columns: dict[str, list] = {name: [] for name in ("bg_id", "name", "image", "depth", "depth_min", "depth_max", "intrinsics", "ground_plane")}
+    columns: dict[str, list] = {name: [] for name in ("bg_id", "name", "image", "depth", "depth_min", "depth_max", "intrinsics", "intrinsics_source", "ground_plane")}
     for bg_id in ids:
         background = sources.backgrounds[bg_id]
         depth = encode_depth(background.depth) if background.depth is not None else (None, None, None)
@@ -73,6 +73,7 @@ def _background_table(sources: Sources, ids: list[int], options: BuildOptions) -
         columns["depth_min"].append(depth[1])
         columns["depth_max"].append(depth[2])
         columns["intrinsics"].append(background.intrinsics.as_list() if background.intrinsics else None)
+        columns["intrinsics_source"].append(background.intrinsics_source)
         columns["ground_plane"].append(background.floor.plane.tolist() if background.floor else None)
     return rows_to_table(BACKGROUNDS, columns)
 

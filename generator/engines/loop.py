@@ -74,5 +74,5 @@ def _depth_maps(
             composites = upcoming.result()
             if index + 1 < len(shards):
                 upcoming = prefetch.submit(shard_composites, context, shards[index + 1], labelled)
-            yield teacher.predict_quantized(composites, into=buffer_for(*composites.shape[:3]))
+            yield teacher.predict_quantized(composites, into=buffer_for(*composites.shape[:3]), where=shards[index].row_name)
             labelled = composites

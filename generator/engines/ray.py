@@ -62,7 +62,7 @@ class ShardWorker:
         self.teacher = load_teacher(teacher) if teacher else None
 
     def write(self, spec: ShardSpec, out) -> ShardRecord:
-        depths = self.teacher.predict_quantized(shard_composites(self.context, spec)) if self.teacher else None
+        depths = self.teacher.predict_quantized(shard_composites(self.context, spec), where=spec.row_name) if self.teacher else None
         return write_shard(self.context, spec, out, depths)
 
 

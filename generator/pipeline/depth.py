@@ -130,7 +130,8 @@ def load_teacher(settings: TeacherSettings) -> "DepthTeacher":
 def label_backgrounds(sources: Sources, teacher: "DepthTeacher") -> None:
     """Give every background the teacher's depth: one batched call for all backgrounds, instead of one
     per composite."""
-    predicted = teacher.predict(np.stack([bg.rgb for bg in sources.backgrounds]))
+    names = [bg.name for bg in sources.backgrounds]
+    predicted = teacher.predict(np.stack([bg.rgb for bg in sources.backgrounds]), where=lambda i: f"background {names[i]}")
     for background, depth in zip(sources.backgrounds, predicted):
         background.depth = depth
 

@@ -27,6 +27,10 @@ _FOCAL_LENGTH = 0x920A
 _FOCAL_PLANE_X_RESOLUTION = 0xA20E
 _FOCAL_PLANE_RESOLUTION_UNIT = 0xA210
 _FOCAL_LENGTH_35MM = 0xA405
+_PIXEL_X_DIMENSION = 0xA002
+_PIXEL_Y_DIMENSION = 0xA003
+# Where a photo's intrinsics came from (the backgrounds config's `intrinsics_source`; "demo" is the demo's camera).
+EXIF_35MM, EXIF_FOCAL_PLANE, FOV = "exif35mm", "exif_focal_plane", "fov"
 # Orientations 5..8 are quarter turns: the upright photo's width is the stored height.
 _QUARTER_TURNS = (5, 6, 7, 8)
 # The diagonal of a 36 x 24 mm frame, on which the 35 mm-equivalent focal length is defined.
@@ -75,17 +79,27 @@ class Intrinsics:
 
     @classmethod
     def from_exif(cls, image: Image.Image) -> Intrinsics | None:
-        """Intrinsics of the upright (EXIF-rotated) photo from its EXIF focal length, or None.
+        """Intrinsics of the upright (EXIF-rotated) photo from its EXIF focal length, or None."""
+        found = exif_intrinsics(image)
+        return found[0] if found else None
 
-        Prefers FocalLengthIn35mmFilm (defined on the 43.27 mm diagonal, so no sensor size is needed);
-        falls back to FocalLength with FocalPlaneXResolution. Works on the raw image and on one already
-        passed through ImageOps.exif_transpose (which drops the orientation tag)."""
-        exif = image.getexif()
-        width, height = upright_size(image)
-        focal_px = _focal_from_35mm(exif, width, height) or _focal_from_focal_plane(exif)
-        if focal_px is None or not _sane_focal(focal_px, width):
-            return None
-        return cls(focal_px, focal_px, width / 2, height / 2)
+
+def exif_intrinsics(image: Image.Image) -> tuple[Intrinsics, str] | None:
+    """Intrinsics of the upright (EXIF-rotated) photo from its EXIF focal length and which tags gave them
+    (EXIF_35MM or EXIF_FOCAL_PLANE), or None.
+
+    Prefers FocalLengthIn35mmFilm (defined on the 43.27 mm diagonal, so it holds at any pixel size); falls
+    back to FocalLength with FocalPlaneXResolution, the sensor's pixels per unit, which describe the
+    camera's own image: only while the file still has the pixel size EXIF records. Works on the raw image
+    and on one already passed through ImageOps.exif_transpose (which drops the orientation tag)."""
+    exif = image.getexif()
+    width, height = upright_size(image)
+    source, focal_px = EXIF_35MM, _focal_from_35mm(exif, width, height)
+    if focal_px is None:
+        source, focal_px = EXIF_FOCAL_PLANE, _focal_from_focal_plane(exif, image.size)
+    if focal_px is None or not _sane_focal(focal_px, width):
+        return None
+    return Intrinsics(focal_px, focal_px, width / 2, height / 2), source
 
 
 def upright_size(image: Image.Image) -> tuple[int, int]:
@@ -111,9 +125,14 @@ def _focal_from_35mm(exif: Image.Exif, width: int, height: int) -> float | None:
     return focal_35mm * math.hypot(width, height) / _FULL_FRAME_DIAGONAL_MM
 
 
-def _focal_from_focal_plane(exif: Image.Exif) -> float | None:
-    """FocalLength (mm) times the sensor's pixels per mm; only right if the photo was not resized since."""
+def _focal_from_focal_plane(exif: Image.Exif, size: tuple[int, int]) -> float | None:
+    """FocalLength (mm) times the sensor's pixels per mm, for a photo of `size` that still has the pixel
+    size EXIF records (either way round: EXIF rotation may have turned it); a resized or cropped photo has
+    other pixels per mm."""
     tags = exif.get_ifd(_EXIF_IFD)
+    recorded = (_positive_number(tags.get(_PIXEL_X_DIMENSION)), _positive_number(tags.get(_PIXEL_Y_DIMENSION)))
+    if recorded not in (tuple(map(float, size)), tuple(map(float, size[::-1]))):
+        return None
     focal_mm = _positive_number(tags.get(_FOCAL_LENGTH))
     pixels_per_unit = _positive_number(tags.get(_FOCAL_PLANE_X_RESOLUTION))
     unit_mm = _MM_PER_RESOLUTION_UNIT.get(tags.get(_FOCAL_PLANE_RESOLUTION_UNIT, 2))
@@ -128,13 +147,13 @@ def _sane_focal(focal_px: float, width: int) -> bool:
 
 
 def photo_intrinsics(image: Image.Image, hfov_degrees: float = 60.0) -> tuple[Intrinsics, str]:
-    """Intrinsics of the upright photo and their origin: "exif" when its tags give them, else "fov"
-    (an assumed horizontal field of view)."""
-    from_exif = Intrinsics.from_exif(image)
+    """Intrinsics of the upright photo and their origin: EXIF_35MM or EXIF_FOCAL_PLANE when its tags give
+    them, else FOV (an assumed horizontal field of view)."""
+    from_exif = exif_intrinsics(image)
     if from_exif is not None:
-        return from_exif, "exif"
+        return from_exif
     width, height = upright_size(image)
-    return Intrinsics.from_fov(width, height, hfov_degrees), "fov"
+    return Intrinsics.from_fov(width, height, hfov_degrees), FOV
 
 
 def center_square_box(width: int, height: int) -> tuple[int, int, int, int]:

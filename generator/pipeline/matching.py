@@ -40,6 +40,20 @@ def list_files(folder: str, what: str, suffixes: set[str] = IMAGE_SUFFIXES) -> l
     return files
 
 
+def printable(text: str) -> str:
+    """A file name (or a message naming one) as valid UTF-8 text, the form stored in Parquet, JSON and the
+    card: the bytes of a name that is not UTF-8, which Python keeps as lone surrogates, written as \\xNN."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def unread_files(folder: str, suffixes: set[str] = IMAGE_SUFFIXES) -> list[Path]:
+    """The files of `folder` (a readable folder, as list_files checked) that it leaves out for their type,
+    such as a GIF or a text file, in natural order: listed as skipped, never silently ignored. Hidden files
+    (.DS_Store) are not inputs."""
+    files = [p for p in Path(folder).iterdir() if p.suffix.lower() not in suffixes and not p.name.startswith(".") and p.is_file()]
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
 def numbered(stem: str) -> tuple[str, int] | None:
     """(prefix, number) of a stem that ends in a number: fg_img_7 -> ("fg_img_", 7)."""
     match = re.fullmatch(r"(.*?)(\d+)", stem)

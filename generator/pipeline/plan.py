@@ -59,6 +59,10 @@ class ShardSpec:
     def rows(self) -> int:
         return len(self.samples)
 
+    def row_name(self, row: int) -> str:
+        """How a message names one of its rows."""
+        return f"row {row} of {self.split} shard {self.index}"
+
 
 @dataclass(frozen=True)
 class Placement:

@@ -23,12 +23,14 @@ from ..errors import BadInput, UserError
 from ..threads import ordered_map
 from .geometry import Intrinsics, center_square_box, centre_crop_resize, photo_intrinsics
 from .heights import assign_heights
-from .matching import DEPTH_SUFFIXES, list_files, match_by_stem_or_number, missing_match
+from .matching import DEPTH_SUFFIXES, IMAGE_SUFFIXES, list_files, match_by_stem_or_number, missing_match, printable, unread_files
 from .matting import decontaminate
 from .placement import FloorGeometry
 
 # 16-bit PNG background depths are read as millimetres, the common convention (NYU, ScanNet).
 DEPTH_PNG_METRES_PER_UNIT = 0.001
+# Pillow's modes of one-channel integer pictures wider than 8 bits, and of float ones.
+DEPTH_IMAGE_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 
 
 @dataclass
@@ -37,7 +39,7 @@ class Background:
     rgb: np.ndarray  # (S, S, 3) uint8
     depth: np.ndarray | None  # (S, S) float32, metres, or None
     intrinsics: Intrinsics | None = None  # in pixels of `rgb`; None where unknown
-    intrinsics_source: str | None = None  # demo | exif | fov
+    intrinsics_source: str | None = None  # demo | exif35mm | exif_focal_plane | fov
     floor: FloorGeometry | None = None  # set where metric depth shows a floor (floor placement)
     sha256: tuple[str, ...] = ()  # of the files it was read from (image, depth), as read: inputs known by content
 
@@ -72,7 +74,13 @@ class SkippedInput:
 class Sources:
     backgrounds: list[Background]
     foregrounds: list[Foreground]
-    skipped: list[SkippedInput] = field(default_factory=list)  # bad files left out with --skip-bad-inputs
+    # files not read: of a type the tool does not read, or bad ones left out with --skip-bad-inputs
+    skipped: list[SkippedInput] = field(default_factory=list)
+    shortfalls: list[str] = field(default_factory=list)  # where --num-* asked for more files than were usable
+
+    def warnings(self) -> list[str]:
+        """The `warning:` lines a build prints about its inputs."""
+        return [skipped.warning() for skipped in self.skipped] + [f"warning: {shortfall}" for shortfall in self.shortfalls]
 
     @property
     def has_depth(self) -> bool:
@@ -88,8 +96,21 @@ def load_sources(options: BuildOptions, skip_bad: bool = False, threads: int = 1
     skipped: list[SkippedInput] = []
     backgrounds = _load_backgrounds(options, skip_bad, skipped, threads)
     foregrounds = _load_foregrounds(options, skip_bad, skipped, threads)
-    assign_heights(foregrounds, options.fg_heights, options.fg_height)
-    return Sources(backgrounds, foregrounds, skipped)
+    assign_heights(foregrounds, list_files(options.foregrounds, "foreground"), options.fg_heights, options.fg_height)
+    shortfalls = [
+        f"{flag} {wanted}: only {len(loaded)} usable {what} files; using {len(loaded)}"
+        for flag, wanted, loaded, what in (("--num-backgrounds", options.num_backgrounds, backgrounds, "background"),
+                                           ("--num-foregrounds", options.num_foregrounds, foregrounds, "foreground"))
+        if wanted is not None and len(loaded) < wanted
+    ]
+    return Sources(backgrounds, foregrounds, skipped, shortfalls)
+
+
+def _skip_unread(what: str, folder: str, suffixes: set[str], skipped: list[SkippedInput]) -> None:
+    """List the files of `folder` that are of a type not read as skipped."""
+    for path in unread_files(folder, suffixes):
+        reason = f"{path.suffix.lower() or 'a name without an extension'} is not a type read here (it reads {', '.join(sorted(suffixes))})"
+        skipped.append(SkippedInput(what, printable(str(path)), reason))
 
 
 def _load_each(what: str, items: list, limit: int | None, load, skip_bad: bool, skipped: list[SkippedInput], threads: int) -> list:
@@ -104,7 +125,7 @@ def _load_each(what: str, items: list, limit: int | None, load, skip_bad: bool, 
             if not isinstance(outcome, BadInput):
                 loaded.append(outcome)
             elif skip_bad:
-                skipped.append(SkippedInput(what, str(item[0]), str(outcome)))
+                skipped.append(SkippedInput(what, printable(str(item[0])), printable(str(outcome))))
             else:
                 raise outcome
     if not loaded:
@@ -174,9 +195,11 @@ def has_alpha(image: Image.Image) -> bool:
 
 def _load_backgrounds(options: BuildOptions, skip_bad: bool, skipped: list[SkippedInput], threads: int) -> list[Background]:
     files = list_files(options.backgrounds, "background")
+    _skip_unread("background", options.backgrounds, IMAGE_SUFFIXES, skipped)
     depth_files: list[Path | None] = [None] * len(files)
     if options.background_depths:
         candidates = list_files(options.background_depths, "background depth", DEPTH_SUFFIXES)
+        _skip_unread("background depth", options.background_depths, DEPTH_SUFFIXES, skipped)
         depth_files = match_by_stem_or_number(files, candidates)  # on whole folders: the layout is theirs
     if not skip_bad:
         files = files[: options.num_backgrounds]
@@ -201,7 +224,7 @@ def _load_background(path: Path, depth_path: Path | None, size: int, fov: float)
     if depth_path is not None:
         depth = _read_depth(depth_path, (image.height, image.width), digests)
         depth = np.asarray(Image.fromarray(depth, "F").crop(box).resize((size, size), Image.Resampling.BILINEAR))
-    return Background(path.stem, np.asarray(rgb, dtype=np.uint8), depth, intrinsics, origin, sha256=tuple(digests))
+    return Background(printable(path.stem), np.asarray(rgb, dtype=np.uint8), depth, intrinsics, origin, sha256=tuple(digests))
 
 
 def _read_depth(path: Path, shape: tuple[int, int], digests: list[str] | None = None) -> np.ndarray:
@@ -209,7 +232,7 @@ def _read_depth(path: Path, shape: tuple[int, int], digests: list[str] | None = 
     if path.suffix.lower() == ".npy":
         depth = _read_npy(path, shape, digests)
     else:
-        depth = np.asarray(open_image(path, digests), dtype=np.float32) * DEPTH_PNG_METRES_PER_UNIT
+        depth = np.asarray(_depth_image(path, digests), dtype=np.float32) * DEPTH_PNG_METRES_PER_UNIT
     if depth.shape != shape:
         raise BadInput(f"{path}: depth is {depth.shape[1]}x{depth.shape[0]}, its background is {shape[1]}x{shape[0]}", str(path))
     if not np.isfinite(depth).all():
@@ -217,6 +240,16 @@ def _read_depth(path: Path, shape: tuple[int, int], digests: list[str] | None = 
     if not (depth > 0).all():
         raise BadInput(f"{path}: depth holds zero or negative values; depth must be positive and finite", str(path))
     return depth
+
+
+def _depth_image(path: Path, digests: list[str] | None) -> Image.Image:
+    """A depth picture with one integer (16-bit or wider) or float channel: an 8-bit or colour picture of
+    depth holds grey levels, not millimetres, and read as millimetres it would put every pixel within 25 cm."""
+    image = open_image(path, digests)
+    if image.mode not in DEPTH_IMAGE_MODES:
+        raise BadInput(f"{path}: depth image is mode {image.mode}, not 16-bit greyscale (it holds grey levels, not "
+                       "millimetres): give depth as a 16-bit PNG in millimetres or .npy in metres", str(path))
+    return image
 
 
 def _read_npy(path: Path, shape: tuple[int, int], digests: list[str] | None = None) -> np.ndarray:
@@ -247,9 +280,11 @@ def _read_npy(path: Path, shape: tuple[int, int], digests: list[str] | None = No
 
 def _load_foregrounds(options: BuildOptions, skip_bad: bool, skipped: list[SkippedInput], threads: int) -> list[Foreground]:
     files = list_files(options.foregrounds, "foreground")
+    _skip_unread("foreground", options.foregrounds, IMAGE_SUFFIXES, skipped)
     mask_files: list[Path | None] = [None] * len(files)
     if options.masks:
         mask_files = match_by_stem_or_number(files, list_files(options.masks, "mask"))  # on whole folders
+        _skip_unread("mask", options.masks, IMAGE_SUFFIXES, skipped)
     if not skip_bad:
         files = files[: options.num_foregrounds]
     load = lambda f, m: _load_foreground(f, m, options)  # noqa: E731
@@ -269,7 +304,7 @@ def _load_foreground(path: Path, mask_path: Path | None, options: BuildOptions) 
         raise BadInput(f"foreground {path} has no alpha channel and no mask: pass --masks DIR or use RGBA cut-outs", str(path))
     rgba = np.dstack([np.asarray(to_rgb(image)), alpha])
     rgba = decontaminate(rgba) if options.decontaminate else rgba
-    return Foreground(path.stem, fit_cutout(rgba, options.fg_longest_side, path), cap_cutout(rgba, options.bg_size, path), sha256=tuple(digests))
+    return Foreground(printable(path.stem), fit_cutout(rgba, options.fg_longest_side, path), cap_cutout(rgba, options.bg_size, path), sha256=tuple(digests))
 
 
 def _mask_as_alpha(path: Path, size: tuple[int, int], soft: bool, digests: list[str] | None = None) -> np.ndarray:

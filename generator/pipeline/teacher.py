@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import pickle
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from ..config import TeacherSettings
 from ..errors import UserError
 from .device_depth import quantized_batches
+from .finite_depth import nth_image, require_finite
 from .handover import QuantizedDepth
 from ..hub import cached_only
 from .pil_resize import pil_resize
@@ -355,26 +356,36 @@ class DepthTeacher:
         with torch.inference_mode():
             return self.model(pixel_values=pixel_values.to(self.dtype)).predicted_depth
 
-    def predict(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
-        """uint8 (N, H, W, 3) -> float32 (N, H, W) depth at the input resolution, in batches."""
+    def predict(self, images: np.ndarray | torch.Tensor, where: Callable[[int], str] = nth_image) -> np.ndarray:
+        """uint8 (N, H, W, 3) -> float32 (N, H, W) depth at the input resolution, in batches; a map that is
+        not finite is one UserError line naming `where(i)`, its input."""
         batch = as_uint8_batch(images)
         count, height, width, _ = batch.shape
         result = np.empty((count, height, width), dtype=np.float32)
         for start in range(0, count, self.options.batch_size):
             chunk = batch[start : start + self.options.batch_size]
             result[start : start + len(chunk)] = self._predict_chunk(chunk).cpu().numpy()
+        self._require_finite(result.min(axis=(1, 2), initial=np.inf), result.max(axis=(1, 2), initial=-np.inf), where)
         return result
 
-    def predict_quantized(self, images: np.ndarray | torch.Tensor, into: QuantizedDepth | None = None) -> QuantizedDepth:
+    def predict_quantized(
+        self, images: np.ndarray | torch.Tensor, into: QuantizedDepth | None = None, where: Callable[[int], str] = nth_image,
+    ) -> QuantizedDepth:
         """uint8 (N, H, W, 3) -> each depth map at the input resolution as stored (uint16 and its range,
         encode.quantize_depth's bits), quantised on the device in batches: what the workers are handed.
-        `into`: arrays of that shape to write them to (and return), such as memory the workers share."""
+        `into`: arrays of that shape to write them to (and return), such as memory the workers share. A map
+        that is not finite is one UserError line naming `where(i)`, its input."""
         batch = as_uint8_batch(images)
         count, height, width, _ = batch.shape
         size = self.options.batch_size
         chunks = (batch[start : start + size] for start in range(0, count, size))
         with torch.inference_mode():
-            return quantized_batches(chunks, self._predict_chunk, (count, height, width), self.device, into)
+            depths = quantized_batches(chunks, self._predict_chunk, (count, height, width), self.device, into)
+        self._require_finite(depths.mins, depths.maxs, where)
+        return depths
+
+    def _require_finite(self, mins: np.ndarray, maxs: np.ndarray, where: Callable[[int], str]) -> None:
+        require_finite(mins, maxs, self.options.model, DTYPE_NAMES[self.dtype], where)
 
     def _predict_chunk(self, chunk: torch.Tensor) -> torch.Tensor:
         # Move uint8 (4x smaller than float) to the device, then do everything there.
