@@ -1,5 +1,6 @@
 """Real heights of user foregrounds, for floor placement: `--fg-heights FILE` (CSV `name,height_m`, the name
-being the file's stem, an optional header line) and `--fg-height M` for the ones it does not list."""
+being the file's stem, an optional header line, an optional third column such as the `category` that
+`cutouts` writes) and `--fg-height M` for the ones it does not list."""
 
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ def read_heights(path: str | Path) -> dict[str, float]:
         raise UserError(f"cannot read --fg-heights {path}: {getattr(error, 'strerror', None) or error}") from None
     heights: dict[str, float] = {}
     for number, row in enumerate(rows, start=1):
-        if not row or (number == 1 and row[-1].strip().lower() in ("height_m", "height")):
+        if not row or (number == 1 and len(row) > 1 and row[1].strip().lower() in ("height_m", "height")):
             continue
-        if len(row) != 2:
-            raise UserError(f"--fg-heights {path} line {number}: expected name,height_m; got {','.join(row)!r}")
+        if len(row) not in (2, 3):
+            raise UserError(f"--fg-heights {path} line {number}: expected name,height_m[,category]; got {','.join(row)!r}")
         name, value = row[0].strip(), row[1].strip()
         try:
             height = float(value)

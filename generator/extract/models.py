@@ -1,0 +1,72 @@
+"""The cut-out stages' models: each a Hub id or a local folder loaded through its transformers Auto class,
+with the depth teacher's loading rules (pipeline/loading.py): device and dtype flags, no remote code
+unless asked, and one line in seconds when the Hub cannot be reached."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..errors import UserError
+from ..pipeline.loading import ModelRole, backend_kwarg, dtype_kwarg, load_checked
+
+# Defaults (README "Cut-outs from photos" says why these and what each downloads).
+DEFAULT_DETECTOR = "IDEA-Research/grounding-dino-tiny"
+DEFAULT_CLASS_DETECTOR = "facebook/mask2former-swin-tiny-coco-instance"
+DEFAULT_SEGMENTER = "facebook/sam-vit-base"
+DEFAULT_MATTING_MODEL = "hustvl/vitmatte-small-composition-1k"
+
+OFFLINE_HINT = ("with the models already downloaded set HF_HUB_OFFLINE=1, or pass local folders to "
+                "--detector, --segmenter and --matting-model")
+DETECTOR = ModelRole("detector", "--detector", "pass a local folder to --detector", OFFLINE_HINT)
+SEGMENTER = ModelRole("segmenter", "--segmenter", "pass a local folder to --segmenter", OFFLINE_HINT)
+MATTING = ModelRole("matting model", "--matting-model", "pass a local folder to --matting-model, or use --no-matting", OFFLINE_HINT)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    name: str  # the id or folder it was loaded from
+    model: Any
+    processor: Any
+
+
+def _load(name: str, role: ModelRole, model_class: Any, processor_class: Any, remote: bool, device: torch.device, dtype: torch.dtype) -> Loaded:
+    def load(common: dict) -> tuple[Any, Any]:
+        processor = processor_class.from_pretrained(name, **common, **backend_kwarg())
+        model = model_class.from_pretrained(name, **common, **dtype_kwarg(dtype))
+        return model, processor
+
+    model, processor = load_checked(name, role, remote, load)
+    return Loaded(name, model.to(device=device, dtype=dtype).eval(), processor)
+
+
+def load_text_detector(name: str, remote: bool, device: torch.device, dtype: torch.dtype) -> Loaded:
+    from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
+
+    return _load(name, DETECTOR, AutoModelForZeroShotObjectDetection, AutoProcessor, remote, device, dtype)
+
+
+def load_class_detector(name: str, remote: bool, device: torch.device, dtype: torch.dtype) -> Loaded:
+    from transformers import AutoImageProcessor, AutoModelForUniversalSegmentation
+    from transformers.utils import is_scipy_available
+
+    if not is_scipy_available():  # transformers builds Mask2Former's training loss, which imports scipy, with the model
+        raise UserError("--classes needs scipy (the segmentation models' code in transformers imports it): pip install scipy")
+    return _load(name, DETECTOR, AutoModelForUniversalSegmentation, AutoImageProcessor, remote, device, dtype)
+
+
+def load_segmenter(name: str, remote: bool, device: torch.device, dtype: torch.dtype) -> Loaded:
+    from transformers import AutoModelForMaskGeneration, AutoProcessor
+
+    return _load(name, SEGMENTER, AutoModelForMaskGeneration, AutoProcessor, remote, device, dtype)
+
+
+def load_matting(name: str, remote: bool, device: torch.device, dtype: torch.dtype) -> Loaded:
+    import transformers
+    from transformers import AutoImageProcessor
+
+    # The Auto class for matting is recent; before it, ViTMatte's own class is the way in.
+    model_class = getattr(transformers, "AutoModelForImageMatting", None) or transformers.VitMatteForImageMatting
+    return _load(name, MATTING, model_class, AutoImageProcessor, remote, device, dtype)
