@@ -5,7 +5,7 @@ unless asked, and one line in seconds when the Hub cannot be reached."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -32,8 +32,12 @@ class Loaded:
     processor: Any
 
 
-def _load(name: str, role: ModelRole, model_class: Any, processor_class: Any, remote: bool, device: torch.device, dtype: torch.dtype) -> Loaded:
+def _load(name: str, role: ModelRole, classes: Callable[[], tuple[Any, Any]], remote: bool, device: torch.device, dtype: torch.dtype) -> Loaded:
+    """`classes()` gives the model's and the processor's classes: it imports transformers, which takes
+    seconds, so it runs after the Hub was found reachable (offline, the one line comes first)."""
+
     def load(common: dict) -> tuple[Any, Any]:
+        model_class, processor_class = classes()
         processor = processor_class.from_pretrained(name, **common, **backend_kwarg())
         model = model_class.from_pretrained(name, **common, **dtype_kwarg(dtype))
         return model, processor
@@ -43,30 +47,43 @@ def _load(name: str, role: ModelRole, model_class: Any, processor_class: Any, re
 
 
 def load_text_detector(name: str, remote: bool, device: torch.device, dtype: torch.dtype) -> Loaded:
-    from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
+    def classes():
+        from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
-    return _load(name, DETECTOR, AutoModelForZeroShotObjectDetection, AutoProcessor, remote, device, dtype)
+        return AutoModelForZeroShotObjectDetection, AutoProcessor
+
+    return _load(name, DETECTOR, classes, remote, device, dtype)
 
 
 def load_class_detector(name: str, remote: bool, device: torch.device, dtype: torch.dtype) -> Loaded:
-    from transformers import AutoImageProcessor, AutoModelForUniversalSegmentation
     from transformers.utils import is_scipy_available
 
     if not is_scipy_available():  # transformers builds Mask2Former's training loss, which imports scipy, with the model
         raise UserError("--classes needs scipy (the segmentation models' code in transformers imports it): pip install scipy")
-    return _load(name, DETECTOR, AutoModelForUniversalSegmentation, AutoImageProcessor, remote, device, dtype)
+
+    def classes():
+        from transformers import AutoImageProcessor, AutoModelForUniversalSegmentation
+
+        return AutoModelForUniversalSegmentation, AutoImageProcessor
+
+    return _load(name, DETECTOR, classes, remote, device, dtype)
 
 
 def load_segmenter(name: str, remote: bool, device: torch.device, dtype: torch.dtype) -> Loaded:
-    from transformers import AutoModelForMaskGeneration, AutoProcessor
+    def classes():
+        from transformers import AutoModelForMaskGeneration, AutoProcessor
 
-    return _load(name, SEGMENTER, AutoModelForMaskGeneration, AutoProcessor, remote, device, dtype)
+        return AutoModelForMaskGeneration, AutoProcessor
+
+    return _load(name, SEGMENTER, classes, remote, device, dtype)
 
 
 def load_matting(name: str, remote: bool, device: torch.device, dtype: torch.dtype) -> Loaded:
-    import transformers
-    from transformers import AutoImageProcessor
+    def classes():
+        import transformers
 
-    # The Auto class for matting is recent; before it, ViTMatte's own class is the way in.
-    model_class = getattr(transformers, "AutoModelForImageMatting", None) or transformers.VitMatteForImageMatting
-    return _load(name, MATTING, model_class, AutoImageProcessor, remote, device, dtype)
+        # The Auto class for matting is recent; before it, ViTMatte's own class is the way in.
+        model_class = getattr(transformers, "AutoModelForImageMatting", None) or transformers.VitMatteForImageMatting
+        return model_class, transformers.AutoImageProcessor
+
+    return _load(name, MATTING, classes, remote, device, dtype)
