@@ -144,3 +144,35 @@ def test_offline_the_default_models_fail_within_15_s_with_one_line(where, silent
     assert "network" in result.stderr and "HF_HUB_OFFLINE=1" in result.stderr and "--detector" in result.stderr
     assert seconds < 15, seconds
     assert not out.exists()
+
+
+def test_the_datasets_builder_cuts_out_data_dir_photos_with_a_prompt(models, tmp_path):
+    from mono_depth_mask import MonoDepthMask
+
+    from generator.config import BuildOptions, TeacherSettings
+    from generator.errors import UserError
+    from generator.extract.gates import Gates
+
+    data_dir = tmp_path / "inputs"
+    write_photos(data_dir / "photos", 2)
+    write_backgrounds(data_dir / "backgrounds", 2)
+    tiny = {"detector": str(models["detector"]), "segmenter": str(models["segmenter"]), "matting_model": str(models["matting"])}
+    build = BuildOptions(depth="none", bg_size=64, placements=1, num_foregrounds=2, test_fraction=0)
+    cache = str(tmp_path / "cache")
+
+    def builder(**kwargs):
+        return MonoDepthMask(config_name="full", data_dir=str(data_dir), cache_dir=cache, build=build,
+                             teacher=TeacherSettings(device="cpu"), **kwargs)
+
+    with pytest.raises(UserError, match="prompt"):
+        builder(**tiny)._options()
+    tiny["gates"] = Gates(min_score=0, min_side_px=4)  # random weights: boxes and scores are anywhere
+    dogs = builder(prompt="a dog", **tiny)
+    dogs.download_and_prepare()
+    rows = dogs.as_dataset()["train"]
+    assert len(rows) > 0 and rows.features["image"] is not None
+    assert builder(prompt="a cat", **tiny).config_id != dogs.config_id
+    assert builder(prompt="a dog", **{**tiny, "matting_model": None}).config_id != dogs.config_id
+    assert builder(prompt="a dog", **{**tiny, "gates": Gates(min_score=0.5)}).config_id != dogs.config_id
+    assert builder(prompt="a dog", **tiny).config_id == dogs.config_id
+
