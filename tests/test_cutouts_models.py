@@ -17,14 +17,16 @@ import torch
 from PIL import Image
 
 from generator.cli import main
-from generator.extract.find import ClassFinder, TextFinder
+from generator.extract.find import ClassFinder, TextFinder, target_sizes
 from generator.extract.matte import Matter
 from generator.extract.models import load_class_detector, load_matting, load_segmenter, load_text_detector
 from generator.extract.segment import BoxSegmenter
 from generator.extract.trimap import BACKGROUND, FOREGROUND, make_trimap
 from tests.inputs import photo, write_backgrounds
 from tests.test_offline import offline_env, silent_endpoint  # noqa: F401 - a fixture
-from tests.tiny_cutout_models import save_tiny_grounding_dino, save_tiny_mask2former, save_tiny_sam, save_tiny_vitmatte
+from tests.tiny_cutout_models import (
+    save_tiny_grounding_dino, save_tiny_mask2former, save_tiny_owlv2, save_tiny_sam, save_tiny_vitmatte,
+)
 
 CPU, FP32 = torch.device("cpu"), torch.float32
 
@@ -52,6 +54,30 @@ def test_the_text_detector_finds_boxes_inside_each_photo(models):
             x0, y0, x1, y1 = f.box
             assert -1 <= x0 <= x1 <= width + 1 and -1 <= y0 <= y1 <= height + 1 and 0 <= f.score <= 1
             assert f.label in ("a dog", "a cat")
+
+
+def test_owlv2_finds_boxes_of_the_prompt_phrases_on_its_padded_square(tmp_path):
+    pytest.importorskip("scipy", reason="OWLv2's PIL image processor resizes with scipy")
+    loaded = load_text_detector(str(save_tiny_owlv2(tmp_path / "owl")), False, CPU, FP32)
+    images = photos()
+    finder = TextFinder(loaded.model, loaded.processor, "a dog. a cat", 0.0, CPU, FP32)
+    assert finder.square and target_sizes(images, finder.square) == [(120, 120), (140, 140)]
+    found = finder(images)
+    assert all(found) and {f.label for objects in found for f in objects} <= {"a dog", "a cat"}
+
+
+def test_without_a_package_a_processor_needs_the_run_ends_in_one_line(tmp_path, monkeypatch):
+    from generator.errors import UserError
+    from generator.extract.run import CutoutOptions, Stages, make_cutouts
+
+    def find(photos):
+        raise ImportError("\nOwlv2ImageProcessorPil requires the scipy library but it was not found in your environment.")
+
+    write_photos(tmp_path / "photos", 1)
+    options = CutoutOptions(photos=str(tmp_path / "photos"), out=tmp_path / "out", prompt="a dog", progress=False)
+    with pytest.raises(UserError, match="needs a package that is not installed: Owlv2ImageProcessorPil requires the scipy"):
+        make_cutouts(options, Stages(find=find, segment=None, matte=None))
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_segmenter_gives_one_mask_per_box_at_the_photo_size(models):
@@ -176,3 +202,41 @@ def test_the_datasets_builder_cuts_out_data_dir_photos_with_a_prompt(models, tmp
     assert builder(prompt="a dog", **{**tiny, "gates": Gates(min_score=0.5)}).config_id != dogs.config_id
     assert builder(prompt="a dog", **tiny).config_id == dogs.config_id
 
+
+
+def test_classes_without_scipy_is_one_line(tmp_path, monkeypatch, capsys):
+    import transformers.utils
+
+    monkeypatch.setattr(transformers.utils, "is_scipy_available", lambda: False)
+    write_photos(tmp_path / "photos", 1)
+    code = main(["cutouts", str(tmp_path / "photos"), "--classes", "dog", "--out", str(tmp_path / "never"), "--no-progress"])
+    error = capsys.readouterr().err
+    assert code == 2 and error == "error: --classes needs scipy (the segmentation models' code in transformers imports it): pip install scipy\n"
+    assert not (tmp_path / "never").exists()
+
+
+def test_classes_the_detector_does_not_know_are_one_line(tmp_path, capsys):
+    pytest.importorskip("scipy", reason="transformers builds Mask2Former only with scipy")
+    folder = save_tiny_mask2former(tmp_path / "m2f")
+    write_photos(tmp_path / "photos", 1)
+    code = main(["cutouts", str(tmp_path / "photos"), "--classes", "dog,unicorn", "--detector", str(folder),
+                 "--no-matting", "--out", str(tmp_path / "never"), "--no-progress"])
+    error = capsys.readouterr().err
+    assert code == 2 and error.startswith("error: --classes unicorn: not a label of the detector (its labels include chair, dog, person")
+    assert not (tmp_path / "never").exists()
+
+
+def test_the_command_with_classes_mattes_the_segmenters_masks(models, tmp_path):
+    pytest.importorskip("scipy", reason="transformers builds Mask2Former only with scipy")
+    folder = save_tiny_mask2former(tmp_path / "m2f")
+    write_photos(tmp_path / "photos", 2)
+    out = tmp_path / "cut"
+    assert main(["cutouts", str(tmp_path / "photos"), "--classes", "dog,person", "--detector", str(folder), "--per-photo", "all",
+                 "--matting-model", str(models["matting"]), "--min-score", "0", "--min-size", "4", "--out", str(out),
+                 "--no-progress"]) == 0
+    report = json.loads((out / "cutouts.json").read_text())
+    assert report["models"] == {"detector": "m2f", "segmenter": None, "matting": "vitmatte"}
+    assert report["asked"]["classes"] == ["dog", "person"] and report["objects"]
+    assert {o["label"] for o in report["objects"]} <= {"dog", "person"}
+    written = [o for o in report["objects"] if o["cutout"]]
+    assert all((out / o["cutout"]).is_file() and o["category"] == o["label"] for o in written)

@@ -71,3 +71,20 @@ def save_tiny_mask2former(folder: str | Path, labels: tuple[str, ...] = ("person
     )
     image_processor = t.Mask2FormerImageProcessorPil(size={"shortest_edge": 64, "longest_edge": 96}, size_divisor=32)
     return _save(t.Mask2FormerForUniversalSegmentation(config), image_processor, folder)
+
+
+# A CLIP byte-pair vocabulary for "a dog" and "a cat"; id 0 is no token (OWL masks queries starting with 0).
+CLIP_TOKENS = ["!", "<|startoftext|>", "<|endoftext|>", "a</w>", "d", "o", "g</w>", "do", "dog</w>", "c", "a", "t</w>", "ca", "cat</w>", ".</w>"]
+CLIP_MERGES = [("d", "o"), ("do", "g</w>"), ("c", "a"), ("ca", "t</w>")]
+
+
+def save_tiny_owlv2(folder: str | Path, seed: int = 0) -> Path:
+    """OWLv2 at 64 px with a CLIP tokenizer over CLIP_TOKENS; its PIL processor needs scipy to resize."""
+    torch.manual_seed(seed)
+    tokenizer = t.CLIPTokenizer(vocab={token: index for index, token in enumerate(CLIP_TOKENS)}, merges=CLIP_MERGES)
+    text = t.Owlv2TextConfig(vocab_size=len(CLIP_TOKENS), hidden_size=16, intermediate_size=16, num_hidden_layers=1,
+                             num_attention_heads=2, max_position_embeddings=16, bos_token_id=1, eos_token_id=2, pad_token_id=2)
+    vision = t.Owlv2VisionConfig(hidden_size=16, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2, image_size=64, patch_size=16)
+    config = t.Owlv2Config(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=16)
+    processor = t.Owlv2Processor(image_processor=t.Owlv2ImageProcessorPil(size={"height": 64, "width": 64}), tokenizer=tokenizer)
+    return _save(t.Owlv2ForObjectDetection(config), processor, folder)

@@ -13,6 +13,9 @@ import torch
 from ..errors import UserError
 
 GROUNDING_TYPES = ("grounding-dino", "mm-grounding-dino")  # text as "a dog. a cat.", token-level scores
+# Detectors whose processor pads each photo to a square (bottom and right) before resizing: their boxes are
+# relative to that square.
+SQUARE_PADDED_TYPES = ("owlv2",)
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class TextFinder:
         self.phrases = prompt_phrases(prompt)
         self.threshold, self.device, self.dtype = threshold, device, dtype
         self.grounding = model.config.model_type in GROUNDING_TYPES
+        self.square = model.config.model_type in SQUARE_PADDED_TYPES
 
     def __call__(self, photos: list[np.ndarray]) -> list[list[Found]]:
         text = ". ".join(self.phrases) + "." if self.grounding else self.phrases
@@ -47,7 +51,7 @@ class TextFinder:
         with torch.inference_mode():
             outputs = self.model(**inputs)
         outputs = cpu_float32(outputs)
-        sizes = [photo.shape[:2] for photo in photos]
+        sizes = target_sizes(photos, self.square)
         if self.grounding:
             results = self.processor.post_process_grounded_object_detection(
                 outputs, inputs["input_ids"], threshold=self.threshold, text_threshold=self.threshold, target_sizes=sizes)
@@ -55,6 +59,11 @@ class TextFinder:
             results = self.processor.post_process_grounded_object_detection(
                 outputs, threshold=self.threshold, target_sizes=sizes, text_labels=[self.phrases] * len(photos))
         return [_founds(result, self.phrases) for result in results]
+
+
+def target_sizes(photos: list[np.ndarray], square: bool) -> list[tuple[int, int]]:
+    """The sizes the detector's relative boxes scale to: each photo's, or the square it was padded to."""
+    return [(max(p.shape[:2]),) * 2 if square else tuple(p.shape[:2]) for p in photos]
 
 
 def cpu_float32(outputs: Any) -> Any:

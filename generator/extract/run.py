@@ -112,7 +112,11 @@ def make_cutouts(options: CutoutOptions, stages: Stages | None = None) -> dict:
         size = options.settings.batch_size
         batches = [photos[start : start + size] for start in range(0, len(photos), size)]
         for batch in tqdm(batches, unit="batch", desc="cutouts", disable=not options.progress, dynamic_ncols=True):
-            _cut_batch(batch, options, stages, folder, records, rows)
+            try:
+                _cut_batch(batch, options, stages, folder, records, rows)
+            except ImportError as error:  # a processor's optional dependency (OWLv2's PIL resize needs scipy, ...)
+                reason = " ".join(str(error).split())[:200]
+                raise UserError(f"a model of this run needs a package that is not installed: {reason}") from None
         counts.update(write_report(folder, records, _named(options), _asked(options)))
         counts["heights"] = write_heights(folder, records)
         if options.gallery:
