@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from .trimap import BACKGROUND, FOREGROUND, UNKNOWN
 
 MAX_SIDE = 1024  # working size of a region's longest side
+REGION_MARGIN_PX = 8  # photo around the trimap's band that the model sees as context
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,9 @@ class Region:
         return array[self.top : self.bottom, self.left : self.right]
 
 
-def working_size(height: int, width: int, max_side: int = MAX_SIDE) -> tuple[int, int]:
-    """The region's size for the model: unchanged up to `max_side`, else shrunk to it, aspect kept."""
-    scale = min(1.0, max_side / max(height, width))
+def working_size(height: int, width: int) -> tuple[int, int]:
+    """The region's size for the model: unchanged up to MAX_SIDE, else shrunk to it, aspect kept."""
+    scale = min(1.0, MAX_SIDE / max(height, width))
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
@@ -68,7 +69,7 @@ class Matter:
         return alphas
 
     def _batch(self, photos: list[np.ndarray], trimaps: list[np.ndarray]) -> list[np.ndarray]:
-        regions = [Region.around(trimap, margin=8) for trimap in trimaps]
+        regions = [Region.around(trimap, REGION_MARGIN_PX) for trimap in trimaps]
         sizes = [working_size(r.bottom - r.top, r.right - r.left) for r in regions]
         images = [_resize(r.of(photo), size, "bilinear") for r, photo, size in zip(regions, photos, sizes)]
         small_trimaps = [_resize(r.of(trimap), size, "nearest-exact") for r, trimap, size in zip(regions, trimaps, sizes)]

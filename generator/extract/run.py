@@ -3,7 +3,7 @@ crop, every object recorded, and the output folder filled beside DIR and swapped
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -131,24 +131,24 @@ def _named(options: CutoutOptions) -> dict:
 
 
 def _asked(options: CutoutOptions) -> dict:
-    return {"prompt": options.prompt, "classes": list(options.classes), "per_photo": options.per_photo}
+    return {"prompt": options.prompt, "classes": list(options.classes), "per_photo": options.per_photo, "gates": asdict(options.gates)}
 
 
 def _cut_batch(paths: list[Path], options: CutoutOptions, stages: Stages, folder: Path, records: list, rows: list) -> None:
     images = [np.asarray(to_rgb(open_image(path))) for path in paths]
     found = stages.find(images)
     reasons = [select(f, image.shape, options.gates, options.per_photo == "one") for f, image in zip(found, images)]
-    kept = [[f for f, reason in zip(fs, rs) if reason is None] for fs, rs in zip(found, reasons)]
-    masks = _masks(stages, images, kept)
-    jobs = [(i, f, m) for i, (fs, ms) in enumerate(zip(kept, masks)) for f, m in zip(fs, ms) if m.any()]
-    alphas = _alphas(stages, [images[i] for i, _, _ in jobs], [m for _, _, m in jobs])
-    matted = {id(f): (mask, alpha) for (_, f, mask), alpha in zip(jobs, alphas)}
-    for path, image, fs, rs in zip(paths, images, found, reasons):
+    kept = [[j for j, reason in enumerate(rs) if reason is None] for rs in reasons]
+    masks = _masks(stages, images, [[fs[j] for j in js] for fs, js in zip(found, kept)])
+    # (photo, object) -> mask, for the objects kept whose mask is not empty: those are matted, in one list
+    segmented = {(p, j): mask for p, js in enumerate(kept) for j, mask in zip(js, masks[p]) if mask.any()}
+    alphas = dict(zip(segmented, _alphas(stages, [images[p] for p, _ in segmented], list(segmented.values()))))
+    for p, (path, image, fs, rs) in enumerate(zip(paths, images, found, reasons)):
         written = 0
-        for f, reason in sorted(zip(fs, rs), key=lambda pair: -pair[0].score):
-            name = None
+        for j in sorted(range(len(fs)), key=lambda j: -fs[j].score):
+            f, reason, name = fs[j], rs[j], None
             if reason is None:
-                mask, alpha = matted.get(id(f), (None, None))
+                alpha = alphas.get((p, j))
                 reason = ALL_TRANSPARENT if alpha is None else alpha_reason(alpha, f.box, options.gates)
             if reason is None:
                 name = path.stem if options.per_photo == "one" else f"{path.stem}_{written}"
@@ -156,7 +156,7 @@ def _cut_batch(paths: list[Path], options: CutoutOptions, stages: Stages, folder
                 Image.fromarray(cutout, "RGBA").save(folder / FOREGROUNDS / f"{name}.png")
                 written += 1
                 if len(rows) < GALLERY_ROWS:
-                    rows.append(gallery_row(image, list(f.box), mask, alpha, cutout))
+                    rows.append(gallery_row(image, list(f.box), segmented[p, j], alpha, cutout))
             records.append(_record(path, f, options, name, reason))
 
 
