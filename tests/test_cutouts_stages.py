@@ -59,6 +59,18 @@ def test_the_unknown_band_follows_the_object_size(side, width):
     assert np.array_equal(row, expected)
 
 
+def test_at_the_photo_border_the_band_stays_inside_the_mask():
+    mask = np.zeros((300, 400), bool)
+    mask[:100, :100] = True  # the photo's top-left corner
+    trimap = make_trimap(mask)
+    expected = np.zeros(mask.shape, np.uint8)
+    expected[:104, :104] = UNKNOWN
+    expected[:96, :96] = FOREGROUND  # beyond the array counts as background: the band runs along the border too
+    expected[:4, :] = np.where(expected[:4, :] == FOREGROUND, UNKNOWN, expected[:4, :])
+    expected[:, :4] = np.where(expected[:, :4] == FOREGROUND, UNKNOWN, expected[:, :4])
+    assert np.array_equal(trimap, expected)
+
+
 def test_without_matting_the_mask_is_softened_at_its_edge():
     mask = square_mask(100, 30)
     alpha = soft_alpha(mask)

@@ -38,11 +38,23 @@ def erode(mask: np.ndarray, radius: int) -> np.ndarray:
     return box_blur(mask.astype(np.float32), radius) > 1 - 1e-4
 
 
+def around(mask: np.ndarray, reach: int) -> tuple[slice, slice]:
+    """The mask's bounding box grown by `reach` px and clipped to the array: all that an erosion, a
+    dilation or a blur reaching that far can change (the rest of a large photo stays background)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return slice(0, 0), slice(0, 0)
+    return (slice(max(0, rows[0] - reach), rows[-1] + 1 + reach), slice(max(0, cols[0] - reach), cols[-1] + 1 + reach))
+
+
 def make_trimap(mask: np.ndarray, width: int | None = None) -> np.ndarray:
     """uint8 (H, W): 255 well inside the mask, 0 well outside, 128 within `width` (default band_width) of its edge."""
     width = band_width(mask) if width is None else width
-    trimap = np.where(dilate(mask, width), UNKNOWN, BACKGROUND).astype(np.uint8)
-    trimap[erode(mask, width)] = FOREGROUND
+    trimap = np.zeros(mask.shape, np.uint8)
+    box = around(mask, width + 1)
+    part = mask[box]
+    trimap[box] = np.where(dilate(part, width), UNKNOWN, BACKGROUND)
+    trimap[box][erode(part, width)] = FOREGROUND
     return trimap
 
 
@@ -50,8 +62,11 @@ def soft_alpha(mask: np.ndarray) -> np.ndarray:
     """uint8 alpha from a mask alone: its edge softened by a blur that follows the object's size, the
     inside opaque and the outside transparent as the mask says."""
     radius = max(MIN_SOFT_PX, round(SOFT_SHARE * object_size(mask)))
-    soft = gaussian_blur(mask.astype(np.float32), radius)
-    alpha = np.rint(np.clip(soft, 0, 1) * 255).astype(np.uint8)
-    alpha[erode(mask, 3 * radius)] = 255
-    alpha[~dilate(mask, 3 * radius)] = 0
+    alpha = np.zeros(mask.shape, np.uint8)
+    box = around(mask, 3 * radius + 1)  # three box passes of `radius` reach 3 radius px
+    part = mask[box]
+    soft = np.rint(np.clip(gaussian_blur(part.astype(np.float32), radius), 0, 1) * 255).astype(np.uint8)
+    soft[erode(part, 3 * radius)] = 255
+    soft[~dilate(part, 3 * radius)] = 0
+    alpha[box] = soft
     return alpha
