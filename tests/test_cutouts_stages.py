@@ -38,6 +38,30 @@ def test_a_class_has_its_typical_height():
     assert find_class("cups").height_m == 0.1
 
 
+def test_detector_post_processing_keywords_follow_its_signature():
+    from generator.extract.find import threshold_kwargs
+
+    def grounding_before_4_51(outputs, input_ids, box_threshold=0.25, text_threshold=0.25, target_sizes=None): ...
+    def grounding(outputs, input_ids=None, threshold=0.25, text_threshold=0.25, target_sizes=None, text_labels=None): ...
+    def owl_before_4_51(outputs, threshold=0.1, target_sizes=None): ...
+    def owl(outputs, threshold=0.1, target_sizes=None, text_labels=None): ...
+
+    labels = [["a dog"]]
+    assert threshold_kwargs(grounding_before_4_51, 0.2, labels) == {"box_threshold": 0.2}
+    assert threshold_kwargs(grounding, 0.2, labels) == {"threshold": 0.2}
+    assert threshold_kwargs(owl_before_4_51, 0.2, labels) == {"threshold": 0.2}
+    assert threshold_kwargs(owl, 0.2, labels) == {"threshold": 0.2, "text_labels": labels}
+
+
+def test_labels_without_text_labels_are_the_phrases():
+    from generator.extract.find import _founds
+
+    owl_old = {"scores": torch.tensor([0.5, 0.4]), "boxes": torch.zeros(2, 4), "labels": torch.tensor([1, 0])}
+    assert [f.label for f in _founds(owl_old, ["a dog", "a cat"])] == ["a cat", "a dog"]
+    grounding_old = {"scores": torch.tensor([0.5]), "boxes": torch.zeros(1, 4), "labels": ["dog"]}
+    assert [f.label for f in _founds(grounding_old, ["a dog", "a cat"])] == ["a dog"]
+
+
 def test_prompt_phrases():
     assert prompt_phrases(" A Dog. a cat .") == ["a dog", "a cat"]
 

@@ -4,6 +4,7 @@ zero-shot detector (Grounding DINO, OWLv2), or from class names with a closed-se
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,14 +52,25 @@ class TextFinder:
         with torch.inference_mode():
             outputs = self.model(**inputs)
         outputs = cpu_float32(outputs)
-        sizes = target_sizes(photos, self.square)
+        post_process = self.processor.post_process_grounded_object_detection
+        kwargs = threshold_kwargs(post_process, self.threshold, len(photos) * [self.phrases])
         if self.grounding:
-            results = self.processor.post_process_grounded_object_detection(
-                outputs, inputs["input_ids"], threshold=self.threshold, text_threshold=self.threshold, target_sizes=sizes)
+            kwargs["text_threshold"] = self.threshold
+            results = post_process(outputs, inputs["input_ids"].cpu(), target_sizes=target_sizes(photos, self.square), **kwargs)
         else:
-            results = self.processor.post_process_grounded_object_detection(
-                outputs, threshold=self.threshold, target_sizes=sizes, text_labels=[self.phrases] * len(photos))
+            results = post_process(outputs, target_sizes=target_sizes(photos, self.square), **kwargs)
         return [_founds(result, self.phrases) for result in results]
+
+
+def threshold_kwargs(post_process: Any, threshold: float, text_labels: list[list[str]]) -> dict:
+    """The post-processing's keyword arguments by the names it takes: `threshold` was `box_threshold` for
+    Grounding DINO before transformers 4.51, which also added `text_labels` (before it, labels were the
+    phrases' text for Grounding DINO and their index for OWL)."""
+    names = inspect.signature(post_process).parameters
+    kwargs = {"threshold" if "threshold" in names else "box_threshold": threshold}
+    if "text_labels" in names and "input_ids" not in names:  # OWL: the queries' text, to label the boxes with
+        kwargs["text_labels"] = text_labels
+    return kwargs
 
 
 def target_sizes(photos: list[np.ndarray], square: bool) -> list[tuple[int, int]]:
@@ -75,11 +87,18 @@ def cpu_float32(outputs: Any) -> Any:
 
 
 def _founds(result: dict, phrases: list[str]) -> list[Found]:
-    labels = result.get("text_labels") or [phrases[0]] * len(result["scores"])
+    if "text_labels" in result:
+        labels = result["text_labels"]
+    else:
+        labels = [phrases[int(label)] if _is_index(label) else str(label) for label in result["labels"]]
     return [
         Found(tuple(float(v) for v in box), float(score), _phrase_of(label, phrases))
         for box, score, label in zip(result["boxes"].tolist(), result["scores"].tolist(), labels)
     ]
+
+
+def _is_index(label: Any) -> bool:
+    return isinstance(label, int) or (isinstance(label, torch.Tensor) and not label.is_floating_point())
 
 
 def _phrase_of(label: str, phrases: list[str]) -> str:

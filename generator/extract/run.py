@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from ..config import TeacherSettings
+from ..config import TeacherSettings, recorded_model
 from ..errors import UserError
 from ..output.folder import replace_folder
 from ..pipeline.classes import find_class
@@ -127,7 +127,7 @@ def make_cutouts(options: CutoutOptions, stages: Stages | None = None) -> dict:
 
 
 def _named(options: CutoutOptions) -> dict:
-    return {role: (Path(name).name if name and Path(name).exists() else name) for role, name in options.models().items()}
+    return {role: recorded_model(name) for role, name in options.models().items()}
 
 
 def _asked(options: CutoutOptions) -> dict:
