@@ -80,8 +80,11 @@ def test_without_a_package_a_processor_needs_the_run_ends_in_one_line(tmp_path, 
     assert not (tmp_path / "out").exists()
 
 
-def test_the_segmenter_gives_one_mask_per_box_at_the_photo_size(models):
-    loaded = load_segmenter(str(models["segmenter"]), False, CPU, FP32)
+@pytest.mark.parametrize("hq", [False, True], ids=["sam", "sam-hq"])
+def test_the_segmenter_gives_one_mask_per_box_at_the_photo_size(hq, models, tmp_path):
+    folder = save_tiny_sam(tmp_path / "sam-hq", hq=True) if hq else models["segmenter"]
+    loaded = load_segmenter(str(folder), False, CPU, FP32)
+    assert type(loaded.model).__name__ == ("SamHQModel" if hq else "SamModel")
     images = photos(3)
     boxes = [[(10, 10, 60, 50), (5, 5, 40, 40)], [], [(20, 15, 70, 80)]]
     masks = BoxSegmenter(loaded.model, loaded.processor, CPU, FP32)(images, boxes)
@@ -211,7 +214,7 @@ def test_classes_without_scipy_is_one_line(tmp_path, monkeypatch, capsys):
     write_photos(tmp_path / "photos", 1)
     code = main(["cutouts", str(tmp_path / "photos"), "--classes", "dog", "--out", str(tmp_path / "never"), "--no-progress"])
     error = capsys.readouterr().err
-    assert code == 2 and error == "error: --classes needs scipy (the segmentation models' code in transformers imports it): pip install scipy\n"
+    assert code == 2 and error == "error: --classes needs scipy (the segmentation models' code in transformers imports it): pip install 'mono-depth-mask[cutouts]'\n"
     assert not (tmp_path / "never").exists()
 
 

@@ -39,17 +39,19 @@ def save_tiny_grounding_dino(folder: str | Path, seed: int = 0) -> Path:
     return _save(t.GroundingDinoForObjectDetection(config), t.GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer), folder)
 
 
-def save_tiny_sam(folder: str | Path, seed: int = 0) -> Path:
-    """SAM at 64 px with 16 px low-resolution masks."""
+def save_tiny_sam(folder: str | Path, seed: int = 0, hq: bool = False) -> Path:
+    """SAM (or SAM-HQ, `hq`) at 64 px with 16 px low-resolution masks."""
     torch.manual_seed(seed)
-    vision = t.SamVisionConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=16,
-                               output_channels=16, global_attn_indexes=[1], mlp_dim=32, window_size=2, num_pos_feats=8)
-    prompt = t.SamPromptEncoderConfig(hidden_size=16, image_size=64, patch_size=16, mask_input_channels=4)
-    decoder = t.SamMaskDecoderConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, mlp_dim=32, iou_head_hidden_dim=16)
-    config = t.SamConfig(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)
+    kind = "SamHQ" if hq else "Sam"
+    vision = getattr(t, f"{kind}VisionConfig")(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=16,
+                                               output_channels=16, global_attn_indexes=[1], mlp_dim=32, window_size=2, num_pos_feats=8)
+    prompt = getattr(t, f"{kind}PromptEncoderConfig")(hidden_size=16, image_size=64, patch_size=16, mask_input_channels=4)
+    decoder = getattr(t, f"{kind}MaskDecoderConfig")(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, mlp_dim=32,
+                                                     iou_head_hidden_dim=16, **({"vit_dim": 32} if hq else {}))
+    config = getattr(t, f"{kind}Config")(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)
     image_processor = t.SamImageProcessorPil(size={"longest_edge": 64}, pad_size={"height": 64, "width": 64},
                                              mask_size={"longest_edge": 16}, mask_pad_size={"height": 16, "width": 16})
-    return _save(t.SamModel(config), t.SamProcessor(image_processor=image_processor), folder)
+    return _save(getattr(t, f"{kind}Model")(config), getattr(t, f"{kind}Processor")(image_processor=image_processor), folder)
 
 
 def save_tiny_vitmatte(folder: str | Path, seed: int = 0) -> Path:

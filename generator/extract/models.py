@@ -59,7 +59,7 @@ def load_class_detector(name: str, remote: bool, device: torch.device, dtype: to
     from transformers.utils import is_scipy_available
 
     if not is_scipy_available():  # transformers builds Mask2Former's training loss, which imports scipy, with the model
-        raise UserError("--classes needs scipy (the segmentation models' code in transformers imports it): pip install scipy")
+        raise UserError("--classes needs scipy (the segmentation models' code in transformers imports it): pip install 'mono-depth-mask[cutouts]'")
 
     def classes():
         from transformers import AutoImageProcessor, AutoModelForUniversalSegmentation
