@@ -91,7 +91,7 @@ def test_a_failed_start_keeps_a_folder_that_existed(tmp_path, monkeypatch):
     from generator.errors import ServiceError
     from generator.pipeline import loading
 
-    def unreachable(model):
+    def unreachable(model, what, hint):
         raise ServiceError("the network is down")
 
     monkeypatch.setattr(loading, "cached_only", unreachable)
