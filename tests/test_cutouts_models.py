@@ -243,3 +243,21 @@ def test_the_command_with_classes_mattes_the_segmenters_masks(models, tmp_path):
     assert {o["label"] for o in report["objects"]} <= {"dog", "person"}
     written = [o for o in report["objects"] if o["cutout"]]
     assert all((out / o["cutout"]).is_file() and o["category"] == o["label"] for o in written)
+
+
+def test_remote_code_runs_only_with_the_flag(tmp_path, monkeypatch, capsys):
+    from generator.errors import UserError
+    from generator.extract import models as model_loading
+
+    asked = []
+
+    def refuse(name, role, trust_remote_code, load):
+        asked.append((name, role.what, trust_remote_code))
+        raise UserError("stopped before any download")
+
+    monkeypatch.setattr(model_loading, "load_checked", refuse)
+    write_photos(tmp_path / "photos", 1)
+    base = ["cutouts", str(tmp_path / "photos"), "--prompt", "a dog", "--out", str(tmp_path / "never"), "--no-progress"]
+    assert main(base) == 2 and main([*base, "--trust-remote-code"]) == 2
+    assert asked == [("IDEA-Research/grounding-dino-tiny", "detector", False), ("IDEA-Research/grounding-dino-tiny", "detector", True)]
+    assert not (tmp_path / "never").exists()
