@@ -22,8 +22,7 @@ from .device_depth import quantized_batches
 from .handover import QuantizedDepth
 from ..hub import OFFLINE_HINT
 from .loading import (
-    DTYPE_NAMES, ModelRole, backend_kwarg, dtype_kwarg, load_checked, model_identity, preprocessing_backend,
-    resolve_device, resolve_dtype,
+    DTYPE_NAMES, ModelRole, backend_kwarg, dtype_kwarg, load_checked, model_identity, resolve_device, resolve_dtype,
 )
 from .pil_resize import pil_resize
 from .torchvision_replay import torchvision_resize, torchvision_rescale_normalise
