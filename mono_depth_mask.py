@@ -13,6 +13,9 @@ without the CLI:
     # your own inputs: DIR/backgrounds, DIR/foregrounds and optionally DIR/masks, DIR/background_depths
     builder = MonoDepthMask(config_name="full", data_dir="DIR")
 
+    # plain photos in DIR/photos instead of DIR/foregrounds: cut out what the prompt names first
+    builder = MonoDepthMask(config_name="full", data_dir="DIR", prompt="a dog")
+
 Any build option can be changed with `build=BuildOptions(...)`. Features, split names and shard
 contents come from the same modules the CLI's writer uses (generator.schema, generator.engines.job), so a
 table built here is the table written to Parquet there.
@@ -28,6 +31,9 @@ import datasets
 
 from generator.config import BuildOptions, DepthPlan, TeacherSettings, default_depth_mode
 from generator.engines.job import shard_table
+from generator.errors import UserError
+from generator.extract.gates import Gates
+from generator.extract.models import DEFAULT_MATTING_MODEL, DEFAULT_SEGMENTER
 from generator.pipeline.plan import plan_shards
 from generator.pipeline.shard import make_context, shard_composites
 from generator.schema import FG_BG, features
@@ -35,6 +41,7 @@ from generator.schema import FG_BG, features
 _DESCRIPTION = "Foreground cut-outs and their flips pasted on backgrounds, with masks and depth maps."
 # Sub-folders of data_dir for the `full` config.
 INPUT_FOLDERS = {"backgrounds": "backgrounds", "foregrounds": "foregrounds", "masks": "masks", "background_depths": "background_depths"}
+PHOTOS = "photos"  # plain photos, cut out with the config's prompt when there is no foregrounds folder
 
 
 @dataclass
@@ -43,6 +50,27 @@ class MonoDepthMaskConfig(datasets.BuilderConfig):
 
     build: BuildOptions | None = field(default_factory=BuildOptions)  # None: decided from data_dir
     teacher: TeacherSettings = field(default_factory=TeacherSettings)
+    # data_dir/photos instead of data_dir/foregrounds: the objects `prompt` names are cut out of them first
+    # (the `cutouts` command, with these models; the teacher's device, dtype and batch size).
+    prompt: str | None = None
+    detector: str | None = None  # None: the cutouts command's default
+    segmenter: str = DEFAULT_SEGMENTER
+    matting_model: str | None = DEFAULT_MATTING_MODEL  # None: no matting, the mask softened at its edge
+    gates: Gates = field(default_factory=Gates)  # which objects become cut-outs (min score, min size, ...)
+
+    def cutout_options(self, photos: str, out: Path):
+        from generator.extract.run import CutoutOptions
+
+        return CutoutOptions(photos=photos, out=out, prompt=self.prompt, detector=self.detector, segmenter=self.segmenter,
+                             matting_model=self.matting_model, gates=self.gates, settings=self.teacher, progress=False)
+
+    def create_config_id(self, config_kwargs: dict, custom_features=None) -> str:
+        # Cut-outs made from photos depend on the prompt, on every model and on the gates, defaults included:
+        # all in the key.
+        if self.prompt:
+            models = {f"{role}_model": name for role, name in self.cutout_options("", Path()).models().items()}
+            config_kwargs = {**config_kwargs, "prompt": self.prompt, **models, "gates": dataclasses.asdict(self.gates)}
+        return super().create_config_id(config_kwargs, custom_features)
 
 
 def depth_from_inputs(found: dict[str, str]) -> BuildOptions:
@@ -70,10 +98,29 @@ class MonoDepthMask(datasets.ArrowBasedBuilder):
         if not (options and options.demo) and self.config.data_dir:
             root = Path(self.config.data_dir)
             found = {key: str(root / folder) for key, folder in INPUT_FOLDERS.items() if (root / folder).is_dir()}
+            if "foregrounds" not in found and (root / PHOTOS).is_dir():
+                found.update(self._cutouts(root / PHOTOS))
+                if options and options.fg_heights:  # the user's own heights win over the class table's
+                    found.pop("fg_heights", None)
             options = dataclasses.replace(options or depth_from_inputs(found), **found)
         options = options or depth_from_inputs({})
         options.validate()
         return options
+
+    def _cutouts(self, photos: Path) -> dict[str, str]:
+        """The photos' cut-outs (and their heights, where their class is known), made once into the cache."""
+        from generator.extract.report import HEIGHTS, REPORT
+        from generator.extract.run import FOREGROUNDS, make_cutouts
+
+        if not self.config.prompt:
+            raise UserError(f"{photos} holds plain photos: pass prompt=\"a dog\" (what to cut out of them) or give a foregrounds folder")
+        out = Path(self._cache_dir_root) / "mono_depth_mask_cutouts" / self.config_id
+        if not (out / REPORT).is_file():
+            make_cutouts(self.config.cutout_options(str(photos), out))
+        found = {"foregrounds": str(out / FOREGROUNDS)}
+        if (out / HEIGHTS).is_file():
+            found["fg_heights"] = str(out / HEIGHTS)
+        return found
 
     def _split_generators(self, dl_manager):
         options = self._options()

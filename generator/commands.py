@@ -84,10 +84,10 @@ def run_push(args: argparse.Namespace) -> None:
                commit_message=args.commit_message, create_pr=args.create_pr, token=args.token))
 
 
-def add_teacher_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, metavar="N", help="depth model batch size (default %(default)s)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="device of the depth model (default %(default)s)")
-    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="depth model precision; auto: bf16/fp16 on CUDA, fp32 on CPU (default %(default)s)")
+def add_teacher_flags(p: argparse.ArgumentParser, what: str = "depth model") -> None:
+    p.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, metavar="N", help=f"{what} batch size (default %(default)s)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help=f"device of the {what} (default %(default)s)")
+    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help=f"{what} precision; auto: bf16/fp16 on CUDA, fp32 on CPU (default %(default)s)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow a model repo's own code to run (default: off)")
 
 

@@ -46,8 +46,9 @@ def model_unreachable(model: str) -> str | None:
     return unreachable(f"{constants.ENDPOINT}/api/models/{model}")
 
 
-def cached_only(model: str) -> dict[str, bool]:
-    """from_pretrained's switch for a Hub that cannot be reached: the cached copy, or one clear line."""
+def cached_only(model: str, what: str = "depth model", hint: str = OFFLINE_HINT) -> dict[str, bool]:
+    """from_pretrained's switch for a Hub that cannot be reached: the cached copy, or one clear line naming
+    `what` the model is for and `hint`, the ways out."""
     from huggingface_hub import constants, try_to_load_from_cache
 
     from .errors import ServiceError
@@ -57,6 +58,6 @@ def cached_only(model: str) -> dict[str, bool]:
         return {}
     if not isinstance(try_to_load_from_cache(model, "config.json"), str):  # not downloaded before
         raise ServiceError(
-            f"cannot download depth model '{model}': the network cannot reach {constants.ENDPOINT} ({reason}); {OFFLINE_HINT}"
+            f"cannot download {what} '{model}': the network cannot reach {constants.ENDPOINT} ({reason}); {hint}"
         )
     return {"local_files_only": True}

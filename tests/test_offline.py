@@ -89,12 +89,12 @@ def test_a_failed_start_leaves_no_empty_out(tmp_path):
 
 def test_a_failed_start_keeps_a_folder_that_existed(tmp_path, monkeypatch):
     from generator.errors import ServiceError
-    from generator.pipeline import teacher
+    from generator.pipeline import loading
 
-    def unreachable(model):
+    def unreachable(model, what, hint):
         raise ServiceError("the network is down")
 
-    monkeypatch.setattr(teacher, "cached_only", unreachable)
+    monkeypatch.setattr(loading, "cached_only", unreachable)
     out = tmp_path / "mine"
     out.mkdir()
     assert main(["generate", "--demo", "--depth", "model", "--workers", "1", "--no-progress", "--out", str(out)]) == 1

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from generator.config import TeacherSettings
-from generator.pipeline.teacher import DepthTeacher, preprocessing_backend, resize_depth
+from generator.pipeline.loading import preprocessing_backend
+from generator.pipeline.teacher import DepthTeacher, resize_depth
 from generator.pipeline.torchvision_replay import _two_rounded_passes, torchvision_rescale_normalise
 from tests.test_teacher import SAVERS, images
 

@@ -1,8 +1,8 @@
 """Real heights of user foregrounds, for floor placement: `--fg-heights FILE` (CSV `name,height_m`, an
-optional header line, the UTF-8 byte-order mark spreadsheets write allowed) and `--fg-height M` for the
-foregrounds it does not list. A name is the file's stem or its whole name, in any case; a name that is no
-file of --foregrounds, or a file listed twice, is refused: a silently unused row would draw the object at
-the default height."""
+optional header line, an optional third column such as the `category` that `cutouts` writes, the UTF-8
+byte-order mark spreadsheets write allowed) and `--fg-height M` for the foregrounds it does not list. A name
+is the file's stem or its whole name, in any case; a name that is no file of --foregrounds, or a file listed
+twice, is refused: a silently unused row would draw the object at the default height."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ def read_heights(path: str | Path) -> list[tuple[int, str, float]]:
         raise UserError(f"cannot read --fg-heights {path}: {getattr(error, 'strerror', None) or error}") from None
     heights = []
     for number, row in enumerate(rows, start=1):
-        if not row or (number == 1 and row[-1].strip().lower() in ("height_m", "height")):
+        if not row or (number == 1 and len(row) > 1 and row[1].strip().lower() in ("height_m", "height")):
             continue
-        if len(row) != 2:
-            raise UserError(f"--fg-heights {path} line {number}: expected name,height_m; got {','.join(row)!r}")
+        if len(row) not in (2, 3):
+            raise UserError(f"--fg-heights {path} line {number}: expected name,height_m[,category]; got {','.join(row)!r}")
         name, value = row[0].strip(), row[1].strip()
         try:
             height = float(value)

@@ -9,7 +9,6 @@ matches `pipeline("depth-estimation")` up to float rounding in the model.
 from __future__ import annotations
 
 import math
-import pickle
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -22,7 +21,10 @@ from ..errors import UserError
 from .device_depth import quantized_batches
 from .finite_depth import nth_image, require_finite
 from .handover import QuantizedDepth
-from ..hub import cached_only
+from ..hub import OFFLINE_HINT
+from .loading import (
+    DTYPE_NAMES, ModelRole, backend_kwarg, dtype_kwarg, load_checked, model_identity, resolve_device, resolve_dtype,
+)
 from .pil_resize import pil_resize
 from .torchvision_replay import torchvision_resize, torchvision_rescale_normalise
 
@@ -31,35 +33,9 @@ METRIC_MEANING = "metric depth in metres: smaller is nearer"
 # Model types whose heads always regress metric depth; Depth Anything says so in its config instead.
 METRIC_MODEL_TYPES = frozenset({"glpn", "zoedepth", "depth_pro"})
 
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-DTYPE_NAMES = {value: key for key, value in DTYPES.items()}
 # PIL resampling codes -> our modes; torch's "nearest-exact" is the one that matches PIL's NEAREST.
 RESAMPLE_MODES = {0: "nearest-exact", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
 LOAD_HINT = "pass a local folder to --depth-model, or use --depth scene / --depth none"
-
-
-def resolve_device(name: str) -> torch.device:
-    """Turn a --device choice into a torch device, refusing ones this machine does not have."""
-    mps_ok = torch.backends.mps.is_available()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_ok else "cpu")
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": mps_ok}
-    if name not in available:
-        raise UserError(f"unknown device '{name}': use auto, cpu, cuda or mps")
-    if not available[name]:
-        raise UserError(f"device '{name}' is not available on this machine: use --device auto or cpu")
-    return torch.device(name)
-
-
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """Pick the compute dtype; half precision only pays off (and is only well supported) on CUDA."""
-    if name == "auto":
-        if device.type != "cuda":
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if name not in DTYPES:
-        raise UserError(f"unknown dtype '{name}': use auto, fp32, fp16 or bf16")
-    return DTYPES[name]
 
 
 def is_metric(config: Any) -> bool:
@@ -69,103 +45,19 @@ def is_metric(config: Any) -> bool:
     return getattr(config, "depth_estimation_type", "relative") == "metric"
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]
-
-
-def _load_error_types() -> tuple[type[BaseException], ...]:
-    # Hub errors are mostly OSError subclasses (HTTP, offline, local entry missing); the remote
-    # "entry not found" one is not, and bad repo ids raise HFValidationError, a ValueError.
-    from huggingface_hub.errors import EntryNotFoundError
-
-    return (OSError, ValueError, EntryNotFoundError)
-
-
-def _dtype_kwarg(dtype: torch.dtype) -> dict[str, torch.dtype]:
-    # transformers renamed `torch_dtype` to `dtype` in 4.56; older releases only know the former.
-    import transformers
-    from packaging.version import Version
-
-    key = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
-    return {key: dtype}
-
-
-def _weights_error_types() -> tuple[type[BaseException], ...]:
-    # A damaged or truncated weights file: safetensors' own error, torch's zip reader (RuntimeError).
-    from safetensors import SafetensorError
-
-    return (SafetensorError, RuntimeError, EOFError)
-
-
-def preprocessing_backend() -> str:
-    """The image processor backend `pipeline("depth-estimation")` gets: torchvision where it imports, else
-    PIL (transformers 5's own default), chosen here explicitly so that what is replayed is what was loaded."""
-    from transformers.utils import is_torchvision_available
-
-    return "torchvision" if is_torchvision_available() else "pil"
-
-
-def _backend_kwarg() -> dict[str, str]:
-    # transformers 5 has two backends per image processor; earlier releases had only the PIL one here.
-    import transformers
-    from packaging.version import Version
-
-    return {"backend": preprocessing_backend()} if Version(transformers.__version__) >= Version("5.0") else {}
+DEPTH_ROLE = ModelRole("depth model", "--depth-model", LOAD_HINT, OFFLINE_HINT)
 
 
 def load_pretrained(options: TeacherSettings, dtype: torch.dtype) -> tuple[Any, Any]:
     """Load model and image processor, turning 'cannot get the files' into one UserError line."""
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
-    remote = options.trust_remote_code
-    cached = cached_only(options.model)
-    try:
-        processor = AutoImageProcessor.from_pretrained(options.model, trust_remote_code=remote, **cached, **_backend_kwarg())
-        model = AutoModelForDepthEstimation.from_pretrained(
-            options.model, trust_remote_code=remote, **cached, **_dtype_kwarg(dtype)
-        )
-    except _load_error_types() as error:
-        if "custom code" in str(error) or "trust_remote_code" in str(error):
-            raise UserError(
-                f"depth model '{options.model}' needs its own code to run: pass --trust-remote-code only if "
-                "you trust that code, or choose another --depth-model"
-            ) from None
-        raise UserError(
-            f"cannot load depth model '{options.model}' ({_first_line(error)}): {LOAD_HINT}"
-        ) from None
-    except pickle.UnpicklingError:  # torch.load(weights_only=True) refused a pickle holding more than tensors
-        raise UserError(
-            f"depth model '{options.model}': its weights file is a pickle that holds more than tensors, refused "
-            "because unpickling it could run code; use the model saved as model.safetensors"
-        ) from None
-    except _weights_error_types() as error:
-        raise UserError(
-            f"cannot read the weights of depth model '{options.model}' ({_first_line(error)}): the file is "
-            "damaged, truncated, or a pickle that may hold code; download the model again as model.safetensors"
-        ) from None
-    return model, processor
+    def load(common: dict) -> tuple[Any, Any]:
+        processor = AutoImageProcessor.from_pretrained(options.model, **common, **backend_kwarg())
+        model = AutoModelForDepthEstimation.from_pretrained(options.model, **common, **dtype_kwarg(dtype))
+        return model, processor
 
-
-def model_identity(model: str) -> dict:
-    """How the manifest and card name a teacher: a Hub id as it is; a local folder by its name and the
-    sha256 of its config and weights, never by its absolute path (which says nothing to a reader of the
-    card and tells where the builder's files were)."""
-    import hashlib
-    from pathlib import Path
-
-    folder = Path(model)
-    if not folder.is_dir():
-        return {"model": model}
-    hashes = {}
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and (path.suffix in (".json", ".safetensors", ".bin") or path.name.endswith(".safetensors.index.json")):
-            digest = hashlib.sha256()
-            with open(path, "rb") as stream:
-                for block in iter(lambda: stream.read(1 << 20), b""):
-                    digest.update(block)
-            hashes[path.name] = digest.hexdigest()
-    return {"model": folder.resolve().name, "local_folder": True, "sha256": hashes}
+    return load_checked(options.model, DEPTH_ROLE, options.trust_remote_code, load)
 
 
 def _constrain_to_multiple(value: float, multiple: int) -> int:
