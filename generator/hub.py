@@ -60,3 +60,17 @@ def cached_only(model: str) -> dict[str, bool]:
             f"cannot download depth model '{model}': the network cannot reach {constants.ENDPOINT} ({reason}); {OFFLINE_HINT}"
         )
     return {"local_files_only": True}
+
+
+DEFAULT_IDLE_TIMEOUT_S = 60.0
+
+
+def use_idle_timeout(seconds: float) -> None:
+    """Make every request huggingface_hub sends from here on give up once no byte has moved for `seconds`
+    (connecting, sending, or waiting for the answer): httpx's timeouts bound each socket operation, not the
+    whole request, so a slow upload or download that keeps moving is never cut. The library's own client
+    has no timeout at all: a server that accepts the connection and never answers would hang the command."""
+    import httpx2
+    from huggingface_hub import set_client_factory
+
+    set_client_factory(lambda: httpx2.Client(follow_redirects=True, timeout=httpx2.Timeout(seconds)))
