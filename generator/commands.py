@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from .config import TeacherSettings
-from .errors import UserError
+from .errors import ModelUnavailable, UserError
 from .hub import DEFAULT_IDLE_TIMEOUT_S
 
 
@@ -124,7 +124,11 @@ def add_relabel_depth(subparsers) -> None:
 def run_relabel_depth(args: argparse.Namespace) -> None:
     from .dataset.relabel import relabel
 
-    print(relabel(args.out, args.depth_model, teacher_settings(args), args.progress).describe())
+    try:
+        report = relabel(args.out, args.depth_model, teacher_settings(args), args.progress)
+    except ModelUnavailable as error:  # the way out that this command's flags give
+        raise error.with_ways_out("pass a local folder to --depth-model") from None
+    print(report.describe())
 
 
 def _dataset_parser(subparsers, name: str, help: str, run) -> argparse.ArgumentParser:

@@ -30,10 +30,6 @@ def unreachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
     return None
 
 
-OFFLINE_HINT = ("with the model already downloaded set HF_HUB_OFFLINE=1, or pass a local folder to --depth-model, "
-                "or use --depth scene (with --background-depths) or --depth none")
-
-
 def model_unreachable(model: str) -> str | None:
     """Why the Hub cannot be reached to download `model` (None when it answers, even with an error status, or
     when there is nothing to download: a local folder, or HF_HUB_OFFLINE)."""
@@ -50,14 +46,15 @@ def cached_only(model: str) -> dict[str, bool]:
     """from_pretrained's switch for a Hub that cannot be reached: the cached copy, or one clear line."""
     from huggingface_hub import constants, try_to_load_from_cache
 
-    from .errors import ServiceError
+    from .errors import ModelUnavailable
 
     reason = model_unreachable(model)
     if reason is None:
         return {}
     if not isinstance(try_to_load_from_cache(model, "config.json"), str):  # not downloaded before
-        raise ServiceError(
-            f"cannot download depth model '{model}': the network cannot reach {constants.ENDPOINT} ({reason}); {OFFLINE_HINT}"
+        raise ModelUnavailable(
+            f"cannot download depth model '{model}': the network cannot reach {constants.ENDPOINT} ({reason})",
+            ("with the model already downloaded set HF_HUB_OFFLINE=1",), exit_code=1,
         )
     return {"local_files_only": True}
 

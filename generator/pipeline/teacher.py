@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import TeacherSettings
-from ..errors import UserError
+from ..errors import ModelUnavailable, UserError
 from .device_depth import quantized_batches
 from .handover import QuantizedDepth
 from ..hub import cached_only
@@ -34,7 +34,6 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DTYPE_NAMES = {value: key for key, value in DTYPES.items()}
 # PIL resampling codes -> our modes; torch's "nearest-exact" is the one that matches PIL's NEAREST.
 RESAMPLE_MODES = {0: "nearest-exact", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
-LOAD_HINT = "pass a local folder to --depth-model, or use --depth scene / --depth none"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -128,11 +127,9 @@ def load_pretrained(options: TeacherSettings, dtype: torch.dtype) -> tuple[Any, 
         if "custom code" in str(error) or "trust_remote_code" in str(error):
             raise UserError(
                 f"depth model '{options.model}' needs its own code to run: pass --trust-remote-code only if "
-                "you trust that code, or choose another --depth-model"
+                "you trust that code, or choose another model"
             ) from None
-        raise UserError(
-            f"cannot load depth model '{options.model}' ({_first_line(error)}): {LOAD_HINT}"
-        ) from None
+        raise ModelUnavailable(f"cannot load depth model '{options.model}' ({_first_line(error)})") from None
     except pickle.UnpicklingError:  # torch.load(weights_only=True) refused a pickle holding more than tensors
         raise UserError(
             f"depth model '{options.model}': its weights file is a pickle that holds more than tensors, refused "
