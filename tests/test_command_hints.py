@@ -50,3 +50,21 @@ def test_relabel_depth_suggests_only_its_own_flags(offline, capsys, tmp_path):
     line = error_line(capsys)
     assert "pass a local folder to --depth-model" in line
     assert set(re.findall(r"--[a-z][\w-]*", line)) <= flags_of("relabel-depth"), line
+
+
+DATASET_COMMANDS = {
+    "validate": [], "stats": [], "gallery": [], "card": [], "push": ["--repo-id", "org/x", "--dry-run"],
+    "relabel-depth": ["--depth-model", MISSING],
+}
+
+
+@pytest.mark.parametrize("command", sorted(DATASET_COMMANDS))
+@pytest.mark.parametrize("folder", ["empty", "foreign manifest"])
+def test_a_folder_that_is_no_dataset_is_named_with_this_commands_flags_only(command, folder, offline, capsys, tmp_path):
+    out = tmp_path / "ds"
+    out.mkdir()
+    if folder == "foreign manifest":
+        (out / "manifest.json").write_text('{"name": "another program"}', encoding="utf-8")
+    assert main([command, str(out), *DATASET_COMMANDS[command], "--no-progress"]) == 2
+    line = error_line(capsys)
+    assert set(re.findall(r"--[a-z][\w-]*", line)) <= flags_of(command), line
