@@ -5,6 +5,7 @@ every config (schema.COLUMNS) is described."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import generator
 from generator.cli import main
 from generator.schema import COLUMNS
 from tests.inputs import write_backgrounds, write_cutouts, write_depths
@@ -33,8 +35,9 @@ def reproduce(out: Path, cwd: Path, again: Path) -> subprocess.CompletedProcess:
     command = re.search(r"## Reproducing\n\n```\n(.+)\n```", card(out)).group(1)
     words = shlex.split(command)
     assert words[:2] == ["mono-depth-mask", "generate"] and words[-2:] == ["--out", "OUT"], command
+    env = {**os.environ, "PYTHONPATH": str(Path(generator.__file__).parents[1])}  # this checkout's, from any folder
     return subprocess.run([sys.executable, "-m", "generator", *words[1:-2], "--out", str(again), "--no-progress",
-                           "--no-gallery", "--workers", "1"], cwd=cwd, capture_output=True, text=True, timeout=600)
+                           "--no-gallery", "--workers", "1"], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +56,17 @@ def test_the_reproducing_command_of_a_demo_build_makes_the_same_bytes(demo, tmp_
     assert result.returncode == 0, result.stderr
     assert shard_digests(tmp_path / "again") == shard_digests(demo)
     assert "It needs no input files." in card(demo)
+
+
+def test_zero_values_are_spelled_out(tmp_path):
+    """0 is a value, not an absent option: without `--test-fraction 0` the command would split off 30 %."""
+    out = tmp_path / "ds"
+    assert main(["generate", "--demo", "--num-backgrounds", "2", "--num-foregrounds", "2", "--placements", "1",
+                 "--test-fraction", "0", "--seed", "0", "--workers", "1", "--no-progress", "--no-gallery", "--out", str(out)]) == 0
+    result = reproduce(out, tmp_path, tmp_path / "again")
+    assert result.returncode == 0, result.stderr
+    assert shard_digests(tmp_path / "again") == shard_digests(out)
+    assert "--test-fraction 0.0" in card(out) and "--seed 0" in card(out)
 
 
 def test_the_reproducing_command_runs_from_the_folder_of_the_inputs_it_names(tmp_path):

@@ -356,14 +356,20 @@ def _command(options: dict) -> str:
             words += [] if value else [NEGATED_FLAGS[key]]
         elif value is True:
             words.append("--" + key.replace("_", "-"))
-        elif value not in (None, False):
+        elif value is not None and value is not False:  # 0 and 0.0 are values (`--test-fraction 0`)
             words += ["--" + key.replace("_", "-"), shown_path(value) if isinstance(value, str) else str(value)]
     return shlex.join(words + ["--out", "OUT"])
 
 
+def _local_model(value: str) -> bool:
+    """A model given as a folder (by path), not as a Hub id."""
+    return Path(value).is_absolute() or Path(value).is_dir() or not re.fullmatch(r"[\w.-]+/[\w.-]+", value)
+
+
 def _command_where(options: dict) -> str:
     """Where the command runs as written: the folder holding the inputs it names."""
-    named = [shown_path(options[key]) for key in PATH_OPTIONS if options.get(key)]
+    models = [key for key in ("depth_model", "background_depth_model") if options.get(key) and _local_model(options[key])]
+    named = [shown_path(options[key]) for key in (*PATH_OPTIONS, *models) if options.get(key)]
     if not named:
         return "It needs no input files."
     listed = ", ".join(f"`{name}`" for name in named)
