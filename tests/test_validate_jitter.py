@@ -19,8 +19,10 @@ from generator.output.folder import sha256_file
 from tests.inputs import write_cutouts
 
 
-@pytest.fixture(scope="module")
-def textured(tmp_path_factory):
+@pytest.fixture(scope="module", params=["png", "jpeg"])
+def textured(tmp_path_factory, request):
+    """PNG: compared exactly; JPEG: the composite exactly outside its spliced MCUs, the stored background
+    within JPEG noise of the jitter drawn again from the clean background's decode."""
     root = tmp_path_factory.mktemp("jitter")
     rng = np.random.default_rng(0)
     (root / "bg").mkdir()
@@ -29,7 +31,7 @@ def textured(tmp_path_factory):
     write_cutouts(root / "fg", 2)
     out = root / "ds"
     assert main(["generate", "--backgrounds", str(root / "bg"), "--foregrounds", str(root / "fg"), "--depth", "none",
-                 "--background-jitter", "--image-format", "png", "--blend", "mix", "--placements", "3", "--bg-size", "96",
+                 "--background-jitter", "--image-format", request.param, "--blend", "mix", "--placements", "3", "--bg-size", "96",
                  "--workers", "1", "--no-progress", "--no-gallery", "--out", str(out)]) == 0
     return out
 

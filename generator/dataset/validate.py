@@ -3,7 +3,8 @@
 Files: every listed shard exists with its row count and sha256, no unlisted shard lies beside them. Rows:
 images decode with the expected size and mode, masks are binary (unless --soft-mask) and non-empty, the
 bbox is the mask's, the composite equals its background exactly outside the mask (PNG) or outside the
-JPEG MCUs re-encoded for the cut-out (JPEG, with compression noise bounded in them), ids are in range, names are unique and follow schema.sample_name, and the splits keep apart
+JPEG MCUs re-encoded for the cut-out (JPEG, with compression noise bounded in them), a jittered background
+(--background-jitter) is the seeded jitter of the clean one, ids are in range, names are unique and follow schema.sample_name, and the splits keep apart
 what --split-by says.
 """
 
@@ -140,6 +141,9 @@ class _Context:
     manifest: dict
     names: dict[str, str] = field(default_factory=dict)  # name -> file it was first seen in
     ids: dict[str, dict[str, set]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(set)))  # split -> key -> ids
+    out: Path | None = None
+    _clean: dict[int, np.ndarray] | None = None  # bg_id -> the background as composited, read once
+    _jittered: dict[tuple, np.ndarray] = field(default_factory=dict)  # (shard, bg_id, row group) -> its copy
 
     @property
     def options(self) -> dict:
@@ -148,10 +152,6 @@ class _Context:
     @property
     def size(self) -> int:
         return self.options["bg_size"]
-
-    out: Path | None = None
-    _clean: dict[int, np.ndarray] | None = None
-    _jittered: dict[tuple, np.ndarray] = field(default_factory=dict)
 
     def clean_background(self, bg_id: int) -> np.ndarray | None:
         """A background as composites were made from it: the backgrounds config's image (None when that
