@@ -96,7 +96,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
     except OSError as error:
         raise OutputError(describe_os_error(error, out)) from None
     # `beside`: a thread for work that needs only the inputs, done while the inputs load or shards build.
-    with build_lock(out), _temporaries_removed_on_failure(out), ThreadPoolExecutor(max_workers=1) as beside:
+    with build_lock(out) as lock, _temporaries_removed_on_failure(out), ThreadPoolExecutor(max_workers=1) as beside:
         previous = manifest_io.prepare_output(folder.target, options, run.overwrite)
         remove_temporaries(out, DATASET_DIRS)
         repair_folder_swap(out / GALLERY_DIR)
@@ -120,7 +120,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
             verified = [*kept.values(), *_intact_inputs(out, previous)]
             if _finished(out, previous, run, manifest_io.manifest_data(options, sources, depth_info, rows, verified, card=card, geometry=geometry)):
                 return BuildSummary(folder.url or out, verified, 0.0, rows, kept=len(kept), skipped=sources.skipped, unchanged=True)
-        progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()), card, geometry)
+        progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()), card, geometry, lock.check)
         # The teacher labels shards here, unless the plan gives every worker its own copy.
         labeller = teacher if plan.labels == "composites" and not plan.teacher_in_workers else None
         if run.gallery and edges is None:
@@ -148,6 +148,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
             write_gallery(out, folder.shards, manifest, options, edges.result())
         finishing.next()
         write_card(out, manifest=manifest, shards_root=folder.shards)
+        lock.check()  # OUT moved or removed meanwhile: its shards are elsewhere or gone, never `complete`
         write_json(out / MANIFEST, manifest)
         finishing.close()
     return summary
@@ -228,8 +229,10 @@ class _Progress:
     finished so far each time one is written (in the parent process, after the file's rename), so every
     Parquet file in OUT is in the manifest even if the build is killed."""
 
-    def __init__(self, out: Path, options: BuildOptions, sources: Sources, depth_info: dict, rows: dict, done: list, card: dict | None, geometry: dict):
+    def __init__(self, out: Path, options: BuildOptions, sources: Sources, depth_info: dict, rows: dict, done: list, card: dict | None, geometry: dict,
+                 check_folder=lambda: None):
         self.out, self.options, self.sources, self.depth_info = out, options, sources, depth_info
+        self.check_folder = check_folder  # raises once OUT was moved or removed: the build stops at the next file
         self.rows = rows
         self.done = list(done)
         self.card, self.geometry = card, geometry
@@ -237,6 +240,7 @@ class _Progress:
         self._write()
 
     def add(self, record: ShardRecord) -> None:
+        self.check_folder()
         with self._lock:
             self.done.append(record)
             self._write()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .commands import add_card, add_gallery, add_push, add_relabel_depth, add_stats, add_teacher_flags, add_validate, teacher_settings
-from .errors import UserError, describe_os_error
+from .errors import ModelUnavailable, UserError, describe_os_error
 from .extract.command import add_cutouts
 from .output.folder import is_url
 from .config import (
@@ -159,7 +159,13 @@ def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions
 def run_generate(args: argparse.Namespace) -> None:
     from .build import build
 
-    summary = build(*generate_options(args))
+    options, run = generate_options(args)
+    try:
+        summary = build(options, run)
+    except ModelUnavailable as error:  # the ways out that this command's flags give
+        flag = "--depth-model" if options.depth == "model" else "--background-depth-model"
+        raise error.with_ways_out(f"pass a local folder to {flag}", "use --depth scene with --background-depths DIR",
+                                  "use --depth none") from None
     print(summary.describe())
 
 

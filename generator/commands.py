@@ -7,7 +7,13 @@ import argparse
 from pathlib import Path
 
 from .config import TeacherSettings
-from .errors import UserError
+from .errors import ModelUnavailable, UserError
+from .hub import DEFAULT_IDLE_TIMEOUT_S
+
+
+def _add_no_progress(p: argparse.ArgumentParser) -> None:
+    """The switch every command takes (generate declares its own, in its output group)."""
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars, ours or the libraries' (also TQDM_DISABLE=1 or HF_HUB_DISABLE_PROGRESS_BARS=1)")
 
 
 def _repo_id(value: str) -> str:
@@ -35,6 +41,7 @@ def add_card(subparsers) -> None:
     p.add_argument("--license-name", metavar="NAME", help=f"with --license other: the license's short name (default: the last one given, else {LICENSE_NAME}: the inputs' licenses apply)")
     p.add_argument("--license-link", metavar="URL_OR_FILE", help=f"with --license other: a URL or a file of the repo with the license's text (default: the last one given, else {LICENSE_LINK}, whose License section says what applies)")
     p.add_argument("--pretty-name", metavar="TEXT", help="the card's title (default: the last one given, else mono-depth-mask)")
+    _add_no_progress(p)
     p.set_defaults(run=run_card)
 
 
@@ -74,6 +81,8 @@ def add_push(subparsers) -> None:
     p.add_argument("--create-pr", action="store_true", help="commit to a new pull request against main and leave it open for review")
     p.add_argument("--token", metavar="TOKEN", help="Hugging Face write token (default: HF_TOKEN or the one saved by `hf auth login`); never printed")
     p.add_argument("--dry-run", action="store_true", help="list what would be added, changed and deleted, upload nothing")
+    p.add_argument("--timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_S, metavar="SECONDS", help="give up (exit 1) when the Hub sends or takes nothing for this long; a slow upload that keeps moving is not cut (default %(default)g)")
+    _add_no_progress(p)
     p.set_defaults(run=run_push)
 
 
@@ -81,7 +90,7 @@ def run_push(args: argparse.Namespace) -> None:
     from .dataset.push import push
 
     print(push(args.out, args.repo_id, private=args.private, revision=args.revision, dry_run=args.dry_run,
-               commit_message=args.commit_message, create_pr=args.create_pr, token=args.token))
+               commit_message=args.commit_message, create_pr=args.create_pr, token=args.token, timeout=args.timeout))
 
 
 def add_teacher_flags(p: argparse.ArgumentParser, what: str = "depth model") -> None:
@@ -108,20 +117,24 @@ def add_relabel_depth(subparsers) -> None:
     p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder made by generate")
     p.add_argument("--depth-model", required=True, metavar="ID_OR_PATH", help="transformers depth model, Hub id or local folder")
     add_teacher_flags(p)
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars, ours or the libraries' (also TQDM_DISABLE=1)")
+    _add_no_progress(p)
     p.set_defaults(run=run_relabel_depth)
 
 
 def run_relabel_depth(args: argparse.Namespace) -> None:
     from .dataset.relabel import relabel
 
-    print(relabel(args.out, args.depth_model, teacher_settings(args), args.progress).describe())
+    try:
+        report = relabel(args.out, args.depth_model, teacher_settings(args), args.progress)
+    except ModelUnavailable as error:  # the way out that this command's flags give
+        raise error.with_ways_out("pass a local folder to --depth-model") from None
+    print(report.describe())
 
 
 def _dataset_parser(subparsers, name: str, help: str, run) -> argparse.ArgumentParser:
     p = subparsers.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
     p.add_argument("out", type=Path, metavar="OUT", help="a dataset folder built by generate")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars (also TQDM_DISABLE=1)")
+    _add_no_progress(p)
     p.set_defaults(run=run)
     return p
 

@@ -30,6 +30,22 @@ class ServiceError(UserError):
     exit_code = 1
 
 
+class ModelUnavailable(UserError):
+    """A depth model that cannot be had (not downloadable, not loadable). Its message says why and the ways
+    out that hold for every command; the command that loads the model adds its own flags (`with_ways_out`),
+    so no command suggests another's flags."""
+
+    def __init__(self, why: str, ways: tuple[str, ...] = (), exit_code: int = 2):
+        super().__init__(f"{why}: {', or '.join(ways)}" if ways else why)
+        self.why, self.ways, self.exit_code = why, tuple(ways), exit_code
+
+    def __reduce__(self):  # crosses process boundaries whole (worker processes, Ray actors)
+        return type(self), (self.why, self.ways, self.exit_code)
+
+    def with_ways_out(self, *ways: str) -> "ModelUnavailable":
+        return ModelUnavailable(self.why, (*self.ways, *ways), self.exit_code)
+
+
 def describe_os_error(error: OSError, path=None, action: str = "write") -> str:
     """`cannot write PATH: No space left on device` (or `cannot read ...`) from any OSError, pyarrow's included."""
     reason = error.strerror or str(error)

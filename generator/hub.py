@@ -30,10 +30,6 @@ def unreachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
     return None
 
 
-OFFLINE_HINT = ("with the model already downloaded set HF_HUB_OFFLINE=1, or pass a local folder to --depth-model, "
-                "or use --depth scene (with --background-depths) or --depth none")
-
-
 def model_unreachable(model: str) -> str | None:
     """Why the Hub cannot be reached to download `model` (None when it answers, even with an error status, or
     when there is nothing to download: a local folder, or HF_HUB_OFFLINE)."""
@@ -46,18 +42,36 @@ def model_unreachable(model: str) -> str | None:
     return unreachable(f"{constants.ENDPOINT}/api/models/{model}")
 
 
-def cached_only(model: str, what: str = "depth model", hint: str = OFFLINE_HINT) -> dict[str, bool]:
+OFFLINE_WAYS = ("with the model already downloaded set HF_HUB_OFFLINE=1",)
+
+
+def cached_only(model: str, what: str = "depth model", ways: tuple[str, ...] = OFFLINE_WAYS) -> dict[str, bool]:
     """from_pretrained's switch for a Hub that cannot be reached: the cached copy, or one clear line naming
-    `what` the model is for and `hint`, the ways out."""
+    `what` the model is for and the `ways` out that hold wherever it is loaded (the command adds its own)."""
     from huggingface_hub import constants, try_to_load_from_cache
 
-    from .errors import ServiceError
+    from .errors import ModelUnavailable
 
     reason = model_unreachable(model)
     if reason is None:
         return {}
     if not isinstance(try_to_load_from_cache(model, "config.json"), str):  # not downloaded before
-        raise ServiceError(
-            f"cannot download {what} '{model}': the network cannot reach {constants.ENDPOINT} ({reason}); {hint}"
+        raise ModelUnavailable(
+            f"cannot download {what} '{model}': the network cannot reach {constants.ENDPOINT} ({reason})",
+            ways, exit_code=1,
         )
     return {"local_files_only": True}
+
+
+DEFAULT_IDLE_TIMEOUT_S = 60.0
+
+
+def use_idle_timeout(seconds: float) -> None:
+    """Make every request huggingface_hub sends from here on give up once no byte has moved for `seconds`
+    (connecting, sending, or waiting for the answer): httpx's timeouts bound each socket operation, not the
+    whole request, so a slow upload or download that keeps moving is never cut. The library's own client
+    has no timeout at all: a server that accepts the connection and never answers would hang the command."""
+    import httpx2
+    from huggingface_hub import set_client_factory
+
+    set_client_factory(lambda: httpx2.Client(follow_redirects=True, timeout=httpx2.Timeout(seconds)))

@@ -11,7 +11,9 @@ import hashlib
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
+from typing import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -36,6 +38,10 @@ class FakeHub:
     authorizations: set[str] = field(default_factory=set)
     fail_commits: set[int] = field(default_factory=set)  # 1-based commit attempts answered with a 500
     attempts: int = 0
+    on_commit: Callable[[], None] | None = None  # called as each commit arrives, before it is applied
+    stall: set[str] = field(default_factory=set)  # endpoints (handler names) that accept and never answer
+    dribble_s: float = 0.0  # send each tree listing a byte at a time, this long apart
+    released: threading.Event = field(default_factory=threading.Event)  # ends the stalls (at shutdown)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def set_main(self, files: dict[str, bytes]) -> None:
@@ -72,10 +78,13 @@ class _Handler(BaseHTTPRequestHandler):
         path, query = unquote(url.path), parse_qs(url.query)
         self.hub.authorizations.add(self.headers.get("Authorization", ""))
         body = self._body() if method == "POST" else b""
-        with self.hub.lock:
-            for pattern, handler in ROUTES[method]:
-                match = re.fullmatch(pattern, path)
-                if match:
+        for pattern, handler in ROUTES[method]:
+            match = re.fullmatch(pattern, path)
+            if match and handler.__name__ in self.hub.stall:
+                self.hub.released.wait(60)  # the client must give up first; bounded, and ended at shutdown
+                return
+            if match:
+                with self.hub.lock:
                     return handler(self, query, body, **match.groupdict())
         self._reply(404, {"error": f"no route {method} {path}"})
 
@@ -97,7 +106,18 @@ class _Handler(BaseHTTPRequestHandler):
         files = self.hub.refs.get(revision)
         if files is None:
             return self._reply(404, {"error": "Revision not found"}, {"X-Error-Code": "RevisionNotFound"})
-        self._reply(200, [{"type": "file", "path": p, "size": len(c), "oid": _blob_sha1(c)} for p, c in sorted(files.items())])
+        listing = [{"type": "file", "path": p, "size": len(c), "oid": _blob_sha1(c)} for p, c in sorted(files.items())]
+        if not self.hub.dribble_s:
+            return self._reply(200, listing)
+        data = json.dumps(listing).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        for start in range(0, len(data), max(1, len(data) // 8)):  # a slow answer that keeps moving
+            self.wfile.write(data[start : start + max(1, len(data) // 8)])
+            self.wfile.flush()
+            time.sleep(self.hub.dribble_s)
 
     def validate_yaml(self, query, body):
         self._reply(200, {"errors": [], "warnings": []})
@@ -107,6 +127,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]})
 
     def commit(self, query, body, repo, revision):
+        if self.hub.on_commit:
+            self.hub.on_commit()
         self.hub.attempts += 1
         if self.hub.attempts in self.hub.fail_commits:
             return self._reply(500, {"error": "injected failure"})
@@ -121,7 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
         if create_pr:
             number = len(self.hub.pulls) + 1
             target = f"refs/pr/{number}"
-            self.hub.pulls[number] = {"title": lines[0]["value"]["summary"], "status": "open"}
+            self.hub.pulls[number] = {"title": lines[0]["value"]["summary"], "status": "open",
+                                      "description": lines[0]["value"].get("description", "")}
             self.hub.refs[target] = dict(self.hub.refs.get(revision, {}))
         files = dict(self.hub.refs.get(target, {}))
         for line in lines[1:]:
@@ -146,6 +169,15 @@ class _Handler(BaseHTTPRequestHandler):
         ]
         self._reply(200, {"discussions": found, "count": len(found), "start": 0})
 
+    def discussion(self, query, body, repo, number):
+        pull = self.hub.pulls[int(number)]
+        opening = {"id": "0", "type": "comment", "createdAt": "2026-01-01T00:00:00.000Z", "author": {"name": "tester"},
+                   "data": {"edited": False, "hidden": False, "latest": {"raw": pull.get("description", "")}}}
+        self._reply(200, {"title": pull["title"], "num": int(number), "author": {"name": "tester"},
+                          "createdAt": "2026-01-01T00:00:00.000Z", "status": pull["status"],
+                          "repo": {"name": repo, "type": "dataset"}, "isPullRequest": True, "events": [opening],
+                          "changes": {"base": "refs/heads/main"}, "filesWithConflicts": []})
+
     def merge(self, query, body, repo, number):
         number = int(number)
         self.hub.pulls[number]["status"] = "merged"
@@ -157,6 +189,7 @@ ROUTES = {
     "GET": [
         (REPO + r"/tree/(?P<revision>refs/pr/\d+|[^/]+)(?:/(?P<sub>.*))?", _Handler.tree),
         (REPO + r"/discussions", _Handler.discussions),
+        (REPO + r"/discussions/(?P<number>\d+)", _Handler.discussion),
     ],
     "POST": [
         (r"/api/repos/create", _Handler.create_repo),
@@ -168,9 +201,17 @@ ROUTES = {
 }
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def shutdown(self) -> None:
+        _Handler.hub.released.set()
+        super().shutdown()
+
+
 def serve(hub: FakeHub) -> tuple[ThreadingHTTPServer, str]:
     """Start the server on a free loopback port; returns it and its base URL (stop with .shutdown())."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server = _Server(("127.0.0.1", 0), _Handler)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     _Handler.hub, _Handler.base = hub, base
     threading.Thread(target=server.serve_forever, daemon=True).start()

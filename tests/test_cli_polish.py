@@ -18,7 +18,7 @@ from generator import __version__
 from generator.cli import main, parser
 
 GENERIC_METAVARS = {"N", "PX", "F", "K", "Q", "DIR", "ID", "OUT", "TEXT", "TOKEN", "BRANCH", "ID_OR_PATH", "DIR_OR_URL", "URL_OR_FILE",
-                    "ORG/NAME", "auto|HOST:PORT", "NAME", "T", "FILE", "M", "DEGREES"}
+                    "ORG/NAME", "auto|HOST:PORT", "NAME", "T", "FILE", "M", "DEGREES", "SECONDS"}
 
 
 def subparsers() -> dict[str, argparse.ArgumentParser]:
@@ -108,3 +108,9 @@ def test_skip_warning_names_the_kind_once(tmp_path, capsys):
                  "--skip-bad-inputs", "--workers", "1", "--no-progress", "--no-gallery", "--out", str(tmp_path / "o")]) == 0
     warning = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:"))
     assert "foreground foreground" not in warning and warning.startswith("warning: skipping foreground "), warning
+
+
+@pytest.mark.parametrize("command", sorted(subparsers()))
+def test_every_command_takes_no_progress(command):
+    flags = {option for action in subparsers()[command]._actions for option in action.option_strings}
+    assert "--no-progress" in flags

@@ -16,7 +16,7 @@ import pytest
 
 from generator.cli import main
 
-WAYS_OUT = ("HF_HUB_OFFLINE=1", "local folder", "--depth scene", "--depth none")
+WAYS_OUT = ("HF_HUB_OFFLINE=1",)  # the command adds those its flags give (tests/test_command_hints.py)
 
 
 @pytest.fixture
@@ -84,6 +84,7 @@ def test_a_failed_start_leaves_no_empty_out(tmp_path):
     result = subprocess.run([sys.executable, "-m", "generator", "generate", "--demo", "--depth", "model", "--workers", "1",
                              "--no-progress", "--out", str(out)], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "network" in result.stderr, result.stderr
+    assert all(way in result.stderr for way in ("HF_HUB_OFFLINE=1", "local folder", "--depth scene", "--depth none"))
     assert not out.exists()
 
 

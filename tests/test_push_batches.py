@@ -6,8 +6,10 @@ its pull request; --token is what the client sends."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -73,7 +75,7 @@ def test_create_pr_leaves_the_pull_request_open(many_files, hub, tmp_path):
     state, base = hub
     result = push(many_files, base, tmp_path, "--create-pr", "--commit-message", "Review me")
     assert result.returncode == 0, result.stderr
-    assert state.pulls[1] == {"title": "Review me (part 1 of 2)", "status": "open"}
+    assert {key: state.pulls[1][key] for key in ("title", "status")} == {"title": "Review me (part 1 of 2)", "status": "open"}
     assert not state.refs["main"] and "left open" in result.stdout
     assert max(sum(c.operations.values()) for c in state.commits) <= MAX_FILES_PER_COMMIT
 
@@ -108,3 +110,79 @@ def test_an_interrupted_push_resumes_its_pull_request(many_files, hub, tmp_path)
     assert len(state.pulls) == 1 and state.pulls[1]["status"] == "merged"
     assert sum(sum(c.operations.values()) for c in state.commits[1:]) == len(local_content(many_files)) - first_batch
     assert [s for s in state.main_states if s] == [local_content(many_files)]
+
+
+def test_a_plain_push_never_merges_a_pull_request_left_open_for_review(many_files, hub, tmp_path):
+    state, base = hub
+    review = push(many_files, base, tmp_path, "--create-pr", "--commit-message", "Same words")
+    assert review.returncode == 0, review.stderr
+    plain = push(many_files, base, tmp_path, "--commit-message", "Same words")  # same title, but not its own
+    assert plain.returncode == 0, plain.stderr
+    assert state.pulls[1]["status"] == "open" and state.pulls[2]["status"] == "merged"
+    assert [s for s in state.main_states if s] == [local_content(many_files)]
+
+
+def test_a_build_into_the_folder_while_a_push_holds_it_is_refused(many_files, hub, tmp_path):
+    """A `generate --overwrite` between two commits would put another dataset's shards under the manifest
+    of the first; the push holds the dataset's lock, so the build is refused and the Hub gets one dataset."""
+    state, base = hub
+    before = local_content(many_files)
+    refused: list[subprocess.CompletedProcess] = []
+
+    def rebuild_once() -> None:
+        if not refused:
+            refused.append(subprocess.run(
+                [sys.executable, "-m", "generator", "generate", "--demo", "--num-backgrounds", "4", "--num-foregrounds", "4",
+                 "--shard-size", "7", "--seed", "1", "--workers", "1", "--no-progress", "--no-gallery", "--overwrite",
+                 "--out", str(many_files)], capture_output=True, text=True, timeout=300))
+
+    state.on_commit = rebuild_once
+    result = push(many_files, base, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert refused[0].returncode == 1 and refused[0].stderr.startswith("error: a push is uploading"), refused[0].stderr
+    assert local_content(many_files) == before
+    assert [s for s in state.main_states if s] == [before]
+
+
+def test_a_hub_that_stops_answering_ends_the_push_with_one_line(many_files, hub, tmp_path):
+    state, base = hub
+    state.stall = {"commit"}  # the connection is accepted, the request read, and nothing ever comes back
+    result = push(many_files, base, tmp_path, "--timeout", "1")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error:") and "no answer for 1 s" in result.stderr
+
+
+def test_a_server_that_accepts_and_never_answers_ends_the_push_with_one_line(many_files, tmp_path):
+    listener = socket.create_server(("127.0.0.1", 0))
+    held, done = [], threading.Event()
+
+    def accept() -> None:  # takes every connection and never sends a byte; gives up after a minute at most
+        listener.settimeout(0.2)
+        for _ in range(300):
+            if done.is_set():
+                break
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        result = push(many_files, f"http://127.0.0.1:{listener.getsockname()[1]}", tmp_path, "--timeout", "1")
+    finally:
+        done.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        listener.close()
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and result.stderr.startswith("error:"), result.stderr
+    assert held  # it did connect
+
+
+def test_a_slow_answer_that_keeps_moving_is_not_cut(many_files, hub, tmp_path):
+    state, base = hub
+    assert push(many_files, base, tmp_path).returncode == 0
+    state.dribble_s = 0.4  # the listing of the repo arrives in pieces over more than 3 s, none 1 s apart
+    again = push(many_files, base, tmp_path, "--timeout", "1")
+    assert again.returncode == 0 and "up to date" in again.stdout, again.stderr

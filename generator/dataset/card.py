@@ -227,6 +227,7 @@ def _fields(out: Path, manifest: dict, repo_id: str, pretty_name: str) -> dict[s
         "statistics_section": _statistics_section(out),
         "gallery_section": _gallery_section(out),
         "command": _command(o),
+        "command_where": _command_where(o),
     }
 
 
@@ -300,10 +301,14 @@ def _split_text(options: dict) -> str:
 
 
 def _size_table(manifest: dict) -> str:
+    """Rows per config and split, of the splits the YAML header lists (config_splits)."""
+    splits = list(manifest["splits"])
     rows = {}
-    for shard in manifest["shards"]:
-        key = (shard["config"], shard["split"])
-        rows[key] = rows.get(key, 0) + shard["rows"]
+    for config in CONFIGS:
+        listed = config_splits(manifest, config, splits)
+        for shard in manifest["shards"]:
+            if shard["config"] == config and shard["split"] in listed:
+                rows[(config, shard["split"])] = rows.get((config, shard["split"]), 0) + shard["rows"]
     return "\n".join(f"| {config} | {split} | {count:,} |" for (config, split), count in rows.items())
 
 
@@ -338,16 +343,35 @@ def _gallery_section(out: Path) -> str:
     return f"## Gallery\n\n{about}\n\n{body}\n"
 
 
+# Options that are on by default: the CLI has only their `--no-` switch.
+NEGATED_FLAGS = {"flip": "--no-flip", "decontaminate": "--no-decontaminate"}
+# Options that name files or folders: shown by their name, so the command runs from the folder holding them.
+PATH_OPTIONS = ("backgrounds", "foregrounds", "masks", "background_depths", "fg_heights")
+
+
 def _command(options: dict) -> str:
+    """The generate command that makes this dataset's bytes again, every recorded option spelled as a flag."""
     words = ["mono-depth-mask", "generate"]
     for key, value in options.items():
-        flag = "--" + key.replace("_", "-")
-        if value in (None, False) or (key == "flip" and value):
-            continue
-        if key == "flip":
-            words.append("--no-flip")
+        if key in NEGATED_FLAGS:
+            words += [] if value else [NEGATED_FLAGS[key]]
         elif value is True:
-            words.append(flag)
-        else:
-            words += [flag, shown_path(value) if isinstance(value, str) else str(value)]
+            words.append("--" + key.replace("_", "-"))
+        elif value is not None and value is not False:  # 0 and 0.0 are values (`--test-fraction 0`)
+            words += ["--" + key.replace("_", "-"), shown_path(value) if isinstance(value, str) else str(value)]
     return shlex.join(words + ["--out", "OUT"])
+
+
+def _local_model(value: str) -> bool:
+    """A model given as a folder (by path), not as a Hub id."""
+    return Path(value).is_absolute() or Path(value).is_dir() or not re.fullmatch(r"[\w.-]+/[\w.-]+", value)
+
+
+def _command_where(options: dict) -> str:
+    """Where the command runs as written: the folder holding the inputs it names."""
+    models = [key for key in ("depth_model", "background_depth_model") if options.get(key) and _local_model(options[key])]
+    named = [shown_path(options[key]) for key in (*PATH_OPTIONS, *models) if options.get(key)]
+    if not named:
+        return "It needs no input files."
+    listed = ", ".join(f"`{name}`" for name in named)
+    return f"Run it from the folder that holds the inputs it names ({listed}), with the same files in them."

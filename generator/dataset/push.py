@@ -36,8 +36,9 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import ServiceError, UserError
-from ..hub import unreachable
+from ..hub import DEFAULT_IDLE_TIMEOUT_S, PROBE_TIMEOUT_S, unreachable, use_idle_timeout
 from .hub_rules import card_problems
+from ..output.folder import build_lock
 from ..output.manifest import load_manifest, verify_shards
 from ..schema import CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
 
@@ -46,6 +47,11 @@ OWNED_DIRS = (*CONFIG_DIRS.values(), GALLERY_DIR)
 TOP_FILES = (CARD, MANIFEST, STATS)
 MAX_FILES_PER_COMMIT = 100
 DEFAULT_MESSAGE = f"Upload the dataset with mono-depth-mask {__version__}"
+# Written into the description of the pull request a push opens: a plain push's (only to land its batches
+# at once, merged at the end) or --create-pr's (left open for review). A rerun takes up only an open pull
+# request of its own kind, so a plain push never merges one that was left for review.
+BATCHING_MARK = "<!-- mono-depth-mask: batches of one push, merged when the last one is in -->"
+REVIEW_MARK = "<!-- mono-depth-mask: opened with --create-pr, left open for review -->"
 
 
 @dataclass
@@ -191,11 +197,21 @@ def _same_content(f: LocalFile, entry) -> bool:
 
 def push(out: Path, repo_id: str, private: bool = False, revision: str | None = None, dry_run: bool = False,
          endpoint: str | None = None, commit_message: str | None = None, create_pr: bool = False,
-         token: str | None = None) -> str:
-    """Push OUT (or, with dry_run, only say what a push would do). Returns the report to print."""
+         token: str | None = None, timeout: float = DEFAULT_IDLE_TIMEOUT_S) -> str:
+    """Push OUT (or, with dry_run, only say what a push would do). Returns the report to print. OUT's lock
+    is held throughout, so no build can change a file between the plan and the last commit; every request
+    gives up after `timeout` seconds without a byte moving."""
+    if timeout <= 0:
+        raise UserError(f"--timeout must be more than 0 seconds; got {timeout:g}")
+    with build_lock(Path(out), holder="push"):
+        return _push(Path(out), repo_id, private, revision, dry_run, endpoint, commit_message, create_pr, token, timeout)
+
+
+def _push(out: Path, repo_id: str, private: bool, revision: str | None, dry_run: bool, endpoint: str | None,
+          commit_message: str | None, create_pr: bool, token: str | None, timeout: float) -> str:
     from huggingface_hub import HfApi, get_token
 
-    verify_shards(Path(out), load_manifest(out))  # a damaged dataset is refused before anything is compared or sent
+    verify_shards(out, load_manifest(out))  # a damaged dataset is refused before anything is compared or sent
     revision = revision or "main"
     if create_pr and revision != "main":
         raise UserError("--create-pr opens a pull request against main: drop --revision, or drop --create-pr")
@@ -203,9 +219,10 @@ def push(out: Path, repo_id: str, private: bool = False, revision: str | None = 
     if not dry_run and not token:
         raise UserError("no Hugging Face token: run `hf auth login`, set HF_TOKEN or pass --token (a write token)")
     files = local_files(out)  # the local checks need no network: they fail first, offline too
+    use_idle_timeout(timeout)
     api = HfApi(endpoint=endpoint, token=token or False)
-    with hub_errors(token, api.endpoint, offline_summary(files) if dry_run else None):
-        reason = unreachable(f"{api.endpoint}/api/datasets/{repo_id}")  # before the client's minute of retries
+    with hub_errors(token, api.endpoint, offline_summary(files) if dry_run else None, timeout):
+        reason = unreachable(f"{api.endpoint}/api/datasets/{repo_id}", min(timeout, PROBE_TIMEOUT_S))  # before the client's minute of retries
         if reason:
             raise ConnectionError(reason)
         if dry_run:
@@ -214,7 +231,8 @@ def push(out: Path, repo_id: str, private: bool = False, revision: str | None = 
         if revision != "main":
             api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
         message = commit_message or DEFAULT_MESSAGE
-        pull = open_pull_request(api, repo_id, message) if revision == "main" else None
+        mark = REVIEW_MARK if create_pr else BATCHING_MARK
+        pull = open_pull_request(api, repo_id, message, mark) if revision == "main" else None
         plan = plan_push(api, out, repo_id, pull.git_reference if pull else revision, files)
         if plan.empty() and pull is None:
             return plan.describe(dry_run=False) + f"\n{repo_id} is up to date"
@@ -246,25 +264,37 @@ def commit_batches(plan: PushPlan) -> list[list]:
     return [operations[i : i + MAX_FILES_PER_COMMIT] for i in range(0, len(operations), MAX_FILES_PER_COMMIT)]
 
 
-def open_pull_request(api, repo_id: str, message: str):
-    """An open pull request a push with this commit message started and did not merge, to resume it."""
+def open_pull_request(api, repo_id: str, message: str, mark: str = BATCHING_MARK):
+    """An open pull request that a push of the same kind (`mark`) and commit message opened and did not
+    finish, to resume it. Titles alone cannot tell a plain push's batches from a pull request that
+    `--create-pr` left open for review (or one a person opened): the mark in the description can."""
     from huggingface_hub.errors import RepositoryNotFoundError
 
     try:
         for discussion in api.get_repo_discussions(repo_id, repo_type="dataset", discussion_type="pull_request",
                                                    discussion_status="open"):
-            if discussion.title.startswith(message):
+            if discussion.title.startswith(message) and _carries(api, repo_id, discussion.num, mark):
                 return discussion
     except RepositoryNotFoundError:
         return None
     return None
 
 
+def _carries(api, repo_id: str, number: int, mark: str) -> bool:
+    """Whether the pull request's description (its first comment) carries `mark`."""
+    details = api.get_discussion_details(repo_id, number, repo_type="dataset")
+    opening = next((event for event in details.events if event.type == "comment"), None)
+    return opening is not None and mark in (getattr(opening, "content", "") or "")
+
+
 def _commit(api, repo_id: str, batch: list, message: str, plan: PushPlan, revision: str, index: int, count: int,
-            create_pr: bool = False):
+            create_pr: bool = False, mark: str = ""):
+    """One batch as one commit; `mark`: the kind of pull request it opens (BATCHING_MARK, REVIEW_MARK)."""
     summary = message if count == 1 else f"{message} (part {index + 1} of {count})"
     description = (f"add {len(plan.add)}, change {len(plan.change)}, delete {len(plan.delete)} files "
                    f"in {count} commit{'s' if count > 1 else ''}")
+    if mark:
+        description += f"\n\n{mark}"
     info = api.create_commit(repo_id, batch, commit_message=summary, commit_description=description,
                              repo_type="dataset", revision=revision, create_pr=create_pr)
     return info
@@ -281,7 +311,8 @@ def _push_through_pull_request(api, repo_id: str, batches: list[list], message: 
     number = pull.num if pull else None
     for index, batch in enumerate(batches):
         if number is None:
-            info = _commit(api, repo_id, batch, message, plan, "main", index, len(batches), create_pr=True)
+            info = _commit(api, repo_id, batch, message, plan, "main", index, len(batches), create_pr=True,
+                           mark=REVIEW_MARK if leave_open else BATCHING_MARK)
             number = int(info.pr_url.rstrip("/").rsplit("/", 1)[-1])
         else:
             _commit(api, repo_id, batch, message, plan, f"refs/pr/{number}", index, len(batches))
@@ -293,9 +324,10 @@ def _push_through_pull_request(api, repo_id: str, batches: list[list], message: 
 
 
 @contextmanager
-def hub_errors(token: str | None, endpoint: str, offline: str | None = None):
+def hub_errors(token: str | None, endpoint: str, offline: str | None = None, timeout: float | None = None):
     """Hub and network failures as one UserError line, with the token scrubbed from it. `offline`: what
-    can still be said without the network (a dry run's local summary), put before the reason."""
+    can still be said without the network (a dry run's local summary), put before the reason; `timeout`:
+    the idle timeout in force, named when it ran out."""
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     def clean(error: BaseException) -> str:
@@ -317,6 +349,9 @@ def hub_errors(token: str | None, endpoint: str, offline: str | None = None):
     except (OSError, ConnectionError) as error:
         raise ServiceError(_unreachable(endpoint, clean(error), offline)) from None
     except Exception as error:  # httpx transport errors and the like
+        if type(error).__name__.endswith("Timeout") and timeout is not None:  # httpx(2).ReadTimeout, WriteTimeout, ...
+            reason = f"no answer for {timeout:g} s, the idle limit set by --timeout"
+            raise ServiceError(_unreachable(endpoint, reason, offline)) from None
         if type(error).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "requests", "urllib3"):
             raise ServiceError(_unreachable(endpoint, clean(error), offline)) from None
         raise

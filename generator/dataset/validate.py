@@ -4,13 +4,15 @@ Files: every listed shard exists with its row count and sha256, no unlisted shar
 images decode with the expected size and mode, masks are binary (unless --soft-mask) and non-empty, the
 bbox is the mask's, `amodal_mask` is the foregrounds config's cut-out placed by the row (silhouette_rule.py), the
 composite equals its background exactly outside the mask and effect_bbox (PNG) or outside the
-JPEG MCUs re-encoded for the cut-out (JPEG, with compression noise bounded in them), ids are in range, names are unique and follow schema.sample_name, and the splits keep apart
+JPEG MCUs re-encoded for the cut-out (JPEG, with compression noise bounded in them), a jittered background
+(--background-jitter) is the seeded jitter of the clean one, ids are in range, names are unique and follow schema.sample_name, and the splits keep apart
 what --split-by says.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +24,10 @@ from ..progress import tqdm
 
 from ..pipeline.composite import mask_bbox
 from .silhouette_rule import SilhouetteRule
+from ..pipeline.light import jittered
+from ..pipeline.shard import background_jitter_rng
 from ..output.manifest import load_manifest
-from ..schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, sample_name
+from ..schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, ROW_GROUP_SIZE, sample_name
 from ..output.folder import sha256_file
 
 # A JPEG composite is its background's JPEG with the 16 x 16 MCUs (4:2:0) of the mask's box re-encoded, each
@@ -83,7 +87,7 @@ def validate(out: Path, progress: bool = True) -> Report:
     manifest = load_manifest(out)
     report = Report()
     present = _check_files(out, manifest, report)
-    context = _Context(manifest, silhouettes=SilhouetteRule.read(out, manifest, present))
+    context = _Context(manifest, silhouettes=SilhouetteRule.read(out, manifest, present), out=out)
     shards = [s for s in manifest["shards"] if s["path"] in present]
     for shard in tqdm(shards, desc="validate", unit="shard", disable=not progress, dynamic_ncols=True):
         try:
@@ -140,6 +144,9 @@ class _Context:
     names: dict[str, str] = field(default_factory=dict)  # name -> file it was first seen in
     ids: dict[str, dict[str, set]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(set)))  # split -> key -> ids
     silhouettes: SilhouetteRule | None = None
+    out: Path | None = None
+    _clean: dict[int, np.ndarray] | None = None  # bg_id -> the background as composited, read once
+    _jittered: dict[tuple, np.ndarray] = field(default_factory=dict)  # (shard, bg_id, row group) -> its copy
 
     @property
     def options(self) -> dict:
@@ -148,6 +155,32 @@ class _Context:
     @property
     def size(self) -> int:
         return self.options["bg_size"]
+
+    def clean_background(self, bg_id: int) -> np.ndarray | None:
+        """A background as composites were made from it: the backgrounds config's image (None when that
+        config cannot be read; its own checks report it)."""
+        if self._clean is None:
+            self._clean = {}
+            for shard in self.manifest["shards"]:
+                if shard["config"] == BACKGROUNDS:
+                    try:
+                        table = pq.read_table(self.out / shard["path"], columns=["bg_id", "image"])
+                    except Exception:  # reported where the backgrounds config is checked
+                        continue
+                    for found, cell in zip(table.column("bg_id").to_pylist(), table.column("image").to_pylist()):
+                        if found not in self._clean and cell and cell.get("bytes"):
+                            with Image.open(io.BytesIO(cell["bytes"])) as image:
+                                self._clean[found] = np.asarray(image.convert("RGB"))
+        return self._clean.get(bg_id)
+
+    def jittered(self, shard: dict, bg_id: int, row_group: int, clean: np.ndarray) -> np.ndarray:
+        """The jittered copy of a clean background that the build drew for this shard and row group."""
+        key = (shard["path"], bg_id, row_group)
+        if key not in self._jittered:
+            index = int(re.search(r"-(\d+)-of-\d+\.parquet$", shard["path"]).group(1))
+            rng = background_jitter_rng(self.options["seed"], bg_id, shard["split"], index, row_group)
+            self._jittered[key] = jittered(clean, rng)
+        return self._jittered[key]
 
 
 def _open(cell: dict | None, file: str, row: int, column: str, mode: str, size: tuple[int, int] | None, report: Report) -> np.ndarray | None:
@@ -173,7 +206,9 @@ def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
     inputs = context.manifest["inputs"]
     split_ids = context.ids[shard["split"]]
     backgrounds: dict[bytes, np.ndarray | None] = {}  # the background repeats: decode it once
-    for row, r in enumerate(table.to_pylist()):
+    rows = table.to_pylist()
+    jitter_rows = _jitter_row_groups(rows) if o.get("background_jitter") else []
+    for row, r in enumerate(rows):
         image = _open(r["image"], file, row, "image", "RGB", size, report)
         mask = _open(r["mask"], file, row, "mask", "L", size, report)
         key = r["background"]["bytes"] if r["background"] else b""
@@ -195,7 +230,10 @@ def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
             effect = _effect_box(file, row, r, mask, report)
             if image is not None and background is not None and image.shape == background.shape == (*size, 3):
                 if o.get("background_jitter"):
-                    _check_jittered(file, row, image, background, report)
+                    clean = context.clean_background(r["bg_id"])
+                    if clean is not None:  # composites are made from the clean background: compare with it
+                        _check_outside(file, row, image, clean, mask, o["image_format"], report, effect)
+                        _check_jittered(file, row, background, context.jittered(shard, r["bg_id"], jitter_rows[row], clean), o["image_format"], report)
                 else:
                     # The blend reaches past the mask (alpha below one half): effect_bbox holds all it changed.
                     _check_outside(file, row, image, background, mask, o["image_format"], report, effect)
@@ -257,11 +295,28 @@ def _effect_box(file: str, row: int, r: dict, mask: np.ndarray, report: Report) 
     return box
 
 
-def _check_jittered(file: str, row: int, image: np.ndarray, background: np.ndarray, report: Report) -> None:
-    """With --background-jitter the stored background is a perturbed copy: close, never equal."""
-    diff = np.abs(image.astype(np.int16) - background.astype(np.int16))
-    if diff.mean() >= JPEG_REGION_MEAN_ABS_DIFF:
-        report.fail(file, row, "composite outside mask", f"mean abs diff {diff.mean():.2f} from the jittered background (< {JPEG_REGION_MEAN_ABS_DIFF})")
+def _jitter_row_groups(rows: list[dict]) -> list[int]:
+    """The row group each row's jittered background was drawn for: that of the first row of its run of
+    rows with one (bg_id, fg_id, flipped), as the shard builder draws it (shard.jittered_background)."""
+    groups, start = [], 0
+    for row, r in enumerate(rows):
+        if row and (r["bg_id"], r["fg_id"], r["flipped"]) != (rows[row - 1]["bg_id"], rows[row - 1]["fg_id"], rows[row - 1]["flipped"]):
+            start = row
+        groups.append(start // ROW_GROUP_SIZE)
+    return groups
+
+
+def _check_jittered(file: str, row: int, stored: np.ndarray | None, expected: np.ndarray, image_format: str, report: Report) -> None:
+    """With --background-jitter the stored background is the seeded jittered copy of the clean one, drawn
+    again here: equal (PNG), or within JPEG noise of it (JPEG: drawn from the clean background's JPEG
+    decode, not its pixels)."""
+    if stored is None or stored.shape != expected.shape:
+        return
+    diff = np.abs(stored.astype(np.int16) - expected.astype(np.int16))
+    if image_format == "png" and diff.any():
+        report.fail(file, row, "jittered background", f"{int(np.count_nonzero(diff))} values differ from the seeded jitter of its clean background")
+    elif diff.mean() >= JPEG_REGION_MEAN_ABS_DIFF:
+        report.fail(file, row, "jittered background", f"mean abs diff {diff.mean():.2f} from the seeded jitter (< {JPEG_REGION_MEAN_ABS_DIFF})")
 
 
 def _check_outside(file: str, row: int, image: np.ndarray, background: np.ndarray, mask: np.ndarray, image_format: str, report: Report,

@@ -90,6 +90,7 @@ from ..pipeline.shard import ShardContext  # noqa: E402
 from .heap import keep_freed_memory  # noqa: E402
 from .job import write_shard  # noqa: E402
 from .shared_depth import SharedDepth, SharedDepthBlocks  # noqa: E402
+from .shm import name_semaphores, sweep_orphans  # noqa: E402
 
 
 class InlineEngine:
@@ -154,6 +155,8 @@ class PoolEngine:
     def __init__(self, context: ShardContext, out: Path | str, workers: int):
         self.out = out
         self.capacity = 2 * workers
+        sweep_orphans()  # what builds killed whole left in /dev/shm
+        name_semaphores()  # the pool's queues make five: named after this process, for the next build's sweep
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_processes(), initializer=_init_worker, initargs=(context, os.getpid()))
         self._pending: dict[Future, tuple[int, SharedDepth | np.ndarray | None]] = {}
         # The teacher's maps, when this process labels: a block for each shard in flight, and one for the

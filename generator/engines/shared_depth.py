@@ -5,6 +5,7 @@ shard. Here the teacher writes them into a block that the workers map (`lend`; m
 copied into one, `handed`), and a block is reused once the shard that read it is published, so after the
 first shards neither side takes new pages.
 
+Blocks are named after their owner, so that the next build removes those of a build killed whole (shm.py).
 Where /dev/shm is too small for the blocks (a container's 64 MB default), the maps are pickled as before.
 """
 
@@ -17,8 +18,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from ..pipeline.handover import QuantizedDepth
-
-SHM_FOLDER = "/dev/shm"
+from .shm import SHM_FOLDER, block_name
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class SharedDepthBlocks:
             return fitting[0]
         if len(self._free) + len(self._lent) >= self.blocks or not self._room_for(size):
             return None
-        return shared_memory.SharedMemory(create=True, size=size)
+        return shared_memory.SharedMemory(block_name(), create=True, size=size)
 
     def _room_for(self, size: int) -> bool:
         """Whether all the blocks could be this large with half of /dev/shm still free: a full tmpfs

@@ -18,11 +18,11 @@ DEFAULT_CLASS_DETECTOR = "facebook/mask2former-swin-tiny-coco-instance"
 DEFAULT_SEGMENTER = "facebook/sam-vit-base"
 DEFAULT_MATTING_MODEL = "hustvl/vitmatte-small-composition-1k"
 
-OFFLINE_HINT = ("with the models already downloaded set HF_HUB_OFFLINE=1, or pass local folders to "
-                "--detector, --segmenter and --matting-model")
-DETECTOR = ModelRole("detector", "--detector", "pass a local folder to --detector", OFFLINE_HINT)
-SEGMENTER = ModelRole("segmenter", "--segmenter", "pass a local folder to --segmenter", OFFLINE_HINT)
-MATTING = ModelRole("matting model", "--matting-model", "pass a local folder to --matting-model, or use --no-matting", OFFLINE_HINT)
+OFFLINE_WAYS = ("with the models already downloaded set HF_HUB_OFFLINE=1",
+                "pass local folders to --detector, --segmenter and --matting-model")
+DETECTOR = ModelRole("detector", "--detector", ("pass a local folder to --detector",), OFFLINE_WAYS)
+SEGMENTER = ModelRole("segmenter", "--segmenter", ("pass a local folder to --segmenter",), OFFLINE_WAYS)
+MATTING = ModelRole("matting model", "--matting-model", ("pass a local folder to --matting-model", "use --no-matting"), OFFLINE_WAYS)
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,12 @@ The fg_bg shards go straight to their destination from whichever worker built th
 the small files (input configs, manifest, card) into a local staging folder with the same code as for a
 local build and uploads them at the end, the manifest and the card last.
 
-`OUT/.mono-depth-mask.lock` is held with `flock` for the whole build and removed at its end. The kernel
-releases the lock when the process dies, however it dies, so a crash never leaves OUT locked. The lock file
-and `.*.tmp` files are never part of the dataset (`UNPUBLISHED`).
+`OUT/.mono-depth-mask.lock` is held for the whole build (lock.py). The lock file and `.*.tmp` files are
+never part of the dataset (`UNPUBLISHED`).
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -34,10 +32,10 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 from ..errors import OutputError, UserError, describe_os_error
+from .lock import LOCK, build_lock  # noqa: F401  (build_lock: imported from here by the commands)
 
 # Every file is written as `.NAME.<random>.tmp` beside its final name, then renamed.
 TEMPORARY_SUFFIX = ".tmp"
-LOCK = ".mono-depth-mask.lock"
 # Glob patterns of files under OUT that are never published (relative to OUT, any folder depth).
 UNPUBLISHED = [LOCK, f".*{TEMPORARY_SUFFIX}", f"**/.*{TEMPORARY_SUFFIX}"]
 # Protocols where one put of a completed file is atomic: no temporary name and rename needed.
@@ -256,39 +254,6 @@ class OutputFolder:
 def is_scratch(name: str) -> bool:
     """The lock file or a temporary file: build machinery, not data."""
     return name == LOCK or (name.startswith(".") and name.endswith(TEMPORARY_SUFFIX))
-
-
-@contextmanager
-def build_lock(out: Path) -> Iterator[None]:
-    """Hold OUT's lock for the duration of the block; refuse at once if another build holds it."""
-    path = out / LOCK
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as error:
-            raise OutputError(describe_os_error(error, path)) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise OutputError(f"another build is writing to {out} (it holds {path}); wait for it to finish") from None
-        # The holder before us may have removed the file between our open and our flock: then we locked
-        # a file nobody else can see. Lock the file that is at the path now instead.
-        try:
-            same = os.path.samestat(os.fstat(fd), os.stat(path))
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    try:
-        yield
-    finally:
-        try:
-            path.unlink(missing_ok=True)
-        except OSError:
-            pass
-        os.close(fd)
 
 
 def remove_temporaries(out: Path, folders: list[str]) -> list[Path]:

@@ -133,7 +133,7 @@ def parse_manifest(where: str, read: Callable[[], bytes]) -> dict:
         reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
         raise DamagedManifest(f"{where} is damaged (not JSON: {reason}); {DAMAGED_HINT}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UserError(f"{where} is not a mono-depth-mask manifest; choose another --out")
+        raise UserError(f"{where} is not a mono-depth-mask manifest; use another folder")
     problem = _shape_problem(data)
     if problem:
         raise DamagedManifest(f"{where} is damaged ({problem}); {DAMAGED_HINT}")

@@ -10,8 +10,8 @@ from typing import Any, Callable
 
 import torch
 
-from ..errors import UserError
-from ..hub import cached_only
+from ..errors import ModelUnavailable, UserError
+from ..hub import OFFLINE_WAYS, cached_only
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DTYPE_NAMES = {value: key for key, value in DTYPES.items()}
@@ -89,18 +89,20 @@ def backend_kwarg() -> dict[str, str]:
 @dataclass(frozen=True)
 class ModelRole:
     """What a loaded model is for, as its error lines name it: `what` ("depth model"), the `flag` that
-    chooses another, and the ways out when it cannot be loaded (`hint`) or downloaded (`offline_hint`)."""
+    chooses another, and the ways out that hold wherever a model of this role is loaded, when it cannot be
+    loaded (`ways`) or downloaded (`offline_ways`). A command that loads it adds those of its own flags
+    (ModelUnavailable.with_ways_out), so no command suggests another's flags."""
 
     what: str
     flag: str
-    hint: str
-    offline_hint: str
+    ways: tuple[str, ...] = ()
+    offline_ways: tuple[str, ...] = OFFLINE_WAYS
 
 
 def load_checked(name: str, role: ModelRole, trust_remote_code: bool, load: Callable[[dict], Any]) -> Any:
     """`load(kwargs)` (the from_pretrained calls, given their common keyword arguments), with 'cannot get
     or read the files' turned into one UserError line and a Hub that cannot be reached found out in seconds."""
-    cached = cached_only(name, role.what, role.offline_hint)
+    cached = cached_only(name, role.what, role.offline_ways)
     try:
         return load({"trust_remote_code": trust_remote_code, **cached})
     except _load_error_types() as error:
@@ -109,7 +111,7 @@ def load_checked(name: str, role: ModelRole, trust_remote_code: bool, load: Call
                 f"{role.what} '{name}' needs its own code to run: pass --trust-remote-code only if "
                 f"you trust that code, or choose another {role.flag}"
             ) from None
-        raise UserError(f"cannot load {role.what} '{name}' ({_first_line(error)}): {role.hint}") from None
+        raise ModelUnavailable(f"cannot load {role.what} '{name}' ({_first_line(error)})", role.ways) from None
     except pickle.UnpicklingError:  # torch.load(weights_only=True) refused a pickle holding more than tensors
         raise UserError(
             f"{role.what} '{name}': its weights file is a pickle that holds more than tensors, refused "

@@ -89,12 +89,18 @@ def jittered_background(context: ShardContext, spec: ShardSpec, bg_id: int, row:
     o = context.options
     key = (bg_id, row // ROW_GROUP_SIZE)
     if key not in made:
-        rng = np.random.default_rng([o.seed, _SALT_JITTER, bg_id, SPLITS.index(spec.split), spec.index, key[1]])
+        rng = background_jitter_rng(o.seed, bg_id, spec.split, spec.index, key[1])
         made[key] = encode_image(jittered(context.sources.backgrounds[bg_id].rgb, rng), o.image_format, o.jpeg_quality)
     return EncodedBackground(made[key], clean.jpeg)
 
 
 _SALT_JITTER = 5
+
+
+def background_jitter_rng(seed: int, bg_id: int, split: str, shard_index: int, row_group: int) -> np.random.Generator:
+    """The draw of one jittered copy: of a background, in one row group of one shard. `validate` draws it
+    again to recompute the stored copy exactly."""
+    return np.random.default_rng([seed, _SALT_JITTER, bg_id, SPLITS.index(split), shard_index, row_group])
 
 
 @dataclass

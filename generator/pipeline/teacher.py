@@ -21,7 +21,6 @@ from ..errors import UserError
 from .device_depth import quantized_batches
 from .finite_depth import nth_image, require_finite
 from .handover import QuantizedDepth
-from ..hub import OFFLINE_HINT
 from .loading import (
     DTYPE_NAMES, ModelRole, backend_kwarg, dtype_kwarg, load_checked, model_identity, resolve_device, resolve_dtype,
 )
@@ -35,7 +34,6 @@ METRIC_MODEL_TYPES = frozenset({"glpn", "zoedepth", "depth_pro"})
 
 # PIL resampling codes -> our modes; torch's "nearest-exact" is the one that matches PIL's NEAREST.
 RESAMPLE_MODES = {0: "nearest-exact", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
-LOAD_HINT = "pass a local folder to --depth-model, or use --depth scene / --depth none"
 
 
 def is_metric(config: Any) -> bool:
@@ -45,7 +43,7 @@ def is_metric(config: Any) -> bool:
     return getattr(config, "depth_estimation_type", "relative") == "metric"
 
 
-DEPTH_ROLE = ModelRole("depth model", "--depth-model", LOAD_HINT, OFFLINE_HINT)
+DEPTH_ROLE = ModelRole("depth model", "--depth-model")  # generate and relabel-depth add their flags
 
 
 def load_pretrained(options: TeacherSettings, dtype: torch.dtype) -> tuple[Any, Any]:
