@@ -21,6 +21,7 @@ table built here is the table written to Parquet there.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,8 @@ import datasets
 
 from generator.config import BuildOptions, DepthPlan, TeacherSettings, default_depth_mode
 from generator.engines.job import shard_table
+from generator.output.folder import sha256_file
+from generator.output.model import FORMAT
 from generator.pipeline.plan import plan_shards
 from generator.pipeline.shard import make_context, shard_composites
 from generator.schema import FG_BG, features
@@ -43,6 +46,25 @@ class MonoDepthMaskConfig(datasets.BuilderConfig):
 
     build: BuildOptions | None = field(default_factory=BuildOptions)  # None: decided from data_dir
     teacher: TeacherSettings = field(default_factory=TeacherSettings)
+
+    def create_config_id(self, config_kwargs: dict, custom_features=None) -> str:
+        """The cache's key: `datasets` keys it by the config's arguments (data_dir by its path); the inputs'
+        content and the output format join them, as the CLI keys a resume, so a background replaced or
+        added in data_dir, or a new version of the code's bytes, is another dataset, not the cached one."""
+        keyed = {**config_kwargs, "format": FORMAT, "inputs_sha256": inputs_digest(self.data_dir)}
+        return super().create_config_id(keyed, custom_features)
+
+
+def inputs_digest(data_dir: str | None) -> str | None:
+    """One sha256 over the names and contents of every file in data_dir's input folders."""
+    if not data_dir:
+        return None
+    digest = hashlib.sha256()
+    for folder in INPUT_FOLDERS.values():
+        root = Path(data_dir) / folder
+        for path in sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []:
+            digest.update(f"{path.relative_to(data_dir).as_posix()}\0{sha256_file(path)}\0".encode())
+    return digest.hexdigest()
 
 
 def depth_from_inputs(found: dict[str, str]) -> BuildOptions:

@@ -134,7 +134,8 @@ def add_stats(subparsers) -> None:
 def verified_dataset(out: Path) -> dict:
     """OUT's manifest, after checking that every shard is the one it lists (a command that rewrites a
     dataset's derived files must not derive them from damaged shards)."""
-    from .output.manifest import load_manifest, verify_shards
+    from .output.manifest import load_manifest
+    from .output.reader import verify_shards
 
     manifest = load_manifest(out)
     verify_shards(out, manifest)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import TeacherSettings
+from ..config import TeacherRun, TeacherSettings
 from ..errors import UserError
 from .device_depth import quantized_batches
 from .handover import QuantizedDepth
@@ -59,6 +59,15 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if name not in DTYPES:
         raise UserError(f"unknown dtype '{name}': use auto, fp32, fp16 or bf16")
     return DTYPES[name]
+
+
+def teacher_run(settings: TeacherSettings) -> TeacherRun:
+    """The settings as they will run here, resolved as DepthTeacher.load resolves them: what the teacher's
+    output bits depend on, and so part of the dataset's identity."""
+    device = resolve_device(settings.device)
+    dtype = resolve_dtype(settings.dtype, device)
+    threads = torch.get_num_threads() if device.type == "cpu" else None
+    return TeacherRun(device.type, DTYPE_NAMES[dtype], settings.batch_size, threads)
 
 
 def is_metric(config: Any) -> bool:
