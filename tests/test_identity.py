@@ -188,6 +188,14 @@ CORRUPTIONS = [
     (["options"], [], "options must be an object"),
     (["options", "seed"], "0", "options.seed must be an integer"),
     (["options", "flip"], 1, "options.flip must be true or false"),
+    (["options", "seed"], -1, "options are not valid (--seed must be between"),
+    (["options"], {}, "options.demo must be true or false"),
+    (["shards"], [], "splits.train must be the rows of its data/ shards (0)"),
+    (["splits", "train"], 7, "splits.train must be the rows of its data/ shards"),
+    (["depth", "mode"], "deep", "depth.mode must be one of none, scene, model"),
+    (["geometry", "intrinsics"], "exif", "geometry.intrinsics must be an object"),
+    (["packages"], None, "packages must be an object"),
+    (["card"], {"license": 3}, "card must map settings to strings"),
     (["inputs", "backgrounds"], "bg", "inputs.backgrounds must be a list"),
     (["splits", "train"], "many", "splits.train must be an integer"),
     (["depth"], None, "depth must be an object"),
@@ -196,7 +204,7 @@ CORRUPTIONS = [
 ]
 
 
-@pytest.mark.parametrize("path, value, named", CORRUPTIONS, ids=[c[2].split(" must")[0].split(" is")[0] for c in CORRUPTIONS])
+@pytest.mark.parametrize("path, value, named", CORRUPTIONS, ids=[c[2] for c in CORRUPTIONS])
 def test_a_wrong_manifest_field_is_one_line_and_overwrite_repairs_it(copy, path, value, named, capsys):
     manifest = manifest_of(copy)
     _set(manifest, path, value)

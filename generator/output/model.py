@@ -11,9 +11,10 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from ..config import BuildOptions, TeacherRun
+from ..config import DEPTH_MODES, BuildOptions, TeacherRun
+from ..errors import UserError
 from ..pipeline.moments import DatasetStats, KindStats
-from ..schema import CONFIG_DIRS
+from ..schema import CONFIG_DIRS, FG_BG
 
 # The version of the output's bytes. Raise it whenever the code changes what any output file holds for
 # the same options and inputs: a dataset of another format is another dataset (rebuilt, never resumed).
@@ -85,9 +86,13 @@ class Manifest:
     def from_json(cls, data: dict) -> "Manifest":
         """Check every field a command reads; ManifestFieldError names the first one that is wrong."""
         _need(isinstance(data, dict), "manifest", "must be a JSON object")
-        _check_fields(_field(data, "options", dict), BuildOptions, "options", required=False)
+        _check_options(_field(data, "options", dict))
         depth = _field(data, "depth", dict)
-        _field(depth, "mode", str, "depth")
+        _need(depth.get("mode") in DEPTH_MODES, "depth.mode", f"must be one of {', '.join(DEPTH_MODES)}")
+        for key, kind in (("meaning", str), ("teacher", dict)):
+            _optional(depth, key, kind, "depth")
+        packages = _field(data, "packages", dict)
+        _need(all(isinstance(v, str) for v in packages.values()), "packages", "must map names to version strings")
         inputs = _field(data, "inputs", dict)
         for key in ("backgrounds", "foregrounds"):
             names = _field(inputs, key, list, "inputs")
@@ -96,6 +101,14 @@ class Manifest:
         for split, rows in splits.items():
             _need(isinstance(rows, int) and not isinstance(rows, bool), f"splits.{split}", "must be an integer")
         shards = [ShardRecord.from_manifest(entry, f"shards[{i}]") for i, entry in enumerate(_field(data, "shards", list))]
+        complete = _field(data, "complete", bool)
+        if complete:  # a build in progress lists the shards written so far
+            _check_split_rows(splits, shards)
+        geometry = _optional(data, "geometry", dict)
+        if geometry is not None:
+            _check_geometry(geometry)
+        card = _optional(data, "card", dict)
+        _need(card is None or all(isinstance(v, str) for v in card.values()), "card", "must map settings to strings")
         relabel = _optional(data, "relabel", dict)
         if relabel is not None:
             _check_relabel(relabel)
@@ -103,10 +116,10 @@ class Manifest:
         if teacher_run is not None:
             _check_fields(teacher_run, TeacherRun, "teacher_run", required=True)
         return cls(
-            format=_field(data, "format", str), complete=_field(data, "complete", bool), options=data["options"],
-            packages=_optional(data, "packages", dict) or {}, depth=depth, inputs=inputs, splits=splits, shards=shards,
-            skipped_inputs=_optional(data, "skipped_inputs", list) or [], geometry=_optional(data, "geometry", dict),
-            card=_optional(data, "card", dict), relabel=relabel, teacher_run=teacher_run,
+            format=_field(data, "format", str), complete=complete, options=data["options"],
+            packages=packages, depth=depth, inputs=inputs, splits=splits, shards=shards,
+            skipped_inputs=_optional(data, "skipped_inputs", list) or [], geometry=geometry,
+            card=card, relabel=relabel, teacher_run=teacher_run,
         )
 
 
@@ -164,6 +177,30 @@ def _check_fields(data: dict, record: type, parent: str, required: bool) -> None
         _need(isinstance(value, allowed) and not wrong_bool, f"{parent}.{f.name}", f"must be {_describe(str(f.type))}")
 
 
+def _check_options(options: dict) -> None:
+    """Every build option, of its type and within its range (the card, the gallery and a rebuild use them)."""
+    _check_fields(options, BuildOptions, "options", required=True)
+    try:
+        BuildOptions.from_dict(options).validate()
+    except UserError as error:
+        raise ManifestFieldError(f"options are not valid ({error})") from None
+
+
+def _check_split_rows(splits: dict, shards: list[ShardRecord]) -> None:
+    """A finished dataset's splits hold the rows of its fg_bg shards, and it has some."""
+    rows = {split: sum(s.rows for s in shards if s.config == FG_BG and s.split == split) for split in splits}
+    _need(bool(splits) and sum(rows.values()) == sum(s.rows for s in shards if s.config == FG_BG), "splits", "must name the splits of the data/ shards")
+    for split, count in splits.items():
+        _need(count == rows[split] > 0, f"splits.{split}", f"must be the rows of its data/ shards ({rows[split]})")
+
+
+def _check_geometry(geometry: dict) -> None:
+    _field(geometry, "placement", str, "geometry")
+    origins = _field(geometry, "intrinsics", dict, "geometry")
+    _need(all(isinstance(n, int) and not isinstance(n, bool) for n in origins.values()), "geometry.intrinsics", "must map sources to counts")
+    _field(geometry, "backgrounds_with_floor", int, "geometry")
+
+
 def _check_relabel(relabel: dict) -> None:
     target = _field(relabel, "target", dict, "relabel")
     _field(target, "model", str, "relabel.target")
@@ -188,8 +225,8 @@ def _field(data: dict, key: str, kind: type, parent: str = ""):
     return value
 
 
-def _optional(data: dict, key: str, kind: type):
-    return None if data.get(key) is None else _field(data, key, kind)
+def _optional(data: dict, key: str, kind: type, parent: str = ""):
+    return None if data.get(key) is None else _field(data, key, kind, parent)
 
 
 def _need(condition: bool, where: str, what: str) -> None:
