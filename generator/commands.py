@@ -85,7 +85,9 @@ def run_push(args: argparse.Namespace) -> None:
 
 
 def add_teacher_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, metavar="N", help="depth model batch size (default %(default)s)")
+    # The resolved device type, dtype, batch size and CPU thread count change the depth's last bits: they
+    # are part of the dataset (config.TeacherRun), compared on resume like the build options.
+    p.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, metavar="N", help="depth model batch size; part of the dataset, like --device and --dtype (default %(default)s)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="device of the depth model (default %(default)s)")
     p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="depth model precision; auto: bf16/fp16 on CUDA, fp32 on CPU (default %(default)s)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow a model repo's own code to run (default: off)")
