@@ -24,6 +24,7 @@ table built here is the table written to Parquet there.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,8 @@ from generator.engines.job import shard_table
 from generator.errors import UserError
 from generator.extract.gates import Gates
 from generator.extract.models import DEFAULT_MATTING_MODEL, DEFAULT_SEGMENTER
+from generator.output.folder import sha256_file
+from generator.output.model import FORMAT
 from generator.pipeline.plan import plan_shards
 from generator.pipeline.shard import make_context, shard_composites
 from generator.schema import FG_BG, features
@@ -65,12 +68,27 @@ class MonoDepthMaskConfig(datasets.BuilderConfig):
                              matting_model=self.matting_model, gates=self.gates, settings=self.teacher, progress=False)
 
     def create_config_id(self, config_kwargs: dict, custom_features=None) -> str:
-        # Cut-outs made from photos depend on the prompt, on every model and on the gates, defaults included:
-        # all in the key.
+        """The cache's key: `datasets` keys it by the config's arguments (data_dir by its path); the inputs'
+        content and the output format join them, as the CLI keys a resume, so a background replaced or
+        added in data_dir, or a new version of the code's bytes, is another dataset, not the cached one.
+        Cut-outs made from photos depend on the prompt, on every model and on the gates, defaults included."""
+        keyed = {**config_kwargs, "format": FORMAT, "inputs_sha256": inputs_digest(self.data_dir)}
         if self.prompt:
             models = {f"{role}_model": name for role, name in self.cutout_options("", Path()).models().items()}
-            config_kwargs = {**config_kwargs, "prompt": self.prompt, **models, "gates": dataclasses.asdict(self.gates)}
-        return super().create_config_id(config_kwargs, custom_features)
+            keyed.update(prompt=self.prompt, **models, gates=dataclasses.asdict(self.gates))
+        return super().create_config_id(keyed, custom_features)
+
+
+def inputs_digest(data_dir: str | None) -> str | None:
+    """One sha256 over the names and contents of every file in data_dir's input folders."""
+    if not data_dir:
+        return None
+    digest = hashlib.sha256()
+    for folder in INPUT_FOLDERS.values():
+        root = Path(data_dir) / folder
+        for path in sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []:
+            digest.update(f"{path.relative_to(data_dir).as_posix()}\0{sha256_file(path)}\0".encode())
+    return digest.hexdigest()
 
 
 def depth_from_inputs(found: dict[str, str]) -> BuildOptions:

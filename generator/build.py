@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import BuildOptions, DepthPlan, RunOptions
+from .config import BuildOptions, DepthPlan, RunOptions, TeacherRun
 from .dataset.card import write_card
 from .dataset.stats import shard_stats
 from .engines import Engine
@@ -25,12 +25,13 @@ from .errors import OutputError, UserError, describe_os_error
 from .output import manifest as manifest_io
 from .output.folder import OutputFolder, build_lock, check_engine, remove_temporaries, repair_folder_swap, write_json
 from .output.manifest import ShardRecord
+from .output.reader import intact_shards, reusable_shards, unlisted_files
 from .pipeline.moments import DatasetStats
 from .progress import StepBar
 from .pipeline.plan import ShardSpec, check_positions, plan_shards
 from .pipeline.shard import ShardContext, make_context, placement_without_teacher
 from .pipeline.sources import Sources
-from .schema import CARD, CONFIG_DIRS, DATASET_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS, shard_path
+from .schema import BACKGROUNDS, CARD, DATASET_DIRS, FG_BG, FOREGROUNDS, GALLERY_DIR, MANIFEST, STATS, shard_path
 
 
 @dataclass
@@ -78,18 +79,19 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
     elif run.workers > 1 and not _one_shard(options):
         worker_processes()  # the workers' server starts up beside the loading of the inputs
     plan = DepthPlan.of(options, run.teacher, run.engine)
+    teacher_run = _teacher_run(plan)
     with OutputFolder(run.out) as folder, _removed_if_left_empty(folder.local):
-        summary = _build_into(options, run, plan, folder)
+        summary = _build_into(options, run, plan, teacher_run, folder)
         folder.publish()  # a URL: the input configs, then the card, then the manifest
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder: OutputFolder) -> BuildSummary:
+def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, teacher_run: TeacherRun | None, folder: OutputFolder) -> BuildSummary:
     """`folder.local` is the output folder, or for a URL a local staging folder for everything but the
     fg_bg shards, which go to `folder.shards` (a URL build starts afresh: no resume, no lock)."""
     out = folder.local
-    existing = manifest_io.check_output(folder.target, options, run.overwrite)  # refuse before creating anything
+    existing = manifest_io.check_output(folder.target, options, run.overwrite, teacher_run)  # refuse before creating anything
     card = (existing or {}).get("card")  # the card's repo id, title and license outlive a rebuild
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -97,7 +99,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         raise OutputError(describe_os_error(error, out)) from None
     # `beside`: a thread for work that needs only the inputs, done while the inputs load or shards build.
     with build_lock(out) as lock, _temporaries_removed_on_failure(out), ThreadPoolExecutor(max_workers=1) as beside:
-        previous = manifest_io.prepare_output(folder.target, options, run.overwrite)
+        previous = manifest_io.prepare_output(folder.target, options, run.overwrite, teacher_run)
         remove_temporaries(out, DATASET_DIRS)
         repair_folder_swap(out / GALLERY_DIR)
         # The gallery's sheet of edge and light options is drawn from the inputs alone: from the start where
@@ -112,15 +114,15 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         shards = plan_shards(context.grid, options)
         rows = {split: sum(s.rows for s in shards if s.split == split) for split in dict.fromkeys(s.split for s in shards)}
         depth_info = {"meaning": context.depth.meaning, **({"teacher": teacher.info} if teacher else {})}
-        kept = manifest_io.reusable_shards(out, previous, manifest_io.inputs_record(options, sources, depth_info.get("teacher")))
-        _remove_unplanned(out, shards)
+        kept = reusable_shards(out, previous, manifest_io.inputs_record(options, sources, depth_info.get("teacher")))
+        _remove_unplanned(out, previous, _planned_paths(shards), run.overwrite)
         geometry = geometry_record(context)
         todo = [s for s in shards if shard_path(FG_BG, s.split, s.index, s.count) not in kept]
         if not todo:
             verified = [*kept.values(), *_intact_inputs(out, previous)]
-            if _finished(out, previous, run, manifest_io.manifest_data(options, sources, depth_info, rows, verified, card=card, geometry=geometry)):
+            if _finished(out, previous, run, manifest_io.manifest_data(options, sources, depth_info, rows, verified, card=card, geometry=geometry, teacher_run=teacher_run)):
                 return BuildSummary(folder.url or out, verified, 0.0, rows, kept=len(kept), skipped=sources.skipped, unchanged=True)
-        progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()), card, geometry, lock.check)
+        progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()), card, geometry, teacher_run, lock.check)
         # The teacher labels shards here, unless the plan gives every worker its own copy.
         labeller = teacher if plan.labels == "composites" and not plan.teacher_in_workers else None
         if run.gallery and edges is None:
@@ -137,7 +139,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, folder:
         summary = BuildSummary(folder.url or out, records, 0.0, rows, kept=len(kept), built=len(todo), skipped=sources.skipped)
         # The manifest says `complete` only once everything else is written; until then the card and the
         # gallery are drawn from it in memory (readers refuse an unfinished dataset).
-        manifest = manifest_io.manifest_data(options, sources, depth_info, rows, records, card=card, geometry=geometry)
+        manifest = manifest_io.manifest_data(options, sources, depth_info, rows, records, card=card, geometry=geometry, teacher_run=teacher_run)
         finishing = StepBar(run.progress, ["statistics", *(["gallery"] if run.gallery else []), "card"])
         finishing.next()
         write_json(out / STATS, merge_stats(out, records).to_json())
@@ -183,13 +185,19 @@ def _removed_if_left_empty(out: Path):
 
 
 def _intact_inputs(out: Path, previous: dict | None) -> list[ShardRecord]:
-    """The input configs' shards of a previous build that still match their manifest entries."""
+    """The input configs' shards of a previous build, if every one still matches its manifest entry."""
     entries = [entry for entry in (previous or {}).get("shards", []) if entry["config"] != FG_BG]
-    try:
-        manifest_io.verify_shards(out, previous, entries)
-    except UserError:
-        return []
-    return [ShardRecord.from_manifest(entry) for entry in entries]
+    intact = intact_shards(out, {"shards": entries})
+    return list(intact.values()) if len(intact) == len(entries) else []
+
+
+def _teacher_run(plan: DepthPlan) -> TeacherRun | None:
+    """The teacher's settings resolved (device, dtype, threads): part of what the dataset is."""
+    if plan.teacher is None:
+        return None
+    from .pipeline.teacher import teacher_run
+
+    return teacher_run(plan.teacher)
 
 
 def _finished(out: Path, previous: dict | None, run: RunOptions, manifest: dict) -> bool:
@@ -230,12 +238,12 @@ class _Progress:
     Parquet file in OUT is in the manifest even if the build is killed."""
 
     def __init__(self, out: Path, options: BuildOptions, sources: Sources, depth_info: dict, rows: dict, done: list, card: dict | None, geometry: dict,
-                 check_folder=lambda: None):
+                 teacher_run: TeacherRun | None, check_folder=lambda: None):
         self.out, self.options, self.sources, self.depth_info = out, options, sources, depth_info
         self.check_folder = check_folder  # raises once OUT was moved or removed: the build stops at the next file
         self.rows = rows
         self.done = list(done)
-        self.card, self.geometry = card, geometry
+        self.card, self.geometry, self.teacher_run = card, geometry, teacher_run
         self._lock = threading.Lock()  # shards and input configs finish on different threads
         self._write()
 
@@ -248,7 +256,7 @@ class _Progress:
     def _write(self) -> None:
         manifest_io.write_manifest(
             self.out, self.options, self.sources, self.depth_info, self.rows, self.done, complete=False, card=self.card,
-            geometry=self.geometry,
+            geometry=self.geometry, teacher_run=self.teacher_run,
         )
 
 
@@ -261,14 +269,29 @@ def geometry_record(context: ShardContext) -> dict:
             "backgrounds_with_floor": sum(b.floor is not None for b in backgrounds)}
 
 
-def _remove_unplanned(out: Path, shards: list[ShardSpec]) -> None:
-    """fg_bg files this plan does not write (left by a build from other inputs) would be read as data."""
-    planned = {Path(shard_path(FG_BG, s.split, s.index, s.count)).name for s in shards}
-    folder = out / CONFIG_DIRS[FG_BG]
-    if folder.is_dir():
-        for path in folder.glob("*.parquet"):
-            if path.name not in planned:
-                path.unlink()
+def _planned_paths(shards: list[ShardSpec]) -> set[str]:
+    """Every file this build writes under the configs' folders: its fg_bg shards, and one file of each
+    input config per split (engines.job.write_input_configs)."""
+    splits = dict.fromkeys(s.split for s in shards)
+    return ({shard_path(FG_BG, s.split, s.index, s.count) for s in shards}
+            | {shard_path(config, split, 0, 1) for split in splits for config in (BACKGROUNDS, FOREGROUNDS)})
+
+
+def _remove_unplanned(out: Path, previous: dict | None, planned: set[str], overwrite: bool) -> None:
+    """Files under the configs' folders that this build does not write would be read as data. The
+    previous manifest's own (a build from other inputs) go; a file no manifest lists (a stray shard, a
+    file copied in) is named and goes only with --overwrite, never silently."""
+    stray = unlisted_files(out, previous, planned)
+    if stray and not overwrite:
+        named = ", ".join(stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
+        raise UserError(
+            f"--out {out} holds files its {MANIFEST} does not list: {named} (load_dataset would read them as data); "
+            "move them away, or pass --overwrite to remove them"
+        )
+    for relative in unlisted_files(out, None, planned):
+        (out / relative).unlink()
+    if stray:
+        print(f"removed {len(stray)} files that {MANIFEST} did not list: {', '.join(stray)}", file=sys.stderr)
 
 
 def merge_stats(out: Path, records: list[ShardRecord]) -> DatasetStats:

@@ -97,7 +97,7 @@ def add_generate(subparsers) -> None:
     output.add_argument("--split-by", choices=SPLIT_BY, default=d.split_by, help="what the splits keep apart (default %(default)s)")
     output.add_argument("--shard-size", type=int, default=d.shard_size, metavar="N", help="samples per Parquet shard (default %(default)s)")
     output.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N", help="worker processes building shards, and threads decoding the inputs (default: all cores, %(default)s)")
-    output.add_argument("--overwrite", action="store_true", help="replace a dataset built with other options in --out")
+    output.add_argument("--overwrite", action="store_true", help="replace a dataset in --out built with other options, teacher settings or format version, or with a damaged manifest; remove files there that its manifest does not list")
     output.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars, ours or the libraries' (also TQDM_DISABLE=1 or HF_HUB_DISABLE_PROGRESS_BARS=1)")
     output.add_argument("--no-gallery", dest="gallery", action="store_false", help="skip the gallery pictures (OUT/gallery/)")
 

@@ -93,8 +93,11 @@ def run_push(args: argparse.Namespace) -> None:
                commit_message=args.commit_message, create_pr=args.create_pr, token=args.token, timeout=args.timeout))
 
 
-def add_teacher_flags(p: argparse.ArgumentParser, what: str = "depth model") -> None:
-    p.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, metavar="N", help=f"{what} batch size (default %(default)s)")
+def add_teacher_flags(p: argparse.ArgumentParser, what: str = "depth model", in_identity: bool = True) -> None:
+    # A depth teacher's resolved device type, dtype, batch size and CPU thread count change the depth's last
+    # bits: they are part of the dataset (config.TeacherRun), compared on resume like the build options.
+    part = "; part of the dataset, like --device and --dtype" if in_identity else ""
+    p.add_argument("--batch-size", type=int, default=TeacherSettings.batch_size, metavar="N", help=f"{what} batch size{part} (default %(default)s)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help=f"device of the {what} (default %(default)s)")
     p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help=f"{what} precision; auto: bf16/fp16 on CUDA, fp32 on CPU (default %(default)s)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow a model repo's own code to run (default: off)")
@@ -147,7 +150,8 @@ def add_stats(subparsers) -> None:
 def verified_dataset(out: Path) -> dict:
     """OUT's manifest, after checking that every shard is the one it lists (a command that rewrites a
     dataset's derived files must not derive them from damaged shards)."""
-    from .output.manifest import load_manifest, verify_shards
+    from .output.manifest import load_manifest
+    from .output.reader import verify_shards
 
     manifest = load_manifest(out)
     verify_shards(out, manifest)

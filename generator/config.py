@@ -1,7 +1,12 @@
-"""Typed build options and the depth plan. Everything that decides the content of the shards lives in
-`BuildOptions`; how a build runs (workers, output folder, overwrite) lives in `RunOptions`, so two builds
-that differ only in how they ran are the same dataset. `DepthPlan` decides once, from both, what depth is
-stored and which teacher makes it where."""
+"""Typed build options and the depth plan.
+
+What a dataset *is* (every setting that can change a byte of its output) is compared by resume: a rerun
+with any of it changed is another dataset, refused unless --overwrite. That is `BuildOptions`, plus, where
+a teacher runs, its `TeacherRun`: the resolved device type, dtype, batch size and, on CPU, torch's thread
+count (a model's last bits depend on each), plus the output format version (output/model.py). How a build
+*runs* and nothing of its bytes lives in `RunOptions`: workers, engine, output folder, overwrite, progress,
+gallery, skipping bad inputs, and the teacher's settings as given (`auto` is resolved into its TeacherRun).
+`DepthPlan` decides once, from both, what depth is stored and which teacher makes it where."""
 
 from __future__ import annotations
 
@@ -41,6 +46,20 @@ class TeacherSettings:
     dtype: str = "auto"  # auto|fp32|fp16|bf16; auto = bf16/fp16 on CUDA, fp32 on cpu/mps
     batch_size: int = 32
     trust_remote_code: bool = False
+
+
+@dataclass(frozen=True)
+class TeacherRun:
+    """How a teacher runs, resolved (no `auto`): its output's last bits depend on each of these, so they are
+    part of what a dataset is: the manifest's `teacher_run`, compared on resume like the options."""
+
+    device: str  # cpu | cuda | mps
+    dtype: str  # fp32 | fp16 | bf16
+    batch_size: int
+    torch_threads: int | None  # torch's intra-op threads on CPU; None on a GPU
+
+    def recorded(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -166,7 +185,8 @@ class BuildOptions:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How a build runs; none of this changes the bytes of the output."""
+    """How a build runs; none of this changes the bytes of the output (the teacher's settings as given are
+    resolved into a TeacherRun, which does and is compared as part of the dataset)."""
 
     out: Path | str  # a local folder, or an fsspec URL (file://, s3://, ...)
     workers: int = 1

@@ -16,7 +16,7 @@ from PIL import Image
 from generator.cli import main
 from generator.dataset import stats as stats_module
 from generator.dataset.stats import shard_stats
-from generator.output.manifest import stats_from_record, stats_record
+from generator.output.model import stats_from_record, stats_record
 from generator.pipeline.moments import DatasetStats
 from tests.conftest import SMALL, SMALL_DATASET, generate, input_args
 

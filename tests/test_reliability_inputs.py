@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from generator.cli import main
+from generator.output.model import FORMAT
 from tests.conftest import SMALL, generate
 from tests.inputs import blob_alpha, photo, write_backgrounds, write_cutouts, write_peer_layout
 
@@ -211,7 +212,7 @@ DAMAGED_MANIFESTS = {
 def damage(out: Path, case: str) -> None:
     path = out / "manifest.json"
     if case == "nested 100000 deep":
-        path.write_text('{"format": "mono-depth-mask/1", "shards": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        path.write_text('{"format": "%s", "shards": ' % FORMAT + "[" * 100_000 + "]" * 100_000 + "}")
     elif case == "not JSON":
         path.write_text("{not json")
     else:

@@ -39,7 +39,8 @@ from ..errors import ServiceError, UserError
 from ..hub import DEFAULT_IDLE_TIMEOUT_S, PROBE_TIMEOUT_S, unreachable, use_idle_timeout
 from .hub_rules import card_problems
 from ..output.folder import build_lock
-from ..output.manifest import load_manifest, verify_shards
+from ..output.manifest import load_manifest
+from ..output.reader import verify_shards
 from ..schema import CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
 
 # Remote folders the dataset owns: files there that OUT does not have are stale and deleted.
@@ -124,29 +125,17 @@ def local_files(out: Path) -> list[LocalFile]:
     if problems:
         raise UserError(f"{card} would be rejected by the Hub: {'; '.join(problems)}")
     shards = {s["path"]: s for s in manifest["shards"]}
-    for rel, shard in shards.items():
-        _check_shard(out, rel, shard)
+    verify_shards(out, manifest)  # a same-size corruption is never uploaded
     files = [LocalFile(name, out / name, (out / name).stat().st_size) for name in TOP_FILES if (out / name).is_file()]
     for folder in OWNED_DIRS:
         for path in sorted((out / folder).rglob("*")) if (out / folder).is_dir() else []:
             rel = path.relative_to(out).as_posix()
             if not path.is_file() or _ignored(rel):
                 continue
-            if folder in CONFIG_DIRS.values() and rel.endswith(".parquet") and rel not in shards:
-                continue  # a leftover shard the manifest does not list is not part of the dataset
+            if folder in CONFIG_DIRS.values() and rel not in shards:
+                continue  # a file the manifest does not list is not part of the dataset (validate names it)
             files.append(LocalFile(rel, path, path.stat().st_size, shards.get(rel, {}).get("sha256")))
     return files
-
-
-def _check_shard(out: Path, rel: str, shard: dict) -> None:
-    """The shard is what the manifest says, by size and sha256: a same-size corruption is never uploaded."""
-    path = out / rel
-    if path.is_file() and path.stat().st_size == shard["bytes"] and _hash_file(path, hashlib.sha256()) == shard["sha256"]:
-        return
-    raise UserError(
-        f"{path} is missing or differs from manifest.json (size or sha256); run `mono-depth-mask validate {out}` "
-        "to see what is damaged, then the same `generate` command to rebuild it"
-    )
 
 
 def _ignored(rel: str) -> bool:

@@ -23,10 +23,11 @@ from ..progress import tqdm
 from .card import write_card
 from .stats import fg_bg_table_stats, shard_stats
 from ..pipeline.depth import load_teacher
+from ..pipeline.teacher import teacher_run
 from ..pipeline.encode import encode_png, quantize_depth
-from ..output.manifest import (
-    check_shard_paths, load_manifest, read_manifest, shard_file, stats_from_record, stats_record, unfinished_relabel, verify_shards,
-)
+from ..output.manifest import check_shard_paths, load_manifest, read_manifest, shard_file, unfinished_relabel
+from ..output.model import ShardRecord, stats_from_record, stats_record
+from ..output.reader import shard_problem, verify_shards
 from ..config import TeacherSettings, recorded_model
 from ..errors import UserError
 
@@ -90,8 +91,10 @@ def relabel(out: Path, model: str, settings: TeacherSettings, progress: bool = T
         shards = [s for s in manifest["shards"] if s["config"] in (FG_BG, BACKGROUNDS)]
         todo = [s for s in shards if not _relabelled(out, s, manifest.get("relabel", {}).get("done", {}))]
         verify_shards(out, manifest, todo)  # before the model loads: a damaged dataset is the user's to repair
-        teacher = load_teacher(replace(settings, model=model))
-        target = {"model": model, "teacher": teacher.info}
+        settings = replace(settings, model=model)
+        teacher = load_teacher(settings)
+        # The resolved run settings too: the new depth's last bits depend on them, as a build's do.
+        target = {"model": model, "teacher": teacher.info, "teacher_run": teacher_run(settings).recorded()}
         state = manifest.setdefault("relabel", {"target": target, "done": {}})
         if state["target"] != target:
             todo = _restart(manifest, target, shards)
@@ -99,7 +102,7 @@ def relabel(out: Path, model: str, settings: TeacherSettings, progress: bool = T
         write_json(out / MANIFEST, manifest)
         for shard in tqdm(todo, unit="shard", desc="relabel-depth", disable=not progress, dynamic_ncols=True):
             _relabel_shard(out, manifest, shard, teacher.predict)
-        _finish(out, manifest, model, teacher.info)
+        _finish(out, manifest, model, teacher.info, target["teacher_run"])
     rows = sum(s["rows"] for s in shards if s["config"] == FG_BG)
     return RelabelSummary(out, len(shards), rows, time.perf_counter() - started)
 
@@ -132,8 +135,8 @@ def _restart(manifest: dict, target: dict, shards: list[dict]) -> list[dict]:
 def _relabelled(out: Path, shard: dict, done: dict) -> bool:
     """Relabelled by an earlier run of this relabel: recorded, and the file is the one recorded."""
     entry = done.get(shard["path"])
-    path = shard_file(out, shard["path"])
-    return entry is not None and path.is_file() and path.stat().st_size == entry["bytes"] and sha256_file(path) == entry["sha256"]
+    relabelled = replace(ShardRecord.from_manifest(shard), bytes=entry["bytes"], sha256=entry["sha256"]) if entry else None
+    return relabelled is not None and shard_problem(out, relabelled) is None
 
 
 def _relabel_shard(out: Path, manifest: dict, shard: dict, predict) -> None:
@@ -166,7 +169,7 @@ def _new_stats(shard: dict, table: pa.Table, depth: DatasetStats) -> DatasetStat
     return stats
 
 
-def _finish(out: Path, manifest: dict, model: str, info: dict) -> None:
+def _finish(out: Path, manifest: dict, model: str, info: dict, run: dict) -> None:
     """Every shard is relabelled: the manifest's entries, options and depth, then the statistics, the
     gallery and the card (from the manifest in memory), and last the manifest, marked complete."""
     done = manifest.pop("relabel")["done"]
@@ -174,6 +177,7 @@ def _finish(out: Path, manifest: dict, model: str, info: dict) -> None:
         shard.update(done.get(shard["path"], {}))
     manifest["options"].update(depth="model", depth_model=recorded_model(model), background_depth_model=None)
     manifest["depth"] = {"mode": "model", "meaning": info["meaning"], "teacher": info, "relabelled": True}
+    manifest["teacher_run"] = run
     manifest["complete"] = True
     stats = DatasetStats()
     for shard in manifest["shards"]:

@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 from ..progress import tqdm
 
 from ..output.folder import write_json
-from ..output.manifest import load_manifest, shard_file, stats_from_record, stats_record
+from ..output.manifest import load_manifest, shard_file
+from ..output.model import stats_from_record, stats_record
 from ..schema import MANIFEST
 from ..pipeline.moments import IMAGE, DatasetStats, decode, input_table_stats
 from ..schema import FG_BG

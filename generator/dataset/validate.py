@@ -27,8 +27,9 @@ from .silhouette_rule import SilhouetteRule
 from ..pipeline.light import jittered
 from ..pipeline.shard import background_jitter_rng
 from ..output.manifest import load_manifest
-from ..schema import BACKGROUNDS, CONFIG_DIRS, FG_BG, FOREGROUNDS, ROW_GROUP_SIZE, sample_name
-from ..output.folder import sha256_file
+from ..output.model import ShardRecord
+from ..output.reader import shard_problem, unlisted_files
+from ..schema import BACKGROUNDS, FG_BG, FOREGROUNDS, ROW_GROUP_SIZE, sample_name
 
 # A JPEG composite is its background's JPEG with the 16 x 16 MCUs (4:2:0) of the mask's box re-encoded, each
 # MCU coded alone (a restart marker after each, jpeg_splice.py). Decoded, it equals the background exactly
@@ -108,18 +109,19 @@ def validate(out: Path, progress: bool = True) -> Report:
 
 
 def _check_files(out: Path, manifest: dict, report: Report) -> set[str]:
-    """Listed shards that exist and match their sha256 and row count (the others are not read)."""
+    """Listed shards that exist with their row count (the others are not read), each checked to be the
+    file the manifest lists (size and sha256); its rows are still read, to show what changed. Files under
+    the configs' folders that it does not list are reported: load_dataset would read their rows."""
     good = set()
-    listed = {s["path"] for s in manifest["shards"]}
     for shard in manifest["shards"]:
-        path = out / shard["path"]
-        if not path.is_file():
-            report.fail(shard["path"], None, "missing", "listed in the manifest but not present")
-            continue
-        if sha256_file(path) != shard["sha256"]:
-            report.fail(shard["path"], None, "sha256", "differs from the manifest")
+        problem = shard_problem(out, ShardRecord.from_manifest(shard))
+        check = {"missing": "missing", "size differs": "size", "sha256 differs": "sha256"}.get(problem, "unreadable")
+        if problem is not None:
+            report.fail(shard["path"], None, check, "listed in the manifest but not present" if check == "missing" else problem)
+            if check in ("missing", "unreadable"):
+                continue
         try:
-            rows = pq.ParquetFile(path).metadata.num_rows
+            rows = pq.ParquetFile(out / shard["path"]).metadata.num_rows
         except Exception as error:  # a damaged footer: pyarrow raises several kinds
             report.fail(shard["path"], None, "unreadable", str(error))
             continue
@@ -127,11 +129,8 @@ def _check_files(out: Path, manifest: dict, report: Report) -> set[str]:
             report.fail(shard["path"], None, "rows", f"{rows} rows, the manifest says {shard['rows']}")
             continue
         good.add(shard["path"])
-    for folder in CONFIG_DIRS.values():
-        for path in sorted((out / folder).glob("*.parquet")):
-            relative = path.relative_to(out).as_posix()
-            if relative not in listed:
-                report.fail(relative, None, "unlisted", "a shard the manifest does not list")
+    for relative in unlisted_files(out, manifest):
+        report.fail(relative, None, "unlisted", "a file the manifest does not list (load_dataset would read it as data)")
     return good
 
 

@@ -40,7 +40,7 @@ def add_cutouts(subparsers) -> None:
     models.add_argument("--segmenter", default=DEFAULT_SEGMENTER, metavar="ID_OR_PATH", help="box -> mask, with --prompt (default %(default)s)")
     models.add_argument("--matting-model", default=DEFAULT_MATTING_MODEL, metavar="ID_OR_PATH", help="mask -> alpha at the edge (default %(default)s)")
     models.add_argument("--no-matting", action="store_true", help="no matting model: the alpha is the mask, softened at its edge")
-    add_teacher_flags(models, what="the models'")
+    add_teacher_flags(models, what="the models'", in_identity=False)
     p.add_argument("--no-gallery", dest="gallery", action="store_false", help="skip DIR/gallery/cutouts.png")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars, ours or the libraries' (also TQDM_DISABLE=1)")
     p.set_defaults(run=run_cutouts)

@@ -17,16 +17,15 @@ from typing import TYPE_CHECKING, Callable
 
 from .. import __version__
 from ..errors import UserError
-from ..config import BuildOptions
+from ..config import BuildOptions, TeacherRun
 
-from ..pipeline.moments import DatasetStats, KindStats
 from ..schema import CARD, CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS
-from .folder import LocalTree, repair_folder_swap, sha256_file, tree, write_json
+from .folder import LocalTree, repair_folder_swap, tree, write_json
+from .model import FORMAT, FORMAT_VERSION, Manifest, ManifestFieldError, ShardRecord, format_version
 
 if TYPE_CHECKING:
     from ..pipeline.sources import Sources
 
-FORMAT = "mono-depth-mask/1"
 PACKAGES = ("numpy", "pillow", "pyarrow", "datasets", "huggingface_hub", "transformers", "torch")
 OWNED = [*CONFIG_DIRS.values(), MANIFEST, STATS, CARD, GALLERY_DIR]
 
@@ -35,54 +34,8 @@ class DamagedManifest(UserError):
     """A manifest.json that is not JSON, or JSON of the wrong shape."""
 
 
-# The fields of a shard entry and their types (bool is an int in Python, and never a count).
-SHARD_FIELDS = {"path": str, "config": str, "split": str, "rows": int, "bytes": int, "sha256": str}
-
-
-@dataclass
-class ShardRecord:
-    """One Parquet file of the dataset as the manifest records it, with its exact pixel statistics (recorded
-    with it, so no command has to decode a shard again to know them)."""
-
-    path: str  # relative to the output folder
-    config: str
-    split: str
-    rows: int
-    bytes: int
-    sha256: str
-    stats: DatasetStats | None = None
-
-    def to_manifest(self) -> dict:
-        entry = {k: v for k, v in vars(self).items() if k != "stats"}
-        return {**entry, "stats": stats_record(self.stats)} if self.stats is not None else entry
-
-    @classmethod
-    def from_manifest(cls, entry: dict) -> "ShardRecord":
-        stats = stats_from_record(entry["stats"]) if entry.get("stats") else None
-        return cls(**{k: entry[k] for k in ("path", "config", "split", "rows", "bytes", "sha256")}, stats=stats)
-
-
-def stats_record(stats: DatasetStats) -> dict:
-    """A shard's statistics as JSON: integers stay integers (JSON's are exact at any size), so merging the
-    recorded statistics gives the same stats.json as merging them in memory."""
-    kinds = {
-        name: {"count": k.count, "bytes": k.bytes, "sizes": sorted(list(size) for size in k.sizes),
-               "pixels": k.pixels, "sums": list(k.sums), "squares": list(k.squares)}
-        for name, k in stats.kinds.items()
-    }
-    coverage = {str(i): int(n) for i, n in enumerate(stats.coverage) if n}
-    return {"kinds": kinds, "coverage": coverage}
-
-
-def stats_from_record(record: dict) -> DatasetStats:
-    stats = DatasetStats()
-    for name, k in record["kinds"].items():
-        kind = stats.kind(name)
-        sizes = {tuple(size) for size in k["sizes"]}
-        kind.merge(KindStats(kind.channels, kind.scale, k["count"], k["bytes"], sizes, k["pixels"], k["sums"], k["squares"]))
-    for index, count in record["coverage"].items():
-        stats.coverage[int(index)] += count
-    return stats
+class OtherFormat(UserError):
+    """A manifest of ours written by code of another format version: its bytes are another dataset's."""
 
 
 def shard_file(out: Path, relative: str) -> Path:
@@ -103,28 +56,9 @@ def check_shard_paths(out: Path, manifest: dict) -> None:
         shard_file(out, shard["path"])
 
 
-def verify_shards(out: Path, manifest: dict, shards: list[dict] | None = None) -> None:
-    """Refuse a dataset whose shards (all of them, or `shards`) are missing or differ from the manifest's
-    size and sha256, in one line naming them: the commands that rewrite a dataset build on its shards."""
-    damaged = []
-    for shard in manifest["shards"] if shards is None else shards:
-        path = shard_file(out, shard["path"])
-        try:
-            if path.stat().st_size != shard["bytes"]:
-                damaged.append(f"{shard['path']} (size differs)")
-            elif sha256_file(path) != shard["sha256"]:
-                damaged.append(f"{shard['path']} (sha256 differs)")
-        except OSError as error:
-            damaged.append(f"{shard['path']} ({os.strerror(error.errno) if error.errno else error})")
-    if damaged:
-        raise UserError(
-            f"cannot read {out}: {', '.join(damaged)} do not match {MANIFEST} (damaged since it was written); "
-            f"`mono-depth-mask validate {out}` shows the details, and rerunning the `generate` command that built it repairs it"
-        )
-
-
 def parse_manifest(where: str, read: Callable[[], bytes]) -> dict:
-    """The manifest at `where` (a path or URL), read by `read`; one line for anything that is not ours."""
+    """The manifest at `where` (a path or URL), read by `read` and checked field by field against the
+    typed model (model.Manifest); one line for anything that is not ours, of another format, or damaged."""
     try:
         data = json.loads(read())
     except OSError as error:
@@ -132,40 +66,22 @@ def parse_manifest(where: str, read: Callable[[], bytes]) -> dict:
     except (ValueError, RecursionError) as error:  # RecursionError: JSON nested too deep to parse
         reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
         raise DamagedManifest(f"{where} is damaged (not JSON: {reason}); {DAMAGED_HINT}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    version = format_version(data)
+    if version is None:
         raise UserError(f"{where} is not a mono-depth-mask manifest; use another folder")
-    problem = _shape_problem(data)
-    if problem:
-        raise DamagedManifest(f"{where} is damaged ({problem}); {DAMAGED_HINT}")
+    if version != FORMAT_VERSION:
+        raise OtherFormat(
+            f"{where} was written by mono-depth-mask format {version}, and this version writes format {FORMAT_VERSION}: "
+            "its bytes are another dataset's; rebuild it with the same `generate` command and --overwrite"
+        )
+    try:
+        Manifest.from_json(data)
+    except ManifestFieldError as error:
+        raise DamagedManifest(f"{where} is damaged: {error}; {DAMAGED_HINT}") from None
     return data
 
 
 DAMAGED_HINT = "rebuild with the same `generate` command and --overwrite, or move it away"
-
-
-def _shape_problem(data: dict) -> str | None:
-    """What makes `data` unusable as a manifest, or None."""
-    for key in ("options", "inputs"):
-        if not isinstance(data.get(key), dict):
-            return f"{key!r} is missing or not an object"
-    shards = data.get("shards")
-    if not isinstance(shards, list):
-        return "'shards' is missing or not a list"
-    for i, shard in enumerate(shards):
-        if not isinstance(shard, dict):
-            return f"shards[{i}] is not an object"
-        for key, kind in SHARD_FIELDS.items():
-            value = shard.get(key)
-            if not isinstance(value, kind) or isinstance(value, bool):
-                return f"shards[{i}].{key} is missing or not {'an integer' if kind is int else 'a string'}"
-        if not _inside_dataset(shard["path"]):
-            return f"shards[{i}].path {shard['path']!r} is outside the dataset folder"
-    return None
-
-
-def _inside_dataset(path: str) -> bool:
-    parts = path.split("/")
-    return len(parts) >= 2 and parts[0] in CONFIG_DIRS.values() and not {"", ".", ".."} & set(parts) and "\\" not in path
 
 
 def read_manifest(out: Path) -> dict | None:
@@ -196,15 +112,18 @@ def unfinished_relabel(out, manifest: dict) -> str:
             "again to finish it")
 
 
-def option_differences(old: dict, new: BuildOptions) -> list[str]:
-    current = new.recorded()
-    return sorted(key for key in current.keys() | old.keys() if old.get(key) != current.get(key))
+def option_differences(manifest: dict, options: BuildOptions, teacher_run: TeacherRun | None = None) -> list[str]:
+    """What makes the dataset `manifest` describes another one than these options (and teacher run) make:
+    the names of the options and teacher settings that differ."""
+    old = {**manifest["options"], **(manifest.get("teacher_run") or {})}
+    new = {**options.recorded(), **(teacher_run.recorded() if teacher_run else {})}
+    return sorted(key for key in new.keys() | old.keys() if old.get(key) != new.get(key))
 
 
-def check_output(out: Path | str, options: BuildOptions, overwrite: bool) -> dict | None:
-    """May this build write to `out` (a folder or a URL)? Empty, or our own dataset with the same options,
-    or with other options and --overwrite; never a foreign folder. Touches nothing. Returns the existing
-    manifest, if any."""
+def check_output(out: Path | str, options: BuildOptions, overwrite: bool, teacher_run: TeacherRun | None = None) -> dict | None:
+    """May this build write to `out` (a folder or a URL)? Empty, or our own dataset with the same options
+    and teacher run, or another (other options, another format, a damaged manifest) with --overwrite;
+    never a foreign folder. Touches nothing. Returns the existing manifest, if any and of this format."""
     where = tree(out)
     kind = where.kind()
     if kind == "file":
@@ -216,20 +135,20 @@ def check_output(out: Path | str, options: BuildOptions, overwrite: bool) -> dic
         raise UserError(f"--out {out} is not empty and holds no mono-depth-mask dataset; choose an empty folder")
     try:
         manifest = parse_manifest(f"{where.where}/{MANIFEST}", lambda: data)
-    except DamagedManifest:
+    except (DamagedManifest, OtherFormat):
         if overwrite:
             return None  # prepare_output removes the dataset's files
         raise
     if "relabel" in manifest and not overwrite:
         # Its shards are half old depth, half new: neither this build's resume nor the relabel's.
         raise UserError(unfinished_relabel(out, manifest) + ", or pass --overwrite to rebuild the dataset")
-    refuse_other_options(out, manifest, options, overwrite)
+    refuse_other_options(out, manifest, options, overwrite, teacher_run)
     return manifest
 
 
-def refuse_other_options(out, manifest: dict, options: BuildOptions, overwrite: bool) -> list[str]:
+def refuse_other_options(out, manifest: dict, options: BuildOptions, overwrite: bool, teacher_run: TeacherRun | None = None) -> list[str]:
     """The options that differ from the existing dataset's; refused unless --overwrite."""
-    changed = option_differences(manifest.get("options", {}), options)
+    changed = option_differences(manifest, options, teacher_run)
     if changed and not overwrite:
         raise UserError(
             f"--out {out} holds a dataset built with other options ({', '.join(changed)}); "
@@ -238,38 +157,19 @@ def refuse_other_options(out, manifest: dict, options: BuildOptions, overwrite: 
     return changed
 
 
-def prepare_output(out: Path | str, options: BuildOptions, overwrite: bool) -> dict | None:
+def prepare_output(out: Path | str, options: BuildOptions, overwrite: bool, teacher_run: TeacherRun | None = None) -> dict | None:
     """check_output, then make `out` ready: the dataset of other options (--overwrite) is removed. Returns
     the manifest of our own dataset with the same options, so its verified shards can be kept; a URL build
     starts afresh (its shards are not checked), so None there."""
-    manifest = check_output(out, options, overwrite)
+    manifest = check_output(out, options, overwrite, teacher_run)
     where = tree(out)
     where.create()
-    damaged = manifest is None and where.read(MANIFEST) is not None  # only reached with --overwrite
-    if damaged or manifest is not None and option_differences(manifest.get("options", {}), options):
+    unusable = manifest is None and where.read(MANIFEST) is not None  # damaged or another format: --overwrite
+    if unusable or manifest is not None and option_differences(manifest, options, teacher_run):
         for name in OWNED:
             where.remove(name)
         return None
     return manifest if isinstance(where, LocalTree) else None
-
-
-def reusable_shards(out: Path, previous: dict | None, inputs: dict) -> dict[str, ShardRecord]:
-    """The fg_bg shards of a previous build (finished or killed) with the same options and inputs that are
-    still intact: the file exists and its size and sha256 are the ones recorded when it was written."""
-    if not previous or previous.get("inputs") != inputs:
-        return {}
-    kept = {}
-    for shard in previous.get("shards", []):
-        if shard.get("config") != FG_BG:
-            continue
-        path = shard_file(out, shard["path"])
-        try:
-            intact = path.is_file() and path.stat().st_size == shard["bytes"] and sha256_file(path) == shard["sha256"]
-        except OSError:
-            intact = False
-        if intact:
-            kept[shard["path"]] = ShardRecord.from_manifest(shard)
-    return kept
 
 
 @functools.lru_cache(maxsize=1)
@@ -314,24 +214,25 @@ def inputs_record(options: BuildOptions, sources: "Sources", teacher: dict | Non
 
 def write_manifest(
     out: Path, options: BuildOptions, sources: "Sources", depth_info: dict, splits: dict[str, int], shards: list[ShardRecord],
-    complete: bool = True, card: dict | None = None, geometry: dict | None = None,
+    complete: bool = True, card: dict | None = None, geometry: dict | None = None, teacher_run: TeacherRun | None = None,
 ) -> dict:
     """Written once when the build starts and again after every shard with `complete: false` and the
     shards finished so far (the progress record a resumed build trusts), and at the end with
     `complete: true`. Always atomically: a reader sees the previous version or the new one."""
-    data = manifest_data(options, sources, depth_info, splits, shards, complete, card, geometry)
+    data = manifest_data(options, sources, depth_info, splits, shards, complete, card, geometry, teacher_run)
     write_json(out / MANIFEST, data)
     return data
 
 
 def manifest_data(
     options: BuildOptions, sources: "Sources", depth_info: dict, splits: dict[str, int], shards: list[ShardRecord],
-    complete: bool = True, card: dict | None = None, geometry: dict | None = None,
+    complete: bool = True, card: dict | None = None, geometry: dict | None = None, teacher_run: TeacherRun | None = None,
 ) -> dict:
     return {
         "format": FORMAT,
         "complete": complete,
         "options": options.recorded(),
+        **({"teacher_run": teacher_run.recorded()} if teacher_run else {}),
         "packages": package_versions(),
         "depth": {"mode": options.depth, **depth_info},
         **({"geometry": geometry} if geometry else {}),

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import TeacherSettings
+from ..config import TeacherRun, TeacherSettings
 from ..errors import UserError
 from .device_depth import quantized_batches
 from .finite_depth import nth_image, require_finite
@@ -34,6 +34,15 @@ METRIC_MODEL_TYPES = frozenset({"glpn", "zoedepth", "depth_pro"})
 
 # PIL resampling codes -> our modes; torch's "nearest-exact" is the one that matches PIL's NEAREST.
 RESAMPLE_MODES = {0: "nearest-exact", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
+
+
+def teacher_run(settings: TeacherSettings) -> TeacherRun:
+    """The settings as they will run here, resolved as DepthTeacher.load resolves them: what the teacher's
+    output bits depend on, and so part of the dataset's identity."""
+    device = resolve_device(settings.device)
+    dtype = resolve_dtype(settings.dtype, device)
+    threads = torch.get_num_threads() if device.type == "cpu" else None
+    return TeacherRun(device.type, DTYPE_NAMES[dtype], settings.batch_size, threads)
 
 
 def is_metric(config: Any) -> bool:

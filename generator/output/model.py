@@ -1,0 +1,239 @@
+"""The manifest's typed model: what `manifest.json` holds, field by field, checked once when it is read.
+
+A manifest is data (it may be damaged, edited, or come from anyone), so every field a command uses is
+checked for its type and shape here, and a wrong one is named in one line (`shards[3].bytes must be an
+integer`) instead of failing later as a KeyError deep in a command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+
+from ..config import DEPTH_MODES, BuildOptions, TeacherRun
+from ..errors import UserError
+from ..pipeline.moments import DatasetStats, KindStats
+from ..schema import CONFIG_DIRS, FG_BG
+
+# The version of the output's bytes. Raise it whenever the code changes what any output file holds for
+# the same options and inputs: a dataset of another format is another dataset (rebuilt, never resumed).
+FORMAT_VERSION = 2
+FORMAT_PREFIX = "mono-depth-mask/"
+FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class ManifestFieldError(ValueError):
+    """A field of the manifest with the wrong type or shape; the message names it."""
+
+
+@dataclass
+class ShardRecord:
+    """One Parquet file of the dataset as the manifest records it, with its exact pixel statistics (recorded
+    with it, so no command has to decode a shard again to know them)."""
+
+    path: str  # relative to the output folder
+    config: str
+    split: str
+    rows: int
+    bytes: int
+    sha256: str
+    stats: DatasetStats | None = None
+
+    def to_manifest(self) -> dict:
+        entry = {k: v for k, v in vars(self).items() if k != "stats"}
+        return {**entry, "stats": stats_record(self.stats)} if self.stats is not None else entry
+
+    @classmethod
+    def from_manifest(cls, entry: dict, where: str = "shard") -> "ShardRecord":
+        """The entry as a record; ManifestFieldError names the first field of the wrong type or shape."""
+        _need(isinstance(entry, dict), where, "must be an object")
+        values = {key: _field(entry, key, kind, where) for key, kind in SHARD_FIELDS.items()}
+        _need(_inside_dataset(values["path"]), f"{where}.path", f"{values['path']!r} is outside the dataset folder")
+        _need(values["config"] in CONFIG_DIRS, f"{where}.config", f"must be one of {', '.join(CONFIG_DIRS)}")
+        _need(SHA256.fullmatch(values["sha256"]) is not None, f"{where}.sha256", "must be 64 hexadecimal digits")
+        _need(values["rows"] >= 0 and values["bytes"] >= 0, f"{where}.rows and .bytes", "must not be negative")
+        stats = entry.get("stats")
+        return cls(**values, stats=_stats(stats, f"{where}.stats") if stats else None)
+
+
+# The fields of a shard entry and their types.
+SHARD_FIELDS = {"path": str, "config": str, "split": str, "rows": int, "bytes": int, "sha256": str}
+
+
+@dataclass
+class Manifest:
+    """manifest.json, typed. `options` are the build's recorded options (BuildOptions.recorded, with the
+    teacher's run settings where a teacher ran); the sections that only describe the dataset (depth,
+    geometry, inputs, card) stay JSON objects, checked for the fields the commands read."""
+
+    format: str
+    complete: bool
+    options: dict
+    packages: dict
+    depth: dict
+    inputs: dict
+    splits: dict
+    shards: list[ShardRecord]
+    skipped_inputs: list
+    geometry: dict | None = None
+    card: dict | None = None
+    relabel: dict | None = None
+    teacher_run: dict | None = None  # config.TeacherRun, where a teacher labelled the dataset
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Manifest":
+        """Check every field a command reads; ManifestFieldError names the first one that is wrong."""
+        _need(isinstance(data, dict), "manifest", "must be a JSON object")
+        _check_options(_field(data, "options", dict))
+        depth = _field(data, "depth", dict)
+        _need(depth.get("mode") in DEPTH_MODES, "depth.mode", f"must be one of {', '.join(DEPTH_MODES)}")
+        for key, kind in (("meaning", str), ("teacher", dict)):
+            _optional(depth, key, kind, "depth")
+        packages = _field(data, "packages", dict)
+        _need(all(isinstance(v, str) for v in packages.values()), "packages", "must map names to version strings")
+        inputs = _field(data, "inputs", dict)
+        for key in ("backgrounds", "foregrounds"):
+            names = _field(inputs, key, list, "inputs")
+            _need(all(isinstance(name, str) for name in names), f"inputs.{key}", "must be a list of strings")
+        splits = _field(data, "splits", dict)
+        for split, rows in splits.items():
+            _need(isinstance(rows, int) and not isinstance(rows, bool), f"splits.{split}", "must be an integer")
+        shards = [ShardRecord.from_manifest(entry, f"shards[{i}]") for i, entry in enumerate(_field(data, "shards", list))]
+        complete = _field(data, "complete", bool)
+        if complete:  # a build in progress lists the shards written so far
+            _check_split_rows(splits, shards)
+        geometry = _optional(data, "geometry", dict)
+        if geometry is not None:
+            _check_geometry(geometry)
+        card = _optional(data, "card", dict)
+        _need(card is None or all(isinstance(v, str) for v in card.values()), "card", "must map settings to strings")
+        relabel = _optional(data, "relabel", dict)
+        if relabel is not None:
+            _check_relabel(relabel)
+        teacher_run = _optional(data, "teacher_run", dict)
+        if teacher_run is not None:
+            _check_fields(teacher_run, TeacherRun, "teacher_run", required=True)
+        return cls(
+            format=_field(data, "format", str), complete=complete, options=data["options"],
+            packages=packages, depth=depth, inputs=inputs, splits=splits, shards=shards,
+            skipped_inputs=_optional(data, "skipped_inputs", list) or [], geometry=geometry,
+            card=card, relabel=relabel, teacher_run=teacher_run,
+        )
+
+
+def format_version(data: object) -> int | None:
+    """The format version of a manifest of ours (`mono-depth-mask/N`), or None for anything else."""
+    value = data.get("format") if isinstance(data, dict) else None
+    if isinstance(value, str) and value.startswith(FORMAT_PREFIX) and value[len(FORMAT_PREFIX):].isdigit():
+        return int(value[len(FORMAT_PREFIX):])
+    return None
+
+
+def stats_record(stats: DatasetStats) -> dict:
+    """A shard's statistics as JSON: integers stay integers (JSON's are exact at any size), so merging the
+    recorded statistics gives the same stats.json as merging them in memory."""
+    kinds = {
+        name: {"count": k.count, "bytes": k.bytes, "sizes": sorted(list(size) for size in k.sizes),
+               "pixels": k.pixels, "sums": list(k.sums), "squares": list(k.squares)}
+        for name, k in stats.kinds.items()
+    }
+    coverage = {str(i): int(n) for i, n in enumerate(stats.coverage) if n}
+    return {"kinds": kinds, "coverage": coverage}
+
+
+def stats_from_record(record: dict) -> DatasetStats:
+    stats = DatasetStats()
+    for name, k in record["kinds"].items():
+        kind = stats.kind(name)
+        sizes = {tuple(size) for size in k["sizes"]}
+        kind.merge(KindStats(kind.channels, kind.scale, k["count"], k["bytes"], sizes, k["pixels"], k["sums"], k["squares"]))
+    for index, count in record["coverage"].items():
+        stats.coverage[int(index)] += count
+    return stats
+
+
+def _stats(record: object, where: str) -> DatasetStats:
+    try:
+        return stats_from_record(record)  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        raise ManifestFieldError(f"{where} is not a statistics record") from None
+
+
+# Option types as BuildOptions declares them ("int | None", ...), so a recorded option of the wrong type is
+# named here rather than failing in the card, the gallery or a rebuild.
+_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,), "None": (type(None),)}
+
+
+def _check_fields(data: dict, record: type, parent: str, required: bool) -> None:
+    """Each field of the dataclass `record` present in `data` (all of them, if `required`) has its type."""
+    for f in dataclasses.fields(record):
+        if f.name not in data and not required:
+            continue
+        value = data.get(f.name)
+        allowed = tuple(t for name in str(f.type).split(" | ") for t in _TYPES[name])
+        wrong_bool = isinstance(value, bool) and bool not in allowed
+        _need(isinstance(value, allowed) and not wrong_bool, f"{parent}.{f.name}", f"must be {_describe(str(f.type))}")
+
+
+def _check_options(options: dict) -> None:
+    """Every build option, of its type and within its range (the card, the gallery and a rebuild use them)."""
+    _check_fields(options, BuildOptions, "options", required=True)
+    try:
+        BuildOptions.from_dict(options).validate()
+    except UserError as error:
+        raise ManifestFieldError(f"options are not valid ({error})") from None
+
+
+def _check_split_rows(splits: dict, shards: list[ShardRecord]) -> None:
+    """A finished dataset's splits hold the rows of its fg_bg shards, and it has some."""
+    rows = {split: sum(s.rows for s in shards if s.config == FG_BG and s.split == split) for split in splits}
+    _need(bool(splits) and sum(rows.values()) == sum(s.rows for s in shards if s.config == FG_BG), "splits", "must name the splits of the data/ shards")
+    for split, count in splits.items():
+        _need(count == rows[split] > 0, f"splits.{split}", f"must be the rows of its data/ shards ({rows[split]})")
+
+
+def _check_geometry(geometry: dict) -> None:
+    _field(geometry, "placement", str, "geometry")
+    origins = _field(geometry, "intrinsics", dict, "geometry")
+    _need(all(isinstance(n, int) and not isinstance(n, bool) for n in origins.values()), "geometry.intrinsics", "must map sources to counts")
+    _field(geometry, "backgrounds_with_floor", int, "geometry")
+
+
+def _check_relabel(relabel: dict) -> None:
+    target = _field(relabel, "target", dict, "relabel")
+    _field(target, "model", str, "relabel.target")
+    _field(target, "teacher", dict, "relabel.target")
+    for path, entry in _field(relabel, "done", dict, "relabel").items():
+        where = f"relabel.done[{path!r}]"
+        _need(isinstance(entry, dict), where, "must be an object")
+        _field(entry, "bytes", int, where)
+        _field(entry, "sha256", str, where)
+
+
+def _describe(annotation: str) -> str:
+    words = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string", "None": "null"}
+    return " or ".join(words[name] for name in annotation.split(" | "))
+
+
+def _field(data: dict, key: str, kind: type, parent: str = ""):
+    where = f"{parent}.{key}" if parent else key
+    value = data.get(key)
+    article = {int: "an integer", str: "a string", bool: "true or false", dict: "an object", list: "a list"}[kind]
+    _need(isinstance(value, kind) and (kind is bool or not isinstance(value, bool)), where, f"must be {article}")
+    return value
+
+
+def _optional(data: dict, key: str, kind: type, parent: str = ""):
+    return None if data.get(key) is None else _field(data, key, kind, parent)
+
+
+def _need(condition: bool, where: str, what: str) -> None:
+    if not condition:
+        raise ManifestFieldError(f"{where} {what}")
+
+
+def _inside_dataset(path: str) -> bool:
+    parts = path.split("/")
+    return len(parts) >= 2 and parts[0] in CONFIG_DIRS.values() and not {"", ".", ".."} & set(parts) and "\\" not in path
