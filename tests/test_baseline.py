@@ -158,7 +158,7 @@ def test_held_out_rooms_are_rendered_pairs_no_build_uses():
 
 
 def test_sanity_floor_300_steps_at_64_px(tmp_path):
-    """SLOW (about 1.5-3 minutes on one core of the shared machine): the reference network, 300 steps of 4
+    """SLOW (about 2 minutes on one core of the shared machine, 118 s measured): the reference network, 300 steps of 4
     samples at 64 px on a small demo build, reaches a mask IoU above 0.3 on the build's test split."""
     from generator.baseline.data import test_batches
     from generator.baseline.evaluate import evaluate

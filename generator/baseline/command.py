@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 
 from ..errors import UserError
-from .train import TrainSettings
+from .settings import TrainSettings
 
 EXAMPLES = """examples:
   mono-depth-mask baseline demo-dataset

@@ -6,9 +6,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .settings import DEFAULT_WIDTH
+
 IN_CHANNELS = 6
 OUT_CHANNELS = 2  # mask logit, depth
-DEFAULT_WIDTH = 24  # 1.09 M parameters (32: 1.93 M)
 
 
 def _block(inputs: int, outputs: int) -> nn.Sequential:

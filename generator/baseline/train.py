@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -18,23 +18,10 @@ from ..output.folder import atomic_path
 from ..progress import tqdm
 from .data import Source, on_device, training_batches
 from .losses import total_loss
-from .model import DEFAULT_WIDTH, UNet
+from .model import UNet
+from .settings import TrainSettings
 
 WARMUP = 0.05  # share of the steps with a rising learning rate
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    steps: int = 2000
-    batch_size: int = 16
-    size: int = 96
-    seed: int = 0
-    learning_rate: float = 2e-3
-    width: int = DEFAULT_WIDTH
-
-    def identity(self) -> dict:
-        """What a checkpoint must share with a run to be resumed by it."""
-        return asdict(self)
 
 
 @dataclass
