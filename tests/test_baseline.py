@@ -86,6 +86,14 @@ def test_a_checkpoint_of_other_settings_is_refused(tiny, tmp_path, capsys):
     assert main(["baseline", str(out), "--size", "30"]) == 2  # not a multiple of 8
 
 
+@pytest.mark.parametrize("args", [["nothing"], ["results", "--dataset", "nothing"], ["results", "--dataset", "a/../b"]])
+def test_a_missing_dataset_is_one_error_line(tmp_path, monkeypatch, capsys, args):
+    monkeypatch.chdir(tmp_path)
+    assert main(["baseline", *args, "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and "no dataset folder and no Hub dataset id" in error and error.count("\n") == 1
+
+
 def test_the_command_writes_results_pictures_and_the_card_section(tiny, tmp_path, capsys):
     out = tmp_path / "ds"
     shutil.copytree(tiny, out)

@@ -4,6 +4,7 @@ training batches in a fixed, replayable order, and its evaluation batches, all a
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from ..errors import UserError
+from ..errors import ServiceError, UserError
 from ..schema import MANIFEST
 from ..training import load_stats, streaming_loader
 from .losses import DepthLabels
@@ -47,13 +48,20 @@ def _manifest(dataset: str | Path) -> dict:
         from ..output.manifest import load_manifest
 
         return load_manifest(local)
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", str(dataset)) or local.exists():
+        raise UserError(f"{dataset} is no dataset folder and no Hub dataset id (ORG/NAME)")
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
 
+    from ..hub import offline_mode, unreachable
+
+    reason = None if offline_mode() else unreachable(constants.ENDPOINT)
+    if reason:  # a clear line in seconds instead of minutes of retries
+        raise ServiceError(f"the Hub ({constants.ENDPOINT}) cannot be reached: {reason}; train on a local dataset folder")
     try:
         path = hf_hub_download(str(dataset), MANIFEST, repo_type="dataset")
-    except (EntryNotFoundError, HfHubHTTPError) as error:
-        raise UserError(f"{dataset} is no local dataset folder and no readable Hub dataset ({type(error).__name__})") from None
+    except (EntryNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, OSError) as error:
+        raise ServiceError(f"cannot read {MANIFEST} of the Hub dataset {dataset} ({type(error).__name__})") from None
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
