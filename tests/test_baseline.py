@@ -131,6 +131,20 @@ def test_the_command_writes_results_pictures_and_the_card_section(tiny, tmp_path
     assert not any(path.startswith(".baseline") for path in uploaded)  # the checkpoint stays home
 
 
+def test_a_rebuild_with_other_options_drops_the_old_baseline(tmp_path):
+    out = tmp_path / "ds"
+    build = ["generate", "--demo", "--num-backgrounds", "2", "--num-foregrounds", "1", "--placements", "1",
+             "--bg-size", "32", "--workers", "1", "--no-gallery", "--no-progress", "--out", str(out)]
+    assert main(build) == 0
+    (out / "baseline.json").write_text("{}")
+    (out / ".baseline").mkdir()
+    (out / ".baseline" / "checkpoint.pt").write_bytes(b"weights of the old data")
+    assert main([*build, "--seed", "1"]) == 2  # other options: refused without --overwrite, nothing removed
+    assert (out / "baseline.json").is_file()
+    assert main([*build, "--seed", "1", "--overwrite"]) == 0
+    assert not (out / "baseline.json").exists() and not (out / ".baseline").exists()
+
+
 def test_the_card_section_is_written_from_baseline_json(tmp_path):
     assert baseline_section(tmp_path) == ""
     metrics = {"mask_iou": 0.61234, "boundary_f": 0.5, "abs_rel": 0.125, "rmse": 1.5, "delta1": 0.75,

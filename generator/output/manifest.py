@@ -20,7 +20,7 @@ from ..errors import UserError
 from ..config import BuildOptions
 
 from ..pipeline.moments import DatasetStats, KindStats
-from ..schema import CARD, CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS
+from ..schema import BASELINE, BASELINE_DIR, CARD, CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS
 from .folder import LocalTree, repair_folder_swap, sha256_file, tree, write_json
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 FORMAT = "mono-depth-mask/1"
 PACKAGES = ("numpy", "pillow", "pyarrow", "datasets", "huggingface_hub", "transformers", "torch")
-OWNED = [*CONFIG_DIRS.values(), MANIFEST, STATS, CARD, GALLERY_DIR]
+OWNED = [*CONFIG_DIRS.values(), MANIFEST, STATS, CARD, GALLERY_DIR, BASELINE, BASELINE_DIR]  # a baseline describes the data it was trained on
 
 
 class DamagedManifest(UserError):
