@@ -84,6 +84,7 @@ def test_a_checkpoint_of_other_settings_is_refused(tiny, tmp_path, capsys):
     assert error.startswith("error: ") and "seed" in error and "--restart" in error and "\n" not in error
     assert main([*args[:-1], "--seed", "5", "--restart", "--no-progress"]) == 0
     assert main(["baseline", str(out), "--size", "30"]) == 2  # not a multiple of 8
+    assert main(["baseline", str(out), "--learning-rate", "0"]) == 2
 
 
 @pytest.mark.parametrize("args", [["nothing"], ["results", "--dataset", "nothing"], ["results", "--dataset", "a/../b"]])
@@ -161,6 +162,17 @@ def test_the_card_section_is_written_from_baseline_json(tmp_path):
     assert "| test split | 240 | 0.612 | 0.500 | 0.125 | 1.500 | 0.750 | 0.200 | 0.900 | – |" in section
     assert "| rendered held-out rooms | 64 |" in section
     assert "`mono-depth-mask baseline ds --steps 300`" in section
+
+
+def test_the_cli_card_and_gallery_start_without_torch():
+    """The baseline's flags, card section and gallery pictures must not make every command import torch (~1 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport generator.cli, generator.dataset.card, generator.dataset.gallery\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 def test_held_out_rooms_are_rendered_pairs_no_build_uses():

@@ -67,6 +67,8 @@ def run_baseline(args: argparse.Namespace) -> None:
 
     if args.size % 8 or args.size < 16:
         raise UserError(f"--size {args.size}: use a multiple of 8 of at least 16 (the U-Net halves it three times)")
+    if not 0 < args.learning_rate < 1:
+        raise UserError(f"--learning-rate {args.learning_rate:g}: use a value between 0 and 1, e.g. 0.002")
     settings = TrainSettings(steps=args.steps, batch_size=args.batch_size, size=args.size, seed=args.seed,
                              learning_rate=args.learning_rate)
     source = open_source(args.dataset or args.out)
