@@ -95,6 +95,18 @@ def test_a_missing_dataset_is_one_error_line(tmp_path, monkeypatch, capsys, args
     assert error.startswith("error: ") and "no dataset folder and no Hub dataset id" in error and error.count("\n") == 1
 
 
+def test_a_damaged_dataset_is_refused_before_training(tiny, tmp_path, capsys):
+    out = tmp_path / "ds"
+    shutil.copytree(tiny, out)
+    shard = sorted((out / "data").glob("train-*.parquet"))[0]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    assert main(["baseline", str(out), "--steps", "2", "--size", "32", "--no-progress"]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert not (out / ".baseline").exists() and not (out / "baseline.json").exists()
+
+
 def test_the_command_writes_results_pictures_and_the_card_section(tiny, tmp_path, capsys):
     out = tmp_path / "ds"
     shutil.copytree(tiny, out)

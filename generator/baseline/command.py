@@ -60,7 +60,8 @@ def add_baseline(subparsers) -> None:
 
 def run_baseline(args: argparse.Namespace) -> None:
     from ..pipeline.teacher import resolve_device
-    from ..schema import BASELINE_DIR
+    from ..commands import verified_dataset
+    from ..schema import BASELINE_DIR, MANIFEST
     from .data import open_source
     from .train import train
     from .outcome import evaluate_run, publish
@@ -71,6 +72,8 @@ def run_baseline(args: argparse.Namespace) -> None:
         raise UserError(f"--learning-rate {args.learning_rate:g}: use a value between 0 and 1, e.g. 0.002")
     settings = TrainSettings(steps=args.steps, batch_size=args.batch_size, size=args.size, seed=args.seed,
                              learning_rate=args.learning_rate)
+    if (args.out / MANIFEST).is_file():  # results go into this dataset: refuse a damaged one before training
+        verified_dataset(args.out)
     source = open_source(args.dataset or args.out)
     device = resolve_device(args.device)
     checkpoint = args.out / BASELINE_DIR / "checkpoint.pt"

@@ -32,8 +32,8 @@ def evaluate_run(run: Run, source: Source, settings: TrainSettings, device: torc
 
 def publish(out: Path, source: Source, settings: TrainSettings, run: Run, evaluations: dict[str, Evaluation],
             command: str, device: str) -> Path:
-    """Write OUT/baseline.json and the prediction sheet; in a dataset folder also redraw the gallery and
-    the card (under the dataset's lock), elsewhere put the two pictures in OUT/gallery/."""
+    """Write OUT/baseline.json and the prediction sheet; in a dataset folder (verified before training) also
+    redraw the gallery and the card under the dataset's lock; elsewhere put the two pictures in OUT/gallery/."""
     out = Path(out)
     budget = {"steps": run.step, "samples_seen": run.step * settings.batch_size, "seconds": round(run.seconds, 1),
               "device": device, "train_rows": source.train_rows}
@@ -46,12 +46,10 @@ def publish(out: Path, source: Source, settings: TrainSettings, run: Run, evalua
     if sheet is not None:
         _save_png(sheet, out / BASELINE_DIR / f"{PREDICTIONS}.png")
     if (out / MANIFEST).is_file():
-        from ..commands import verified_dataset
         from ..dataset.card import write_card
         from ..dataset.gallery import write_gallery
         from ..output.folder import build_lock
 
-        verified_dataset(out)
         with build_lock(out):
             write_json(out / BASELINE, data)
             write_gallery(out)
