@@ -144,6 +144,26 @@ def test_the_command_writes_results_pictures_and_the_card_section(tiny, tmp_path
     assert not any(path.startswith(".baseline") for path in uploaded)  # the checkpoint stays home
 
 
+@pytest.mark.parametrize("labels", ["relative", "none"])
+def test_the_depth_labels_pick_the_loss_end_to_end(labels, tmp_path):
+    """A teacher's relative inverse depth trains with the scale-and-shift-invariant loss and is evaluated after
+    alignment (the rendered rooms' metric depth through its inverse); without depth, no depth metric at all."""
+    from tests.tiny_models import save_tiny_depth_anything
+
+    out = tmp_path / "ds"
+    depth = (["--depth", "model", "--depth-model", str(save_tiny_depth_anything(tmp_path / "teacher")), "--device", "cpu"]
+             if labels == "relative" else ["--depth", "none"])
+    assert main(["generate", "--demo", "--num-backgrounds", "2", "--num-foregrounds", "2", "--placements", "2",
+                 "--bg-size", "32", "--workers", "1", "--no-gallery", "--no-progress", *depth, "--out", str(out)]) == 0
+    assert main(["baseline", str(out), "--steps", "2", "--size", "32", "--batch-size", "4", "--eval-rendered", "2",
+                 "--device", "cpu", "--no-progress"]) == 0
+    data = json.loads((out / "baseline.json").read_text())
+    assert data["depth_labels"] == labels
+    for values in data["evaluations"].values():
+        assert values["mask_iou"] is not None
+        assert (values["abs_rel"] is None) == (labels == "none") and (values["delta1"] is None) == (labels == "none")
+
+
 def test_a_rebuild_with_other_options_drops_the_old_baseline(tmp_path):
     out = tmp_path / "ds"
     build = ["generate", "--demo", "--num-backgrounds", "2", "--num-foregrounds", "1", "--placements", "1",
