@@ -39,7 +39,8 @@ def run_arm(arm: str, sources: dict, args, device) -> list[dict]:
     from generator.baseline.evaluate import evaluate
     from generator.baseline.heldout import heldout_batches, heldout_set
     from generator.baseline.losses import METRIC
-    from generator.baseline.train import TrainSettings, train
+    from generator.baseline.settings import TrainSettings
+    from generator.baseline.train import train
 
     pairs = heldout_set(args.eval_rendered, args.size)
     runs = []

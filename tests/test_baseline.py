@@ -17,7 +17,8 @@ from generator.baseline.data import open_source, training_batches
 from generator.baseline.heldout import heldout_pair, heldout_set
 from generator.baseline.losses import total_loss
 from generator.baseline.report import CURVES, PREDICTIONS, baseline_section
-from generator.baseline.train import TrainSettings, new_run, train
+from generator.baseline.settings import TrainSettings
+from generator.baseline.train import new_run, train
 from generator.cli import main
 from generator.pipeline.demo import demo_rooms
 
