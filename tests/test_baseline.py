@@ -181,6 +181,9 @@ def test_a_rebuild_with_other_options_drops_the_old_baseline(tmp_path):
 
 def test_the_card_section_is_written_from_baseline_json(tmp_path):
     assert baseline_section(tmp_path) == ""
+    for damaged in ("{}", "[1]", "not json"):  # left out of the card, not a traceback
+        (tmp_path / "baseline.json").write_text(damaged)
+        assert baseline_section(tmp_path) == ""
     metrics = {"mask_iou": 0.61234, "boundary_f": 0.5, "abs_rel": 0.125, "rmse": 1.5, "delta1": 0.75,
                "abs_rel_object": 0.2, "rmse_object": 0.9, "delta1_object": None}
     (tmp_path / "baseline.json").write_text(json.dumps({

@@ -15,9 +15,8 @@ from .metrics import Averages, predicted_depth
 
 @dataclass
 class Shown:
-    """One evaluated sample as the prediction sheet shows it (images in [0, 1] as stored before normalising
-    are not at hand: the composite is shown de-normalised by the sheet)."""
-    composite: np.ndarray  # (H, W, 3) float, normalised input
+    """One evaluated sample as the prediction sheet shows it."""
+    composite: np.ndarray  # (H, W, 3) float: the normalised input, which the sheet de-normalises
     mask: np.ndarray  # (H, W) float in [0, 1]
     predicted_mask: np.ndarray  # (H, W) float in [0, 1]
     depth: np.ndarray  # (H, W) float, the target's units; NaN where unknown
@@ -44,12 +43,14 @@ def evaluate(model: torch.nn.Module, batches: Iterable[dict], model_kind: str, t
                 valid = torch.zeros_like(valid)
             averages.add_batch(output, batch["mask"], batch["depth"], valid, model_kind, target_kind)
             samples += len(output)
-            if len(shown) < show:
-                shown += _shown(batch, output, valid, model_kind, target_kind)[:show - len(shown)]
+            if len(shown) < show:  # the first sample of each batch: more varied than one batch's run of rows
+                shown += _shown(batch, output[:1], valid[:1], model_kind, target_kind)
     return Evaluation(averages.means(), samples, shown)
 
 
 def _shown(batch: dict, output: torch.Tensor, valid: torch.Tensor, model_kind: str, target_kind: str) -> list[Shown]:
+    """The batch's first len(output) samples as the sheet shows them."""
+    batch = {key: value[:len(output)] for key, value in batch.items()}
     depth = predicted_depth(output[:, 1:], batch["depth"], valid, model_kind, target_kind)
     truth = torch.where(valid, batch["depth"], torch.full_like(batch["depth"], float("nan")))
     return [Shown(batch["input"][i, 3:].permute(1, 2, 0).cpu().numpy(), batch["mask"][i, 0].cpu().numpy(),

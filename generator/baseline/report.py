@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 CURVES, PREDICTIONS = "09-baseline-curves", "10-baseline-predictions"
 CURVE_POINTS = 200  # the learning curve in baseline.json: means over at most this many equal runs of steps
 SET_NAMES = {"test": "test split", "rendered": "rendered held-out rooms"}
+REQUIRED = {"command", "steps", "batch_size", "size", "samples_seen", "seconds", "device", "depth_labels", "model",
+            "evaluations", "curve"}
 
 
 def curve(history: list[list[float]]) -> list[list[float]]:
@@ -51,9 +53,11 @@ def read_results(out: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
         return None  # a hand-edited or damaged file: the card and gallery leave the baseline out
+    complete = isinstance(data, dict) and REQUIRED <= data.keys() and isinstance(data["evaluations"], dict)
+    return data if complete else None
 
 
 # --- the card -----------------------------------------------------------------------------------------
