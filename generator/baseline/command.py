@@ -48,7 +48,7 @@ def add_baseline(subparsers) -> None:
     p.add_argument("--steps", type=_positive, default=d.steps, metavar="N", help="training steps (default %(default)s)")
     p.add_argument("--batch-size", type=_positive, default=d.batch_size, metavar="N", help="samples per step (default %(default)s)")
     p.add_argument("--size", type=_positive, default=d.size, metavar="PX", help="side of the model's input in px, a multiple of 8 (default %(default)s)")
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate, metavar="LR", help="peak AdamW learning rate (warm-up, then cosine decay; default %(default)s)")
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate, metavar="F", help="peak AdamW learning rate (warm-up, then cosine decay; default %(default)s)")
     p.add_argument("--seed", type=_count, default=d.seed, metavar="N", help="seed of the weights and of the data order (default %(default)s)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to train (default %(default)s)")
     p.add_argument("--eval-rendered", type=_count, default=64, metavar="N", help="rendered held-out rooms to evaluate on, 0 for none (default %(default)s)")
