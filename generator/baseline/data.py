@@ -55,13 +55,17 @@ def _manifest(dataset: str | Path) -> dict:
 
     from ..hub import offline_mode, unreachable
 
-    reason = None if offline_mode() else unreachable(constants.ENDPOINT)
+    reason = None if offline_mode() else unreachable(f"{constants.ENDPOINT}/api/datasets/{dataset}")
     if reason:  # a clear line in seconds instead of minutes of retries
         raise ServiceError(f"the Hub ({constants.ENDPOINT}) cannot be reached: {reason}; train on a local dataset folder")
     try:
         path = hf_hub_download(str(dataset), MANIFEST, repo_type="dataset")
     except (EntryNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, OSError) as error:
         raise ServiceError(f"cannot read {MANIFEST} of the Hub dataset {dataset} ({type(error).__name__})") from None
+    except Exception as error:  # httpx transport errors and the like
+        if type(error).__module__.split(".")[0] not in ("httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3"):
+            raise
+        raise ServiceError(f"cannot read {MANIFEST} of the Hub dataset {dataset}: {error}") from None
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
