@@ -14,6 +14,7 @@ from string import Template
 
 import yaml
 
+from ..baseline.report import baseline_section
 from ..output.manifest import load_manifest
 from ..schema import CARD, CONFIGS, FG_BG, GALLERY_DIR, STATS, yaml_configs, yaml_features
 
@@ -226,6 +227,7 @@ def _fields(out: Path, manifest: dict, repo_id: str, pretty_name: str) -> dict[s
         "image_format_text": f"JPEG quality {o['jpeg_quality']} (lossy); masks and depth are lossless PNG" if o["image_format"] == "jpeg" else "lossless PNG",
         "statistics_section": _statistics_section(out),
         "gallery_section": _gallery_section(out),
+        "baseline_section": baseline_section(out),
         "command": _command(o),
         "command_where": _command_where(o),
     }

@@ -24,6 +24,7 @@ from ..pipeline.encode import decode_depth
 from ..pipeline.moments import COVERAGE_BINS, decode
 from ..threads import cores, ordered_map
 from ..schema import BACKGROUNDS, FG_BG, FOREGROUNDS, GALLERY_DIR, ROW_GROUP_SIZE, STATS
+from ..baseline.report import baseline_figures
 from .drawing import BLUE, ORANGE, ColourBar, Panel, Steps, mosaic, percent_text, plot, turbo
 
 SAMPLES = 8  # composites, masks and depth maps shown
@@ -99,6 +100,7 @@ def _draw(out: Path, root: str | Path, manifest: dict, folder: Path, build: Buil
     figures["07-mask-coverage"] = _coverage_plot(out, samples)
     if all(s.depth is not None for s in samples):
         figures["08-depth-distribution"] = _depth_plot(root, manifest, samples, unit)
+    figures.update(baseline_figures(out))  # the reference model's pictures, while OUT has its baseline.json
 
     def save(item) -> str:
         path = folder / f"{item[0]}.png"

@@ -41,11 +41,11 @@ from .hub_rules import card_problems
 from ..output.folder import build_lock
 from ..output.manifest import load_manifest
 from ..output.reader import verify_shards
-from ..schema import CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
+from ..schema import BASELINE, CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
 
 # Remote folders the dataset owns: files there that OUT does not have are stale and deleted.
 OWNED_DIRS = (*CONFIG_DIRS.values(), GALLERY_DIR)
-TOP_FILES = (CARD, MANIFEST, STATS)
+TOP_FILES = (CARD, MANIFEST, STATS, BASELINE)
 MAX_FILES_PER_COMMIT = 100
 DEFAULT_MESSAGE = f"Upload the dataset with mono-depth-mask {__version__}"
 # Written into the description of the pull request a push opens: a plain push's (only to land its batches

@@ -19,7 +19,7 @@ from .. import __version__
 from ..errors import UserError
 from ..config import BuildOptions, TeacherRun
 
-from ..schema import CARD, CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS
+from ..schema import BASELINE, BASELINE_DIR, CARD, CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS
 from .folder import LocalTree, repair_folder_swap, tree, write_json
 from .model import FORMAT, FORMAT_VERSION, Manifest, ManifestFieldError, ShardRecord, format_version
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ..pipeline.sources import Sources
 
 PACKAGES = ("numpy", "pillow", "pyarrow", "datasets", "huggingface_hub", "transformers", "torch")
-OWNED = [*CONFIG_DIRS.values(), MANIFEST, STATS, CARD, GALLERY_DIR]
+OWNED = [*CONFIG_DIRS.values(), MANIFEST, STATS, CARD, GALLERY_DIR, BASELINE, BASELINE_DIR]  # a baseline describes the data it was trained on
 
 
 class DamagedManifest(UserError):
