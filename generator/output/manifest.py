@@ -1,17 +1,16 @@
 """OUT/manifest.json: what was built, from what, with what, and the sha256 of every shard.
 
-It is also how `generate` recognises its own output: a folder holding a manifest with other options is
-another dataset and is not overwritten by accident.
+It is also how `generate` recognises its own output: a folder holding a manifest with other options,
+other teacher settings or of another format version is another dataset and is not overwritten by accident.
+The fields are checked against the typed model (model.py) whenever a manifest is read.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -19,7 +18,7 @@ from .. import __version__
 from ..errors import UserError
 from ..config import BuildOptions, TeacherRun
 
-from ..schema import BASELINE, BASELINE_DIR, CARD, CONFIG_DIRS, FG_BG, GALLERY_DIR, MANIFEST, STATS
+from ..schema import BASELINE, BASELINE_DIR, CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
 from .folder import LocalTree, repair_folder_swap, tree, write_json
 from .model import FORMAT, FORMAT_VERSION, Manifest, ManifestFieldError, ShardRecord, format_version
 

@@ -64,9 +64,9 @@ SHARD_FIELDS = {"path": str, "config": str, "split": str, "rows": int, "bytes": 
 
 @dataclass
 class Manifest:
-    """manifest.json, typed. `options` are the build's recorded options (BuildOptions.recorded, with the
-    teacher's run settings where a teacher ran); the sections that only describe the dataset (depth,
-    geometry, inputs, card) stay JSON objects, checked for the fields the commands read."""
+    """manifest.json, typed. `options` are the build's recorded options (BuildOptions.recorded); the
+    sections that only describe the dataset (depth, geometry, inputs, card, a relabel in progress) stay JSON
+    objects, checked for the fields the commands read."""
 
     format: str
     complete: bool
@@ -80,46 +80,25 @@ class Manifest:
     geometry: dict | None = None
     card: dict | None = None
     relabel: dict | None = None
-    teacher_run: dict | None = None  # config.TeacherRun, where a teacher labelled the dataset
+    teacher_run: TeacherRun | None = None  # where a teacher labelled the dataset
 
     @classmethod
     def from_json(cls, data: dict) -> "Manifest":
         """Check every field a command reads; ManifestFieldError names the first one that is wrong."""
         _need(isinstance(data, dict), "manifest", "must be a JSON object")
         _check_options(_field(data, "options", dict))
-        depth = _field(data, "depth", dict)
-        _need(depth.get("mode") in DEPTH_MODES, "depth.mode", f"must be one of {', '.join(DEPTH_MODES)}")
-        for key, kind in (("meaning", str), ("teacher", dict)):
-            _optional(depth, key, kind, "depth")
-        packages = _field(data, "packages", dict)
-        _need(all(isinstance(v, str) for v in packages.values()), "packages", "must map names to version strings")
-        inputs = _field(data, "inputs", dict)
-        for key in ("backgrounds", "foregrounds"):
-            names = _field(inputs, key, list, "inputs")
-            _need(all(isinstance(name, str) for name in names), f"inputs.{key}", "must be a list of strings")
-        splits = _field(data, "splits", dict)
-        for split, rows in splits.items():
-            _need(isinstance(rows, int) and not isinstance(rows, bool), f"splits.{split}", "must be an integer")
+        splits = _splits(data)
         shards = [ShardRecord.from_manifest(entry, f"shards[{i}]") for i, entry in enumerate(_field(data, "shards", list))]
         complete = _field(data, "complete", bool)
         if complete:  # a build in progress lists the shards written so far
             _check_split_rows(splits, shards)
-        geometry = _optional(data, "geometry", dict)
-        if geometry is not None:
-            _check_geometry(geometry)
         card = _optional(data, "card", dict)
         _need(card is None or all(isinstance(v, str) for v in card.values()), "card", "must map settings to strings")
-        relabel = _optional(data, "relabel", dict)
-        if relabel is not None:
-            _check_relabel(relabel)
-        teacher_run = _optional(data, "teacher_run", dict)
-        if teacher_run is not None:
-            _check_fields(teacher_run, TeacherRun, "teacher_run", required=True)
         return cls(
-            format=_field(data, "format", str), complete=complete, options=data["options"],
-            packages=packages, depth=depth, inputs=inputs, splits=splits, shards=shards,
-            skipped_inputs=_optional(data, "skipped_inputs", list) or [], geometry=geometry,
-            card=card, relabel=relabel, teacher_run=teacher_run,
+            format=_field(data, "format", str), complete=complete, options=data["options"], packages=_packages(data),
+            depth=_depth(data), inputs=_inputs(data), splits=splits, shards=shards,
+            skipped_inputs=_optional(data, "skipped_inputs", list) or [], geometry=_geometry(data), card=card,
+            relabel=_relabel(data), teacher_run=_teacher_run(data),
         )
 
 
@@ -194,14 +173,49 @@ def _check_split_rows(splits: dict, shards: list[ShardRecord]) -> None:
         _need(count == rows[split] > 0, f"splits.{split}", f"must be the rows of its data/ shards ({rows[split]})")
 
 
-def _check_geometry(geometry: dict) -> None:
-    _field(geometry, "placement", str, "geometry")
-    origins = _field(geometry, "intrinsics", dict, "geometry")
-    _need(all(isinstance(n, int) and not isinstance(n, bool) for n in origins.values()), "geometry.intrinsics", "must map sources to counts")
-    _field(geometry, "backgrounds_with_floor", int, "geometry")
+def _depth(data: dict) -> dict:
+    depth = _field(data, "depth", dict)
+    _need(depth.get("mode") in DEPTH_MODES, "depth.mode", f"must be one of {', '.join(DEPTH_MODES)}")
+    for key, kind in (("meaning", str), ("teacher", dict)):
+        _optional(depth, key, kind, "depth")
+    return depth
 
 
-def _check_relabel(relabel: dict) -> None:
+def _packages(data: dict) -> dict:
+    packages = _field(data, "packages", dict)
+    _need(all(isinstance(v, str) for v in packages.values()), "packages", "must map names to version strings")
+    return packages
+
+
+def _inputs(data: dict) -> dict:
+    inputs = _field(data, "inputs", dict)
+    for key in ("backgrounds", "foregrounds"):
+        names = _field(inputs, key, list, "inputs")
+        _need(all(isinstance(name, str) for name in names), f"inputs.{key}", "must be a list of strings")
+    return inputs
+
+
+def _splits(data: dict) -> dict:
+    splits = _field(data, "splits", dict)
+    for split, rows in splits.items():
+        _need(isinstance(rows, int) and not isinstance(rows, bool), f"splits.{split}", "must be an integer")
+    return splits
+
+
+def _geometry(data: dict) -> dict | None:
+    geometry = _optional(data, "geometry", dict)
+    if geometry is not None:
+        _field(geometry, "placement", str, "geometry")
+        origins = _field(geometry, "intrinsics", dict, "geometry")
+        _need(all(isinstance(n, int) and not isinstance(n, bool) for n in origins.values()), "geometry.intrinsics", "must map sources to counts")
+        _field(geometry, "backgrounds_with_floor", int, "geometry")
+    return geometry
+
+
+def _relabel(data: dict) -> dict | None:
+    relabel = _optional(data, "relabel", dict)
+    if relabel is None:
+        return None
     target = _field(relabel, "target", dict, "relabel")
     _field(target, "model", str, "relabel.target")
     _field(target, "teacher", dict, "relabel.target")
@@ -210,6 +224,15 @@ def _check_relabel(relabel: dict) -> None:
         _need(isinstance(entry, dict), where, "must be an object")
         _field(entry, "bytes", int, where)
         _field(entry, "sha256", str, where)
+    return relabel
+
+
+def _teacher_run(data: dict) -> TeacherRun | None:
+    run = _optional(data, "teacher_run", dict)
+    if run is None:
+        return None
+    _check_fields(run, TeacherRun, "teacher_run", required=True)
+    return TeacherRun(**{f.name: run[f.name] for f in dataclasses.fields(TeacherRun)})
 
 
 def _describe(annotation: str) -> str:
