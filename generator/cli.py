@@ -5,6 +5,7 @@ every failure ends as one `error:` line with the exit code of the README's table
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -17,6 +18,8 @@ from .commands import add_card, add_gallery, add_push, add_relabel_depth, add_st
 from .errors import ModelUnavailable, UserError, describe_os_error
 from .extract.command import add_cutouts
 from .output.folder import is_url
+from .pipeline.blend import mix_modes
+from .rules import BlendMode, DepthMode
 from .config import (
     DEFAULT_DEPTH_MODEL,
     DEPTH_MODES,
@@ -109,8 +112,8 @@ def add_generate(subparsers) -> None:
 
 
 def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions]:
-    depth = args.depth or default_depth_mode(args.demo, args.background_depths, args.background_depth_model)
-    depth_model = args.depth_model or (DEFAULT_DEPTH_MODEL if depth == "model" else None)
+    depth = DepthMode(args.depth) if args.depth else default_depth_mode(args.demo, args.background_depths, args.background_depth_model)
+    depth_model = args.depth_model or (DEFAULT_DEPTH_MODEL if depth == DepthMode.MODEL else None)
     build = BuildOptions(
         demo=args.demo,
         backgrounds=args.backgrounds,
@@ -141,6 +144,8 @@ def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions
         blend=args.blend, decontaminate=args.decontaminate, shadow=args.shadow, harmonize=args.harmonize,
         background_jitter=args.background_jitter,
     )
+    if build.blend == BlendMode.MIX:
+        build = dataclasses.replace(build, mix_modes=mix_modes())
     if not args.out.strip():
         raise UserError("--out is empty: give the output folder, e.g. --out ds")
     check_utf8("--out", args.out)
@@ -163,7 +168,7 @@ def run_generate(args: argparse.Namespace) -> None:
     try:
         summary = build(options, run)
     except ModelUnavailable as error:  # the ways out that this command's flags give
-        flag = "--depth-model" if options.depth == "model" else "--background-depth-model"
+        flag = "--depth-model" if options.depth == DepthMode.MODEL else "--background-depth-model"
         raise error.with_ways_out(f"pass a local folder to {flag}", "use --depth scene with --background-depths DIR",
                                   "use --depth none") from None
     print(summary.describe())

@@ -163,7 +163,8 @@ def _stats(record: object, where: str) -> DatasetStats:
 
 # Option types as BuildOptions declares them ("int | None", ...), so a recorded option of the wrong type is
 # named here rather than failing in the card, the gallery or a rebuild.
-_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,), "None": (type(None),)}
+_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,), "None": (type(None),),
+          "PlacementRule": (str,), "DepthMode": (str,), "BlendMode": (str,), "tuple[str, ...]": (list,)}
 
 
 def _check_fields(data: dict, record: type, parent: str, required: bool) -> None:
@@ -213,7 +214,9 @@ def _check_relabel(relabel: dict) -> None:
 
 
 def _describe(annotation: str) -> str:
-    words = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string", "None": "null"}
+    words = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string", "None": "null",
+             "PlacementRule": "a placement rule", "DepthMode": "a depth mode", "BlendMode": "a blend mode",
+             "tuple[str, ...]": "a list of blend modes"}
     return " or ".join(words[name] for name in annotation.split(" | "))
 
 
