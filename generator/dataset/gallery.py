@@ -17,6 +17,8 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from ..config import BuildOptions
+from ..output.model import DatasetRules
+from ..rules import BlendMode
 from ..output import folder as storage
 from ..output.folder import atomic_path
 from ..output.manifest import load_manifest, shard_file
@@ -49,14 +51,15 @@ class EdgesAndLight:
     sheet: Image.Image | None
 
 
-def edges_and_light(options: dict, placement: str, build: BuildOptions | None) -> Image.Image | None:
+def edges_and_light(rules: DatasetRules, build: BuildOptions | None) -> Image.Image | None:
     """The sheet of edge and light options, for floor placement with any of them on, where the inputs are
     at hand: user inputs only while their build draws the gallery (`build`); the demo is remade."""
-    if placement != "floor" or not (options.get("blend", "alpha") != "alpha" or options.get("shadow") or options.get("harmonize") or options.get("decontaminate")):
+    o = rules.build
+    if not rules.on_floor or not (o.blend != BlendMode.ALPHA or o.shadow or o.harmonize or o.decontaminate):
         return None
     from .gallery_effects import effects_sheet
 
-    build = build or (BuildOptions.from_dict(options) if options.get("demo") else None)
+    build = build or (o if o.demo else None)
     return effects_sheet(build, mosaic) if build is not None else None
 
 
@@ -91,9 +94,9 @@ def _draw(out: Path, root: str | Path, manifest: dict, folder: Path, build: Buil
     if all(s.depth is not None for s in samples):
         figures["05-depth"] = _depth_sheet(samples, unit)
     figures["06-samples"] = _samples_sheet(samples[:ROWS], unit)
-    if (manifest.get("geometry") or {}).get("placement") == "floor":
+    if DatasetRules.of(manifest).on_floor:
         figures["06b-geometry"] = _geometry_sheet(root, manifest)
-        sheet = edges_and_light(manifest["options"], manifest["geometry"]["placement"], build) if edges is None else edges.sheet
+        sheet = edges_and_light(DatasetRules.of(manifest), build) if edges is None else edges.sheet
         if sheet is not None:
             figures["06c-edges-and-light"] = sheet
     figures["07-mask-coverage"] = _coverage_plot(out, samples)

@@ -25,7 +25,9 @@ from ..progress import tqdm
 from ..pipeline.composite import mask_bbox
 from .silhouette_rule import SilhouetteRule
 from ..pipeline.light import jittered
-from ..pipeline.shard import background_jitter_rng
+from ..output.model import DatasetRules
+from ..pipeline.rows.background import background_jitter_rng
+from ..rules import DepthMode
 from ..output.manifest import load_manifest
 from ..output.model import ShardRecord
 from ..output.reader import shard_problem, unlisted_files
@@ -155,6 +157,10 @@ class _Context:
     def size(self) -> int:
         return self.options["bg_size"]
 
+    @property
+    def rules(self) -> DatasetRules:
+        return DatasetRules.of(self.manifest)
+
     def clean_background(self, bg_id: int) -> np.ndarray | None:
         """A background as composites were made from it: the backgrounds config's image (None when that
         config cannot be read; its own checks report it)."""
@@ -214,7 +220,7 @@ def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
         if key not in backgrounds:
             backgrounds[key] = _open(r["background"], file, row, "background", "RGB", size, report)
         background = backgrounds[key]
-        if o["depth"] == "none":
+        if context.rules.depth == DepthMode.NONE:
             if r["depth"] is not None:
                 report.fail(file, row, "depth", "present although the build has --depth none")
         else:
