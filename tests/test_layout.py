@@ -198,6 +198,15 @@ def test_no_module_outside_pipeline_composites_pixels():
     assert found == {}
 
 
+def test_the_commands_read_shards_through_the_one_reader():
+    """stats, validate, gallery, relabel and push open no Parquet file themselves: output/reader.py does,
+    with the manifest's path check and the integrity check in one place."""
+    readers = {name for name, path in modules().items() if name.startswith(("generator.dataset", "generator.commands"))
+               and "pyarrow.parquet" in {alias.name for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                                         if isinstance(node, ast.Import) for alias in node.names}}
+    assert readers == set()
+
+
 def test_no_module_over_400_lines():
     long = {name: n for name, path in modules().items() if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert long == {}

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 from PIL import Image
 from ..progress import tqdm
 
@@ -30,7 +29,7 @@ from ..pipeline.rows.background import background_jitter_rng
 from ..rules import DepthMode
 from ..output.manifest import load_manifest
 from ..output.model import ShardRecord
-from ..output.reader import shard_problem, unlisted_files
+from ..output.reader import read_shard, shard_problem, shard_rows, unlisted_files
 from ..schema import BACKGROUNDS, FG_BG, FOREGROUNDS, ROW_GROUP_SIZE, sample_name
 
 # A JPEG composite is its background's JPEG with the 16 x 16 MCUs (4:2:0) of the mask's box re-encoded, each
@@ -94,7 +93,7 @@ def validate(out: Path, progress: bool = True) -> Report:
     shards = [s for s in manifest["shards"] if s["path"] in present]
     for shard in tqdm(shards, desc="validate", unit="shard", disable=not progress, dynamic_ncols=True):
         try:
-            table = pq.read_table(out / shard["path"])
+            table = read_shard(out, shard["path"])
         except Exception as error:  # a damaged data page under a good footer: pyarrow raises several kinds
             report.fail(shard["path"], None, "unreadable", str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
             continue
@@ -123,7 +122,7 @@ def _check_files(out: Path, manifest: dict, report: Report) -> set[str]:
             if check in ("missing", "unreadable"):
                 continue
         try:
-            rows = pq.ParquetFile(out / shard["path"]).metadata.num_rows
+            rows = shard_rows(out, shard["path"])
         except Exception as error:  # a damaged footer: pyarrow raises several kinds
             report.fail(shard["path"], None, "unreadable", str(error))
             continue
@@ -169,7 +168,7 @@ class _Context:
             for shard in self.manifest["shards"]:
                 if shard["config"] == BACKGROUNDS:
                     try:
-                        table = pq.read_table(self.out / shard["path"], columns=["bg_id", "image"])
+                        table = read_shard(self.out, shard["path"], ["bg_id", "image"])
                     except Exception:  # reported where the backgrounds config is checked
                         continue
                     for found, cell in zip(table.column("bg_id").to_pylist(), table.column("image").to_pylist()):

@@ -4,8 +4,6 @@ numbers. One row per composite, of its one object; pixel statistics are added on
 
 from __future__ import annotations
 
-import numpy as np
-
 from ...config import BuildOptions
 from ...schema import sample_name
 from ..encode import encode_image, encode_png
