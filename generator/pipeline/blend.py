@@ -1,4 +1,5 @@
-"""Edges: how a placed cut-out's edge meets the background.
+"""Edges: how a placed cut-out's edge meets the background. Each mode is a registered `Blend` (BLENDS):
+its parameters drawn from the placement's seed when the scene is made, then applied when it is rendered.
 
 - `alpha`: the plain alpha blend (composite.py).
 - `gaussian`, `box`: the alpha softened by a blur (three box passes, or one) of radius
