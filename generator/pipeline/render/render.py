@@ -58,8 +58,27 @@ def render(scene: Scene, out: np.ndarray | None = None) -> Rendered:
     background = scene.background.rgb
     image = np.empty_like(background) if out is None else out
     image[:] = background
-    drawn = [_draw(image, scene, placed) for placed in scene.objects]
+    drawn: list[RenderedObject] = []
+    for placed in scene.objects:
+        drawn.append(_draw(image, scene, placed))
+        _cover(drawn[:-1], drawn[-1])
     return Rendered(scene, image, drawn)
+
+
+def _cover(earlier: list[RenderedObject], top: RenderedObject) -> None:
+    """Hide what `top` covers (its object's pixels, alpha >= one half) from the objects drawn before it."""
+    if not earlier:
+        return
+    cutout, place = top.placed.cutout, top.placed.place
+    covered = np.zeros(top.visible.shape, bool)
+    solid = cutout.solid > 0 if top.hidden is None else (cutout.solid > 0) & ~top.hidden
+    covered[place.y : place.y + cutout.shape[0], place.x : place.x + cutout.shape[1]] = solid
+    for below in earlier:
+        if (below.visible[covered] > 0).any():
+            if below.whole is None:
+                below.whole = below.visible.copy()
+            below.visible[covered] = 0
+            below.bbox = mask_bbox(below.visible)
 
 
 def _draw(image: np.ndarray, scene: Scene, placed: PlacedObject) -> RenderedObject:
