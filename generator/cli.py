@@ -28,6 +28,7 @@ from .config import (
     IMAGE_FORMATS,
     PLACEMENT_MODES,
     SPLIT_BY,
+    RECORDED_ONLY,
     BuildOptions,
     RunOptions,
     check_utf8,
@@ -111,7 +112,7 @@ def add_generate(subparsers) -> None:
     p.set_defaults(run=run_generate)
 
 
-DERIVED_OPTIONS = ("depth", "depth_model", "mix_modes")  # BuildOptions fields that generate_options resolves
+DERIVED_OPTIONS = ("depth", "depth_model", *RECORDED_ONLY)  # BuildOptions fields that generate_options resolves
 
 
 def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions]:

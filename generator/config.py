@@ -26,6 +26,8 @@ BLEND_CHOICES = choices(BlendMode)
 DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
 INPUT_PATH_OPTIONS = ("backgrounds", "foregrounds", "masks", "background_depths", "fg_heights")
 MODEL_OPTIONS = ("depth_model", "background_depth_model")
+# Options a build records but no flag gives: --blend mix records the modes it draws from (pipeline/blend.py).
+RECORDED_ONLY = ("mix_modes",)
 
 # The built-in demo is small so the README's main command takes seconds on 2 cores.
 DEMO_BACKGROUNDS = 10

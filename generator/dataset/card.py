@@ -15,6 +15,7 @@ from string import Template
 import yaml
 
 from ..output.manifest import load_manifest
+from ..config import RECORDED_ONLY
 from ..output.model import DatasetRules
 from ..rules import DepthMode, PlacementRule
 from ..schema import CARD, CONFIGS, FG_BG, GALLERY_DIR, STATS, yaml_configs, yaml_features
@@ -358,6 +359,8 @@ def _command(options: dict) -> str:
     """The generate command that makes this dataset's bytes again, every recorded option spelled as a flag."""
     words = ["mono-depth-mask", "generate"]
     for key, value in options.items():
+        if key in RECORDED_ONLY:  # the command's build records them again (the same while the tool's modes are)
+            continue
         if key in NEGATED_FLAGS:
             words += [] if value else [NEGATED_FLAGS[key]]
         elif value is True:
