@@ -26,12 +26,11 @@ from PIL import Image
 from benchmarks.common import decoded_samples
 from generator.pipeline.shard import make_context
 from generator.cli import main as cli
-from generator.pipeline.composite import placed_bbox
 from generator.pipeline.encode import PNG_COMPRESS_LEVEL, encode_grey_png, encode_image, quantize_depth
 from generator.pipeline.jpeg_splice import BackgroundJpeg, Box
 from generator.config import BuildOptions, DepthPlan
 from generator.pipeline.plan import plan_shards
-from generator.pipeline.shard import _group_composites, groups
+from generator.pipeline.shard import groups, render_group
 from generator.pipeline.moments import IMAGE, DatasetStats
 
 
@@ -90,10 +89,9 @@ def demo_composites(count: int) -> list[tuple[np.ndarray, np.ndarray, Box]]:
     for spec in plan_shards(context.grid, options):
         for group in groups(context.grid, spec.samples):
             background = context.sources.backgrounds[group.bg_id].rgb
-            composites = _group_composites(context, group)
-            for image, place, cutout in zip(composites.images, composites.places, composites.cutouts):
-                x0, y0, x1, y1 = placed_bbox(cutout, place)
-                made.append((background, image, Box(y0, y1, x0, x1)))
+            for rendered in render_group(context, group)[1]:
+                x0, y0, x1, y1 = rendered.objects[0].bbox
+                made.append((background, rendered.image, Box(y0, y1, x0, x1)))
                 if len(made) == count:
                     return made
     return made

@@ -12,7 +12,7 @@ drain are a large part of a 2-worker build; 16,000 samples shows the rate the pa
 
 The stand-in is a DepthTeacher whose model is a cheap deterministic function of each composite (a floor
 like ramp, plus each 8 x 8 block's green, so the maps have edges and compress like scene depth); its
-interface (predict, predict_quantized, info, near_is_large) and output shape are the real one's, and its
+interface (predict, predict_quantized, info, metric, inverse) and output shape are the real one's, and its
 maps go through the real quantisation and hand-over. Each build runs in a fresh child process.
 """
 
@@ -41,7 +41,11 @@ class StandInTeacher(DepthTeacher):
         super().__init__(None, Preprocessing("none", "bilinear"), settings, torch.device("cpu"), torch.float32)
 
     @property
-    def near_is_large(self) -> bool:
+    def metric(self) -> bool:
+        return False
+
+    @property
+    def inverse(self) -> bool:
         return True
 
     @property

@@ -32,6 +32,7 @@ from .pipeline.plan import ShardSpec, check_positions, plan_shards
 from .pipeline.shard import ShardContext, make_context, placement_without_teacher
 from .pipeline.sources import Sources
 from .schema import BACKGROUNDS, CARD, DATASET_DIRS, FG_BG, FOREGROUNDS, GALLERY_DIR, MANIFEST, STATS, shard_path
+from .rules import PlacementRule
 
 
 @dataclass
@@ -210,10 +211,11 @@ def _finished(out: Path, previous: dict | None, run: RunOptions, manifest: dict)
     return all(path.exists() for path in derived)
 
 
-def _edges_and_light(options: BuildOptions, placement: str):
+def _edges_and_light(options: BuildOptions, placement: PlacementRule):
     from .dataset.gallery import EdgesAndLight, edges_and_light
+    from .output.model import DatasetRules
 
-    return EdgesAndLight(edges_and_light(options.to_dict(), placement, options))
+    return EdgesAndLight(edges_and_light(DatasetRules(options, options.depth, placement), options))
 
 
 def _one_shard(options: BuildOptions) -> bool:

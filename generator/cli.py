@@ -5,6 +5,7 @@ every failure ends as one `error:` line with the exit code of the README's table
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -18,6 +19,8 @@ from .commands import add_card, add_gallery, add_push, add_relabel_depth, add_st
 from .errors import ModelUnavailable, UserError, describe_os_error
 from .extract.command import add_cutouts
 from .output.folder import is_url
+from .pipeline.blend import mix_modes
+from .rules import BlendMode, DepthMode
 from .config import (
     DEFAULT_DEPTH_MODEL,
     DEPTH_MODES,
@@ -26,6 +29,7 @@ from .config import (
     IMAGE_FORMATS,
     PLACEMENT_MODES,
     SPLIT_BY,
+    RECORDED_ONLY,
     BuildOptions,
     RunOptions,
     check_utf8,
@@ -109,39 +113,18 @@ def add_generate(subparsers) -> None:
     p.set_defaults(run=run_generate)
 
 
+DERIVED_OPTIONS = ("depth", "depth_model", *RECORDED_ONLY)  # BuildOptions fields that generate_options resolves
+
+
 def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions]:
-    depth = args.depth or default_depth_mode(args.demo, args.background_depths, args.background_depth_model)
-    depth_model = args.depth_model or (DEFAULT_DEPTH_MODEL if depth == "model" else None)
-    build = BuildOptions(
-        demo=args.demo,
-        backgrounds=args.backgrounds,
-        foregrounds=args.foregrounds,
-        masks=args.masks,
-        background_depths=args.background_depths,
-        num_backgrounds=args.num_backgrounds,
-        num_foregrounds=args.num_foregrounds,
-        bg_size=args.bg_size,
-        fg_size=args.fg_size,
-        placements=args.placements,
-        flip=args.flip,
-        scale_jitter=args.scale_jitter,
-        placement=args.placement,
-        fov=args.fov,
-        fg_heights=args.fg_heights,
-        fg_height=args.fg_height,
-        soft_mask=args.soft_mask,
-        depth=depth,
-        depth_model=depth_model,
-        background_depth_model=args.background_depth_model,
-        image_format=args.image_format,
-        jpeg_quality=args.jpeg_quality,
-        test_fraction=args.test_fraction,
-        split_by=args.split_by,
-        shard_size=args.shard_size,
-        seed=args.seed,
-        blend=args.blend, decontaminate=args.decontaminate, shadow=args.shadow, harmonize=args.harmonize,
-        background_jitter=args.background_jitter,
-    )
+    depth = DepthMode(args.depth) if args.depth else default_depth_mode(args.demo, args.background_depths, args.background_depth_model)
+    depth_model = args.depth_model or (DEFAULT_DEPTH_MODEL if depth == DepthMode.MODEL else None)
+    # Every BuildOptions field is a flag of the same name (tests/test_cli_options.py checks it); the two
+    # the command resolves are the depth mode and its model, and `mix_modes`, which a build records.
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(BuildOptions) if f.name not in DERIVED_OPTIONS}
+    build = BuildOptions(**given, depth=depth, depth_model=depth_model)
+    if build.blend == BlendMode.MIX:
+        build = dataclasses.replace(build, mix_modes=mix_modes())
     if not args.out.strip():
         raise UserError("--out is empty: give the output folder, e.g. --out ds")
     check_utf8("--out", args.out)
@@ -164,7 +147,7 @@ def run_generate(args: argparse.Namespace) -> None:
     try:
         summary = build(options, run)
     except ModelUnavailable as error:  # the ways out that this command's flags give
-        flag = "--depth-model" if options.depth == "model" else "--background-depth-model"
+        flag = "--depth-model" if options.depth == DepthMode.MODEL else "--background-depth-model"
         raise error.with_ways_out(f"pass a local folder to {flag}", "use --depth scene with --background-depths DIR",
                                   "use --depth none") from None
     print(summary.describe())

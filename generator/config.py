@@ -15,16 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError
+from .rules import FIRST_MIX_MODES, BlendMode, DepthMode, PlacementRule, choices, parsed
 
-DEPTH_MODES = ("none", "scene", "model")
-PLACEMENT_MODES = ("auto", "floor", "uniform", "ground")
+DEPTH_MODES = choices(DepthMode)
+PLACEMENT_MODES = choices(PlacementRule)
 SPLIT_BY = ("background", "foreground", "sample")
 IMAGE_FORMATS = ("jpeg", "png")
 ENGINES = ("local", "ray")
-BLEND_CHOICES = ("alpha", "gaussian", "box", "motion", "poisson", "mix")  # pipeline/blend.py, effects.py
+BLEND_CHOICES = choices(BlendMode)
 DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
 INPUT_PATH_OPTIONS = ("backgrounds", "foregrounds", "masks", "background_depths", "fg_heights")
 MODEL_OPTIONS = ("depth_model", "background_depth_model")
+# Options a build records but no flag gives: --blend mix records the modes it draws from (pipeline/blend.py).
+RECORDED_ONLY = ("mix_modes",)
 
 # The built-in demo is small so the README's main command takes seconds on 2 cores.
 DEMO_BACKGROUNDS = 10
@@ -78,12 +81,12 @@ class BuildOptions:
     placements: int = 20
     flip: bool = True
     scale_jitter: float = 0.0
-    placement: str = "auto"  # auto: floor where the backgrounds' metric depth is known, else uniform
+    placement: PlacementRule = PlacementRule.AUTO  # auto: floor where the backgrounds' metric depth is known, else uniform
     fov: float = 60.0  # horizontal field of view (degrees) of background photos without EXIF focal length
     fg_heights: str | None = None  # CSV name,height_m: real heights of the foregrounds (floor placement)
     fg_height: float = 1.0  # metres, for foregrounds without a height of their own
     soft_mask: bool = False
-    depth: str = "scene"
+    depth: DepthMode = DepthMode.SCENE
     depth_model: str | None = None  # --depth model: the teacher for every composite
     background_depth_model: str | None = None  # --depth scene: a teacher run once per background
     image_format: str = "jpeg"
@@ -93,11 +96,21 @@ class BuildOptions:
     shard_size: int = 1000
     seed: int = 0
     # Edges and light (pipeline/blend.py, light.py, matting.py).
-    blend: str = "alpha"
+    blend: BlendMode = BlendMode.ALPHA
+    # What --blend mix draws from, recorded with the dataset so that a mode registered later never changes
+    # its draw; None where the blend is not mix (then it is not recorded at all).
+    mix_modes: tuple[str, ...] | None = None
     decontaminate: bool = True  # estimate each cut-out's true colours under partial alpha
     shadow: bool = False  # a soft contact shadow under objects standing on the floor
     harmonize: bool = False
     background_jitter: bool = False  # the stored background is a perturbed copy
+
+    def __post_init__(self):
+        # The rules are parsed here, once, whichever way the options come (flags, a manifest, a test).
+        for name, kind in (("placement", PlacementRule), ("depth", DepthMode), ("blend", BlendMode)):
+            object.__setattr__(self, name, parsed(kind, getattr(self, name)))
+        if self.mix_modes is not None:
+            object.__setattr__(self, "mix_modes", tuple(parsed(BlendMode, m) for m in self.mix_modes))
 
     @property
     def fg_longest_side(self) -> int:
@@ -132,12 +145,19 @@ class BuildOptions:
                 data[key] = Path(data[key]).name
         for key in MODEL_OPTIONS:
             data[key] = recorded_model(data[key])
+        if data["mix_modes"] is None:
+            del data["mix_modes"]
+        else:
+            data["mix_modes"] = list(data["mix_modes"])
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "BuildOptions":
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        options = cls(**{k: v for k, v in data.items() if k in known})
+        if options.blend == BlendMode.MIX and options.mix_modes is None:
+            return dataclasses.replace(options, mix_modes=FIRST_MIX_MODES)
+        return options
 
     def validate(self) -> None:
         """Refuse contradictory or out-of-range options with one line each."""
@@ -177,7 +197,10 @@ class BuildOptions:
             raise UserError("--fg-heights goes with --foregrounds: the demo sprites know their heights")
         if self.masks and self.demo:
             raise UserError("--masks goes with --foregrounds, not --demo")
-        if self.depth == "model" and not self.depth_model:
+        if self.blend == BlendMode.MIX and self.mix_modes is not None:
+            for mode in self.mix_modes:
+                _check_choice("mix_modes", mode, tuple(m for m in BLEND_CHOICES if m != BlendMode.MIX))
+        if self.depth == DepthMode.MODEL and not self.depth_model:
             raise UserError("--depth model needs --depth-model ID_OR_PATH")
         for option in INPUT_PATH_OPTIONS:
             check_utf8(f"--{option.replace('_', '-')}", getattr(self, option))
@@ -222,9 +245,9 @@ def _check_range(flag: str, value: int, low: int, high: int) -> None:
         raise UserError(f"{flag} must be between {low} and {high}; got {value}")
 
 
-def default_depth_mode(demo: bool, background_depths: str | None, background_depth_model: str | None) -> str:
+def default_depth_mode(demo: bool, background_depths: str | None, background_depth_model: str | None) -> DepthMode:
     """--depth when not given: the scene's own depth where the backgrounds have one, else the teacher."""
-    return "scene" if demo or background_depths or background_depth_model else "model"
+    return DepthMode.SCENE if demo or background_depths or background_depth_model else DepthMode.MODEL
 
 
 @dataclass(frozen=True)
@@ -236,28 +259,28 @@ class DepthPlan:
     rest). `teacher_in_workers`: every engine worker loads its own copy (Ray actors on their GPUs) instead of
     this process labelling each shard and handing the depth maps to the workers."""
 
-    mode: str  # none | scene | model
+    mode: DepthMode
     teacher: TeacherSettings | None = None
     labels: str | None = None  # "composites" | "backgrounds" | None: what the teacher sees
     teacher_in_workers: bool = False
 
     @classmethod
     def of(cls, options: BuildOptions, settings: TeacherSettings = TeacherSettings(), engine: str = "local") -> "DepthPlan":
-        model = {"model": options.depth_model, "scene": options.background_depth_model}.get(options.depth)
+        model = {DepthMode.MODEL: options.depth_model, DepthMode.SCENE: options.background_depth_model}.get(options.depth)
         if not model:
             return cls(options.depth)
-        labels = "composites" if options.depth == "model" else "backgrounds"
+        labels = "composites" if options.depth == DepthMode.MODEL else "backgrounds"
         return cls(options.depth, dataclasses.replace(settings, model=model), labels, labels == "composites" and engine == "ray")
 
 
-def placement_rule(options: BuildOptions, metric_depth: bool) -> str:
+def placement_rule(options: BuildOptions, metric_depth: bool) -> PlacementRule:
     """The placement a build uses: `floor` (objects standing on the scene's floor, sized by depth,
     hidden behind nearer things) wherever the backgrounds' metric depth is known, else the chosen rule."""
-    if options.placement == "floor" and not metric_depth:
+    if options.placement == PlacementRule.FLOOR and not metric_depth:
         raise UserError(
             "--placement floor needs the backgrounds' metric depth: --demo, --background-depths DIR, or a "
             "metric --background-depth-model; or use --placement uniform"
         )
-    if options.placement == "auto":
-        return "floor" if metric_depth else "uniform"
+    if options.placement == PlacementRule.AUTO:
+        return PlacementRule.FLOOR if metric_depth else PlacementRule.UNIFORM
     return options.placement

@@ -1,6 +1,6 @@
 """An ordered map over threads, for input work that releases the GIL: PIL decoding and resizing, numpy
 rendering. The inputs load before anything else can start, so on N cores they load up to N times sooner
-(100 demo rooms: 1.2 s -> 0.7 s on 2 threads). Builds use as many threads as --workers."""
+(measured in benchmarks/README.md). Builds use as many threads as --workers."""
 
 from __future__ import annotations
 

@@ -73,17 +73,17 @@ def test_backgrounds_config_carries_the_teachers_depth(model_dataset, relative_m
 
 
 def test_background_depth_model_runs_once_per_background_with_the_scene_rule(metric_model, relative_model, tmp_path):
-    for model, near_is_large in ((metric_model, False), (relative_model, True)):
+    for model, inverse in ((metric_model, False), (relative_model, True)):
         out = tmp_path / model.name
         assert generate(out, *TINY, "--depth", "scene", "--background-depth-model", str(model)) == 0
         backgrounds = {r["bg_id"]: decoded_depth(r) for r in datasets.load_dataset(str(out), "backgrounds")["train"]}
         for row in list(datasets.load_dataset(str(out))["train"])[:6]:
             background = backgrounds[row["bg_id"]]
-            want = scene_depth(background, np.asarray(row["mask"]), near_is_large)
+            want = scene_depth(background, np.asarray(row["mask"]), inverse)
             span = row["depth_max"] - row["depth_min"]
             np.testing.assert_allclose(decoded_depth(row), want, atol=3 * span / 65535)
         meaning = json.loads((out / "manifest.json").read_text())["depth"]["meaning"]
-        assert ("larger is nearer" in meaning) == near_is_large
+        assert ("larger is nearer" in meaning) == inverse
 
 
 def test_unavailable_model_is_one_line_naming_the_ways_out(capsys, tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""Edges and light (blend.py, light.py, matting.py, effects.py): each blend mode, halo-free cut-outs,
+"""Edges and light (blend.py, light.py, matting.py, scene/compose.py, render/): each blend mode, halo-free cut-outs,
 the shadow's place and box, harmonisation, the background jitter, and whole builds with effects on."""
 
 from __future__ import annotations
@@ -13,9 +13,13 @@ from PIL import Image
 
 from generator.config import BuildOptions
 from generator.dataset.validate import validate
-from generator.pipeline.blend import BLEND_MODES, harmonic_fill
-from generator.pipeline.composite import Cutout, composite, mask_bbox
-from generator.pipeline.effects import Effects, SampleKey, composite_with_effects, edge_mode
+from generator.pipeline.blend import BLENDS, Blend, harmonic_fill, mix_modes
+from generator.pipeline.composite import Cutout, composite, mask_bbox, reach_box
+from generator.pipeline.render import render
+from generator.pipeline.render.boxes import union_box
+from generator.pipeline.scene import PlacedObject, Scene
+from generator.pipeline.scene.compose import Effects, SampleKey, edge_mode, object_effects
+from generator.rules import FIRST_MIX_MODES, BlendMode, PlacementRule
 from generator.pipeline.filters import box_blur
 from generator.pipeline.light import contact_shadow, harmonized, jittered
 from generator.pipeline.matting import decontaminate
@@ -47,10 +51,25 @@ def _scene(seed: int = 0, size: int = 64) -> np.ndarray:
     return np.clip(background, 0, 255).astype(np.uint8)
 
 
-def _effects_composite(blend: str, background: np.ndarray, rgba: np.ndarray, place: Placement, k: int = 0):
-    mask = Cutout.of(rgba).mask
-    keys = [SampleKey(0, 0, 0, False, k)]
-    return composite_with_effects(Background("b", background, None), [rgba], [mask], [place], None, Effects(blend), keys)
+BLEND_MODES = tuple(FIRST_MIX_MODES)
+
+
+def _rendered(background: Background, placed: list[np.ndarray], places: list[Placement], effects: Effects):
+    """(composites, visible masks, changed boxes, edge modes): each cut-out drawn alone on `background`."""
+    images, masks, boxes, modes = [], [], [], []
+    for k, (rgba, place) in enumerate(zip(placed, places)):
+        drawn = object_effects(effects, SampleKey(0, 0, 0, False, k), background, place)
+        scene = Scene(0, background, (PlacedObject(Cutout.of(rgba), place, PlacementRule.FLOOR, None, drawn),), k)
+        rendered = render(scene)
+        images.append(rendered.image)
+        masks.append(rendered.objects[0].visible)
+        boxes.append(rendered.changed)
+        modes.append(drawn.blend)
+    return np.stack(images), np.stack(masks), boxes, modes
+
+
+def _effects_composite(blend: str, background: np.ndarray, rgba: np.ndarray, place: Placement):
+    return _rendered(Background("b", background, None), [rgba], [place], Effects(BlendMode(blend)))
 
 
 # --- filters and the Poisson solve against the plain way -------------------------------------------------------
@@ -86,8 +105,9 @@ def test_alpha_mode_equals_the_plain_composite():
     plain_images, plain_masks = composite(background, [Cutout.of(rgba)], [place])
     np.testing.assert_array_equal(images, plain_images)
     np.testing.assert_array_equal(masks, plain_masks)
-    # The box holds what the blend changed, which reaches past the mask (alpha below one half).
-    assert boxes == [mask_bbox((images[0] != background).any(axis=2))] and modes == ["alpha"]
+    # The box holds every pixel the blend may change, which reaches past the mask (alpha below one half).
+    assert boxes == [reach_box(Cutout.of(rgba), place)] and modes == ["alpha"]
+    assert boxes[0] == union_box(mask_bbox((images[0] != background).any(axis=2)), boxes[0])
 
 
 @pytest.mark.parametrize("mode", BLEND_MODES)
@@ -102,7 +122,8 @@ def test_each_blend_mode_keeps_the_mask_and_changes_nothing_outside_its_box(mode
     outside[y0:y1, x0:x1] = False
     np.testing.assert_array_equal(images[0][outside], background[outside])
     differs = (images[0] != background).any(axis=2)
-    assert boxes[0] == mask_bbox(differs | (plain_mask > 0))  # the smallest such box
+    # The smallest such box, with every pixel the cut-out's alpha reaches (they may keep their byte).
+    assert boxes[0] == union_box(mask_bbox(differs | (plain_mask > 0)), reach_box(Cutout.of(rgba), place))
     blended = np.zeros(differs.shape, bool)
     blended[place.y : place.y + place.h, place.x : place.x + place.w] = rgba[..., 3] > 0
     spills = (differs & ~blended).any()
@@ -130,10 +151,30 @@ def test_poisson_moves_the_object_towards_the_background_at_its_border():
 
 
 def test_mix_picks_every_mode_as_a_pure_function_of_seed_and_ids():
-    picks = [edge_mode("mix", SampleKey(0, 1, 2, True, k).rng()) for k in range(60)]
+    mix = Effects(BlendMode.MIX, mix_modes=mix_modes())
+    picks = [edge_mode(mix, SampleKey(0, 1, 2, True, k).rng()) for k in range(60)]
     assert set(picks) == set(BLEND_MODES)
-    assert picks == [edge_mode("mix", SampleKey(0, 1, 2, True, k).rng()) for k in range(60)]
-    assert picks != [edge_mode("mix", SampleKey(1, 1, 2, True, k).rng()) for k in range(60)]
+    assert picks == [edge_mode(mix, SampleKey(0, 1, 2, True, k).rng()) for k in range(60)]
+    assert picks != [edge_mode(mix, SampleKey(1, 1, 2, True, k).rng()) for k in range(60)]
+
+
+def test_a_registered_new_mode_leaves_the_draw_of_a_recorded_mix_list_unchanged(monkeypatch):
+    recorded = Effects(BlendMode.MIX, mix_modes=mix_modes())
+    before = [edge_mode(recorded, SampleKey(0, 1, 2, True, k).rng()) for k in range(60)]
+    monkeypatch.setitem(BLENDS, "new-mode", Blend(BLENDS[BlendMode.ALPHA].layer))
+    assert "new-mode" in mix_modes()  # a new dataset would draw it ...
+    assert [edge_mode(recorded, SampleKey(0, 1, 2, True, k).rng()) for k in range(60)] == before  # ... an old one never
+    fresh = Effects(BlendMode.MIX, mix_modes=mix_modes())
+    assert "new-mode" in {edge_mode(fresh, SampleKey(0, 1, 2, True, k).rng()) for k in range(60)}
+
+
+def test_mix_modes_are_recorded_and_a_manifest_without_them_draws_from_the_first_list():
+    options = BuildOptions(demo=True, blend="mix", mix_modes=mix_modes())
+    assert options.recorded()["mix_modes"] == [str(m) for m in mix_modes()]
+    assert "mix_modes" not in BuildOptions(demo=True).recorded()
+    old = {k: v for k, v in options.recorded().items() if k != "mix_modes"}
+    assert BuildOptions.from_dict(old).mix_modes == FIRST_MIX_MODES
+    assert BuildOptions.from_dict(options.recorded()) == options
 
 
 # --- halo-free cut-outs --------------------------------------------------------------------------------------
@@ -198,9 +239,7 @@ def test_shadow_darkens_only_inside_the_effect_box(demo_floor):
     from generator.pipeline.composite import prepare_cutout
 
     placed = [prepare_cutout(foreground.source, False, (p.w, p.h)) for p in places]
-    keys = [SampleKey(0, 0, 0, False, k) for k in range(len(places))]
-    masks_in_box = [Cutout.of(p).mask for p in placed]
-    images, masks, boxes, _ = composite_with_effects(background, placed, masks_in_box, places, None, Effects("alpha", shadow=True), keys)
+    images, masks, boxes, _ = _rendered(background, placed, places, Effects(BlendMode.ALPHA, shadow=True))
     for image, mask, box, rgba, place in zip(images, masks, boxes, placed, places):
         blended = np.zeros(mask.shape, bool)  # every pixel the cut-out's alpha reaches, below the mask's half too
         blended[place.y : place.y + place.h, place.x : place.x + place.w] = rgba[..., 3] > 0

@@ -253,6 +253,7 @@ def test_a_shard_takes_each_cutouts_mask_moments_once(monkeypatch):
     """Under the uniform rule, 20 placements of a (foreground, flip) share one cut-out: its mask is summed
     once, not 20 times."""
     from generator.pipeline import shard
+    from generator.pipeline.rows import encoder
     from generator.pipeline.shard import make_context
     from generator.config import BuildOptions, DepthPlan
     from generator.pipeline.plan import plan_shards
@@ -261,7 +262,7 @@ def test_a_shard_takes_each_cutouts_mask_moments_once(monkeypatch):
     context, _ = make_context(options, DepthPlan.of(options))
     calls = []
     original = MaskMoments.of
-    monkeypatch.setattr(shard.MaskMoments, "of", classmethod(lambda cls, mask: calls.append(1) or original(mask)))
+    monkeypatch.setattr(encoder.MaskMoments, "of", classmethod(lambda cls, mask: calls.append(1) or original(mask)))
     stats = DatasetStats()
     rows = sum(len(shard.build_rows(context, spec, stats)["name"]) for spec in plan_shards(context.grid, options))
     assert rows == 2 * 2 * 2 * 20 and stats.kind(MASK).count == rows

@@ -126,7 +126,7 @@ def test_a_build_with_the_float_hand_over_has_the_same_bytes(teacher_folder, tmp
     from generator.pipeline.teacher import DepthTeacher
 
     # The float maps, as before.
-    monkeypatch.setattr(DepthTeacher, "predict_quantized", lambda teacher, images, into=None: teacher.predict(images))
+    monkeypatch.setattr(DepthTeacher, "predict_quantized", lambda teacher, images, into=None, where=None: teacher.predict(images))
     assert generate(tmp_path / "float", *args) == 0
     assert shard_hashes(tmp_path / "compact") == shard_hashes(tmp_path / "float")
     for path in sorted((tmp_path / "compact" / "data").glob("*.parquet")):

@@ -1,5 +1,6 @@
 """The package's layout holds: imports run one way (no cycle, counting imports inside functions), no module
-over 400 lines, and a wheel built from the checkout ships and imports every module."""
+over 400 lines, no module outside pipeline/ composites pixels, no rule is compared as a string outside
+generator/rules.py, and a wheel built from the checkout ships and imports every module."""
 
 from __future__ import annotations
 
@@ -126,6 +127,84 @@ def test_arrows_run_one_way_between_the_layers():
         if target.startswith(banned)
     ]
     assert wrong == []
+
+
+# What a rule's value may be, and the names code gives a rule: `x.placement == "floor"` re-decides a rule
+# that generator/rules.py parsed once; compare the member (PlacementRule.FLOOR) instead.
+RULE_VALUES = {"auto", "floor", "uniform", "ground", "none", "scene", "model", "alpha", "gaussian", "box", "motion", "poisson", "mix"}
+RULE_NAMES = {"placement", "rule", "depth", "mode", "blend", "edge_mode", "placement_rule", "depth_mode", "blend_mode", "kind"}
+# The pipeline's compositing primitives: a module outside pipeline/ that imports one blends pixels itself.
+COMPOSITING = {"paste_object", "composite", "composite_with_effects", "blend_layer", "soft_layer", "poisson_colours", "darken", "harmonized", "_pasted", "_draw"}
+
+
+def _rule_strings(node: ast.AST) -> set[str]:
+    """The rule values `node` holds as string constants (one, or a tuple, list or set of them)."""
+    items = node.elts if isinstance(node, (ast.Tuple, ast.List, ast.Set)) else [node]
+    return {i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)} & RULE_VALUES
+
+
+def _names_a_rule(node: ast.AST) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id in RULE_NAMES
+    if isinstance(node, ast.Attribute):
+        return node.attr in RULE_NAMES
+    if isinstance(node, ast.Subscript):
+        return isinstance(node.slice, ast.Constant) and node.slice.value in RULE_NAMES
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" and node.args:
+        return isinstance(node.args[0], ast.Constant) and node.args[0].value in RULE_NAMES
+    return False
+
+
+def rule_string_comparisons(source: str) -> list[str]:
+    """`line: text` of each comparison of a rule with a string in `source`."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            if any(_names_a_rule(a) for a in operands) and any(_rule_strings(b) for b in operands):
+                found.append(f"{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def compositing_imports(source: str) -> list[str]:
+    """The pipeline's compositing primitives that `source` imports."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and "pipeline" in (node.module or "").split(".") + ([""] if node.level else []):
+            found += [alias.name for alias in node.names if alias.name in COMPOSITING]
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.endswith(("composite", "blend", "light", "render", "render.render")):
+            found += [alias.name for alias in node.names if alias.name in COMPOSITING]
+    return sorted(set(found))
+
+
+def test_the_layout_checks_find_a_planted_rule_comparison_and_compositing():
+    planted = 'def f(options, rule):\n    if options.placement == "floor" or rule in ("uniform", "ground"):\n        return o["blend"] != "alpha"\n'
+    assert len(rule_string_comparisons(planted)) == 3
+    assert rule_string_comparisons('if options.image_format == "png" or name == "floor": pass\n') == []
+    assert rule_string_comparisons('if options.placement == PlacementRule.FLOOR: pass\n') == []
+    assert compositing_imports("from ..pipeline.composite import Cutout, paste_object\n") == ["paste_object"]
+    assert compositing_imports("from ..pipeline.blend import blend_layer\nfrom ..pipeline.render import render\n") == ["blend_layer"]
+
+
+def test_no_rule_is_compared_as_a_string_outside_where_it_is_parsed():
+    found = {name: hits for name, path in modules().items() if name != "generator.rules"
+             and (hits := rule_string_comparisons(path.read_text(encoding="utf-8")))}
+    assert found == {}
+
+
+def test_no_module_outside_pipeline_composites_pixels():
+    found = {name: hits for name, path in modules().items() if not name.startswith("generator.pipeline")
+             and (hits := compositing_imports(path.read_text(encoding="utf-8")))}
+    assert found == {}
+
+
+def test_the_commands_read_shards_through_the_one_reader():
+    """stats, validate, gallery, relabel and push open no Parquet file themselves: output/reader.py does,
+    with the manifest's path check and the integrity check in one place."""
+    readers = {name for name, path in modules().items() if name.startswith(("generator.dataset", "generator.commands"))
+               and "pyarrow.parquet" in {alias.name for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                                         if isinstance(node, ast.Import) for alias in node.names}}
+    assert readers == set()
 
 
 def test_no_module_over_400_lines():

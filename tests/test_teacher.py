@@ -128,15 +128,32 @@ def test_dtype_auto_is_fp32_on_cpu(folders) -> None:
 
 def test_info_meaning_relative_vs_metric(folders, tmp_path: Path) -> None:
     relative = load(folders["depth_anything"])
-    assert relative.info["meaning"] == RELATIVE_MEANING and relative.near_is_large
+    assert relative.info["meaning"] == RELATIVE_MEANING and relative.inverse and not relative.metric
     assert relative.info["model_type"] == "depth_anything"
     assert relative.info["architecture"] == "DepthAnythingForDepthEstimation"
     # a local folder: its name and the sha256 of its files, never its absolute path
     assert relative.info["model"] == folders["depth_anything"].name and relative.info["local_folder"]
     assert {"config.json", "model.safetensors"} <= set(relative.info["sha256"])
     for metric in (load(folders["glpn"]), load(save_tiny_depth_anything(tmp_path / "m", metric=True))):
-        assert metric.info["meaning"] == METRIC_MEANING and not metric.near_is_large
-    assert load(folders["dpt"]).near_is_large
+        assert metric.info["meaning"] == METRIC_MEANING and metric.metric and not metric.inverse
+    assert load(folders["dpt"]).inverse and not load(folders["dpt"]).metric
+
+
+def test_a_teacher_family_that_is_neither_metric_nor_inverse_is_told_apart():
+    """An affine-invariant depth model whose larger values are farther: not metric, so no floor placement;
+    not inverse, so the nearest value under an object is the smallest."""
+    from types import SimpleNamespace
+
+    from generator.pipeline.teacher_family import FAMILIES, METRIC, RELATIVE_DEPTH_MEANING, DepthMeaning, depth_meaning, register_family
+
+    try:
+        register_family("affine_depth", DepthMeaning(metric=False, inverse=False))
+        meaning = depth_meaning(SimpleNamespace(model_type="affine_depth"))
+        assert (meaning.metric, meaning.inverse, meaning.text) == (False, False, RELATIVE_DEPTH_MEANING)
+    finally:
+        FAMILIES.pop("affine_depth", None)
+    assert depth_meaning(SimpleNamespace(model_type="depth_anything", depth_estimation_type="metric")) == METRIC
+    assert depth_meaning(SimpleNamespace(model_type="dpt")).inverse
 
 
 def test_bf16_runs_and_returns_float32(folders) -> None:

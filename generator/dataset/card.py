@@ -16,6 +16,9 @@ import yaml
 
 from ..baseline.report import baseline_section
 from ..output.manifest import load_manifest
+from ..config import RECORDED_ONLY
+from ..output.model import DatasetRules
+from ..rules import DepthMode, PlacementRule
 from ..schema import CARD, CONFIGS, FG_BG, GALLERY_DIR, STATS, yaml_configs, yaml_features
 
 DEFAULT_REPO_ID = "org/mono-depth-mask"
@@ -173,14 +176,15 @@ def _local_model_text(manifest: dict, model: str) -> str:
 
 def _credits_depth(manifest: dict) -> str:
     options = manifest["options"]
-    model = options.get("depth_model") if manifest["depth"]["mode"] == "model" else options.get("background_depth_model")
+    depth = DatasetRules.of(manifest).depth
+    model = options.get("depth_model") if depth == DepthMode.MODEL else options.get("background_depth_model")
     if model and not re.fullmatch(r"[\w.-]+/[\w.-]+", model) or model and Path(model).exists():
         return _local_model_text(manifest, model)
     if model:
         return f"[`{model}`](https://huggingface.co/{model}) (see its model card for its license and citation)."
     if options.get("demo"):
         return "exact depth of the procedural demo rooms (ray-cast), no model."
-    return "the backgrounds' own depth maps supplied with `--background-depths`." if manifest["depth"]["mode"] == "scene" else "none."
+    return "the backgrounds' own depth maps supplied with `--background-depths`." if depth == DepthMode.SCENE else "none."
 
 
 def _license_text(license: str, license_name: str = LICENSE_NAME) -> str:
@@ -244,11 +248,12 @@ INTRINSICS_ORIGINS = {
 def _placement_text(manifest: dict) -> str:
     """What the placement models, and what it does not."""
     o = manifest["options"]
-    geometry = manifest.get("geometry") or {"placement": o.get("placement", "uniform")}
+    geometry = manifest.get("geometry") or {}
+    rule = DatasetRules.of(manifest).placement
     seed = f"a pure function of (seed {o['seed']}, bg_id, fg_id, flipped, placement)"
-    if geometry["placement"] != "floor":
-        where = "with its bottom edge in the lower part of the image" if geometry["placement"] == "ground" else "anywhere inside the background"
-        return f"`{geometry['placement']}`: one size ({_fg_size(o)} px longest side), {where}; nothing in the scene hides it; {seed}."
+    if rule != PlacementRule.FLOOR:
+        where = "with its bottom edge in the lower part of the image" if rule == PlacementRule.GROUND else "anywhere inside the background"
+        return f"`{rule}`: one size ({_fg_size(o)} px longest side), {where}; nothing in the scene hides it; {seed}."
     cameras = "; ".join(f"{INTRINSICS_ORIGINS.get(k, k)} for {n}" for k, n in geometry.get("intrinsics", {}).items())
     floors = geometry.get("backgrounds_with_floor", 0)
     return (
@@ -266,7 +271,7 @@ def _placement_text(manifest: dict) -> str:
 
 def _cutout_size_text(manifest: dict) -> str:
     o = manifest["options"]
-    if (manifest.get("geometry") or {}).get("placement") == "floor":
+    if DatasetRules.of(manifest).on_floor:
         return f"stored at their own resolution (longest side at most {o['bg_size']} px)"
     return f"resized so the longest side is {_fg_size(o)} px"
 
@@ -276,18 +281,19 @@ def _fg_size(options: dict) -> int:
 
 
 def _depth_source(manifest: dict) -> str:
-    mode = manifest["depth"]["mode"]
-    return {"none": " (none in this build)", "scene": " derived from the backgrounds' depth", "model": " from a depth model"}[mode]
+    sources = {DepthMode.NONE: " (none in this build)", DepthMode.SCENE: " derived from the backgrounds' depth", DepthMode.MODEL: " from a depth model"}
+    return sources[DatasetRules.of(manifest).depth]
 
 
 def _depth_text(manifest: dict) -> str:
     depth = manifest["depth"]
     options = manifest["options"]
-    if depth["mode"] == "none":
+    rules = DatasetRules.of(manifest)
+    if rules.depth == DepthMode.NONE:
         return "none (`--depth none`)."
-    if depth["mode"] == "scene":
+    if rules.depth == DepthMode.SCENE:
         source = f"predicted once per background by `{shown_path(options['background_depth_model'])}`" if options.get("background_depth_model") else "the backgrounds' own depth maps"
-        if (manifest.get("geometry") or {}).get("placement") == "floor":
+        if rules.on_floor:
             rule = ("each visible pixel of a standing object takes the depth of the upright plane through its contact "
                     "point, facing the camera (constant along a row without camera roll); hidden parts keep the scene's")
         else:
@@ -355,6 +361,8 @@ def _command(options: dict) -> str:
     """The generate command that makes this dataset's bytes again, every recorded option spelled as a flag."""
     words = ["mono-depth-mask", "generate"]
     for key, value in options.items():
+        if key in RECORDED_ONLY:  # the command's build records them again (the same while the tool's modes are)
+            continue
         if key in NEGATED_FLAGS:
             words += [] if value else [NEGATED_FLAGS[key]]
         elif value is True:

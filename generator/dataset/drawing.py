@@ -1,6 +1,6 @@
 """The gallery's pictures, drawn with Pillow: contact sheets (tiles in a grid with labels and an optional
-colour bar) and step histograms. Pillow, not matplotlib: importing matplotlib and drawing the eight
-figures with it took about 0.9 s, more than all the rest of a one-sample build, while the sheets are
+colour bar) and step histograms. Pillow, not matplotlib: importing matplotlib and drawing the figures with
+it costs more than all the rest of a one-sample build, while the sheets are
 pixels pasted side by side and the plots are a few filled histograms on two axes."""
 
 from __future__ import annotations

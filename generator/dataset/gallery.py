@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 from PIL import Image
 
 from ..config import BuildOptions
+from ..output.model import DatasetRules
+from ..rules import BlendMode
 from ..output import folder as storage
 from ..output.folder import atomic_path
-from ..output.manifest import load_manifest, shard_file
+from ..output.manifest import load_manifest
+from ..output.reader import read_shard
 from ..pipeline.encode import decode_depth
 from ..pipeline.moments import COVERAGE_BINS, decode
 from ..threads import cores, ordered_map
@@ -50,14 +52,15 @@ class EdgesAndLight:
     sheet: Image.Image | None
 
 
-def edges_and_light(options: dict, placement: str, build: BuildOptions | None) -> Image.Image | None:
+def edges_and_light(rules: DatasetRules, build: BuildOptions | None) -> Image.Image | None:
     """The sheet of edge and light options, for floor placement with any of them on, where the inputs are
     at hand: user inputs only while their build draws the gallery (`build`); the demo is remade."""
-    if placement != "floor" or not (options.get("blend", "alpha") != "alpha" or options.get("shadow") or options.get("harmonize") or options.get("decontaminate")):
+    o = rules.build
+    if not rules.on_floor or not (o.blend != BlendMode.ALPHA or o.shadow or o.harmonize or o.decontaminate):
         return None
     from .gallery_effects import effects_sheet
 
-    build = build or (BuildOptions.from_dict(options) if options.get("demo") else None)
+    build = build or (o if o.demo else None)
     return effects_sheet(build, mosaic) if build is not None else None
 
 
@@ -92,9 +95,9 @@ def _draw(out: Path, root: str | Path, manifest: dict, folder: Path, build: Buil
     if all(s.depth is not None for s in samples):
         figures["05-depth"] = _depth_sheet(samples, unit)
     figures["06-samples"] = _samples_sheet(samples[:ROWS], unit)
-    if (manifest.get("geometry") or {}).get("placement") == "floor":
+    if DatasetRules.of(manifest).on_floor:
         figures["06b-geometry"] = _geometry_sheet(root, manifest)
-        sheet = edges_and_light(manifest["options"], manifest["geometry"]["placement"], build) if edges is None else edges.sheet
+        sheet = edges_and_light(DatasetRules.of(manifest), build) if edges is None else edges.sheet
         if sheet is not None:
             figures["06c-edges-and-light"] = sheet
     figures["07-mask-coverage"] = _coverage_plot(out, samples)
@@ -128,25 +131,18 @@ def read_samples(root: str | Path, manifest: dict, rng: np.random.Generator, cou
     for index in chosen:
         shard = int(np.searchsorted(starts, index, side="right") - 1)
         row = int(index - starts[shard])
-        with _open_shard(root, shards[shard]["path"]) as stream:
-            group = pq.ParquetFile(stream).read_row_group(row // ROW_GROUP_SIZE, columns=columns)
+        group = read_shard(root, shards[shard]["path"], columns, row_group=row // ROW_GROUP_SIZE)
         r = group.slice(row % ROW_GROUP_SIZE, 1).to_pylist()[0]
         depth = decode_depth(r["depth"]["bytes"], r["depth_min"], r["depth_max"]) if r["depth"] else None
         samples.append(Sample(r["name"], decode(r["image"]["bytes"]), decode(r["mask"]["bytes"]), depth, decode(r["background"]["bytes"])))
     return samples
 
 
-def _open_shard(root: str | Path, relative: str):
-    """A shard of the manifest: in OUT (and refused if its path leads out of it), or at a build's URL."""
-    return storage.open_input(root, relative) if storage.is_url(root) else open(shard_file(root, relative), "rb")
-
-
 def _input_rows(out: Path, manifest: dict, config: str, key: str, rng: np.random.Generator) -> list[dict]:
     rows: dict[int, dict] = {}
     for shard in manifest["shards"]:
         if shard["config"] == config:
-            with pq.ParquetFile(shard_file(out, shard["path"])) as stored:  # not read_table: it imports pandas
-                table = stored.read(columns=[key, "name", "image"])
+            table = read_shard(out, shard["path"], [key, "name", "image"])
             for r in table.to_pylist():
                 rows.setdefault(r[key], r)
     ids = sorted(rows)
@@ -221,8 +217,7 @@ def _geometry_sheet(root: str | Path, manifest: dict):
     """Occlusion and scale on the floor: the first shard's first occluded composites (the part of the
     silhouette the scene hides tinted red), then one cut-out at its placements from nearest to farthest."""
     first = next(s for s in manifest["shards"] if s["config"] == FG_BG)
-    with storage.open_input(root, first["path"]) as stream:
-        rows = pq.ParquetFile(stream).read_row_group(0, columns=["name", "fg_id", "h", "image", "mask", "amodal_mask"]).to_pylist()
+    rows = read_shard(root, first["path"], ["name", "fg_id", "h", "image", "mask", "amodal_mask"], row_group=0).to_pylist()
     hidden = [r for r in rows if r["amodal_mask"]["bytes"] != r["mask"]["bytes"]][:COLUMNS]
     group = sorted((r for r in rows if r["name"].rsplit("_", 1)[0] == rows[0]["name"].rsplit("_", 1)[0]), key=lambda r: -r["h"])
     scale = [group[round(i * (len(group) - 1) / (COLUMNS - 1))] for i in range(COLUMNS)] if len(group) >= COLUMNS else group
@@ -263,8 +258,7 @@ def _depth_plot(root: str | Path, manifest: dict, samples: list[Sample], unit: s
                     _histogram(foreground, bins, "foreground pixels", ORANGE, density=True)], legend=True)
     ranges = []
     for shard in (s for s in manifest["shards"] if s["config"] == FG_BG):
-        with _open_shard(root, shard["path"]) as stream:
-            ranges.append(pq.ParquetFile(stream).read(columns=["depth_min", "depth_max"]))
+        ranges.append(read_shard(root, shard["path"], ["depth_min", "depth_max"]))
     lows = np.concatenate([_float32s(t.column("depth_min")) for t in ranges])
     highs = np.concatenate([_float32s(t.column("depth_max")) for t in ranges])
     bins = _bins(min(lows.min(), highs.min()), max(lows.max(), highs.max()))
@@ -290,7 +284,7 @@ def _bins(low: float, high: float) -> np.ndarray:
 
 def _float32s(column) -> np.ndarray:
     """The non-null values of a float32 column, read from its buffers: to_numpy imports pandas and
-    drop_null pyarrow.compute (0.35 and 0.09 s)."""
+    drop_null pyarrow.compute, both slow to import."""
     parts = [np.empty(0, np.float32)]
     for chunk in column.chunks:
         validity, data = chunk.buffers()

@@ -11,13 +11,16 @@ import numpy as np
 
 from ..config import BuildOptions
 from ..pipeline.composite import Cutout, prepare_cutout
-from ..pipeline.effects import Effects, SampleKey, composite_with_effects
 from ..pipeline.matting import decontaminate
 from ..pipeline.placement import attach_floors, floor_placements
+from ..pipeline.render import render
+from ..pipeline.scene import PlacedObject, Scene
+from ..pipeline.scene.compose import Effects, SampleKey, object_effects
+from ..rules import BlendMode, PlacementRule
 
 OBJECTS = 3
-CASES = [("alpha blend", False, Effects()), ("decontaminated", True, Effects()), ("gaussian", True, Effects("gaussian")),
-         ("box", True, Effects("box")), ("motion", True, Effects("motion")), ("poisson", True, Effects("poisson")),
+CASES = [("alpha blend", False, Effects()), ("decontaminated", True, Effects()), ("gaussian", True, Effects(BlendMode.GAUSSIAN)),
+         ("box", True, Effects(BlendMode.BOX)), ("motion", True, Effects(BlendMode.MOTION)), ("poisson", True, Effects(BlendMode.POISSON)),
          ("shadow", True, Effects(shadow=True)), ("harmonize", True, Effects(harmonize=True))]
 
 
@@ -45,9 +48,9 @@ def effects_sheet(build: BuildOptions, mosaic):
             continue
         colours = {False: foreground.source, True: decontaminate(foreground.source)}
         for name, clean, effects in [*CASES, own]:
-            rgba = prepare_cutout(colours[clean], False, (places[0].w, places[0].h))
-            image = composite_with_effects(background, [rgba], [Cutout.of(rgba).mask], places, None, effects,
-                                           [SampleKey(build.seed, 0, fg_id, False, 0)])[0][0]
+            cutout = Cutout.of(prepare_cutout(colours[clean], False, (places[0].w, places[0].h)))
+            drawn = object_effects(effects, SampleKey(build.seed, 0, fg_id, False, 0), background, places[0])
+            image = render(Scene(0, background, (PlacedObject(cutout, places[0], PlacementRule.FLOOR, None, drawn, fg_id),))).image
             tiles.append(_around(image, places[0]))
             labels.append(name)
     if not tiles:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from PIL import Image
 from ..progress import tqdm
 
@@ -27,7 +26,7 @@ from ..pipeline.teacher import teacher_run
 from ..pipeline.encode import encode_png, quantize_depth
 from ..output.manifest import check_shard_paths, load_manifest, read_manifest, shard_file, unfinished_relabel
 from ..output.model import ShardRecord, stats_from_record, stats_record
-from ..output.reader import shard_problem, verify_shards
+from ..output.reader import read_shard, shard_problem, verify_shards
 from ..config import TeacherSettings, recorded_model
 from ..errors import UserError
 
@@ -148,7 +147,7 @@ def _relabel_shard(out: Path, manifest: dict, shard: dict, predict) -> None:
     def label(images: np.ndarray) -> np.ndarray:
         return predict(images, where=lambda row: f"row {row} of {shard['path']}")
 
-    table = relabel_table(pq.read_table(path), shard["config"], label, depth)
+    table = relabel_table(read_shard(out, shard["path"]), shard["config"], label, depth)
     with atomic_path(path) as temporary:
         write_table(table, temporary, shard["config"])
         stats = _new_stats(shard, table, depth)

@@ -12,9 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 from PIL import Image
 
+from ..output.reader import read_shard
 from ..pipeline.composite import Cutout
 from ..schema import FOREGROUNDS
 
@@ -37,7 +37,7 @@ class SilhouetteRule:
             if shard["config"] != FOREGROUNDS or shard["path"] not in readable:
                 continue
             try:
-                for r in pq.read_table(Path(out) / shard["path"], columns=["fg_id", "image"]).to_pylist():
+                for r in read_shard(out, shard["path"], ["fg_id", "image"]).to_pylist():
                     with Image.open(io.BytesIO(r["image"]["bytes"])) as image:
                         cutouts[r["fg_id"]] = np.asarray(image.convert("RGBA"))
             except Exception:  # pyarrow and PIL raise many kinds on damaged bytes

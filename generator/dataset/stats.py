@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from ..progress import tqdm
 
 from ..output.folder import write_json
-from ..output.manifest import load_manifest, shard_file
+from ..output.manifest import load_manifest
+from ..output.reader import read_shard
 from ..output.model import stats_from_record, stats_record
 from ..schema import MANIFEST
 from ..pipeline.moments import IMAGE, DatasetStats, decode, input_table_stats
@@ -43,7 +43,7 @@ def recompute(out, progress: bool = False) -> DatasetStats:
 
 def shard_stats(out, path: str, config: str) -> DatasetStats:
     """Statistics of one stored shard, from its bytes."""
-    table = pq.read_table(shard_file(Path(out), path))
+    table = read_shard(out, path)
     return fg_bg_table_stats(table) if config == FG_BG else input_table_stats(config, table)
 
 

@@ -18,17 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 from PIL import Image
 from ..progress import tqdm
 
 from ..pipeline.composite import mask_bbox
 from .silhouette_rule import SilhouetteRule
 from ..pipeline.light import jittered
-from ..pipeline.shard import background_jitter_rng
+from ..output.model import DatasetRules
+from ..pipeline.rows.background import background_jitter_rng
+from ..rules import DepthMode
 from ..output.manifest import load_manifest
 from ..output.model import ShardRecord
-from ..output.reader import shard_problem, unlisted_files
+from ..output.reader import read_shard, shard_problem, shard_rows, unlisted_files
 from ..schema import BACKGROUNDS, FG_BG, FOREGROUNDS, ROW_GROUP_SIZE, sample_name
 
 # A JPEG composite is its background's JPEG with the 16 x 16 MCUs (4:2:0) of the mask's box re-encoded, each
@@ -92,7 +93,7 @@ def validate(out: Path, progress: bool = True) -> Report:
     shards = [s for s in manifest["shards"] if s["path"] in present]
     for shard in tqdm(shards, desc="validate", unit="shard", disable=not progress, dynamic_ncols=True):
         try:
-            table = pq.read_table(out / shard["path"])
+            table = read_shard(out, shard["path"])
         except Exception as error:  # a damaged data page under a good footer: pyarrow raises several kinds
             report.fail(shard["path"], None, "unreadable", str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
             continue
@@ -121,7 +122,7 @@ def _check_files(out: Path, manifest: dict, report: Report) -> set[str]:
             if check in ("missing", "unreadable"):
                 continue
         try:
-            rows = pq.ParquetFile(out / shard["path"]).metadata.num_rows
+            rows = shard_rows(out, shard["path"])
         except Exception as error:  # a damaged footer: pyarrow raises several kinds
             report.fail(shard["path"], None, "unreadable", str(error))
             continue
@@ -155,6 +156,10 @@ class _Context:
     def size(self) -> int:
         return self.options["bg_size"]
 
+    @property
+    def rules(self) -> DatasetRules:
+        return DatasetRules.of(self.manifest)
+
     def clean_background(self, bg_id: int) -> np.ndarray | None:
         """A background as composites were made from it: the backgrounds config's image (None when that
         config cannot be read; its own checks report it)."""
@@ -163,7 +168,7 @@ class _Context:
             for shard in self.manifest["shards"]:
                 if shard["config"] == BACKGROUNDS:
                     try:
-                        table = pq.read_table(self.out / shard["path"], columns=["bg_id", "image"])
+                        table = read_shard(self.out, shard["path"], ["bg_id", "image"])
                     except Exception:  # reported where the backgrounds config is checked
                         continue
                     for found, cell in zip(table.column("bg_id").to_pylist(), table.column("image").to_pylist()):
@@ -214,7 +219,7 @@ def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
         if key not in backgrounds:
             backgrounds[key] = _open(r["background"], file, row, "background", "RGB", size, report)
         background = backgrounds[key]
-        if o["depth"] == "none":
+        if context.rules.depth == DepthMode.NONE:
             if r["depth"] is not None:
                 report.fail(file, row, "depth", "present although the build has --depth none")
         else:

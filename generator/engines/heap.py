@@ -1,10 +1,8 @@
 """Keep freed memory for reuse instead of handing it back to the kernel. glibc returns freed blocks above
 a threshold (and free space at the top of its heaps) to the kernel, so a process that allocates and frees
 the same large arrays every shard takes fresh pages, each zeroed by the kernel on first touch. Every
-process that builds shards keeps freed memory instead: the workers (a 16,000-sample demo build with 2
-workers: 16.2 -> 15.3 s, mean of 3), and the teacher's process, which composites and labels whole shards
-(about 250 MB of arrays a shard at 224 px: compositing a 1,000-row shard 0.14 -> 0.07 s, labelling it with
-a free stand-in model 0.12 -> 0.09 s)."""
+process that builds shards keeps freed memory instead: the workers, and the teacher's process, which
+composites and labels whole shards of large arrays (the gains are in benchmarks/README.md)."""
 
 from __future__ import annotations
 

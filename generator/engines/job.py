@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from ..config import BuildOptions
 from ..output.folder import sha256_file, write_file
+from ..rules import PlacementRule
 from ..output.manifest import ShardRecord
 from ..output.parquet import write_table
 from ..pipeline.encode import encode_depth, encode_image, encode_png
@@ -48,7 +49,7 @@ def write_input_configs(context: ShardContext, shards: list[ShardSpec], out: Pat
         bg, fg, _, _ = grid.decompose(np.concatenate(samples))
         tables = {
             BACKGROUNDS: _background_table(sources, sorted(set(bg.tolist())), options),
-            FOREGROUNDS: _foreground_table(sources, sorted(set(fg.tolist())), context.placement == "floor"),
+            FOREGROUNDS: _foreground_table(sources, sorted(set(fg.tolist())), context.placement == PlacementRule.FLOOR),
         }
         for config, table in tables.items():
             relative = shard_path(config, split, 0, 1)

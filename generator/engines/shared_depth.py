@@ -1,12 +1,11 @@
 """The teacher's quantised depth maps handed to worker processes through shared memory. Pickled, a shard's
 maps (100 MB at 1,000 rows of 224 px) are copied into a pickle, piped in 64 KiB writes, read and copied
-again: about half a millisecond of CPU a sample between the two processes, on pages taken fresh for every
-shard. Here the teacher writes them into a block that the workers map (`lend`; maps made elsewhere are
+again between the two processes, on pages taken fresh for every shard. Here the teacher writes them into a block that the workers map (`lend`; maps made elsewhere are
 copied into one, `handed`), and a block is reused once the shard that read it is published, so after the
 first shards neither side takes new pages.
 
 Blocks are named after their owner, so that the next build removes those of a build killed whole (shm.py).
-Where /dev/shm is too small for the blocks (a container's 64 MB default), the maps are pickled as before.
+Where /dev/shm is too small for the blocks (a container's 64 MB default), the maps are pickled.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..config import DEPTH_MODES, BuildOptions, TeacherRun
 from ..errors import UserError
+from ..rules import DepthMode, PlacementRule
 from ..pipeline.moments import DatasetStats, KindStats
 from ..schema import CONFIG_DIRS, FG_BG
 
@@ -56,6 +57,27 @@ class ShardRecord:
         _need(values["rows"] >= 0 and values["bytes"] >= 0, f"{where}.rows and .bytes", "must not be negative")
         stats = entry.get("stats")
         return cls(**values, stats=_stats(stats, f"{where}.stats") if stats else None)
+
+
+@dataclass(frozen=True)
+class DatasetRules:
+    """A built dataset's rules, parsed once from its (checked) manifest: the build's options with their
+    rules typed, the depth it stores, and the placement rule in force (the geometry's where one was
+    recorded, else the rule asked for)."""
+
+    build: BuildOptions
+    depth: DepthMode
+    placement: PlacementRule
+
+    @classmethod
+    def of(cls, manifest: dict) -> "DatasetRules":
+        build = BuildOptions.from_dict(manifest["options"])
+        placement = (manifest.get("geometry") or {}).get("placement") or build.placement
+        return cls(build, DepthMode(manifest["depth"]["mode"]), PlacementRule(placement))
+
+    @property
+    def on_floor(self) -> bool:
+        return self.placement == PlacementRule.FLOOR
 
 
 # The fields of a shard entry and their types.
@@ -142,7 +164,8 @@ def _stats(record: object, where: str) -> DatasetStats:
 
 # Option types as BuildOptions declares them ("int | None", ...), so a recorded option of the wrong type is
 # named here rather than failing in the card, the gallery or a rebuild.
-_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,), "None": (type(None),)}
+_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,), "None": (type(None),),
+          "PlacementRule": (str,), "DepthMode": (str,), "BlendMode": (str,), "tuple[str, ...]": (list,)}
 
 
 def _check_fields(data: dict, record: type, parent: str, required: bool) -> None:
@@ -236,7 +259,9 @@ def _teacher_run(data: dict) -> TeacherRun | None:
 
 
 def _describe(annotation: str) -> str:
-    words = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string", "None": "null"}
+    words = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string", "None": "null",
+             "PlacementRule": "a placement rule", "DepthMode": "a depth mode", "BlendMode": "a blend mode",
+             "tuple[str, ...]": "a list of blend modes"}
     return " or ".join(words[name] for name in annotation.split(" | "))
 
 

@@ -7,10 +7,9 @@ the offset index and a column index (from statistics of the scalar columns), so 
 any row group page by page.
 
 Not written with content-defined chunking of the pages (datasets >= 4.1's default, pyarrow >= 21), because
-measured here it costs and saves nothing: `python -m benchmarks.bench_dedup` (10 backgrounds x 5
-foregrounds, 64 KiB gear-hash chunks as a stand-in for Xet's) gives 11 % larger files (34.6 against 31.2
-MB) and as many new chunks to send after one background is replaced (3.7 against 3.4 MB), one foreground
-is added (27.7 against 27.5 MB) or relabel-depth (120.6 MB both). Our row groups are a fixed 100 rows, so
+measured here (`python -m benchmarks.bench_dedup`, figures in benchmarks/README.md) it gives larger files
+and no fewer new chunks to send after a background is replaced, a foreground added or a relabel. Our row
+groups are a fixed 100 rows, so
 unchanged rows already give unchanged pages; CDC cuts the pages smaller, which zstd compresses worse.
 CDC_OPTIONS turns it on (pyarrow >= 21)."""
 
@@ -80,7 +79,7 @@ def arrow_nbytes(source) -> int | None:
 def write_table(table: pa.Table, path: Path, config: str) -> None:
     # The canonical schema, always: a table read back from Parquet names its list items differently
     # ("element"), which would change the file's bytes though not its values. (A table built in this
-    # schema needs no cast, nor pyarrow.compute, 0.09 s to import.)
+    # schema needs no cast, nor an import of pyarrow.compute.)
     if not table.schema.equals(ARROW_SCHEMAS[config], check_metadata=True):
         table = table.cast(ARROW_SCHEMAS[config])
     with atomic_path(path) as temporary:
@@ -92,7 +91,7 @@ def write_table(table: pa.Table, path: Path, config: str) -> None:
             use_dictionary=DICTIONARY_COLUMNS[config] or False,
             # zstd on already-compressed images still pays: composites of one background share long
             # identical JPEG/PNG byte runs (everything above the foreground), which zstd finds within a
-            # page. Level 3: a third smaller than no compression, for ~0.2 ms per row (bench_pipeline.py).
+            # page. Level 3: a third smaller than no compression, for little time (bench_pipeline.py).
             compression="zstd",
             compression_level=ZSTD_LEVEL,
             write_statistics=scalar_columns(table.schema),

@@ -1,17 +1,41 @@
-"""A built dataset's files against its manifest: the one integrity check ("this file is the shard the
-manifest lists": its size and sha256) that every command uses, and the files under the dataset's folders
-that the manifest does not list (`load_dataset` would read their rows as data)."""
+"""The one shard reader every command on a built dataset goes through (stats, validate, gallery, relabel,
+push): a shard's rows read by its manifest path (refused if it leads out of the dataset; a build's fsspec
+URL too), the one integrity check ("this file is the shard the manifest lists": its size and sha256), and
+the files under the dataset's folders that the manifest does not list (`load_dataset` would read their
+rows as data)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from ..errors import UserError
 from ..schema import CONFIG_DIRS, FG_BG, MANIFEST
-from .folder import sha256_file
+from .folder import is_url, open_input, sha256_file
 from .manifest import shard_file
 from .model import ShardRecord
+
+
+def open_shard(root: str | Path, relative: str):
+    """A manifest's shard as a binary stream: in OUT (refused if its path leads out of it), or at a URL."""
+    return open_input(root, relative) if is_url(str(root)) else open(shard_file(Path(root), relative), "rb")
+
+
+def read_shard(root: str | Path, relative: str, columns: list[str] | None = None, row_group: int | None = None) -> pa.Table:
+    """A shard's rows (its `columns`, or all; one row group, or all). Through ParquetFile, not read_table,
+    which would import pandas. pyarrow raises several kinds of error on a damaged file; they pass through."""
+    with open_shard(root, relative) as stream:
+        stored = pq.ParquetFile(stream)
+        return stored.read(columns=columns) if row_group is None else stored.read_row_group(row_group, columns=columns)
+
+
+def shard_rows(root: str | Path, relative: str) -> int:
+    """The rows a shard's footer counts (its pages are not read)."""
+    with open_shard(root, relative) as stream:
+        return pq.ParquetFile(stream).metadata.num_rows
 
 
 def shard_problem(out: Path, record: ShardRecord) -> str | None:

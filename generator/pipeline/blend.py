@@ -1,4 +1,5 @@
-"""Edges: how a placed cut-out's edge meets the background.
+"""Edges: how a placed cut-out's edge meets the background. Each mode is a registered `Blend` (BLENDS):
+its parameters drawn from the placement's seed when the scene is made, then applied when it is rendered.
 
 - `alpha`: the plain alpha blend (composite.py).
 - `gaussian`, `box`: the alpha softened by a blur (three box passes, or one) of radius
@@ -17,14 +18,15 @@ the layer's alpha is 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 
+from ..rules import BlendMode
 from .filters import box_blur, gaussian_blur, motion_blur, normalised_blur
 
-BLEND_MODES = ("alpha", "gaussian", "box", "motion", "poisson")
 MOTION_LENGTH = (3, 9)  # px, seeded
 POISSON_PAD = 2
 
@@ -39,22 +41,75 @@ class Layer:
     left: int
 
 
+def _no_params(rng: np.random.Generator) -> dict:
+    return {}
+
+
+@dataclass(frozen=True)
+class Blend:
+    """One edge mode, as torchvision's transforms.v2 split a transform: `draw` takes the placement's
+    parameters from its seeded generator (nothing for most modes), `layer` applies them to the cut-out's
+    visible colour and alpha at (top, left). `against_background`: the colours are first solved against
+    the pixels under them (poisson)."""
+
+    layer: Callable[[np.ndarray, np.ndarray, int, int, dict], Layer]
+    draw: Callable[[np.random.Generator], dict] = field(default=_no_params)
+    against_background: bool = False
+
+
+BLENDS: dict[BlendMode, Blend] = {}
+
+
+def register(mode: BlendMode, blend: Blend) -> None:
+    """Add an edge mode. A new mode joins the list that new `--blend mix` datasets record; a dataset's own
+    recorded list is what it draws from, so existing datasets keep their draw."""
+    BLENDS[mode] = blend
+
+
+def mix_modes() -> tuple[BlendMode, ...]:
+    """What a new `--blend mix` build draws from: every registered mode, in registration order."""
+    return tuple(BLENDS)
+
+
 def blur_radius(shape: tuple[int, int]) -> int:
     return max(1, round(max(shape) / 192))
 
 
-def soft_layer(colour: np.ndarray, alpha: np.ndarray, mode: str, top: int, left: int, rng: np.random.Generator) -> Layer:
-    """The layer of a cut-out (visible alpha: hidden pixels already 0) at (top, left) blended by `mode`
-    (one of alpha, gaussian, box, motion; poisson is poisson_colours on an alpha layer)."""
-    if mode in ("alpha", "poisson"):
-        return Layer(colour, alpha, top, left)
+def _as_is(colour: np.ndarray, alpha: np.ndarray, top: int, left: int, params: dict) -> Layer:
+    return Layer(colour, alpha, top, left)
+
+
+def _motion_params(rng: np.random.Generator) -> dict:
+    length = int(rng.integers(MOTION_LENGTH[0], MOTION_LENGTH[1] + 1))
+    return {"length": length, "angle": float(rng.uniform(0, np.pi))}
+
+
+def _gaussian(colour: np.ndarray, alpha: np.ndarray, top: int, left: int, params: dict) -> Layer:
     radius = blur_radius(alpha.shape)
-    if mode == "motion":
-        length = int(rng.integers(MOTION_LENGTH[0], MOTION_LENGTH[1] + 1))
-        angle = float(rng.uniform(0, np.pi))
-        pad = length // 2 + 1
-    else:
-        pad = 3 * radius if mode == "gaussian" else radius
+    return soft_layer(colour, alpha, top, left, 3 * radius, lambda c, a: (c, gaussian_blur(a, radius)))
+
+
+def _box(colour: np.ndarray, alpha: np.ndarray, top: int, left: int, params: dict) -> Layer:
+    radius = blur_radius(alpha.shape)
+    return soft_layer(colour, alpha, top, left, radius, lambda c, a: (c, box_blur(a, radius)))
+
+
+def _motion(colour: np.ndarray, alpha: np.ndarray, top: int, left: int, params: dict) -> Layer:
+    length, angle = params["length"], params["angle"]
+
+    def smear(c: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # The layer moves as a whole: colour premultiplied by alpha is smeared, then divided again.
+        premultiplied = motion_blur(c * a[..., None], length, angle)
+        a = motion_blur(a, length, angle)
+        return premultiplied / np.maximum(a, 1e-6)[..., None], a
+
+    return soft_layer(colour, alpha, top, left, length // 2 + 1, smear)
+
+
+def soft_layer(colour: np.ndarray, alpha: np.ndarray, top: int, left: int, pad: int,
+               smear: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]) -> Layer:
+    """The layer of a cut-out (visible alpha: hidden pixels already 0) at (top, left), grown by `pad` px
+    on each side, its float colour and alpha (0..1) passed through `smear`."""
     height, width = alpha.shape
     a = np.zeros((height + 2 * pad, width + 2 * pad), np.float32)
     c = np.zeros((height + 2 * pad, width + 2 * pad, 3), np.float32)
@@ -63,12 +118,7 @@ def soft_layer(colour: np.ndarray, alpha: np.ndarray, mode: str, top: int, left:
     c[pad:-pad, pad:-pad] = colour
     spread, _ = normalised_blur(c, a, pad)
     c = np.where(a[..., None] > 0, c, spread)  # colours for the pixels the blur reaches
-    if mode == "motion":
-        premultiplied = motion_blur(c * a[..., None], length, angle)
-        a = motion_blur(a, length, angle)
-        c = premultiplied / np.maximum(a, 1e-6)[..., None]
-    else:
-        a = gaussian_blur(a, radius) if mode == "gaussian" else box_blur(a, radius)
+    c, a = smear(c, a)
     alpha8 = np.clip(np.rint(a * 255), 0, 255).astype(np.uint8)
     colour8 = np.clip(np.rint(c), 0, 255).astype(np.uint8)
     return Layer(colour8, alpha8, top - pad, left - pad)
@@ -133,3 +183,11 @@ def _sine_basis(n: int) -> np.ndarray:
     (small boxes: matrix products beat FFTs here)."""
     k = np.arange(1, n + 1, dtype=np.float32)
     return np.sin(np.pi * np.outer(k, k) / (n + 1)).astype(np.float32)
+
+
+# Registration order is the order of a new `--blend mix` dataset's recorded list.
+register(BlendMode.ALPHA, Blend(_as_is))
+register(BlendMode.GAUSSIAN, Blend(_gaussian))
+register(BlendMode.BOX, Blend(_box))
+register(BlendMode.MOTION, Blend(_motion, draw=_motion_params))
+register(BlendMode.POISSON, Blend(_as_is, against_background=True))

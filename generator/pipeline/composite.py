@@ -1,4 +1,5 @@
-"""Stage 3, composite: paste a cut-out on its background by alpha, and draw its mask on black.
+"""The plain alpha blend of a cut-out on its background, and its mask on black: the fast path of
+render/ (objects with no effects), and what every placed cut-out shares (`Cutout`).
 
 What does not depend on the position is computed once per placed cut-out (`Cutout`): its alpha, mask and
 the mask's box; placements of the same size share it. Only the cut-out's box of each composite is touched:
@@ -93,24 +94,29 @@ def composite(
     background: np.ndarray, cutouts: list[Cutout], places: list[Placement], hidden: list[np.ndarray | None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(composites RGB uint8 (n, S, S, 3), visible masks uint8 (n, S, S)): cutouts[i] pasted at places[i] on
-    one background, written in place into one batch of background copies. `hidden[i]`, (h, w) bool over
-    the cut-out's box: pixels where the scene is nearer than the object, left to the background."""
+    one background by the plain alpha blend (paste_object), each on its own copy of it."""
     n, (size_y, size_x) = len(places), background.shape[:2]
     images = np.empty((n, size_y, size_x, 3), dtype=np.uint8)
     images[:] = background
     masks = np.zeros((n, size_y, size_x), dtype=np.uint8)
     for i, (image, mask, cutout, place) in enumerate(zip(images, masks, cutouts, places)):
-        height, width = cutout.shape
-        box = np.s_[place.y : place.y + height, place.x : place.x + width]
-        hide = hidden[i] if hidden is not None else None
-        if hide is None:
-            image[box] = _pasted(image[box], cutout.pixels, cutout.paste_mask)
-            mask[box] = cutout.mask
-        else:
-            visible = Image.fromarray(np.where(hide, np.uint8(0), cutout.alpha), "L")
-            image[box] = _pasted(image[box], cutout.pixels, visible)
-            mask[box] = np.where(hide, np.uint8(0), cutout.mask)
+        paste_object(image, mask, cutout, place, hidden[i] if hidden is not None else None)
     return images, masks
+
+
+def paste_object(image: np.ndarray, mask: np.ndarray, cutout: Cutout, place: Placement, hide: np.ndarray | None = None) -> None:
+    """The plain alpha blend, in place: `cutout` pasted into `image` (RGB uint8) at `place`, its mask drawn
+    into `mask`. `hide`, (h, w) bool over the cut-out's box: pixels where the scene is nearer than the
+    object, left to the background."""
+    height, width = cutout.shape
+    box = np.s_[place.y : place.y + height, place.x : place.x + width]
+    if hide is None:
+        image[box] = _pasted(image[box], cutout.pixels, cutout.paste_mask)
+        mask[box] = cutout.mask
+    else:
+        visible = Image.fromarray(np.where(hide, np.uint8(0), cutout.alpha), "L")
+        image[box] = _pasted(image[box], cutout.pixels, visible)
+        mask[box] = np.where(hide, np.uint8(0), cutout.mask)
 
 
 def _pasted(under: np.ndarray, pixels: Image.Image, alpha: Image.Image) -> np.ndarray:

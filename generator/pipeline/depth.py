@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import UserError
 from ..config import DepthPlan, TeacherSettings
 from .depth_splice import BackgroundDepth, PlainDepth, SplicedDepth
+from ..rules import DepthMode
 from .sources import Sources
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class SceneDepth:
 
     background_depths: list[np.ndarray]
     meaning: str = METRIC_NEAR_SMALL
-    near_is_large: bool = False  # True for a teacher's relative inverse depth (disparity)
+    inverse: bool = False  # larger is nearer: a teacher's relative inverse depth (disparity)
     _spliceable: dict[int, BackgroundDepth] = field(default_factory=dict, repr=False, compare=False)
 
     def __call__(self, images, masks, bg_ids, rows, objects=None):
@@ -68,13 +69,13 @@ class SceneDepth:
             return [self._standing(bg_id, mask, standing) for mask, bg_id, standing in zip(masks, bg_ids, objects)]
         depths = np.empty(masks.shape, dtype=np.float32)
         for depth, mask, bg_id in zip(depths, masks, bg_ids):
-            scene_depth(self.background_depths[bg_id], mask, self.near_is_large, out=depth)
+            scene_depth(self.background_depths[bg_id], mask, self.inverse, out=depth)
         return depths
 
     def _standing(self, bg_id: int, mask: np.ndarray, standing: ObjectDepth | None) -> "PlainDepth | SplicedDepth":
         """The stored depth of one composite whose object stands on the floor (or, None, is pasted flat)."""
         if standing is None:
-            return PlainDepth.of(scene_depth(self.background_depths[bg_id], mask, self.near_is_large))
+            return PlainDepth.of(scene_depth(self.background_depths[bg_id], mask, self.inverse))
         if bg_id not in self._spliceable:
             self._spliceable[bg_id] = BackgroundDepth(self.background_depths[bg_id])
         height, width = standing.depth.shape
@@ -85,7 +86,7 @@ class SceneDepth:
         return {**self.__dict__, "_spliceable": {}}
 
 
-def scene_depth(background_depth: np.ndarray, mask: np.ndarray, near_is_large: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+def scene_depth(background_depth: np.ndarray, mask: np.ndarray, inverse: bool = False, out: np.ndarray | None = None) -> np.ndarray:
     """The foreground is a flat cut-out standing upright where its bottom touches the scene: every
     foreground pixel gets the depth at the bottom centre of the mask, and never lies behind any background
     pixel it covers (a cut-out cannot be occluded by what it is pasted over). Written into `out` if given."""
@@ -101,8 +102,8 @@ def scene_depth(background_depth: np.ndarray, mask: np.ndarray, near_is_large: b
     under = background_depth[box]
     bottom_cols = np.flatnonzero(covered[-1])
     contact = under[-1, bottom_cols[len(bottom_cols) // 2]]
-    nearest = max if near_is_large else min
-    extreme = under[covered].max() if near_is_large else under[covered].min()
+    nearest = max if inverse else min
+    extreme = under[covered].max() if inverse else under[covered].min()
     depth[box][covered] = np.float32(nearest(contact, extreme))
     return depth
 
@@ -139,16 +140,16 @@ def label_backgrounds(sources: Sources, teacher: "DepthTeacher") -> None:
 def make_depth_stage(plan: DepthPlan, sources: Sources, teacher: "DepthTeacher | None" = None) -> DepthStage:
     """The depth stage of a build; `teacher` is the plan's teacher, if loaded (for `scene`, it has already
     labelled the backgrounds)."""
-    if plan.mode == "none":
+    if plan.mode == DepthMode.NONE:
         return NoDepth()
-    if plan.mode == "scene":
+    if plan.mode == DepthMode.SCENE:
         if not sources.has_depth:
             raise UserError(
                 "--depth scene needs background depth maps: pass --background-depths DIR or "
                 "--background-depth-model ID, or use --depth model / --depth none"
             )
         if teacher is not None:
-            return SceneDepth([bg.depth for bg in sources.backgrounds], teacher.info["meaning"], teacher.near_is_large)
+            return SceneDepth([bg.depth for bg in sources.backgrounds], teacher.info["meaning"], teacher.inverse)
         return SceneDepth([bg.depth for bg in sources.backgrounds])
     if plan.teacher is None:
         raise UserError("--depth model needs --depth-model ID_OR_PATH")

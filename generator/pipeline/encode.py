@@ -39,7 +39,7 @@ def encode_image(rgb: np.ndarray, image_format: str, jpeg_quality: int) -> bytes
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
     """What PIL's `save(format="JPEG", quality=quality, restart_marker_blocks=1)` writes, from PIL's JPEG
     encoder run directly (Image.tobytes): a composite's patch is small, and save()'s Python around the
-    encoder took a third of its time. The encoder's settings are the ones save() gives it."""
+    encoder is a large share of its time. The encoder's settings are the ones save() gives it."""
     rgb = np.ascontiguousarray(rgb)
     image = Image.frombuffer("RGB", (rgb.shape[1], rgb.shape[0]), rgb, "raw", "RGB", 0, 1)
     settings = _jpeg_settings(quality)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..config import BuildOptions
+from ..rules import PlacementRule
 
 # Fixed salts keep the random streams of different decisions independent of each other.
 _SALT_SPLIT = 1
@@ -161,12 +162,12 @@ def _check_positions(options: BuildOptions, height: int, width: int) -> None:
         )
 
 
-def _position_ranges(size: int, width: int, height: int, mode: str) -> tuple[int, int]:
+def _position_ranges(size: int, width: int, height: int, rule: PlacementRule) -> tuple[int, int]:
     """How many left edges and top edges keep the box inside; for `ground`, top edges are limited to
     those that put the bottom edge below GROUND_TOP of the image. Top edges count up from the bottom."""
     x_range = size - width + 1
     y_range = size - height + 1
-    if mode == "ground":
+    if rule == PlacementRule.GROUND:
         lowest_bottom = int(np.ceil(GROUND_TOP * size))
         y_range = max(1, min(y_range, size - max(lowest_bottom, height) + 1))
     return x_range, y_range

@@ -20,6 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..config import BuildOptions
 from ..errors import BadInput, UserError
+from ..rules import PlacementRule
 from ..threads import ordered_map
 from .geometry import Intrinsics, center_square_box, centre_crop_resize, photo_intrinsics
 from .heights import assign_heights
@@ -369,7 +370,7 @@ def _demo_sources(options: BuildOptions, threads: int) -> Sources:
         Background(f"room_{i}", room.rgb, room.depth, Intrinsics(*room.intrinsics), "demo")
         for i, room in enumerate(demo_rooms(num_bg, options.bg_size, options.seed, threads))
     ]
-    on_floor = options.placement in ("auto", "floor")
+    on_floor = options.placement in (PlacementRule.AUTO, PlacementRule.FLOOR)
     size = options.bg_size if on_floor else options.fg_longest_side
     sprites = demo_sprites(num_fg, size, options.seed, threads)
     colours = ordered_map(decontaminate, [s.rgba for s in sprites], threads) if options.decontaminate else [s.rgba for s in sprites]

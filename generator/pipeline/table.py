@@ -2,7 +2,7 @@
 
 The arrays are assembled from their buffers (numpy for numbers, pyarrow's string builder for text and
 bytes) rather than with `pa.array`: `pa.array` imports pandas the first time it runs, to ask whether its
-input is a pandas object, and that import (0.2-0.35 s) was most of the cost of a small build's table.
+input is a pandas object, and that import is most of the cost of a small build's table.
 tests/test_fast_paths.py checks every column type against `pa.array`."""
 
 from __future__ import annotations

@@ -27,10 +27,7 @@ from .loading import (
 from .pil_resize import pil_resize
 from .torchvision_replay import torchvision_resize, torchvision_rescale_normalise
 
-RELATIVE_MEANING = "relative inverse depth (disparity): larger is nearer"
-METRIC_MEANING = "metric depth in metres: smaller is nearer"
-# Model types whose heads always regress metric depth; Depth Anything says so in its config instead.
-METRIC_MODEL_TYPES = frozenset({"glpn", "zoedepth", "depth_pro"})
+from .teacher_family import METRIC_MEANING, RELATIVE_MEANING, DepthMeaning, depth_meaning  # noqa: F401  (re-exported)
 
 # PIL resampling codes -> our modes; torch's "nearest-exact" is the one that matches PIL's NEAREST.
 RESAMPLE_MODES = {0: "nearest-exact", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
@@ -43,13 +40,6 @@ def teacher_run(settings: TeacherSettings) -> TeacherRun:
     dtype = resolve_dtype(settings.dtype, device)
     threads = torch.get_num_threads() if device.type == "cpu" else None
     return TeacherRun(device.type, DTYPE_NAMES[dtype], settings.batch_size, threads)
-
-
-def is_metric(config: Any) -> bool:
-    """Whether the model predicts metric depth (smaller is nearer) rather than relative disparity."""
-    if config.model_type in METRIC_MODEL_TYPES:
-        return True
-    return getattr(config, "depth_estimation_type", "relative") == "metric"
 
 
 DEPTH_ROLE = ModelRole("depth model", "--depth-model")  # generate and relabel-depth add their flags
@@ -234,8 +224,18 @@ class DepthTeacher:
         return cls(model, Preprocessing.from_processor(processor, options.model), options, device, dtype)
 
     @property
-    def near_is_large(self) -> bool:
-        return not is_metric(self.model.config)
+    def meaning(self) -> DepthMeaning:
+        return depth_meaning(self.model.config)
+
+    @property
+    def metric(self) -> bool:
+        """Its depth has a scale in metres."""
+        return self.meaning.metric
+
+    @property
+    def inverse(self) -> bool:
+        """Larger is nearer (disparity)."""
+        return self.meaning.inverse
 
     @property
     def info(self) -> dict:
@@ -247,7 +247,7 @@ class DepthTeacher:
             "device": str(self.device),
             "dtype": DTYPE_NAMES[self.dtype],
             "preprocessing": self.preprocessing.backend,  # which image processor backend the depth matches
-            "meaning": RELATIVE_MEANING if self.near_is_large else METRIC_MEANING,
+            "meaning": self.meaning.text,
         }
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,86 @@
+"""Encode drawn scenes as rows of the FG_BG schema (schema.py): the composite (JPEG spliced into its
+background's code where it can be, else encoded whole), the masks and depth as PNG, and the object's
+numbers. One row per composite, of its one object; pixel statistics are added on the way."""
+
+from __future__ import annotations
+
+from ...config import BuildOptions
+from ...schema import sample_name
+from ..encode import encode_image, encode_png
+from ..handover import stored_depth
+from ..jpeg_splice import Box
+from ..moments import DEPTH, IMAGE, DatasetStats, MaskMoments
+from ..render import Rendered
+from .background import EncodedBackground
+
+
+def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background: EncodedBackground,
+                columns: dict[str, list], stats: DatasetStats | None = None) -> None:
+    """Append a row per drawn scene to `columns`. `depths`: the depth stage's answer for them, in order
+    (handover.stored_depth takes each one's), or None for --depth none."""
+    mask_moments = _mask_moments(drawn) if stats is not None else []
+    size = (drawn[0].image.shape[1], drawn[0].image.shape[0])  # (width, height) of the composites
+    for i, rendered in enumerate(drawn):
+        scene, [obj] = rendered.scene, rendered.objects
+        placed, place = obj.placed, obj.placed.place
+        depth = stored_depth(depths, i) if depths is not None else None
+        if background.jpeg is not None:
+            # Pixels outside the changed box are the background's own: only the MCUs of the box are encoded.
+            x0, y0, x1, y1 = obj.changed
+            jpeg = background.jpeg.composite(rendered.image, Box(y0, y1, x0, x1))
+            image_bytes = jpeg.to_bytes()
+        else:
+            image_bytes = encode_image(rendered.image, options.image_format, options.jpeg_quality)
+        mask_png = encode_png(obj.visible)
+        depth_png = depth.png() if depth is not None else None
+        row = {
+            "name": sample_name(placed.fg_id, scene.bg_id, placed.flipped, scene.index + 1),
+            "bg_id": scene.bg_id,
+            "fg_id": placed.fg_id,
+            "flipped": placed.flipped,
+            "placement": scene.index + 1,
+            "x": place.x,
+            "y": place.y,
+            "scale": place.scale,
+            "w": place.w,
+            "h": place.h,
+            "bbox": obj.bbox,
+            "image": image_bytes,
+            "mask": mask_png,
+            "amodal_mask": mask_png if obj.whole is None else encode_png(obj.whole),
+            "depth": depth_png,
+            "depth_min": depth.low if depth is not None else None,
+            "depth_max": depth.high if depth is not None else None,
+            "background": background.data,
+            "blend": str(placed.effects.blend),
+            "effect_bbox": obj.changed,
+        }
+        for name, value in row.items():
+            columns[name].append(value)
+        if stats is not None:
+            # JPEG is lossy: count what a user decodes, not the array before encoding.
+            if background.jpeg is not None:
+                moments = jpeg.moments()
+                stats.add_image_moments(IMAGE, moments.sums, moments.squares, size, len(image_bytes))
+            else:
+                stats.add_rgb(IMAGE, rendered.image, len(image_bytes))
+            stats.add_mask_moments(mask_moments[i], len(mask_png), size)
+            if depth is not None:
+                stats.add_image_moments(DEPTH, *depth.moments(), size, len(depth_png))
+
+
+def _mask_moments(drawn: list[Rendered]) -> list[MaskMoments]:
+    """Each composite's mask moments. A mask nothing can hide is its cut-out's mask in its box and zero
+    elsewhere: the moments of each cut-out are taken once for all its placements."""
+    taken: dict[int, MaskMoments] = {}
+    moments = []
+    for rendered in drawn:
+        obj = rendered.objects[0]
+        cutout, place = obj.placed.cutout, obj.placed.place
+        if obj.placed.depth is None:
+            if id(cutout) not in taken:
+                taken[id(cutout)] = MaskMoments.of(cutout.mask)
+            moments.append(taken[id(cutout)])
+        else:
+            moments.append(MaskMoments.of(obj.visible[place.y : place.y + place.h, place.x : place.x + place.w]))
+    return moments

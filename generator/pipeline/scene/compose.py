@@ -1,0 +1,125 @@
+"""Scenes from the build's options, sources and seed: for each sample, where its cut-out goes (the floor
+rule, or the uniform and ground plan), the cut-out at that size, its depth where it stands on the floor,
+and its effects drawn from the sample's seed. A pure function of its arguments, so any worker makes the
+same scenes for a shard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...config import BuildOptions
+from ...rules import BlendMode, PlacementRule
+from ..blend import BLENDS
+from ..cutouts import CUTOUTS
+from ..depth import ObjectDepth
+from ..geometry import upright_plane_depth
+from ..light import SHADOW_STRENGTH, contact_shadow
+from ..placement import FloorGeometry, floor_placements
+from ..plan import Placement, placements
+from ..sources import Background, Foreground, Sources
+from .model import ObjectEffects, PlacedObject, Scene, Shadow
+
+_SALT_EFFECTS = 4
+
+
+@dataclass(frozen=True)
+class Effects:
+    """The build's edges and light: the blend asked for (`mix`: one of `mix_modes` per placement)."""
+
+    blend: BlendMode = BlendMode.ALPHA
+    shadow: bool = False
+    harmonize: bool = False
+    mix_modes: tuple[BlendMode, ...] = ()
+
+    @classmethod
+    def of(cls, options: BuildOptions) -> "Effects":
+        return cls(options.blend, options.shadow, options.harmonize, options.mix_modes or ())
+
+    @property
+    def any(self) -> bool:
+        return self.blend != BlendMode.ALPHA or self.shadow or self.harmonize
+
+
+@dataclass(frozen=True)
+class SampleKey:
+    """What a placement's seeded choices depend on."""
+
+    seed: int
+    bg_id: int
+    fg_id: int
+    flipped: bool
+    k: int
+
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng([self.seed, _SALT_EFFECTS, self.bg_id, self.fg_id, int(self.flipped), self.k])
+
+
+def edge_mode(effects: Effects, rng: np.random.Generator) -> BlendMode:
+    """The placement's mode: the blend asked for, or for mix one of the recorded modes drawn uniformly."""
+    if effects.blend != BlendMode.MIX:
+        return effects.blend
+    return effects.mix_modes[int(rng.integers(len(effects.mix_modes)))]
+
+
+def object_effects(effects: Effects, key: SampleKey, background: Background, place: Placement) -> ObjectEffects:
+    """An object's effects, drawn from its key in a fixed order: the mode, the shadow's strength (where
+    it casts one), then the mode's own parameters."""
+    if not effects.any:
+        return ObjectEffects()
+    rng = key.rng()
+    mode = edge_mode(effects, rng)
+    shadow = None
+    if effects.shadow and place.contact is not None and background.floor is not None:
+        cast = contact_shadow(background.depth, background.floor, place)
+        if cast is not None:
+            shadow = Shadow(*cast, float(rng.uniform(*SHADOW_STRENGTH)))
+    return ObjectEffects(mode, BLENDS[mode].draw(rng), shadow, effects.harmonize)
+
+
+def group_scenes(options: BuildOptions, sources: Sources, rule: PlacementRule, bg_id: int, fg_id: int,
+                 flipped: bool, ks: np.ndarray) -> list[Scene]:
+    """The scenes of the samples `ks` (placement numbers, 0-based) of one background, foreground and flip."""
+    foreground = sources.foregrounds[fg_id]
+    background = sources.backgrounds[bg_id]
+    on_floor = rule == PlacementRule.FLOOR
+    places = _on_floor(options, background, foreground, bg_id, fg_id, flipped, ks) if on_floor else None
+    placed_by = PlacementRule.FLOOR
+    if places is None:
+        placed_by = PlacementRule.GROUND if rule == PlacementRule.GROUND else PlacementRule.UNIFORM
+        plan = placements(options, bg_id, fg_id, flipped, foreground.rgba.shape[:2])
+        places = [plan[k] for k in ks]
+    # Every row's silhouette is the stored cut-out resized to (w, h): the foregrounds config stores the
+    # source for floor placement (groups without a floor too), the --fg-size cut-out otherwise.
+    rgba = foreground.source if on_floor else foreground.rgba
+    # One cut-out per size (one in all for the uniform rule without --scale-jitter), shared by placements.
+    by_size = {wh: CUTOUTS.get(rgba, flipped, wh, options.soft_mask) for wh in {(p.w, p.h) for p in places}}
+    effects = Effects.of(options)
+    scenes = []
+    for k, place in zip(ks, places):
+        depth = standing_depth(background.floor, place) if place.contact is not None else None
+        key = SampleKey(options.seed, bg_id, fg_id, flipped, int(k))
+        placed = PlacedObject(by_size[place.w, place.h], place, placed_by, depth,
+                              object_effects(effects, key, background, place), fg_id, flipped)
+        scenes.append(Scene(bg_id, background, (placed,), int(k)))
+    return scenes
+
+
+def _on_floor(options: BuildOptions, background: Background, foreground: Foreground, bg_id: int, fg_id: int,
+              flipped: bool, ks: np.ndarray) -> list[Placement] | None:
+    """The floor placements of `ks`, or None where the background shows no floor or too little of it for
+    this cut-out: those samples follow the uniform rule."""
+    if background.floor is None:
+        return None
+    plan = floor_placements(
+        background.floor, options.bg_size, foreground.source.shape[:2], foreground.height_m, options.placements,
+        options.fg_longest_side, options.scale_jitter, options.seed, bg_id, fg_id, flipped,
+    )
+    return None if plan is None else [plan[k] for k in ks]
+
+
+def standing_depth(floor: FloorGeometry, place: Placement) -> ObjectDepth:
+    """The depth of the upright cut-out standing at `place` over its silhouette's box."""
+    rows, cols = np.arange(place.y, place.y + place.h), np.arange(place.x, place.x + place.w)
+    return ObjectDepth(place.y, place.x, upright_plane_depth(np.asarray(place.contact), floor.plane, floor.intrinsics, rows, cols))
