@@ -31,7 +31,8 @@ from pathlib import Path
 import torch
 
 from generator.config import TeacherSettings
-from generator.pipeline.teacher import RELATIVE_MEANING, DepthTeacher, Preprocessing
+from generator.pipeline.teacher import DepthTeacher, Preprocessing
+from generator.pipeline.teacher_family import RELATIVE_MEANING
 
 
 class StandInTeacher(DepthTeacher):

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..rules import DepthMode
+
 METRIC, RELATIVE, NO_DEPTH = "metric", "relative", "none"
 
 
@@ -22,7 +24,7 @@ class DepthLabels:
     @classmethod
     def from_manifest(cls, depth: dict) -> "DepthLabels":
         meaning = depth.get("meaning") or ""
-        if depth.get("mode") == "none":
+        if DepthMode(depth.get("mode", DepthMode.NONE)) == DepthMode.NONE:
             return cls(NO_DEPTH, "no depth")
         return cls(RELATIVE if meaning.startswith("relative") else METRIC, meaning)
 
