@@ -34,7 +34,7 @@ from generator.config import BuildOptions, DepthPlan, TeacherSettings, default_d
 from generator.engines.job import shard_table
 from generator.errors import UserError
 from generator.extract.gates import Gates
-from generator.extract.models import DEFAULT_MATTING_MODEL, DEFAULT_SEGMENTER
+from generator.extract.defaults import DEFAULT_MATTING_MODEL, DEFAULT_SEGMENTER
 from generator.output.folder import sha256_file
 from generator.output.model import FORMAT
 from generator.pipeline.plan import plan_shards

@@ -266,7 +266,7 @@ def test_fg_heights_reads_the_category_column_of_heights_csv(tmp_path):
     from generator.pipeline.heights import read_heights
 
     (tmp_path / "heights.csv").write_text("name,height_m,category\ndog_0,0.6,dog\nman,1.7,person\n")
-    assert read_heights(tmp_path / "heights.csv") == {"dog_0": 0.6, "man": 1.7}
+    assert read_heights(tmp_path / "heights.csv") == [(2, "dog_0", 0.6), (3, "man", 1.7)]
     (tmp_path / "bad.csv").write_text("dog_0,0.6,dog,extra\n")
     with pytest.raises(UserError, match="line 1: expected name,height_m"):
         read_heights(tmp_path / "bad.csv")

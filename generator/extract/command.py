@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..commands import add_teacher_flags, teacher_settings
 from .gates import Gates
-from .models import DEFAULT_CLASS_DETECTOR, DEFAULT_DETECTOR, DEFAULT_MATTING_MODEL, DEFAULT_SEGMENTER
+from .defaults import DEFAULT_CLASS_DETECTOR, DEFAULT_DETECTOR, DEFAULT_MATTING_MODEL, DEFAULT_SEGMENTER
 
 EXAMPLES = """examples:
   mono-depth-mask cutouts photos/ --prompt "a dog" --out dogs

@@ -6,10 +6,12 @@ once matted, an alpha almost all opaque (the segmenter filled its box) or almost
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .find import Found
+if TYPE_CHECKING:
+    from .find import Found
 
 CUT_BY_BORDER = "cut by the photo's border"
 TOO_SMALL = "too small"

@@ -12,11 +12,7 @@ import torch
 from ..errors import UserError
 from ..pipeline.loading import ModelRole, backend_kwarg, dtype_kwarg, load_checked
 
-# Defaults (README "Cut-outs from photos" says why these and what each downloads).
-DEFAULT_DETECTOR = "IDEA-Research/grounding-dino-tiny"
-DEFAULT_CLASS_DETECTOR = "facebook/mask2former-swin-tiny-coco-instance"
-DEFAULT_SEGMENTER = "facebook/sam-vit-base"
-DEFAULT_MATTING_MODEL = "hustvl/vitmatte-small-composition-1k"
+from .defaults import DEFAULT_CLASS_DETECTOR, DEFAULT_DETECTOR, DEFAULT_MATTING_MODEL, DEFAULT_SEGMENTER  # noqa: F401
 
 OFFLINE_WAYS = ("with the models already downloaded set HF_HUB_OFFLINE=1",
                 "pass local folders to --detector, --segmenter and --matting-model")
