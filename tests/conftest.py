@@ -54,6 +54,17 @@ def small_dataset(inputs, tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def hub_offline(monkeypatch):
+    """HF_HUB_OFFLINE=1 as a command started with it sees it: huggingface_hub reads the variable once, at
+    import, and this test session imported it long ago. Without the second half, a model missing from the
+    cache is looked for on the Hub, retried with back-off for minutes where the network is unreachable."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+@pytest.fixture
 def hub_endpoint(tmp_path_factory, monkeypatch):
     """Factory: ``hub_endpoint(folder, "org/name", lfs_patterns=())`` publishes `folder`
     as a dataset repo on a local olah server and returns its endpoint URL.
