@@ -53,6 +53,15 @@ def small_dataset(inputs, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def local_reference(inputs, tmp_path_factory) -> Path:
+    """The `inputs` built with the default options in one process: what every engine and output URL must
+    write, file for file (read only)."""
+    out = tmp_path_factory.mktemp("reference") / "ds"
+    assert generate(out, *input_args(inputs), *SMALL, "--workers", "1") == 0
+    return out
+
+
 @pytest.fixture
 def hub_offline(monkeypatch):
     """HF_HUB_OFFLINE=1 as a command started with it sees it: huggingface_hub reads the variable once, at
