@@ -53,6 +53,26 @@ def small_dataset(inputs, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def local_reference(inputs, tmp_path_factory) -> Path:
+    """The `inputs` built with the default options in one process: what every engine and output URL must
+    write, file for file (read only)."""
+    out = tmp_path_factory.mktemp("reference") / "ds"
+    assert generate(out, *input_args(inputs), *SMALL, "--workers", "1") == 0
+    return out
+
+
+@pytest.fixture
+def hub_offline(monkeypatch):
+    """HF_HUB_OFFLINE=1 as a command started with it sees it: huggingface_hub reads the variable once, at
+    import, and this test session imported it long ago. Without the second half, a model missing from the
+    cache is looked for on the Hub, retried with back-off for minutes where the network is unreachable."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
 @pytest.fixture
 def hub_endpoint(tmp_path_factory, monkeypatch):
     """Factory: ``hub_endpoint(folder, "org/name", lfs_patterns=())`` publishes `folder`

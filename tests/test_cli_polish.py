@@ -44,10 +44,13 @@ def test_metavars_are_generic_and_defaults_shown(command):
             assert "default" in (action.help or ""), (command, action.option_strings, action.help)
 
 
+# Every step of a build, and so every progress bar, runs however small the build: 16 samples.
+TINY_DEMO = ["--demo", "--num-backgrounds", "2", "--num-foregrounds", "2", "--placements", "2", "--bg-size", "64", "--workers", "1"]
+
+
 def test_gallery_names_its_steps_unless_no_progress(tmp_path):
     out = tmp_path / "g"
-    assert main(["generate", "--demo", "--num-backgrounds", "2", "--num-foregrounds", "2", "--workers", "1",
-                 "--no-progress", "--no-gallery", "--out", str(out)]) == 0
+    assert main(["generate", *TINY_DEMO, "--no-progress", "--no-gallery", "--out", str(out)]) == 0
     run = [sys.executable, "-m", "generator", "gallery", str(out)]
     shown = subprocess.run(run, capture_output=True, text=True, timeout=300)
     quiet = subprocess.run([*run, "--no-progress"], capture_output=True, text=True, timeout=300)
@@ -56,8 +59,7 @@ def test_gallery_names_its_steps_unless_no_progress(tmp_path):
 
 
 def _generate(tmp_path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "generator", "generate", "--demo", "--num-backgrounds", "2",
-                           "--num-foregrounds", "2", "--workers", "1", "--out", str(tmp_path / "ds"), "--overwrite", *extra],
+    return subprocess.run([sys.executable, "-m", "generator", "generate", *TINY_DEMO, "--out", str(tmp_path / "ds"), "--overwrite", *extra],
                           env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=300)
 
 

@@ -25,8 +25,8 @@ def error_line(capsys) -> str:
 
 
 @pytest.fixture
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the model is looked for in the cache only: not found at once
+def offline(hub_offline):
+    """The model is looked for in the cache only: not found at once."""
 
 
 @pytest.mark.parametrize("model_flags, named", [

@@ -86,8 +86,7 @@ def test_background_depth_model_runs_once_per_background_with_the_scene_rule(met
         assert ("larger is nearer" in meaning) == inverse
 
 
-def test_unavailable_model_is_one_line_naming_the_ways_out(capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_unavailable_model_is_one_line_naming_the_ways_out(capsys, tmp_path, hub_offline):
     assert generate(tmp_path / "ds", *TINY, "--depth", "model", "--depth-model", "no-such-org/no-such-model") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "--depth scene" in err[0] and "local folder" in err[0]

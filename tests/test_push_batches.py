@@ -24,9 +24,9 @@ TOKEN = "hf_faketoken0123456789"
 
 @pytest.fixture(scope="module")
 def many_files(tmp_path_factory) -> Path:
-    """A dataset of more than 100 files: 640 samples in shards of 5."""
+    """A dataset of more than 100 files: 640 samples in shards of 5 (64 px: the count matters, not the bytes)."""
     out = tmp_path_factory.mktemp("batches") / "ds"
-    assert main(["generate", "--demo", "--num-backgrounds", "4", "--num-foregrounds", "4", "--shard-size", "5",
+    assert main(["generate", "--demo", "--num-backgrounds", "4", "--num-foregrounds", "4", "--shard-size", "5", "--bg-size", "64",
                  "--workers", "2", "--no-progress", "--no-gallery", "--out", str(out)]) == 0
     assert len(local_files(out)) > MAX_FILES_PER_COMMIT
     return out

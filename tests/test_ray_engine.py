@@ -48,13 +48,6 @@ def ray_cluster(tmp_path_factory):
             os.environ[key] = value
 
 
-@pytest.fixture(scope="module")
-def local_reference(inputs, tmp_path_factory):
-    out = tmp_path_factory.mktemp("reference") / "ds"
-    assert generate(out, *input_args(inputs), *SMALL, "--workers", "1") == 0
-    return out
-
-
 def test_ray_shards_are_byte_identical_to_the_local_engine(ray_cluster, inputs, tmp_path, local_reference):
     assert generate(tmp_path / "ds", *input_args(inputs), *SMALL, "--engine", "ray") == 0
     assert parquet_hashes(tmp_path / "ds") == parquet_hashes(local_reference)

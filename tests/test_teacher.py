@@ -107,8 +107,7 @@ def test_rejects_wrong_input() -> None:
         teacher.predict(np.zeros((8, 8, 3), dtype=np.uint8))
 
 
-def test_missing_model_is_one_helpful_user_error(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_missing_model_is_one_helpful_user_error(tmp_path: Path, hub_offline) -> None:
     missing = tmp_path / "no-such-model"
     with pytest.raises(UserError) as caught:
         DepthTeacher.load(TeacherSettings(model=str(missing), device="cpu"))

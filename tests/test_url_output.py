@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import fsspec
-import pytest
 from tests.conftest import SMALL, generate, input_args
 
 from generator.cli import main
@@ -14,13 +13,6 @@ from generator.output.folder import sha256_file
 
 def local_files(out):
     return {p.relative_to(out).as_posix(): sha256_file(p) for p in sorted(out.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def local_reference(inputs, tmp_path_factory):
-    out = tmp_path_factory.mktemp("reference") / "ds"
-    assert generate(out, *input_args(inputs), *SMALL, "--workers", "1") == 0
-    return out
 
 
 def test_file_url_gives_the_same_files_as_a_local_folder(inputs, tmp_path, local_reference):

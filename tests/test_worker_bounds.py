@@ -1,0 +1,78 @@
+"""What a worker keeps between shards stays within its documented bound, however long the build: the
+placed cut-outs' cache by its byte limit, every memo of the worker's code by its size."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+
+import generator.engines
+import generator.pipeline
+from generator.pipeline import shard
+from generator.pipeline.cutouts import CUTOUTS, CutoutCache
+from tests.conftest import generate
+
+# Floor placement sizes each cut-out by the depth it stands at: this build places about 100 cut-outs of
+# at most 9 KB each (240 KB in all), so a 64 KB cache must drop entries many times over.
+LIMIT = 64 << 10
+DEMO = ["--demo", "--num-backgrounds", "3", "--num-foregrounds", "4", "--bg-size", "64", "--placements", "6",
+        "--workers", "1", "--no-progress", "--no-gallery"]
+
+# Memos with no size limit, and what bounds them instead.
+UNSIZED_MEMOS = {"generator.pipeline.encode._jpeg_settings": "one entry a JPEG quality (1-100)"}
+
+
+class RecordingCache(CutoutCache):
+    """The worker's cache, remembering its largest size after any request and its largest entry."""
+
+    def __init__(self, limit: int):
+        super().__init__(limit)
+        self.peak = self.largest = 0
+
+    def get(self, *args, **kwargs):
+        cutout = super().get(*args, **kwargs)
+        self.peak, self.largest = max(self.peak, self.bytes), max(self.largest, cutout.nbytes)
+        return cutout
+
+
+def test_the_cutout_cache_of_a_worker_never_holds_more_than_its_limit(tmp_path, monkeypatch):
+    cache = RecordingCache(LIMIT)
+    monkeypatch.setattr(shard, "CUTOUTS", cache)  # --workers 1 builds its shards in this process
+    assert generate(tmp_path / "ds", *DEMO) == 0
+    assert cache.largest <= LIMIT  # else the one entry it keeps would be over the limit by design
+    assert cache.misses > 2 * len(cache)  # the working set did not fit: entries were dropped
+    assert cache.peak <= LIMIT
+
+
+def test_the_worker_cache_has_a_finite_default_limit():
+    assert isinstance(shard.CUTOUTS, CutoutCache) and shard.CUTOUTS is CUTOUTS
+    assert 0 < CUTOUTS.limit <= 1 << 30  # the bound the module's docstring sizes the working set against
+
+
+def _worker_modules():
+    for package in (generator.pipeline, generator.engines):
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if info.name.endswith(".ray"):  # imports ray; its workers run the same pipeline code
+                continue
+            yield importlib.import_module(info.name)
+
+
+def _memos():
+    for module in _worker_modules():
+        for name, value in vars(module).items():
+            if callable(value) and hasattr(value, "cache_info") and getattr(value, "__module__", None) == module.__name__:
+                yield f"{module.__name__}.{name}", value
+            if inspect.isclass(value) and value.__module__ == module.__name__:
+                for attr, member in vars(value).items():
+                    if hasattr(member, "cache_info"):
+                        yield f"{module.__name__}.{name}.{attr}", member
+
+
+def test_every_memo_of_the_worker_code_has_a_size_limit():
+    memos = dict(_memos())
+    assert "generator.pipeline.blend._sine_basis" in memos  # the search finds them
+    unsized = {name for name, memo in memos.items() if memo.cache_parameters()["maxsize"] is None}
+    assert unsized <= set(UNSIZED_MEMOS), f"memos with no size limit: {sorted(unsized - set(UNSIZED_MEMOS))}"
