@@ -27,7 +27,7 @@ from .loading import (
 from .pil_resize import pil_resize
 from .torchvision_replay import torchvision_resize, torchvision_rescale_normalise
 
-from .teacher_family import DepthMeaning, depth_meaning  # noqa: F401  (re-exported)
+from .teacher_family import METRIC_MEANING, RELATIVE_MEANING, DepthMeaning, depth_meaning  # noqa: F401  (re-exported)
 
 # PIL resampling codes -> our modes; torch's "nearest-exact" is the one that matches PIL's NEAREST.
 RESAMPLE_MODES = {0: "nearest-exact", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
