@@ -2,15 +2,20 @@
 its parameters drawn from the placement's seed when the scene is made, then applied when it is rendered.
 
 - `alpha`: the plain alpha blend (composite.py).
-- `gaussian`, `box`: the alpha softened by a blur (three box passes, or one) of radius
-  max(1, round(longest side / 192)) px before blending, so the edge fades over a few pixels and spreads
-  outside the mask by up to the blur's reach.
+- `gaussian`, `box`: the alpha softened by a Gaussian (sigma half the band) or a box blur, both cut off at
+  `edge_band` = max(1, round(longest side / 64)) px, before blending: only pixels within that band of the
+  silhouette's edge change, inside or outside it, so an object's interior is its plain alpha composite
+  however small the object is, and the band widens with the object.
 - `motion`: the whole layer (colour premultiplied by alpha, and alpha) smeared along a seeded direction
-  over a seeded length, as an object moving during the exposure.
+  over a seeded length, as an object moving during the exposure. The stored mask stays the unblurred
+  silhouette (alpha >= 128), as for every mode: the label says where the object is, not where it smeared.
 - `poisson`: gradient-domain blending: the object's colours plus a harmonic offset (a membrane, solved
   exactly on the silhouette's box grown by `POISSON_PAD` px with a discrete sine transform) that takes
   the background's colour minus the object's at the border of that box; the offset is then alpha-blended,
-  so nothing outside the mask changes.
+  so nothing outside the mask changes. The offset is scaled down where needed so that the mean colour
+  change of the object's interior (alpha >= 128) is at most `POISSON_MAX_SHIFT` levels in every channel:
+  against a strongly contrasting background an unbounded offset would repaint a flat-coloured object in
+  the background's colour (it vanishes while its mask remains) or turn a face green.
 
 Every layer is integer-blended like composite.py, (c * a + bg * (255 - a) + 127) // 255: exact where
 the layer's alpha is 0.
@@ -23,12 +28,15 @@ from functools import lru_cache
 from typing import Callable
 
 import numpy as np
+from scipy import ndimage
 
 from ..rules import BlendMode
-from .filters import box_blur, gaussian_blur, motion_blur, normalised_blur
+from .filters import motion_blur, normalised_blur
 
 MOTION_LENGTH = (3, 9)  # px, seeded
 POISSON_PAD = 2
+POISSON_MAX_SHIFT = 24.0  # levels of 0..255: the most the mean interior colour may move, per channel
+EDGE_SHARE = 1 / 64  # of the object's longest side: the band softened edges change
 
 
 @dataclass
@@ -71,8 +79,9 @@ def mix_modes() -> tuple[BlendMode, ...]:
     return tuple(BLENDS)
 
 
-def blur_radius(shape: tuple[int, int]) -> int:
-    return max(1, round(max(shape) / 192))
+def edge_band(shape: tuple[int, int]) -> int:
+    """Width in px of the band along the edge that a softened edge changes, on either side of it."""
+    return max(1, round(max(shape) * EDGE_SHARE))
 
 
 def _as_is(colour: np.ndarray, alpha: np.ndarray, top: int, left: int, params: dict) -> Layer:
@@ -85,13 +94,15 @@ def _motion_params(rng: np.random.Generator) -> dict:
 
 
 def _gaussian(colour: np.ndarray, alpha: np.ndarray, top: int, left: int, params: dict) -> Layer:
-    radius = blur_radius(alpha.shape)
-    return soft_layer(colour, alpha, top, left, 3 * radius, lambda c, a: (c, gaussian_blur(a, radius)))
+    band = edge_band(alpha.shape)
+    # truncate * sigma = band: the kernel reaches exactly `band` px, so farther pixels keep their alpha.
+    soften = lambda c, a: (c, ndimage.gaussian_filter(a, band / 2, truncate=2.0, mode="constant"))  # noqa: E731
+    return soft_layer(colour, alpha, top, left, band, soften)
 
 
 def _box(colour: np.ndarray, alpha: np.ndarray, top: int, left: int, params: dict) -> Layer:
-    radius = blur_radius(alpha.shape)
-    return soft_layer(colour, alpha, top, left, radius, lambda c, a: (c, box_blur(a, radius)))
+    band = edge_band(alpha.shape)
+    return soft_layer(colour, alpha, top, left, band, lambda c, a: (c, ndimage.uniform_filter(a, 2 * band + 1, mode="constant")))
 
 
 def _motion(colour: np.ndarray, alpha: np.ndarray, top: int, left: int, params: dict) -> Layer:
@@ -152,8 +163,13 @@ def poisson_colours(colour: np.ndarray, alpha: np.ndarray, image: np.ndarray, to
     c[inner], a[inner] = colour, alpha.astype(np.float32) / 255
     spread, reach = normalised_blur(c, a, max(c.shape[:2]) // 2 + 1)
     extended = np.where(a[..., None] > 0, c, spread)
-    offset = harmonic_fill(image[y0:y1, x0:x1].astype(np.float32) - extended)
-    return np.clip(np.rint(colour + offset[inner]), 0, 255).astype(np.uint8)
+    offset = harmonic_fill(image[y0:y1, x0:x1].astype(np.float32) - extended)[inner]
+    interior = alpha >= 128
+    if interior.any():
+        shift = float(np.abs(offset[interior].mean(axis=0)).max())
+        if shift > POISSON_MAX_SHIFT:
+            offset *= np.float32(POISSON_MAX_SHIFT / shift)
+    return np.clip(np.rint(colour + offset), 0, 255).astype(np.uint8)
 
 
 def harmonic_fill(values: np.ndarray) -> np.ndarray:
