@@ -41,6 +41,17 @@ def test_a_face_keeps_its_hue_under_poisson():
     assert red > green > blue
 
 
+def test_no_pixel_moves_beyond_the_bound_against_a_wall_above_and_a_dark_floor_below():
+    background = np.zeros((64, 64, 3), np.uint8)
+    background[:30] = (250, 250, 200)  # a bright wall above the head, a dark floor below the feet
+    rgba, _ = _disc(24, colour=SKIN, screen=SKIN)
+    poisson = _effects_composite("poisson", background, rgba, Placement(20, 18, 1.0, 24, 24))[0][0][18:42, 20:44]
+    solid = rgba[..., 3] == 255
+    change = poisson[solid].astype(float) - SKIN
+    assert np.abs(change).max() <= POISSON_MAX_SHIFT + 0.5
+    assert np.abs(change).max() >= POISSON_MAX_SHIFT - 1  # moved towards the scene, as far as allowed
+
+
 @pytest.mark.parametrize("mode", ["gaussian", "box"])
 @pytest.mark.parametrize("size", [12, 24, 120])
 def test_softened_edges_change_only_a_band_along_the_edge(mode, size):

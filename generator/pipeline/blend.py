@@ -12,9 +12,9 @@ its parameters drawn from the placement's seed when the scene is made, then appl
 - `poisson`: gradient-domain blending: the object's colours plus a harmonic offset (a membrane, solved
   exactly on the silhouette's box grown by `POISSON_PAD` px with a discrete sine transform) that takes
   the background's colour minus the object's at the border of that box; the offset is then alpha-blended,
-  so nothing outside the mask changes. The offset is scaled down where needed so that the mean colour
-  change of the object's interior (alpha >= 128) is at most `POISSON_MAX_SHIFT` levels in every channel:
-  against a strongly contrasting background an unbounded offset would repaint a flat-coloured object in
+  so nothing outside the mask changes. Each pixel's offset is shortened (its direction kept) to at most
+  `POISSON_MAX_SHIFT` levels in every channel, so the mean colour change of the object's interior is
+  bounded by it too: against a strongly contrasting background an unbounded offset would repaint a flat-coloured object in
   the background's colour (it vanishes while its mask remains) or turn a face green.
 
 Every layer is integer-blended like composite.py, (c * a + bg * (255 - a) + 127) // 255: exact where
@@ -35,7 +35,7 @@ from .filters import motion_blur, normalised_blur
 
 MOTION_LENGTH = (3, 9)  # px, seeded
 POISSON_PAD = 2
-POISSON_MAX_SHIFT = 24.0  # levels of 0..255: the most the mean interior colour may move, per channel
+POISSON_MAX_SHIFT = 24.0  # levels of 0..255: the most any pixel's colour may move, per channel
 EDGE_SHARE = 1 / 64  # of the object's longest side: the band softened edges change
 
 
@@ -164,11 +164,10 @@ def poisson_colours(colour: np.ndarray, alpha: np.ndarray, image: np.ndarray, to
     spread, reach = normalised_blur(c, a, max(c.shape[:2]) // 2 + 1)
     extended = np.where(a[..., None] > 0, c, spread)
     offset = harmonic_fill(image[y0:y1, x0:x1].astype(np.float32) - extended)[inner]
-    interior = alpha >= 128
-    if interior.any():
-        shift = float(np.abs(offset[interior].mean(axis=0)).max())
-        if shift > POISSON_MAX_SHIFT:
-            offset *= np.float32(POISSON_MAX_SHIFT / shift)
+    # Each pixel's offset shortened to at most POISSON_MAX_SHIFT in every channel, its direction kept: a
+    # bound on the mean alone lets a bright wall above the head still turn the face yellow.
+    largest = np.abs(offset).max(axis=2, keepdims=True)
+    offset *= np.minimum(np.float32(1), np.float32(POISSON_MAX_SHIFT) / np.maximum(largest, np.float32(1e-6)))
     return np.clip(np.rint(colour + offset), 0, 255).astype(np.uint8)
 
 
