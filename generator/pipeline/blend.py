@@ -12,9 +12,10 @@ its parameters drawn from the placement's seed when the scene is made, then appl
 - `poisson`: gradient-domain blending: the object's colours plus a harmonic offset (a membrane, solved
   exactly on the silhouette's box grown by `POISSON_PAD` px with a discrete sine transform) that takes
   the background's colour minus the object's at the border of that box; the offset is then alpha-blended,
-  so nothing outside the mask changes. Each pixel's offset is shortened (its direction kept) to at most
-  `POISSON_MAX_SHIFT` levels in every channel, so the mean colour change of the object's interior is
-  bounded by it too: against a strongly contrasting background an unbounded offset would repaint a flat-coloured object in
+  so nothing outside the mask changes. Each pixel's offset is bounded: its luma to `POISSON_MAX_LUMA`
+  levels, its colour difference (B - Y, R - Y) to a length of `POISSON_MAX_CHROMA`, so no channel of any pixel,
+  nor the mean colour of the object's interior, moves by more than `POISSON_MAX_SHIFT` (32), and its hue
+  hardly: against a strongly contrasting background an unbounded offset would repaint a flat-coloured object in
   the background's colour (it vanishes while its mask remains) or turn a face green.
 
 Every layer is integer-blended like composite.py, (c * a + bg * (255 - a) + 127) // 255: exact where
@@ -35,7 +36,10 @@ from .filters import motion_blur, normalised_blur
 
 MOTION_LENGTH = (3, 9)  # px, seeded
 POISSON_PAD = 2
-POISSON_MAX_SHIFT = 24.0  # levels of 0..255: the most any pixel's colour may move, per channel
+# Levels of 0..255 the offset may move a pixel's luma, and its colour difference (B - Y, R - Y), at most: light
+# may change, the object's own hue hardly. A channel then moves by at most POISSON_MAX_SHIFT.
+POISSON_MAX_LUMA, POISSON_MAX_CHROMA = 24.0, 8.0
+POISSON_MAX_SHIFT = POISSON_MAX_LUMA + POISSON_MAX_CHROMA
 EDGE_SHARE = 1 / 64  # of the object's longest side: the band softened edges change
 
 
@@ -164,11 +168,23 @@ def poisson_colours(colour: np.ndarray, alpha: np.ndarray, image: np.ndarray, to
     spread, reach = normalised_blur(c, a, max(c.shape[:2]) // 2 + 1)
     extended = np.where(a[..., None] > 0, c, spread)
     offset = harmonic_fill(image[y0:y1, x0:x1].astype(np.float32) - extended)[inner]
-    # Each pixel's offset shortened to at most POISSON_MAX_SHIFT in every channel, its direction kept: a
-    # bound on the mean alone lets a bright wall above the head still turn the face yellow.
-    largest = np.abs(offset).max(axis=2, keepdims=True)
-    offset *= np.minimum(np.float32(1), np.float32(POISSON_MAX_SHIFT) / np.maximum(largest, np.float32(1e-6)))
-    return np.clip(np.rint(colour + offset), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(colour + bounded_offset(offset)), 0, 255).astype(np.uint8)
+
+
+# Rows: Y, B - Y, R - Y of an RGB colour (as light.py's harmonisation).
+_TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.299, -0.587, 0.886], [0.701, -0.587, -0.114]], np.float32)
+_FROM_YCC = np.linalg.inv(_TO_YCC).astype(np.float32)
+
+
+def bounded_offset(offset: np.ndarray) -> np.ndarray:
+    """Each pixel's colour offset (h, w, 3) with its luma clipped to POISSON_MAX_LUMA and its colour
+    difference (B - Y, R - Y) shortened to POISSON_MAX_CHROMA: per pixel, since a bound on the mean alone
+    lets a bright wall above the head still turn the face yellow."""
+    ycc = offset @ _TO_YCC.T
+    ycc[..., 0] = np.clip(ycc[..., 0], -POISSON_MAX_LUMA, POISSON_MAX_LUMA)
+    chroma = np.hypot(ycc[..., 1], ycc[..., 2])[..., None]
+    ycc[..., 1:] *= np.minimum(np.float32(1), np.float32(POISSON_MAX_CHROMA) / np.maximum(chroma, np.float32(1e-6)))
+    return ycc @ _FROM_YCC.T
 
 
 def harmonic_fill(values: np.ndarray) -> np.ndarray:
