@@ -171,20 +171,18 @@ def poisson_colours(colour: np.ndarray, alpha: np.ndarray, image: np.ndarray, to
     return np.clip(np.rint(colour + bounded_offset(offset)), 0, 255).astype(np.uint8)
 
 
-# Rows: Y, B - Y, R - Y of an RGB colour (as light.py's harmonisation).
-_TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.299, -0.587, 0.886], [0.701, -0.587, -0.114]], np.float32)
-_FROM_YCC = np.linalg.inv(_TO_YCC).astype(np.float32)
-
-
 def bounded_offset(offset: np.ndarray) -> np.ndarray:
-    """Each pixel's colour offset (h, w, 3) with its luma clipped to POISSON_MAX_LUMA and its colour
+    """Each pixel's colour offset (h, w, 3) with its luma Y clipped to POISSON_MAX_LUMA and its colour
     difference (B - Y, R - Y) shortened to POISSON_MAX_CHROMA: per pixel, since a bound on the mean alone
     lets a bright wall above the head still turn the face yellow."""
-    ycc = offset @ _TO_YCC.T
-    ycc[..., 0] = np.clip(ycc[..., 0], -POISSON_MAX_LUMA, POISSON_MAX_LUMA)
-    chroma = np.hypot(ycc[..., 1], ycc[..., 2])[..., None]
-    ycc[..., 1:] *= np.minimum(np.float32(1), np.float32(POISSON_MAX_CHROMA) / np.maximum(chroma, np.float32(1e-6)))
-    return ycc @ _FROM_YCC.T
+    red, green, blue = offset[..., 0], offset[..., 1], offset[..., 2]
+    luma = np.float32(0.299) * red + np.float32(0.587) * green + np.float32(0.114) * blue
+    to_blue, to_red = blue - luma, red - luma
+    shorten = np.minimum(np.float32(1), np.float32(POISSON_MAX_CHROMA) / np.maximum(np.hypot(to_blue, to_red), np.float32(1e-6)))
+    luma = np.clip(luma, -POISSON_MAX_LUMA, POISSON_MAX_LUMA)
+    red, blue = luma + to_red * shorten, luma + to_blue * shorten
+    green = (luma - np.float32(0.299) * red - np.float32(0.114) * blue) / np.float32(0.587)
+    return np.stack([red, green, blue], axis=-1)
 
 
 def harmonic_fill(values: np.ndarray) -> np.ndarray:
