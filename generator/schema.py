@@ -84,6 +84,8 @@ COLUMNS = {
         "image": "image",
         "mask": "image",
         "height_m": "float32",
+        "category": "string",  # the class named by its file name (pipeline/classes.py), or the demo sprite's kind
+        "height_source": "string",  # csv | class | default | demo (pipeline/heights.py)
     },
 }
 

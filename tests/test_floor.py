@@ -178,8 +178,9 @@ def test_heights_file_sizes_the_cutouts(tmp_path):
     out = tmp_path / "ds"
     common = ["--bg-size", "96", "--placements", "4", "--no-progress", "--no-gallery", "--no-flip"]
     assert generate(out, *args, *common, "--fg-heights", str(tmp_path / "heights.csv"), "--fg-height", "1.5") == 0
-    heights = {f["name"]: f["height_m"] for f in _rows(out, "foregrounds")}
-    assert heights == {"thing_1": 0.5, "thing_2": 1.5}
+    foregrounds = _rows(out, "foregrounds")
+    assert {f["name"]: f["height_m"] for f in foregrounds} == {"thing_1": 0.5, "thing_2": 1.5}
+    assert {f["name"]: (f["category"], f["height_source"]) for f in foregrounds} == {"thing_1": (None, "csv"), "thing_2": (None, "default")}
     found = check(out)
     assert found["contact_on_floor"] == 1.0 and found["height_cv_max"] < 0.08
     rows = _rows(out, "data")

@@ -131,3 +131,20 @@ def test_plots_and_sheets_draw_degenerate_inputs():
     tile = np.zeros((8, 8, 3), np.uint8)
     sheet = mosaic([tile], ["a label longer than its tile, cut short"], "title", 1, colour_bar=ColourBar(2.0, 2.0, "m"))
     assert sheet.width > 160
+
+
+def test_the_edges_and_light_sheet_shows_each_case_enlarged():
+    from generator.config import BuildOptions
+    from generator.dataset.gallery_effects import CASES, TILE, effects_sheet
+
+    drawn = {}
+
+    def capture(tiles, labels, title, columns):
+        drawn.update(tiles=tiles, labels=labels)
+        return "figure"
+
+    # At --bg-size 96 the objects are 10-40 px tall: each crop is enlarged to within a factor of 2 of TILE.
+    build = BuildOptions(demo=True, num_backgrounds=2, num_foregrounds=3, bg_size=96, blend="gaussian", shadow=True)
+    assert effects_sheet(build, capture) == "figure"
+    assert len(drawn["tiles"]) % (len(CASES) + 1) == 0
+    assert all(TILE // 2 < max(tile.shape[:2]) <= TILE for tile in drawn["tiles"])

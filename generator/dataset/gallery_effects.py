@@ -1,6 +1,7 @@
 """The gallery's `06c-edges-and-light.png`: a few cut-outs standing in one scene, each option of
 edges and light on its own beside the plain alpha blend of the input colours, and the build's own
-settings last, each picture cropped around the object. Drawn from the inputs (the demo is remade; user
+settings last, each picture cropped around the object and enlarged by a whole factor (pixels as blocks)
+to about `TILE` px, so that an edge or a shadow a few pixels wide can be judged. Drawn from the inputs (the demo is remade; user
 inputs are read again), so it is left out when they are not at hand."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..pipeline.scene.compose import Effects, SampleKey, object_effects
 from ..rules import BlendMode, PlacementRule
 
 OBJECTS = 3
+TILE = 192  # px: the side an object's crop is enlarged to, at most
 CASES = [("alpha blend", False, Effects()), ("decontaminated", True, Effects()), ("gaussian", True, Effects(BlendMode.GAUSSIAN)),
          ("box", True, Effects(BlendMode.BOX)), ("motion", True, Effects(BlendMode.MOTION)), ("poisson", True, Effects(BlendMode.POISSON)),
          ("shadow", True, Effects(shadow=True)), ("harmonize", True, Effects(harmonize=True))]
@@ -51,7 +53,7 @@ def effects_sheet(build: BuildOptions, mosaic):
             cutout = Cutout.of(prepare_cutout(colours[clean], False, (places[0].w, places[0].h)))
             drawn = object_effects(effects, SampleKey(build.seed, 0, fg_id, False, 0), background, places[0])
             image = render(Scene(0, background, (PlacedObject(cutout, places[0], PlacementRule.FLOOR, None, drawn, fg_id),))).image
-            tiles.append(_around(image, places[0]))
+            tiles.append(enlarged(_around(image, places[0])))
             labels.append(name)
     if not tiles:
         return None
@@ -64,3 +66,10 @@ def _around(image: np.ndarray, place) -> np.ndarray:
     cy, cx = place.y + place.h // 2, place.x + place.w // 2
     y0, x0 = max(cy - side // 2, 0), max(cx - side // 2, 0)
     return image[y0 : y0 + side, x0 : x0 + side]
+
+
+def enlarged(crop: np.ndarray) -> np.ndarray:
+    """`crop` repeated by the largest whole factor that keeps its longest side within TILE (nearest
+    neighbour: no resampling softens the edges being judged)."""
+    zoom = max(1, TILE // max(crop.shape[:2]))
+    return np.repeat(np.repeat(crop, zoom, axis=0), zoom, axis=1)

@@ -82,7 +82,7 @@ def _background_table(sources: Sources, ids: list[int], options: BuildOptions) -
 def _foreground_table(sources: Sources, ids: list[int], on_floor: bool) -> pa.Table:
     """The cut-outs the placements are resized from: at their own resolution (up to --bg-size) for floor
     placement, at --fg-size for the uniform and ground rules."""
-    columns: dict[str, list] = {"fg_id": [], "name": [], "image": [], "mask": [], "height_m": []}
+    columns: dict[str, list] = {"fg_id": [], "name": [], "image": [], "mask": [], "height_m": [], "category": [], "height_source": []}
     for fg_id in ids:
         foreground = sources.foregrounds[fg_id]
         rgba = foreground.source if on_floor else foreground.rgba
@@ -91,4 +91,6 @@ def _foreground_table(sources: Sources, ids: list[int], on_floor: bool) -> pa.Ta
         columns["image"].append(encode_png(rgba))
         columns["mask"].append(encode_png(rgba[..., 3]))
         columns["height_m"].append(foreground.height_m if on_floor else None)
+        columns["category"].append(foreground.category)
+        columns["height_source"].append(foreground.height_source if on_floor else None)
     return rows_to_table(FOREGROUNDS, columns)

@@ -2,15 +2,21 @@
 its parameters drawn from the placement's seed when the scene is made, then applied when it is rendered.
 
 - `alpha`: the plain alpha blend (composite.py).
-- `gaussian`, `box`: the alpha softened by a blur (three box passes, or one) of radius
-  max(1, round(longest side / 192)) px before blending, so the edge fades over a few pixels and spreads
-  outside the mask by up to the blur's reach.
+- `gaussian`, `box`: the alpha softened by a Gaussian (sigma half the band) or a box blur, both cut off at
+  `edge_band` = max(1, round(longest side / 64)) px, before blending: only pixels within that band of the
+  silhouette's edge change, inside or outside it, so an object's interior is its plain alpha composite
+  however small the object is, and the band widens with the object.
 - `motion`: the whole layer (colour premultiplied by alpha, and alpha) smeared along a seeded direction
-  over a seeded length, as an object moving during the exposure.
+  over a seeded length, as an object moving during the exposure. The stored mask stays the unblurred
+  silhouette (alpha >= 128), as for every mode: the label says where the object is, not where it smeared.
 - `poisson`: gradient-domain blending: the object's colours plus a harmonic offset (a membrane, solved
   exactly on the silhouette's box grown by `POISSON_PAD` px with a discrete sine transform) that takes
   the background's colour minus the object's at the border of that box; the offset is then alpha-blended,
-  so nothing outside the mask changes.
+  so nothing outside the mask changes. Each pixel's offset is bounded: its luma to `POISSON_MAX_LUMA`
+  levels, its colour difference (B - Y, R - Y) to a length of `POISSON_MAX_CHROMA`, so no channel of any pixel,
+  nor the mean colour of the object's interior, moves by more than `POISSON_MAX_SHIFT` (32), and its hue
+  hardly: against a strongly contrasting background an unbounded offset would repaint a flat-coloured object in
+  the background's colour (it vanishes while its mask remains) or turn a face green.
 
 Every layer is integer-blended like composite.py, (c * a + bg * (255 - a) + 127) // 255: exact where
 the layer's alpha is 0.
@@ -23,12 +29,18 @@ from functools import lru_cache
 from typing import Callable
 
 import numpy as np
+from scipy import ndimage
 
 from ..rules import BlendMode
-from .filters import box_blur, gaussian_blur, motion_blur, normalised_blur
+from .filters import motion_blur, normalised_blur
 
 MOTION_LENGTH = (3, 9)  # px, seeded
 POISSON_PAD = 2
+# Levels of 0..255 the offset may move a pixel's luma, and its colour difference (B - Y, R - Y), at most: light
+# may change, the object's own hue hardly. A channel then moves by at most POISSON_MAX_SHIFT.
+POISSON_MAX_LUMA, POISSON_MAX_CHROMA = 24.0, 8.0
+POISSON_MAX_SHIFT = POISSON_MAX_LUMA + POISSON_MAX_CHROMA
+EDGE_SHARE = 1 / 64  # of the object's longest side: the band softened edges change
 
 
 @dataclass
@@ -71,8 +83,9 @@ def mix_modes() -> tuple[BlendMode, ...]:
     return tuple(BLENDS)
 
 
-def blur_radius(shape: tuple[int, int]) -> int:
-    return max(1, round(max(shape) / 192))
+def edge_band(shape: tuple[int, int]) -> int:
+    """Width in px of the band along the edge that a softened edge changes, on either side of it."""
+    return max(1, round(max(shape) * EDGE_SHARE))
 
 
 def _as_is(colour: np.ndarray, alpha: np.ndarray, top: int, left: int, params: dict) -> Layer:
@@ -85,13 +98,15 @@ def _motion_params(rng: np.random.Generator) -> dict:
 
 
 def _gaussian(colour: np.ndarray, alpha: np.ndarray, top: int, left: int, params: dict) -> Layer:
-    radius = blur_radius(alpha.shape)
-    return soft_layer(colour, alpha, top, left, 3 * radius, lambda c, a: (c, gaussian_blur(a, radius)))
+    band = edge_band(alpha.shape)
+    # truncate * sigma = band: the kernel reaches exactly `band` px, so farther pixels keep their alpha.
+    soften = lambda c, a: (c, ndimage.gaussian_filter(a, band / 2, truncate=2.0, mode="constant"))  # noqa: E731
+    return soft_layer(colour, alpha, top, left, band, soften)
 
 
 def _box(colour: np.ndarray, alpha: np.ndarray, top: int, left: int, params: dict) -> Layer:
-    radius = blur_radius(alpha.shape)
-    return soft_layer(colour, alpha, top, left, radius, lambda c, a: (c, box_blur(a, radius)))
+    band = edge_band(alpha.shape)
+    return soft_layer(colour, alpha, top, left, band, lambda c, a: (c, ndimage.uniform_filter(a, 2 * band + 1, mode="constant")))
 
 
 def _motion(colour: np.ndarray, alpha: np.ndarray, top: int, left: int, params: dict) -> Layer:
@@ -152,8 +167,22 @@ def poisson_colours(colour: np.ndarray, alpha: np.ndarray, image: np.ndarray, to
     c[inner], a[inner] = colour, alpha.astype(np.float32) / 255
     spread, reach = normalised_blur(c, a, max(c.shape[:2]) // 2 + 1)
     extended = np.where(a[..., None] > 0, c, spread)
-    offset = harmonic_fill(image[y0:y1, x0:x1].astype(np.float32) - extended)
-    return np.clip(np.rint(colour + offset[inner]), 0, 255).astype(np.uint8)
+    offset = harmonic_fill(image[y0:y1, x0:x1].astype(np.float32) - extended)[inner]
+    return np.clip(np.rint(colour + bounded_offset(offset)), 0, 255).astype(np.uint8)
+
+
+def bounded_offset(offset: np.ndarray) -> np.ndarray:
+    """Each pixel's colour offset (h, w, 3) with its luma Y clipped to POISSON_MAX_LUMA and its colour
+    difference (B - Y, R - Y) shortened to POISSON_MAX_CHROMA: per pixel, since a bound on the mean alone
+    lets a bright wall above the head still turn the face yellow."""
+    red, green, blue = offset[..., 0], offset[..., 1], offset[..., 2]
+    luma = np.float32(0.299) * red + np.float32(0.587) * green + np.float32(0.114) * blue
+    to_blue, to_red = blue - luma, red - luma
+    shorten = np.minimum(np.float32(1), np.float32(POISSON_MAX_CHROMA) / np.maximum(np.hypot(to_blue, to_red), np.float32(1e-6)))
+    luma = np.clip(luma, -POISSON_MAX_LUMA, POISSON_MAX_LUMA)
+    red, blue = luma + to_red * shorten, luma + to_blue * shorten
+    green = (luma - np.float32(0.299) * red - np.float32(0.114) * blue) / np.float32(0.587)
+    return np.stack([red, green, blue], axis=-1)
 
 
 def harmonic_fill(values: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Real heights of user foregrounds, for floor placement: `--fg-heights FILE` (CSV `name,height_m`, an
 optional header line, an optional third column such as the `category` that `cutouts` writes, the UTF-8
-byte-order mark spreadsheets write allowed) and `--fg-height M` for the foregrounds it does not list. A name
+byte-order mark spreadsheets write allowed), then the typical height of a class named by a whole word of
+the file's name (pipeline/classes.py), then `--fg-height M` for the rest. A name
 is the file's stem or its whole name, in any case; a name that is no file of --foregrounds, or a file listed
 twice, is refused: a silently unused row would draw the object at the default height."""
 
@@ -11,6 +12,7 @@ import math
 from pathlib import Path
 
 from ..errors import UserError
+from .classes import find_class
 from .matching import printable
 
 
@@ -68,8 +70,17 @@ def _file_named(name: str, files: list[Path], where: str) -> Path:
 
 
 def assign_heights(foregrounds: list, files: list[Path], heights_file: str | None, default: float) -> None:
-    """Give every foreground its height: from the file where it is listed, else `default`. `files`: every
-    foreground file of the folder, the ones not used by this build included (a CSV may cover a larger set)."""
+    """Give every foreground its height and category: the height from the file where it is listed, else the
+    typical height of the class a whole word of its name names (`dog_3`, `two-chairs`; `carpet` is no car),
+    else `default`; `height_source` says which (csv, class, default). `files`: every foreground file of the
+    folder, the ones not used by this build included (a CSV may cover a larger set)."""
     heights = heights_by_stem(heights_file, files) if heights_file else {}
     for foreground in foregrounds:
-        foreground.height_m = heights.get(foreground.name, default)
+        known = find_class(foreground.name)
+        foreground.category = known.name if known else None
+        if foreground.name in heights:
+            foreground.height_m, foreground.height_source = heights[foreground.name], "csv"
+        elif known:
+            foreground.height_m, foreground.height_source = known.height_m, "class"
+        else:
+            foreground.height_m, foreground.height_source = default, "default"

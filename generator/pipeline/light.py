@@ -2,7 +2,11 @@
 the scene around it (harmonisation), and a perturbed copy of the background for the `background` column.
 
 - Shadow: a disc as wide as the object (its silhouette's width at the contact depth) lying on the floor
-  plane around the contact point, seen through the camera: an ellipse foreshortened by the floor's tilt.
+  plane under the object's footprint, seen through the camera: an ellipse foreshortened by the floor's
+  tilt. The contact point is the silhouette's lowest point, the front of what stands on the floor (a
+  chair's front legs), so the footprint, taken as deep as it is wide, lies behind it: the disc's centre
+  is one radius from the contact point, away from the camera along the floor (along the line of sight
+  seen from above, so an object off to the side casts its shadow straight behind it, not askew).
   Its darkness falls off smoothly to zero at 1.25 radii, so its edge is soft, and it darkens only pixels
   where the scene is the floor (not nearer than the plane), multiplicatively: pixel * (1 - strength * s).
 - Harmonisation: in a luma / colour-difference space (Y, B - Y, R - Y), the object's mean luma moves
@@ -38,8 +42,9 @@ def contact_shadow(depth: np.ndarray, floor: FloorGeometry, place: Placement) ->
     normal, offset = floor.plane[:3].astype(np.float64), float(floor.plane[3])
     radius = 0.5 * place.w * contact[2] / floor.intrinsics.fx
     along, across = _floor_axes(normal)
+    centre = footprint_centre(contact, radius, normal)
     angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
-    rim = contact + SHADOW_REACH * radius * (np.cos(angles)[:, None] * across + np.sin(angles)[:, None] * along)
+    rim = centre + SHADOW_REACH * radius * (np.cos(angles)[:, None] * across + np.sin(angles)[:, None] * along)
     if (rim[:, 2] <= 1e-6).any():
         return None
     u, v = project(rim, floor.intrinsics)
@@ -59,13 +64,20 @@ def contact_shadow(depth: np.ndarray, floor: FloorGeometry, place: Placement) ->
 
     facing = dot(normal)
     t = np.float32(offset) / np.where(np.abs(facing) > 1e-9, facing, np.float32(-1e-9))
-    side = t * dot(across) - np.float32(contact @ across)
-    ahead = t * dot(along) - np.float32(contact @ along)
+    side = t * dot(across) - np.float32(centre @ across)
+    ahead = t * dot(along) - np.float32(centre @ along)
     rho2 = (side * side + ahead * ahead) / np.float32(radius * radius)
     shade = np.clip(1 - rho2 / np.float32(SHADOW_REACH**2), 0, 1) ** 2
     on_floor = (t > 0) & (depth[y0:y1, x0:x1] >= t * (1 - FLOOR_SLACK))
     shade = np.where(on_floor, shade, 0).astype(np.float32)
     return slice(y0, y1), slice(x0, x1), shade
+
+
+def footprint_centre(contact: np.ndarray, radius: float, normal: np.ndarray) -> np.ndarray:
+    """The middle of a footprint `radius` deep on each side whose front edge, as the camera sees it, is the
+    contact point: one radius farther along the floor, on the line of sight seen from above."""
+    away = contact - normal * (contact @ normal)  # the line of sight's part along the floor plane
+    return contact + radius * away / np.linalg.norm(away)
 
 
 def _floor_axes(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -51,6 +51,8 @@ class Foreground:
     rgba: np.ndarray  # (h, w, 4) uint8, cropped to alpha > 0, max(h, w) == fg_size
     source: np.ndarray | None = None  # cropped to alpha > 0, longest side at most bg_size (floor placement)
     height_m: float | None = None  # real height of the whole cut-out, metres
+    category: str | None = None  # the class its name names (pipeline/classes.py), or the demo sprite's kind
+    height_source: str | None = None  # where height_m came from: csv, class, default or demo
     sha256: tuple[str, ...] = ()  # of the files it was read from (image, mask)
 
 
@@ -377,5 +379,5 @@ def _demo_sources(options: BuildOptions, threads: int) -> Sources:
     foregrounds = []
     for i, (sprite, rgba) in enumerate(zip(sprites, colours)):
         fitted = fit_cutout(rgba, options.fg_longest_side, f"sprite_{i}")
-        foregrounds.append(Foreground(f"sprite_{i}", fitted, rgba if on_floor else None, sprite.height_m))
+        foregrounds.append(Foreground(f"sprite_{i}", fitted, rgba if on_floor else None, sprite.height_m, sprite.kind, "demo"))
     return Sources(backgrounds, foregrounds)
