@@ -207,17 +207,6 @@ def test_the_datasets_builder_cuts_out_data_dir_photos_with_a_prompt(models, tmp
 
 
 
-def test_classes_without_scipy_is_one_line(tmp_path, monkeypatch, capsys):
-    import transformers.utils
-
-    monkeypatch.setattr(transformers.utils, "is_scipy_available", lambda: False)
-    write_photos(tmp_path / "photos", 1)
-    code = main(["cutouts", str(tmp_path / "photos"), "--classes", "dog", "--out", str(tmp_path / "never"), "--no-progress"])
-    error = capsys.readouterr().err
-    assert code == 2 and error == "error: --classes needs scipy (the segmentation models' code in transformers imports it): pip install 'mono-depth-mask[cutouts]'\n"
-    assert not (tmp_path / "never").exists()
-
-
 def test_classes_the_detector_does_not_know_are_one_line(tmp_path, capsys):
     pytest.importorskip("scipy", reason="transformers builds Mask2Former only with scipy")
     folder = save_tiny_mask2former(tmp_path / "m2f")

@@ -9,10 +9,8 @@ from typing import Any, Callable
 
 import torch
 
-from ..errors import UserError
 from ..pipeline.loading import ModelRole, backend_kwarg, dtype_kwarg, load_checked
 
-from .defaults import DEFAULT_CLASS_DETECTOR, DEFAULT_DETECTOR, DEFAULT_MATTING_MODEL, DEFAULT_SEGMENTER  # noqa: F401
 
 OFFLINE_WAYS = ("with the models already downloaded set HF_HUB_OFFLINE=1",
                 "pass local folders to --detector, --segmenter and --matting-model")
@@ -52,11 +50,6 @@ def load_text_detector(name: str, remote: bool, device: torch.device, dtype: tor
 
 
 def load_class_detector(name: str, remote: bool, device: torch.device, dtype: torch.dtype) -> Loaded:
-    from transformers.utils import is_scipy_available
-
-    if not is_scipy_available():  # transformers builds Mask2Former's training loss, which imports scipy, with the model
-        raise UserError("--classes needs scipy (the segmentation models' code in transformers imports it): pip install 'mono-depth-mask[cutouts]'")
-
     def classes():
         from transformers import AutoImageProcessor, AutoModelForUniversalSegmentation
 

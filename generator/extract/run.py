@@ -22,10 +22,8 @@ from .cutout import make_cutout
 from .find import ClassFinder, Found, TextFinder, prompt_phrases
 from .gates import ALL_TRANSPARENT, Gates, alpha_reason, select
 from .matte import Matter
-from .models import (
-    DEFAULT_CLASS_DETECTOR, DEFAULT_DETECTOR, DEFAULT_MATTING_MODEL, DEFAULT_SEGMENTER, load_class_detector, load_matting,
-    load_segmenter, load_text_detector,
-)
+from .defaults import DEFAULT_CLASS_DETECTOR, DEFAULT_DETECTOR, DEFAULT_MATTING_MODEL, DEFAULT_SEGMENTER
+from .models import load_class_detector, load_matting, load_segmenter, load_text_detector
 from .report import GALLERY_ROWS, REPORT, ObjectRecord, gallery_row, write_gallery, write_heights, write_report
 from .segment import BoxSegmenter
 from .trimap import make_trimap, soft_alpha
