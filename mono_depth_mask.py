@@ -37,6 +37,7 @@ from generator.extract.gates import Gates
 from generator.extract.defaults import DEFAULT_MATTING_MODEL, DEFAULT_SEGMENTER
 from generator.output.folder import sha256_file
 from generator.output.model import FORMAT
+from generator.pipeline.blend import with_mix_modes
 from generator.pipeline.plan import plan_shards
 from generator.pipeline.shard import make_context, shard_composites
 from generator.schema import FG_BG, features
@@ -121,7 +122,7 @@ class MonoDepthMask(datasets.ArrowBasedBuilder):
                 if options and options.fg_heights:  # the user's own heights win over the class table's
                     found.pop("fg_heights", None)
             options = dataclasses.replace(options or depth_from_inputs(found), **found)
-        options = options or depth_from_inputs({})
+        options = with_mix_modes(options or depth_from_inputs({}))
         options.validate()
         return options
 

@@ -22,6 +22,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 from generator.config import BuildOptions, DepthPlan  # noqa: E402
 from generator.pipeline.moments import DatasetStats  # noqa: E402
 from generator.pipeline.plan import plan_shards  # noqa: E402
+from generator.pipeline.blend import with_mix_modes  # noqa: E402
 from generator.pipeline.shard import build_table, make_context  # noqa: E402
 
 NONE = dict(blend="alpha", decontaminate=False, shadow=False, harmonize=False, background_jitter=False)
@@ -44,7 +45,7 @@ def options_of(case, base: BuildOptions) -> BuildOptions:
     if case == "defaults":
         defaults = BuildOptions()
         return dataclasses.replace(base, **{k: getattr(defaults, k) for k in NONE})
-    return dataclasses.replace(base, **{**NONE, **case})
+    return with_mix_modes(dataclasses.replace(base, **{**NONE, **case}))
 
 
 def shard_seconds(options: BuildOptions, shards: int) -> float:

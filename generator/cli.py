@@ -19,8 +19,8 @@ from .commands import add_card, add_gallery, add_push, add_relabel_depth, add_st
 from .errors import ModelUnavailable, UserError, describe_os_error
 from .extract.command import add_cutouts
 from .output.folder import is_url
-from .pipeline.blend import mix_modes
-from .rules import BlendMode, DepthMode
+from .pipeline.blend import with_mix_modes
+from .rules import DepthMode
 from .config import (
     DEFAULT_DEPTH_MODEL,
     DEPTH_MODES,
@@ -123,8 +123,7 @@ def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions
     # the command resolves are the depth mode and its model, and `mix_modes`, which a build records.
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(BuildOptions) if f.name not in DERIVED_OPTIONS}
     build = BuildOptions(**given, depth=depth, depth_model=depth_model)
-    if build.blend == BlendMode.MIX:
-        build = dataclasses.replace(build, mix_modes=mix_modes())
+    build = with_mix_modes(build)
     if not args.out.strip():
         raise UserError("--out is empty: give the output folder, e.g. --out ds")
     check_utf8("--out", args.out)

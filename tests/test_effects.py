@@ -319,3 +319,14 @@ def test_mix_shadow_harmonize_build_is_valid_and_equal_to_the_background_outside
     assert spilled > len(rows) // 2  # shadows and soft edges do spill
     manifest = json.loads((tmp_path / "png" / "manifest.json").read_text())
     assert manifest["options"]["blend"] == "mix" and manifest["options"]["shadow"] and manifest["options"]["harmonize"]
+
+
+def test_every_entry_point_decides_the_mix_list_once():
+    """The CLI, the `datasets` builder and the benchmarks start a `--blend mix` build with the registered
+    modes recorded; a build's recorded list and the other blends are left as they are."""
+    from generator.pipeline.blend import mix_modes, with_mix_modes
+
+    assert with_mix_modes(BuildOptions(demo=True, blend="mix")).mix_modes == mix_modes()
+    recorded = BuildOptions(demo=True, blend="mix", mix_modes=("alpha", "box"))
+    assert with_mix_modes(recorded) is recorded
+    assert with_mix_modes(BuildOptions(demo=True, blend="gaussian")).mix_modes is None

@@ -83,6 +83,16 @@ def mix_modes() -> tuple[BlendMode, ...]:
     return tuple(BLENDS)
 
 
+def with_mix_modes(options):
+    """A new build's options with the list `--blend mix` draws from decided (and so recorded): every entry
+    point that starts a build (the CLI, the `datasets` builder, benchmarks) calls this once."""
+    import dataclasses
+
+    if options.blend == BlendMode.MIX and options.mix_modes is None:
+        return dataclasses.replace(options, mix_modes=mix_modes())
+    return options
+
+
 def edge_band(shape: tuple[int, int]) -> int:
     """Width in px of the band along the edge that a softened edge changes, on either side of it."""
     return max(1, round(max(shape) * EDGE_SHARE))
