@@ -11,7 +11,7 @@ import pytest
 
 import generator.engines
 import generator.pipeline
-from generator.pipeline import shard
+from generator.pipeline.scene import compose
 from generator.pipeline.cutouts import CUTOUTS, CutoutCache
 from tests.conftest import generate
 
@@ -40,7 +40,7 @@ class RecordingCache(CutoutCache):
 
 def test_the_cutout_cache_of_a_worker_never_holds_more_than_its_limit(tmp_path, monkeypatch):
     cache = RecordingCache(LIMIT)
-    monkeypatch.setattr(shard, "CUTOUTS", cache)  # --workers 1 builds its shards in this process
+    monkeypatch.setattr(compose, "CUTOUTS", cache)  # --workers 1 builds its shards in this process
     assert generate(tmp_path / "ds", *DEMO) == 0
     assert cache.largest <= LIMIT  # else the one entry it keeps would be over the limit by design
     assert cache.misses > 2 * len(cache)  # the working set did not fit: entries were dropped
@@ -48,7 +48,7 @@ def test_the_cutout_cache_of_a_worker_never_holds_more_than_its_limit(tmp_path, 
 
 
 def test_the_worker_cache_has_a_finite_default_limit():
-    assert isinstance(shard.CUTOUTS, CutoutCache) and shard.CUTOUTS is CUTOUTS
+    assert isinstance(compose.CUTOUTS, CutoutCache) and compose.CUTOUTS is CUTOUTS
     assert 0 < CUTOUTS.limit <= 1 << 30  # the bound the module's docstring sizes the working set against
 
 
