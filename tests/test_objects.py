@@ -1,0 +1,124 @@
+"""Scenes of several objects (--objects): the nearer object hides the farther pixel by pixel whatever
+order they are drawn in, extra objects stand apart on the floor, and a row's masks are the union of its
+objects' masks."""
+
+from __future__ import annotations
+
+import io
+import itertools
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from generator.config import BuildOptions, DepthPlan
+from generator.errors import UserError
+from generator.pipeline.composite import Cutout
+from generator.pipeline.depth import ObjectDepth
+from generator.pipeline.plan import Placement, split_foregrounds
+from generator.pipeline.render import render
+from generator.pipeline.scene import PlacedObject, Scene
+from generator.pipeline.scene.several import footprints_apart
+from generator.pipeline.shard import Group, make_context
+from generator.pipeline.sources import Background
+from generator.rules import DepthMode, PlacementRule
+from tests.conftest import generate
+
+
+def _square_at(colour, x: int, y: int, metres: float, size: int = 16) -> PlacedObject:
+    rgba = np.zeros((size, size, 4), np.uint8)
+    rgba[..., :3] = colour
+    rgba[..., 3] = 255
+    depth = ObjectDepth(y, x, np.full((size, size), metres, np.float32))
+    return PlacedObject(Cutout.of(rgba), Placement(x, y, 1.0, size, size), PlacementRule.FLOOR, depth)
+
+
+@pytest.mark.parametrize("near_first", [True, False])
+def test_the_nearer_object_hides_the_farther_pixel_by_pixel_whatever_the_drawing_order(near_first):
+    background = Background("b", np.zeros((48, 48, 3), np.uint8), np.full((48, 48), 10.0, np.float32))
+    near, far = _square_at((255, 0, 0), 4, 4, 2.0), _square_at((0, 0, 255), 12, 12, 4.0)
+    rendered = render(Scene(0, background, (near, far) if near_first else (far, near)))
+    by_colour = {tuple(o.placed.cutout.rgba[0, 0, :3]): o for o in rendered.objects}
+    near_drawn, far_drawn = by_colour[(255, 0, 0)], by_colour[(0, 0, 255)]
+    overlap = np.s_[12:20, 12:20]
+    assert (rendered.image[overlap] == (255, 0, 0)).all()  # the near square's colour where both stand
+    assert (rendered.image[20:28, 20:28] == (0, 0, 255)).all()
+    assert (near_drawn.visible[4:20, 4:20] == 255).all() and near_drawn.whole is None
+    assert (far_drawn.visible[overlap] == 0).all() and far_drawn.visible.sum() == 255 * (256 - 64)
+    assert far_drawn.whole is not None and (far_drawn.whole[12:28, 12:28] == 255).all()
+    assert far_drawn.bbox == [12, 12, 28, 28]
+
+
+def test_the_scene_hides_objects_behind_it():
+    depth = np.full((48, 48), 10.0, np.float32)
+    depth[:, 16:] = 1.0  # a wall nearer than both objects on the right
+    background = Background("b", np.zeros((48, 48, 3), np.uint8), depth)
+    rendered = render(Scene(0, background, (_square_at((255, 0, 0), 4, 4, 2.0), _square_at((0, 0, 255), 12, 12, 4.0))))
+    assert all((o.visible[:, 16:] == 0).all() for o in rendered.objects)
+    assert (rendered.image[:, 16:] == 0).all()
+
+
+@pytest.fixture(scope="module")
+def several(tmp_path_factory):
+    options = BuildOptions(demo=True, num_backgrounds=3, num_foregrounds=6, bg_size=128, placements=4, objects="3",
+                           depth=DepthMode.SCENE, split_by="foreground")
+    context, _ = make_context(options, DepthPlan(DepthMode.SCENE))
+    return options, context
+
+
+def _all_scenes(context):
+    for bg_id, fg_id, flip in itertools.product(range(3), range(6), (False, True)):
+        yield fg_id, context.scenes(Group(bg_id, fg_id, flip, np.arange(4)))
+
+
+def test_extra_objects_stand_apart_on_the_floor_from_the_rows_split(several):
+    options, context = several
+    counts = []
+    for fg_id, scenes in _all_scenes(context):
+        pool = set(split_foregrounds(6, options, fg_id).tolist())
+        for scene in scenes:
+            counts.append(len(scene.objects))
+            assert scene.objects[0].fg_id == fg_id
+            floor = scene.background.floor
+            for a, b in itertools.combinations(scene.objects, 2):
+                assert footprints_apart(a.place, b.place, floor)
+            assert {o.fg_id for o in scene.objects} <= pool
+    assert max(counts) == 3 and min(counts) >= 1
+
+
+def test_split_foregrounds_keep_the_splits_apart():
+    options = BuildOptions(demo=True, split_by="foreground", test_fraction=0.3)
+    train_and_test = {tuple(split_foregrounds(10, options, fg).tolist()) for fg in range(10)}
+    assert len(train_and_test) == 2 and sum(len(ids) for ids in train_and_test) == 10
+    assert split_foregrounds(10, BuildOptions(demo=True), 3).tolist() == list(range(10))
+
+
+def test_a_rows_masks_are_the_union_of_its_objects(tmp_path):
+    out = tmp_path / "ds"
+    assert generate(out, "--demo", "--num-backgrounds", "2", "--num-foregrounds", "4", "--bg-size", "128", "--placements", "3",
+                    "--no-progress", "--no-gallery", "--workers", "1", "--objects", "2-3") == 0
+    wider = 0
+    for path in sorted((out / "data").glob("*.parquet")):
+        for row in pq.read_table(path).to_pylist():
+            mask = np.array(Image.open(io.BytesIO(row["mask"]["bytes"])))
+            amodal = np.array(Image.open(io.BytesIO(row["amodal_mask"]["bytes"])))
+            assert ((amodal > 0) | (mask == 0)).all()  # every visible pixel is in the whole silhouettes
+            ys, xs = np.nonzero(mask)
+            assert row["bbox"] == [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+            x, y, w, h = row["x"], row["y"], row["w"], row["h"]
+            own = np.zeros_like(mask, bool)
+            own[y : y + h, x : x + w] = True
+            wider += bool((mask[~own] > 0).any())  # another object seen outside the row's own box
+    assert wider > 0
+
+
+@pytest.mark.parametrize("given", ["0", "2-1", "x", "1-99"])
+def test_bad_object_counts_are_refused(given):
+    with pytest.raises(UserError, match="--objects"):
+        BuildOptions(demo=True, objects=given).validate()
+
+
+def test_one_object_is_not_recorded_in_the_manifest():
+    assert "objects" not in BuildOptions(demo=True).recorded()
+    assert BuildOptions(demo=True, objects="1-3").recorded()["objects"] == "1-3"
