@@ -28,6 +28,9 @@ INPUT_PATH_OPTIONS = ("backgrounds", "foregrounds", "masks", "background_depths"
 MODEL_OPTIONS = ("depth_model", "background_depth_model")
 # Options a build records but no flag gives: --blend mix records the modes it draws from (pipeline/blend.py).
 RECORDED_ONLY = ("mix_modes",)
+# Options the manifest leaves out at these values, so a build that does not use them records what it did
+# before they existed.
+OMITTED_AT_DEFAULT = {"objects": "1"}
 MAX_OBJECTS = 8  # objects per composite: the floor of a 224 px room rarely holds more apart
 
 # The built-in demo is small so the README's main command takes seconds on 2 cores.
@@ -157,8 +160,9 @@ class BuildOptions:
                 data[key] = Path(data[key]).name
         for key in MODEL_OPTIONS:
             data[key] = recorded_model(data[key])
-        if data["objects"] == "1":
-            del data["objects"]  # one object per composite: the manifest of a single-object build
+        for key, default in OMITTED_AT_DEFAULT.items():
+            if data[key] == default:
+                del data[key]
         if data["mix_modes"] is None:
             del data["mix_modes"]
         else:

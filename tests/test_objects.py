@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from generator.cli import main
 from generator.config import BuildOptions, DepthPlan
 from generator.errors import UserError
 from generator.pipeline.composite import Cutout
@@ -111,6 +112,7 @@ def test_a_rows_masks_are_the_union_of_its_objects(tmp_path):
             own[y : y + h, x : x + w] = True
             wider += bool((mask[~own] > 0).any())  # another object seen outside the row's own box
     assert wider > 0
+    assert main(["validate", str(out), "--no-progress"]) == 0
 
 
 @pytest.mark.parametrize("given", ["0", "2-1", "x", "1-99"])
