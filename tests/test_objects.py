@@ -113,6 +113,7 @@ def test_a_rows_masks_are_the_union_of_its_objects(tmp_path):
             wider += bool((mask[~own] > 0).any())  # another object seen outside the row's own box
     assert wider > 0
     assert main(["validate", str(out), "--no-progress"]) == 0
+    assert "shows 2 to 3 objects" in (out / "README.md").read_text()
 
 
 @pytest.mark.parametrize("given", ["0", "2-1", "x", "1-99"])
