@@ -111,9 +111,28 @@ def test_a_rows_masks_are_the_union_of_its_objects(tmp_path):
             own = np.zeros_like(mask, bool)
             own[y : y + h, x : x + w] = True
             wider += bool((mask[~own] > 0).any())  # another object seen outside the row's own box
+            _check_instances(row, mask, amodal)
     assert wider > 0
     assert main(["validate", str(out), "--no-progress"]) == 0
     assert "shows 2 to 3 objects" in (out / "README.md").read_text()
+
+
+def _check_instances(row: dict, mask: np.ndarray, amodal: np.ndarray) -> None:
+    """The instance map shows exactly the mask, each object id where its record says."""
+    instances = np.array(Image.open(io.BytesIO(row["instances"]["bytes"])))
+    assert Image.open(io.BytesIO(row["instances"]["bytes"])).mode.startswith("I")  # 16-bit
+    np.testing.assert_array_equal(instances > 0, mask >= 128)
+    assert sorted(int(v) for v in np.unique(instances) if v) == [o["id"] for o in row["objects"]]
+    for record in row["objects"]:
+        seen = instances == record["id"]
+        ys, xs = np.nonzero(seen)
+        assert record["area"] == seen.sum() > 0
+        assert record["bbox"] == [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+        x0, y0, x1, y1 = record["amodal_bbox"]
+        whole = np.zeros_like(mask)
+        whole[y0:y1, x0:x1] = np.array(Image.open(io.BytesIO(record["amodal"]["bytes"])))
+        assert (whole[seen] > 0).all() and (amodal[whole > 0] > 0).all()
+        assert 0 < record["visible_fraction"] <= 1 and record["category"] is None
 
 
 @pytest.mark.parametrize("given", ["0", "2-1", "x", "1-99"])

@@ -16,6 +16,7 @@ from ..jpeg_splice import Box
 from ..moments import DEPTH, IMAGE, DatasetStats, MaskMoments
 from ..render import Rendered
 from .background import EncodedBackground
+from .objects import object_columns
 
 
 def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background: EncodedBackground,
@@ -38,6 +39,7 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
         visible, whole = _union_masks(rendered)
         mask_png = encode_png(visible)
         depth_png = depth.png() if depth is not None else None
+        objects, instances = object_columns(rendered)
         row = {
             "name": sample_name(placed.fg_id, scene.bg_id, placed.flipped, scene.index + 1),
             "bg_id": scene.bg_id,
@@ -59,6 +61,8 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
             "background": background.data,
             "blend": str(placed.effects.blend),
             "effect_bbox": rendered.changed,
+            "objects": objects,
+            "instances": encode_png(instances),
         }
         for name, value in row.items():
             columns[name].append(value)
