@@ -144,3 +144,42 @@ def test_bad_object_counts_are_refused(given):
 def test_one_object_is_not_recorded_in_the_manifest():
     assert "objects" not in BuildOptions(demo=True).recorded()
     assert BuildOptions(demo=True, objects="1-3").recorded()["objects"] == "1-3"
+
+
+def test_the_training_loader_yields_the_instance_map(tmp_path):
+    import torch
+
+    from generator.training import streaming_loader
+
+    out = tmp_path / "ds"
+    assert generate(out, "--demo", "--num-backgrounds", "2", "--num-foregrounds", "3", "--bg-size", "64", "--placements", "2",
+                    "--no-progress", "--no-gallery", "--workers", "1", "--objects", "2") == 0
+    batch = next(iter(streaming_loader(out, "train", batch_size=4, num_workers=0, shuffle_buffer=0, instances=True)))
+    assert batch["instances"].shape == (4, 1, 64, 64) and batch["instances"].dtype == torch.int64
+    np.testing.assert_array_equal((batch["instances"] > 0).numpy(), (batch["mask"] >= 0.5).numpy())
+    assert batch["instances"].max() >= 2  # a second object is labelled 2
+
+
+class _Failures(list):
+    def fail(self, file, row, check, message):
+        self.append((check, message))
+
+
+def test_validate_finds_an_instance_map_that_disagrees_with_mask_or_objects():
+    from generator.dataset.instances_check import check_instances
+    from generator.pipeline.encode import encode_png
+
+    mask = np.zeros((8, 8), np.uint8)
+    mask[2:4, 2:5] = 255
+    instances = (mask > 0).astype(np.uint16)
+    record = {"id": 1, "bbox": [2, 2, 5, 4], "area": 6}
+    row = {"instances": {"bytes": encode_png(instances)}, "objects": [record]}
+    failures = _Failures()
+    check_instances("f", 0, row, mask, failures)
+    assert failures == []
+    check_instances("f", 0, {**row, "objects": [{**record, "area": 5}]}, mask, failures)
+    assert [c for c, _ in failures] == ["objects"]
+    shifted = mask.copy()
+    shifted[5, 5] = 255
+    check_instances("f", 0, row, shifted, failures)
+    assert [c for c, _ in failures] == ["objects", "instances"]

@@ -22,6 +22,7 @@ from PIL import Image
 from ..progress import tqdm
 
 from ..pipeline.composite import mask_bbox
+from .instances_check import check_instances
 from .silhouette_rule import SilhouetteRule
 from ..pipeline.light import jittered
 from ..output.model import DatasetRules
@@ -232,6 +233,7 @@ def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
             _check_silhouette_rule(file, row, r, amodal, context.silhouettes, several, report)
         if mask is not None and mask.shape == size:
             _check_mask(file, row, r, mask, o["soft_mask"], amodal is not None and amodal.any(), report)
+            check_instances(file, row, r, mask, report)
             effect = _effect_box(file, row, r, mask, report)
             if image is not None and background is not None and image.shape == background.shape == (*size, 3):
                 if o.get("background_jitter"):
