@@ -30,7 +30,7 @@ MODEL_OPTIONS = ("depth_model", "background_depth_model")
 RECORDED_ONLY = ("mix_modes",)
 # Options the manifest leaves out at these values, so a build that does not use them records what it did
 # before they existed.
-OMITTED_AT_DEFAULT = {"objects": "1"}
+OMITTED_AT_DEFAULT = {"objects": "1", "distractors": 0}
 MAX_OBJECTS = 8  # objects per composite: the floor of a 224 px room rarely holds more apart
 
 # The built-in demo is small so the README's main command takes seconds on 2 cores.
@@ -109,6 +109,12 @@ class BuildOptions:
     harmonize: bool = False
     background_jitter: bool = False  # the stored background is a perturbed copy
     objects: str = "1"  # objects per composite: "N" or "MIN-MAX" (extra ones stand on the floor)
+    distractors: int = 0  # objects pasted the same way but not labelled
+
+    @property
+    def several(self) -> bool:
+        """Whether composites may show more than their own object (--objects, --distractors)."""
+        return self.objects != "1" or self.distractors > 0
 
     def __post_init__(self):
         # The rules are parsed here, once, whichever way the options come (flags, a manifest, a test).
@@ -196,6 +202,7 @@ class BuildOptions:
         fewest, most = self.objects_range
         _check_range("--objects", fewest, 1, MAX_OBJECTS)
         _check_range("--objects", most, fewest, MAX_OBJECTS)
+        _check_range("--distractors", self.distractors, 0, MAX_OBJECTS)
         if self.fg_size is not None:
             _check_range("--fg-size", self.fg_size, 1, 8192)
         for flag, value in (("--num-backgrounds", self.num_backgrounds), ("--num-foregrounds", self.num_foregrounds)):

@@ -114,7 +114,7 @@ def test_a_rows_masks_are_the_union_of_its_objects(tmp_path):
             _check_instances(row, mask, amodal)
     assert wider > 0
     assert main(["validate", str(out), "--no-progress"]) == 0
-    assert "shows 2 to 3 objects" in (out / "README.md").read_text()
+    assert "shows 2 to 3 objects" in (out / "README.md").read_text() and "distractors" not in (out / "README.md").read_text()
 
 
 def _check_instances(row: dict, mask: np.ndarray, amodal: np.ndarray) -> None:
@@ -183,3 +183,33 @@ def test_validate_finds_an_instance_map_that_disagrees_with_mask_or_objects():
     shifted[5, 5] = 255
     check_instances("f", 0, row, shifted, failures)
     assert [c for c, _ in failures] == ["objects", "instances"]
+
+
+def test_distractors_are_drawn_and_in_the_depth_but_in_no_label(tmp_path):
+    from generator.pipeline.encode import decode_depth
+
+    out = tmp_path / "ds"
+    assert generate(out, "--demo", "--num-backgrounds", "2", "--num-foregrounds", "3", "--bg-size", "128", "--placements", "3",
+                    "--no-progress", "--no-gallery", "--workers", "1", "--distractors", "2") == 0
+    backgrounds = {r["bg_id"]: r for path in (out / "backgrounds").glob("*.parquet") for r in pq.read_table(path).to_pylist()}
+    shown = nearer = 0
+    for path in sorted((out / "data").glob("*.parquet")):
+        for row in pq.read_table(path).to_pylist():
+            instances = np.array(Image.open(io.BytesIO(row["instances"]["bytes"])))
+            assert [o["fg_id"] for o in row["objects"]] in ([], [row["fg_id"]]) and instances.max() <= 1
+            mask = np.array(Image.open(io.BytesIO(row["mask"]["bytes"])))
+            amodal = np.array(Image.open(io.BytesIO(row["amodal_mask"]["bytes"])))
+            own = np.zeros(mask.shape, bool)
+            own[row["y"] : row["y"] + row["h"], row["x"] : row["x"] + row["w"]] = True
+            assert not (amodal[~own] > 0).any()  # no label reaches outside the row's own silhouette
+            image = np.array(Image.open(io.BytesIO(row["image"]["bytes"]))).astype(int)
+            background = np.array(Image.open(io.BytesIO(row["background"]["bytes"]))).astype(int)
+            drawn = (np.abs(image - background).max(axis=2) > 40) & ~own  # a distractor, past JPEG noise
+            shown += int(drawn.sum())
+            bg = backgrounds[row["bg_id"]]
+            scene = decode_depth(bg["depth"]["bytes"], bg["depth_min"], bg["depth_max"])
+            depth = decode_depth(row["depth"]["bytes"], row["depth_min"], row["depth_max"])
+            nearer += int((depth[drawn] < scene[drawn] - 0.05).sum())
+    assert shown > 0 and nearer > shown // 2  # distractors stand in front of the scene in the depth map
+    assert "Up to 2 unlabelled distractors" in (out / "README.md").read_text()
+    assert main(["validate", str(out), "--no-progress"]) == 0

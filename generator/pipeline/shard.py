@@ -48,7 +48,7 @@ class ShardContext:
 
     def scenes(self, group: "Group") -> list[Scene]:
         pool = None
-        if self.options.objects != "1":
+        if self.options.several:
             pool = split_foregrounds(len(self.sources.foregrounds), self.options, group.fg_id)
         return group_scenes(self.options, self.sources, self.placement, group.bg_id, group.fg_id, group.flipped, group.ks, pool)
 

@@ -51,7 +51,7 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
             "scale": place.scale,
             "w": place.w,
             "h": place.h,
-            "bbox": obj.bbox if len(rendered.objects) == 1 else mask_bbox(visible),
+            "bbox": obj.bbox if len(_labelled(rendered)) == 1 else mask_bbox(visible),
             "image": image_bytes,
             "mask": mask_png,
             "amodal_mask": mask_png if whole is None else encode_png(whole),
@@ -81,13 +81,18 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
 def _union_masks(rendered: Rendered) -> tuple[np.ndarray, np.ndarray | None]:
     """The composite's visible mask and whole mask (None where nothing is hidden: then the visible one),
     each the union of its objects' masks."""
-    objects = rendered.objects
+    objects = _labelled(rendered)
     if len(objects) == 1:
         return objects[0].visible, objects[0].whole
     visible = np.maximum.reduce([o.visible for o in objects])
     if all(o.whole is None for o in objects):
         return visible, None
     return visible, np.maximum.reduce([o.visible if o.whole is None else o.whole for o in objects])
+
+
+def _labelled(rendered: Rendered) -> list:
+    """The drawn objects the labels show (distractors are left out)."""
+    return [o for o in rendered.objects if o.placed.labelled]
 
 
 def _mask_moments(drawn: list[Rendered]) -> list[MaskMoments]:

@@ -18,6 +18,8 @@ def object_columns(rendered: Rendered) -> tuple[list[dict], np.ndarray]:
     records: list[dict] = []
     instances = np.zeros(rendered.image.shape[:2], np.uint16)
     for obj in rendered.objects:
+        if not obj.placed.labelled:
+            continue
         seen = obj.visible >= SEEN
         area = int(np.count_nonzero(seen))
         if area == 0:

@@ -103,9 +103,11 @@ def group_scenes(options: BuildOptions, sources: Sources, rule: PlacementRule, b
         placed = PlacedObject(by_size[place.w, place.h], place, placed_by, depth,
                               object_effects(effects, key, background, place), fg_id, flipped)
         extras = []
-        if pool is not None and options.objects != "1":
+        if pool is not None and options.several:
             rng = objects_rng(options.seed, bg_id, fg_id, flipped, int(k))
-            extras = extra_objects(options, sources, background, placed, pool, rng)
+            fewest, most = options.objects_range
+            extras = extra_objects(options, sources, background, [placed], pool, rng, int(rng.integers(fewest, most + 1)) - 1)
+            extras += extra_objects(options, sources, background, [placed, *extras], pool, rng, options.distractors, labelled=False)
         scenes.append(Scene(bg_id, background, (placed, *extras), int(k)))
     return scenes
 

@@ -34,14 +34,12 @@ def footprints_apart(a: Placement, b: Placement, floor: FloorGeometry) -> bool:
     return math.dist(a.contact, b.contact) >= footprint_radius(a, floor) + footprint_radius(b, floor)
 
 
-def extra_objects(options: BuildOptions, sources: Sources, background: Background, first: PlacedObject,
-                  pool: np.ndarray, rng: np.random.Generator) -> list[PlacedObject]:
-    """The scene's other objects, drawn by `rng` from the foregrounds `pool` (the ids of the row's split):
-    as many as --objects draws less the first, fewer where the floor has no room left for them."""
-    fewest, most = options.objects_range
-    wanted = int(rng.integers(fewest, most + 1)) - 1
+def extra_objects(options: BuildOptions, sources: Sources, background: Background, taken: list[PlacedObject],
+                  pool: np.ndarray, rng: np.random.Generator, wanted: int, labelled: bool = True) -> list[PlacedObject]:
+    """`wanted` more objects for a scene that holds `taken` (the row's own object first), drawn by `rng`
+    from the foregrounds `pool` (the ids of the row's split); fewer where the floor has no room left."""
     floor = background.floor
-    if wanted == 0 or floor is None or first.place.contact is None:
+    if wanted == 0 or floor is None or taken[0].place.contact is None:
         return []
     placed: list[PlacedObject] = []
     for _ in range(_TRIES_PER_OBJECT * wanted):
@@ -51,10 +49,11 @@ def extra_objects(options: BuildOptions, sources: Sources, background: Backgroun
         source = sources.foregrounds[fg_id].source
         height_m = sources.foregrounds[fg_id].height_m
         place = stand(floor, options.bg_size, row, col, height_m, source.shape[1] / source.shape[0], options.fg_longest_side)
-        if place is None or not all(footprints_apart(place, p.place, floor) for p in [first, *placed]):
+        if place is None or not all(footprints_apart(place, p.place, floor) for p in [*taken, *placed]):
             continue
         cutout = CUTOUTS.get(source, flipped, (place.w, place.h), options.soft_mask)
-        placed.append(PlacedObject(cutout, place, PlacementRule.FLOOR, standing_depth(floor, place), fg_id=fg_id, flipped=flipped))
+        placed.append(PlacedObject(cutout, place, PlacementRule.FLOOR, standing_depth(floor, place),
+                                   fg_id=fg_id, flipped=flipped, labelled=labelled))
         if len(placed) == wanted:
             break
     return placed
