@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .baseline.command import add_baseline
-from .commands import add_card, add_gallery, add_push, add_relabel_depth, add_stats, add_teacher_flags, add_validate, teacher_settings
+from .commands import add_card, add_export_coco, add_gallery, add_push, add_relabel_depth, add_stats, add_teacher_flags, add_validate, teacher_settings
 from .errors import ModelUnavailable, UserError, describe_os_error
 from .extract.command import add_cutouts
 from .output.folder import is_url
@@ -168,7 +168,7 @@ def _is_arrow_error(error: BaseException) -> bool:
     return type(error).__module__.split(".")[0] == "pyarrow"
 
 
-SUBCOMMANDS = [add_generate, add_relabel_depth, add_stats, add_gallery, add_validate, add_card, add_push, add_cutouts, add_baseline]
+SUBCOMMANDS = [add_generate, add_relabel_depth, add_stats, add_gallery, add_export_coco, add_validate, add_card, add_push, add_cutouts, add_baseline]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -24,6 +24,7 @@ MANIFEST = "manifest.json"
 STATS = "stats.json"
 CARD = "README.md"
 GALLERY_DIR = "gallery"
+ANNOTATIONS_DIR = "annotations"  # COCO instance annotations (`export-coco`), pushed with the dataset
 BASELINE = "baseline.json"  # the reference model's results (`mono-depth-mask baseline`)
 BASELINE_DIR = ".baseline"  # its checkpoint and prediction sheet: not part of the published dataset
 # Every folder under OUT that a build writes files into (and may leave temporaries in, when killed).

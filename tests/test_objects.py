@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -213,3 +214,42 @@ def test_distractors_are_drawn_and_in_the_depth_but_in_no_label(tmp_path):
     assert shown > 0 and nearer > shown // 2  # distractors stand in front of the scene in the depth map
     assert "Up to 2 unlabelled distractors" in (out / "README.md").read_text()
     assert main(["validate", str(out), "--no-progress"]) == 0
+
+
+def test_coco_export_round_trips_through_pycocotools(tmp_path):
+    coco_api = pytest.importorskip("pycocotools.coco")
+    out = tmp_path / "ds"
+    assert generate(out, "--demo", "--num-backgrounds", "2", "--num-foregrounds", "3", "--bg-size", "96", "--placements", "2",
+                    "--no-progress", "--no-gallery", "--workers", "1", "--objects", "1-3", "--distractors", "1") == 0
+    assert main(["export-coco", str(out), "--images", "--no-progress"]) == 0
+    rows = {}
+    for path in sorted((out / "data").glob("*.parquet")):
+        split = path.name.split("-")[0]
+        rows.update({(split, r["name"]): r for r in pq.read_table(path).to_pylist()})
+    checked = 0
+    for split in ("train", "test"):
+        coco = coco_api.COCO(str(out / "annotations" / f"instances_{split}.json"))
+        assert len(coco.getImgIds()) == sum(1 for s, _ in rows if s == split)
+        for image in coco.loadImgs(coco.getImgIds()):
+            row = rows[split, image["file_name"].removesuffix(".jpg")]
+            assert (out / "images" / split / image["file_name"]).read_bytes() == row["image"]["bytes"]
+            instances = np.array(Image.open(io.BytesIO(row["instances"]["bytes"])))
+            annotations = coco.loadAnns(coco.getAnnIds(imgIds=image["id"]))
+            assert len(annotations) == len(row["objects"])
+            for annotation, record in zip(annotations, row["objects"]):
+                np.testing.assert_array_equal(coco.annToMask(annotation), instances == record["id"])
+                x0, y0, x1, y1 = record["bbox"]
+                assert annotation["bbox"] == [x0, y0, x1 - x0, y1 - y0] and annotation["area"] == record["area"]
+                assert annotation["iscrowd"] == 0 and coco.loadCats(annotation["category_id"])[0]["name"]
+                checked += 1
+    assert checked > len(rows)  # several objects per image were compared
+    assert main(["validate", str(out), "--no-progress"]) == 0
+    from generator.dataset.push import local_files
+
+    pushed = {f.path for f in local_files(out)}
+    assert {"annotations/instances_train.json", "annotations/instances_test.json"} <= pushed
+    assert not any(p.startswith("images/") for p in pushed)
+    document = json.loads((out / "annotations" / "instances_train.json").read_text())
+    document["annotations"][0]["area"] += 1
+    (out / "annotations" / "instances_train.json").write_text(json.dumps(document))
+    assert main(["validate", str(out), "--no-progress"]) == 1

@@ -22,6 +22,7 @@ from PIL import Image
 from ..progress import tqdm
 
 from ..pipeline.composite import mask_bbox
+from .coco import annotation_problems
 from .instances_check import check_instances
 from .silhouette_rule import SilhouetteRule
 from ..pipeline.light import jittered
@@ -133,6 +134,8 @@ def _check_files(out: Path, manifest: dict, report: Report) -> set[str]:
         good.add(shard["path"])
     for relative in unlisted_files(out, manifest):
         report.fail(relative, None, "unlisted", "a file the manifest does not list (load_dataset would read it as data)")
+    for name, problem in (annotation_problems(out, manifest) if report.ok else []):  # read from whole shards only
+        report.fail(f"annotations/{name}", None, "coco", problem)
     return good
 
 
