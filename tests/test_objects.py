@@ -253,3 +253,18 @@ def test_coco_export_round_trips_through_pycocotools(tmp_path):
     document["annotations"][0]["area"] += 1
     (out / "annotations" / "instances_train.json").write_text(json.dumps(document))
     assert main(["validate", str(out), "--no-progress"]) == 1
+
+
+def test_the_gallery_has_an_instances_sheet_for_several_objects(tmp_path):
+    from generator.dataset.gallery_instances import PALETTE
+
+    out = tmp_path / "ds"
+    assert generate(out, "--demo", "--num-backgrounds", "2", "--num-foregrounds", "3", "--bg-size", "96", "--placements", "3",
+                    "--no-progress", "--workers", "1", "--objects", "3") == 0
+    sheet = np.array(Image.open(out / "gallery" / "06d-instances.png").convert("RGB"))
+    colours = {tuple(c) for c in sheet.reshape(-1, 3)}
+    assert tuple(PALETTE[0]) in colours and tuple(PALETTE[1]) in colours  # objects 1 and 2 coloured
+    single = tmp_path / "one"
+    assert generate(single, "--demo", "--num-backgrounds", "2", "--num-foregrounds", "2", "--bg-size", "64", "--placements", "2",
+                    "--no-progress", "--workers", "1") == 0
+    assert not (single / "gallery" / "06d-instances.png").exists()
