@@ -20,21 +20,29 @@ def object_columns(rendered: Rendered) -> tuple[list[dict], np.ndarray]:
     for obj in rendered.objects:
         if not obj.placed.labelled:
             continue
-        seen = obj.visible >= SEEN
+        # An object's pixels lie in its silhouette's box (inside the picture): only that box is searched.
+        place = obj.placed.place
+        box = np.s_[place.y : place.y + place.h, place.x : place.x + place.w]
+        seen = obj.visible[box] >= SEEN
         area = int(np.count_nonzero(seen))
         if area == 0:
             continue
-        whole = obj.visible if obj.whole is None else obj.whole
-        x0, y0, x1, y1 = amodal_bbox = mask_bbox(whole)
-        instances[seen] = len(records) + 1
+        whole = obj.visible[box] if obj.whole is None else obj.whole[box]
+        x0, y0, x1, y1 = mask_bbox(whole)
+        instances[box][seen] = len(records) + 1
         records.append({
             "id": len(records) + 1,
             "fg_id": obj.placed.fg_id,
-            "bbox": mask_bbox(seen),
+            "bbox": _moved(mask_bbox(seen), place.x, place.y),
             "area": area,
             "visible_fraction": area / max(int(np.count_nonzero(whole >= SEEN)), 1),
             "category": None,  # the foregrounds carry no class yet
-            "amodal_bbox": amodal_bbox,
+            "amodal_bbox": _moved([x0, y0, x1, y1], place.x, place.y),
             "amodal": encode_png(whole[y0:y1, x0:x1]),
         })
     return records, instances
+
+
+def _moved(bbox: list[int], x: int, y: int) -> list[int]:
+    """A box found in a crop at (x, y), in the picture's coordinates."""
+    return [bbox[0] + x, bbox[1] + y, bbox[2] + x, bbox[3] + y]
