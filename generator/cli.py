@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .baseline.command import add_baseline
-from .commands import add_card, add_gallery, add_push, add_relabel_depth, add_stats, add_teacher_flags, add_validate, teacher_settings
+from .commands import add_card, add_export_coco, add_gallery, add_push, add_relabel_depth, add_stats, add_teacher_flags, add_validate, teacher_settings
 from .errors import ModelUnavailable, UserError, describe_os_error
 from .extract.command import add_cutouts
 from .output.folder import is_url
@@ -76,6 +76,8 @@ def add_generate(subparsers) -> None:
     placing.add_argument("--no-flip", dest="flip", action="store_false", help="do not add horizontally flipped foregrounds (default: add them)")
     placing.add_argument("--scale-jitter", type=float, default=d.scale_jitter, metavar="F", help="vary foreground size by up to this fraction (default %(default)s)")
     placing.add_argument("--placement", choices=PLACEMENT_MODES, default=d.placement, help="floor: standing on the scene's floor, sized by their real height and the depth there, hidden behind nearer things (needs metric background depth); uniform: one size anywhere inside; ground: one size, bottom edge in the lower part; auto: floor wherever the backgrounds' metric depth is known, else uniform (default %(default)s)")
+    placing.add_argument("--objects", default=d.objects, metavar="N|MIN-MAX", help="objects per composite, the extra ones drawn from the same split's foregrounds and standing on the floor apart, the nearer hiding the farther (default %(default)s)")
+    placing.add_argument("--distractors", type=int, default=d.distractors, metavar="N", help="objects per composite pasted the same way but not labelled: in the composite and its depth, not in mask, objects or instances (default %(default)s)")
     placing.add_argument("--fg-heights", metavar="FILE", help="CSV of name,height_m: each foreground's real height in metres, by file stem (floor placement)")
     placing.add_argument("--fg-height", type=float, default=d.fg_height, metavar="M", help="height in metres of the foregrounds --fg-heights does not list (default %(default)s)")
     placing.add_argument("--fov", type=float, default=d.fov, metavar="DEGREES", help="horizontal field of view of background photos without an EXIF focal length (default %(default)s)")
@@ -165,7 +167,7 @@ def _is_arrow_error(error: BaseException) -> bool:
     return type(error).__module__.split(".")[0] == "pyarrow"
 
 
-SUBCOMMANDS = [add_generate, add_relabel_depth, add_stats, add_gallery, add_validate, add_card, add_push, add_cutouts, add_baseline]
+SUBCOMMANDS = [add_generate, add_relabel_depth, add_stats, add_gallery, add_export_coco, add_validate, add_card, add_push, add_cutouts, add_baseline]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -197,6 +197,21 @@ def run_gallery(args: argparse.Namespace) -> None:
     print(f"wrote {len(paths)} pictures in {args.out / 'gallery'} and {args.out / 'README.md'}")
 
 
+def add_export_coco(subparsers) -> None:
+    p = _dataset_parser(subparsers, "export-coco", "write COCO instance annotations of OUT's labelled objects to OUT/annotations/instances_{split}.json", run_export_coco)
+    p.add_argument("--images", action="store_true", help="also write the composites to OUT/images/{split}/, the annotations' file names")
+
+
+def run_export_coco(args: argparse.Namespace) -> None:
+    from .dataset.coco import write_coco
+    from .output.folder import build_lock
+
+    manifest = verified_dataset(args.out)
+    with build_lock(args.out):
+        written = write_coco(args.out, manifest, args.images)
+    print(f"wrote {', '.join(str(p) for p in written)}" + (f" and the composites in {args.out / 'images'}" if args.images else ""))
+
+
 def add_validate(subparsers) -> None:
     _dataset_parser(subparsers, "validate", "check a dataset against its manifest and the data contract (exit 1 on failure)", run_validate)
 

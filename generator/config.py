@@ -28,6 +28,10 @@ INPUT_PATH_OPTIONS = ("backgrounds", "foregrounds", "masks", "background_depths"
 MODEL_OPTIONS = ("depth_model", "background_depth_model")
 # Options a build records but no flag gives: --blend mix records the modes it draws from (pipeline/blend.py).
 RECORDED_ONLY = ("mix_modes",)
+# Options the manifest leaves out at these values, so a build that does not use them records what it did
+# before they existed.
+OMITTED_AT_DEFAULT = {"objects": "1", "distractors": 0}
+MAX_OBJECTS = 8  # objects per composite: the floor of a 224 px room rarely holds more apart
 
 # The built-in demo is small so the README's main command takes seconds on 2 cores.
 DEMO_BACKGROUNDS = 10
@@ -104,6 +108,13 @@ class BuildOptions:
     shadow: bool = False  # a soft contact shadow under objects standing on the floor
     harmonize: bool = False
     background_jitter: bool = False  # the stored background is a perturbed copy
+    objects: str = "1"  # objects per composite: "N" or "MIN-MAX" (extra ones stand on the floor)
+    distractors: int = 0  # objects pasted the same way but not labelled
+
+    @property
+    def several(self) -> bool:
+        """Whether composites may show more than their own object (--objects, --distractors)."""
+        return self.objects != "1" or self.distractors > 0
 
     def __post_init__(self):
         # The rules are parsed here, once, whichever way the options come (flags, a manifest, a test).
@@ -132,6 +143,16 @@ class BuildOptions:
         num_bg, num_fg = self.input_counts()
         return None if num_bg is None or num_fg is None else num_bg * num_fg * len(self.flips) * self.placements
 
+    @property
+    def objects_range(self) -> tuple[int, int]:
+        """(fewest, most) objects per composite from `objects` ("N" or "MIN-MAX")."""
+        low, _, high = self.objects.partition("-")
+        try:
+            fewest, most = int(low), int(high or low)
+        except ValueError:
+            raise UserError(f"--objects takes N or MIN-MAX, got {self.objects!r}") from None
+        return fewest, most
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -145,6 +166,9 @@ class BuildOptions:
                 data[key] = Path(data[key]).name
         for key in MODEL_OPTIONS:
             data[key] = recorded_model(data[key])
+        for key, default in OMITTED_AT_DEFAULT.items():
+            if data[key] == default:
+                del data[key]
         if data["mix_modes"] is None:
             del data["mix_modes"]
         else:
@@ -175,6 +199,10 @@ class BuildOptions:
         _check_range("--shard-size", self.shard_size, 1, 10_000_000)
         _check_range("--jpeg-quality", self.jpeg_quality, 1, 100)
         _check_range("--seed", self.seed, 0, 2**63 - 1)
+        fewest, most = self.objects_range
+        _check_range("--objects", fewest, 1, MAX_OBJECTS)
+        _check_range("--objects", most, fewest, MAX_OBJECTS)
+        _check_range("--distractors", self.distractors, 0, MAX_OBJECTS)
         if self.fg_size is not None:
             _check_range("--fg-size", self.fg_size, 1, 8192)
         for flag, value in (("--num-backgrounds", self.num_backgrounds), ("--num-foregrounds", self.num_foregrounds)):

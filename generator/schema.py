@@ -24,6 +24,7 @@ MANIFEST = "manifest.json"
 STATS = "stats.json"
 CARD = "README.md"
 GALLERY_DIR = "gallery"
+ANNOTATIONS_DIR = "annotations"  # COCO instance annotations (`export-coco`), pushed with the dataset
 BASELINE = "baseline.json"  # the reference model's results (`mono-depth-mask baseline`)
 BASELINE_DIR = ".baseline"  # its checkpoint and prediction sheet: not part of the published dataset
 # Every folder under OUT that a build writes files into (and may leave temporaries in, when killed).
@@ -38,10 +39,23 @@ ROW_GROUP_SIZE = 100
 DEPTH_PNG_MAX = 65535
 
 # The columns of each config as `datasets` features, in a short notation: "image" (datasets.Image), a
-# value type ("string", "int32", ...: datasets.Value), or "int32[4]" (a list of 4, datasets.List).
+# value type ("string", "int32", ...: datasets.Value), "int32[4]" (a list of 4, datasets.List), or
+# [{field: kind, ...}] (a list of records, datasets.List of a dict).
 # Written out here rather than as datasets.Features so that building a dataset does not import `datasets`
 # (half a second in every process); `features()` gives the datasets.Features, and tests/test_fast_paths.py
 # checks that the Arrow schema and card lines built here are the ones `datasets` builds from them.
+# One labelled object of a composite (the `objects` column); boxes [x0, y0, x1, y1], end-exclusive.
+OBJECT_FIELDS = {
+    "id": "int32",  # its value in `instances`, 1..n
+    "fg_id": "int32",
+    "bbox": "int32[4]",  # of its visible pixels
+    "area": "int32",  # visible pixels
+    "visible_fraction": "float32",  # visible pixels / whole-silhouette pixels
+    "category": "string",  # null where unknown
+    "amodal_bbox": "int32[4]",  # of its whole silhouette
+    "amodal": "image",  # its whole silhouette, cropped to amodal_bbox
+}
+
 COLUMNS = {
     FG_BG: {
         "name": "string",
@@ -66,6 +80,8 @@ COLUMNS = {
         # [x0, y0, x1, y1], end-exclusive: every pixel that differs from the background (shadow, blurred
         # edges) lies in it; equal to bbox when nothing spills outside the mask.
         "effect_bbox": "int32[4]",
+        "objects": [OBJECT_FIELDS],
+        "instances": "image",  # 16-bit: 0 where no labelled object is seen, k where object id k is
     },
     BACKGROUNDS: {
         "bg_id": "int32",
@@ -99,15 +115,19 @@ def _parts(kind: str) -> tuple[str, int | None]:
     return value, int(length[:-1]) if length else None
 
 
-def _arrow_type(kind: str) -> pa.DataType:
+def _arrow_type(kind) -> pa.DataType:
+    if isinstance(kind, list):
+        return pa.list_(pa.struct([(name, _arrow_type(k)) for name, k in kind[0].items()]))
     if kind == "image":
         return IMAGE_STORAGE
     value, length = _parts(kind)
     return _ARROW_TYPES[value] if length is None else pa.list_(_ARROW_TYPES[value], length)
 
 
-def _feature_dict(kind: str) -> dict:
+def _feature_dict(kind) -> dict:
     """A feature as `datasets` serialises it into the schema's metadata (Features.to_dict)."""
+    if isinstance(kind, list):
+        return {"feature": {name: _feature_dict(k) for name, k in kind[0].items()}, "_type": "List"}
     if kind == "image":
         return {"_type": "Image"}
     value, length = _parts(kind)
@@ -117,8 +137,15 @@ def _feature_dict(kind: str) -> dict:
 
 def yaml_features(config: str) -> list[dict]:
     """The card's `dataset_info.features` lines (Features._to_yaml_list)."""
+    return _yaml_lines(COLUMNS[config])
+
+
+def _yaml_lines(columns: dict) -> list[dict]:
     lines = []
-    for name, kind in COLUMNS[config].items():
+    for name, kind in columns.items():
+        if isinstance(kind, list):
+            lines.append({"name": name, "list": _yaml_lines(kind[0])})
+            continue
         value, length = _parts(kind)
         lines.append({"name": name, "dtype": value} if length is None else {"name": name, "list": value, "length": length})
     return lines

@@ -7,6 +7,7 @@
         batch["mask"]         # (B, 1, H, W) float32 in [0, 1] (0/1 unless built with --soft-mask)
         batch["depth"]        # (B, 1, H, W) float32, depth_min + png / 65535 * (depth_max - depth_min)
         batch["depth_valid"]  # (B,) bool, False where the row has no depth (--depth none): depth is 0 there
+        batch["instances"]    # (B, 1, H, W) int64, only with instances=True: k where object id k is seen, else 0
 
 Works for a Hub repo id (through HF_ENDPOINT like any `load_dataset` call) and for a local dataset folder.
 Normalisation uses the dataset's own per-channel mean and std from stats.json, format
@@ -61,9 +62,10 @@ class Collate:
     """Turns rows of `with_format("torch")` (CHW uint8 images, uint16 depth) into a training batch.
     A module-level class so that DataLoader workers can pickle it."""
 
-    def __init__(self, stats: Mapping[str, Any]):
+    def __init__(self, stats: Mapping[str, Any], instances: bool = False):
         self.image = normalisation(stats, "image")
         self.background = normalisation(stats, "background")
+        self.instances = instances
 
     def __call__(self, rows: list[dict]) -> dict:
         import torch
@@ -85,20 +87,23 @@ class Collate:
             lo, hi = float(r["depth_min"]), float(r["depth_max"])
             depths.append(lo + r["depth"].float() / DEPTH_PNG_MAX * (hi - lo))
             valid.append(True)
-        return {
+        batch = {
             "input": torch.cat([background, image], dim=1),
             "mask": mask,
             "depth": torch.stack(depths),
             "depth_valid": torch.tensor(valid),
         }
+        if self.instances:
+            batch["instances"] = torch.stack([r["instances"].reshape(mask.shape[1:]) for r in rows]).long()
+        return batch
 
 
 def streaming_dataset(repo_or_path: str | Path, split: str = "train", shuffle_buffer: int = 1000, seed: int = 0,
-                      revision: str | None = None):
+                      revision: str | None = None, instances: bool = False):
     from datasets import load_dataset
 
     ds = load_dataset(str(repo_or_path), split=split, streaming=True, revision=revision)
-    ds = ds.select_columns(COLUMNS)
+    ds = ds.select_columns(COLUMNS + ["instances"] if instances else COLUMNS)
     if shuffle_buffer:
         ds = ds.shuffle(seed=seed, buffer_size=shuffle_buffer)
     return ds.with_format("torch")
@@ -106,8 +111,9 @@ def streaming_dataset(repo_or_path: str | Path, split: str = "train", shuffle_bu
 
 def streaming_loader(repo_or_path: str | Path, split: str = "train", batch_size: int = 32, num_workers: int = 2,
                      stats: Mapping[str, Any] | str | Path | None = None, shuffle_buffer: int = 1000, seed: int = 0,
-                     revision: str | None = None, **loader_kwargs):
-    """A DataLoader over the streamed split yielding {input, mask, depth, depth_valid} (see module doc).
+                     revision: str | None = None, instances: bool = False, **loader_kwargs):
+    """A DataLoader over the streamed split yielding {input, mask, depth, depth_valid}, and `instances`
+    (the instance map) when asked for (see module doc).
     `stats`: a dict in stats.json's format, a path to one, or None to read the dataset's own stats.json."""
     from torch.utils.data import DataLoader
 
@@ -115,7 +121,7 @@ def streaming_loader(repo_or_path: str | Path, split: str = "train", batch_size:
         stats = load_stats(repo_or_path, revision or "main")
     elif not isinstance(stats, Mapping):
         stats = json.loads(Path(stats).read_text(encoding="utf-8"))
-    collate = Collate(stats)  # validates stats before any worker starts
-    ds = streaming_dataset(repo_or_path, split, shuffle_buffer, seed, revision)
+    collate = Collate(stats, instances)  # validates stats before any worker starts
+    ds = streaming_dataset(repo_or_path, split, shuffle_buffer, seed, revision, instances)
     return DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate,
                       persistent_workers=False, **loader_kwargs)

@@ -25,9 +25,11 @@ from generator.pipeline.moments import IMAGE, MASK, DatasetStats, MaskMoments, d
 from generator.pipeline.table import column_array, rows_to_table
 
 
-def _plain_feature(kind: str):
+def _plain_feature(kind):
     import datasets
 
+    if isinstance(kind, list):
+        return datasets.List({name: _plain_feature(k) for name, k in kind[0].items()})
     if kind == "image":
         return datasets.Image()
     value, _, length = kind.partition("[")

@@ -20,7 +20,7 @@ from generator.pipeline.composite import Cutout, composite
 from generator.pipeline.geometry import Intrinsics, centre_crop_resize, ray_plane_point
 from generator.pipeline.placement import stand, floor_geometry, floor_placements
 from generator.pipeline.render import occluded
-from generator.pipeline.scene.compose import standing_depth
+from generator.pipeline.scene.several import standing_depth
 from tests.conftest import generate
 from tests.inputs import floor_scene_depth, photo, write_cutouts
 

@@ -165,7 +165,7 @@ def test_load_dataset_all_configs_from_the_hub(hub, demo):
     for config, got in result.items():
         assert got["rows"] == {split: n for (c, split), n in expected.items() if c == config}
         assert got["streamed"] == got["rows"]
-    assert result["fg_bg"]["pil"]["train"] == ["amodal_mask", "background", "depth", "image", "mask"]
+    assert result["fg_bg"]["pil"]["train"] == ["amodal_mask", "background", "depth", "image", "instances", "mask"]
     assert result["fg_bg"]["sizes"]["train"] == [224]
     assert result["backgrounds"]["pil"]["train"] == ["depth", "image"]
     assert result["foregrounds"]["pil"]["train"] == ["image", "mask"]

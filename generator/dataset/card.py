@@ -223,6 +223,7 @@ def _fields(out: Path, manifest: dict, repo_id: str, pretty_name: str) -> dict[s
         "jitter_text": f", sizes varied by up to ±{o['scale_jitter']:g}" if o["scale_jitter"] else "",
         "cutout_size_text": _cutout_size_text(manifest),
         "placement_text": _placement_text(manifest),
+        "objects_text": _objects_text(o.get("objects", "1"), o.get("distractors", 0)),
         "seed": str(o["seed"]),
         "mask_text": "the foreground's alpha (resized bilinearly) on black" if o["soft_mask"] else "binary: 255 where the foreground's alpha is at least one half, 0 elsewhere",
         "depth_text": _depth_text(manifest),
@@ -243,6 +244,16 @@ INTRINSICS_ORIGINS = {
     "exif_focal_plane": "the photo's EXIF focal length and sensor resolution (the photo has the pixel size EXIF records)",
     "fov": "an assumed horizontal field of view (`--fov`)",
 }
+
+
+def _objects_text(objects: str, distractors: int) -> str:
+    """The --objects and --distractors sentences: nothing for one object per composite."""
+    several = (f" Each composite on a floor shows {objects.replace('-', ' to ')} objects: the row's own and others drawn from its "
+               "split's foregrounds, standing apart on the floor, the nearer hiding the farther pixel by pixel; `mask`, "
+               "`amodal_mask` and `bbox` are the unions of all of them, `x`, `y`, `w`, `h` the row's own object's.")
+    extra = (f" Up to {distractors} unlabelled distractors stand on the floor of each composite the same way: in the "
+             "composite and its depth, in no label (`mask`, `amodal_mask`, `objects`, `instances`).")
+    return (extra if distractors else "") + ("" if objects == "1" else several)
 
 
 def _placement_text(manifest: dict) -> str:

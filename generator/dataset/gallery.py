@@ -27,6 +27,7 @@ from ..pipeline.moments import COVERAGE_BINS, decode
 from ..threads import cores, ordered_map
 from ..schema import BACKGROUNDS, FG_BG, FOREGROUNDS, GALLERY_DIR, ROW_GROUP_SIZE, STATS
 from ..baseline.report import baseline_figures
+from .gallery_instances import instances_sheet
 from .drawing import BLUE, ORANGE, ColourBar, Panel, Steps, mosaic, percent_text, plot, turbo
 
 SAMPLES = 8  # composites, masks and depth maps shown
@@ -100,6 +101,10 @@ def _draw(out: Path, root: str | Path, manifest: dict, folder: Path, build: Buil
         sheet = edges_and_light(DatasetRules.of(manifest), build) if edges is None else edges.sheet
         if sheet is not None:
             figures["06c-edges-and-light"] = sheet
+    if manifest["options"].get("objects", "1") != "1":
+        sheet = instances_sheet(root, manifest, mosaic)
+        if sheet is not None:
+            figures["06d-instances"] = sheet
     figures["07-mask-coverage"] = _coverage_plot(out, samples)
     if all(s.depth is not None for s in samples):
         figures["08-depth-distribution"] = _depth_plot(root, manifest, samples, unit)

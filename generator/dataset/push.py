@@ -41,10 +41,10 @@ from .hub_rules import card_problems
 from ..output.folder import build_lock
 from ..output.manifest import load_manifest
 from ..output.reader import verify_shards
-from ..schema import BASELINE, CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
+from ..schema import ANNOTATIONS_DIR, BASELINE, CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
 
 # Remote folders the dataset owns: files there that OUT does not have are stale and deleted.
-OWNED_DIRS = (*CONFIG_DIRS.values(), GALLERY_DIR)
+OWNED_DIRS = (*CONFIG_DIRS.values(), GALLERY_DIR, ANNOTATIONS_DIR)
 TOP_FILES = (CARD, MANIFEST, STATS, BASELINE)
 MAX_FILES_PER_COMMIT = 100
 DEFAULT_MESSAGE = f"Upload the dataset with mono-depth-mask {__version__}"
@@ -110,7 +110,7 @@ class PushPlan:
 
 
 def local_files(out: Path) -> list[LocalFile]:
-    """The files of OUT that belong on the Hub: card, manifest, stats, shards, gallery. Lock and temporary
+    """The files of OUT that belong on the Hub: card, manifest, stats, shards, gallery, COCO annotations. Lock and temporary
     files, hidden files and anything else in OUT are left out."""
     out = Path(out)
     manifest = load_manifest(out)

@@ -58,7 +58,10 @@ class SilhouetteRule:
             canvas[y + h : y + 2 * h, x + w : x + 2 * w] = self.placed(r["fg_id"], bool(r["flipped"]), w, h)
         return canvas[h : h + shape[0], w : w + shape[1]]
 
-    def differences(self, r: dict, amodal: np.ndarray) -> int:
-        """How many pixels of the stored `amodal_mask` differ from the rule's (0 when it cannot be drawn)."""
+    def differences(self, r: dict, amodal: np.ndarray, several: bool = False) -> int:
+        """How many pixels of the stored `amodal_mask` differ from the rule's (0 when it cannot be drawn).
+        `several`: the mask is the union of several objects' silhouettes, so it need only hold the row's own."""
         expected = self.expected(r, amodal.shape)
-        return 0 if expected is None else int(np.count_nonzero(expected != amodal))
+        if expected is None:
+            return 0
+        return int(np.count_nonzero(expected > amodal if several else expected != amodal))

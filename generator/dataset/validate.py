@@ -22,6 +22,8 @@ from PIL import Image
 from ..progress import tqdm
 
 from ..pipeline.composite import mask_bbox
+from .coco import annotation_problems
+from .instances_check import check_instances
 from .silhouette_rule import SilhouetteRule
 from ..pipeline.light import jittered
 from ..output.model import DatasetRules
@@ -132,6 +134,8 @@ def _check_files(out: Path, manifest: dict, report: Report) -> set[str]:
         good.add(shard["path"])
     for relative in unlisted_files(out, manifest):
         report.fail(relative, None, "unlisted", "a file the manifest does not list (load_dataset would read it as data)")
+    for name, problem in (annotation_problems(out, manifest) if report.ok else []):  # read from whole shards only
+        report.fail(f"annotations/{name}", None, "coco", problem)
     return good
 
 
@@ -212,6 +216,7 @@ def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
     backgrounds: dict[bytes, np.ndarray | None] = {}  # the background repeats: decode it once
     rows = table.to_pylist()
     jitter_rows = _jitter_row_groups(rows) if o.get("background_jitter") else []
+    several = o.get("objects", "1") != "1"  # masks are unions: the row's own object is one of them
     for row, r in enumerate(rows):
         image = _open(r["image"], file, row, "image", "RGB", size, report)
         mask = _open(r["mask"], file, row, "mask", "L", size, report)
@@ -226,11 +231,12 @@ def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
             _open(r["depth"], file, row, "depth", "I;16", size, report)
         amodal = _open(r["amodal_mask"], file, row, "amodal_mask", "L", size, report)
         if mask is not None and amodal is not None and mask.shape == amodal.shape == size:
-            _check_amodal(file, row, r, mask, amodal, report)
+            _check_amodal(file, row, r, mask, amodal, several, report)
         if amodal is not None and amodal.shape == size and context.silhouettes is not None:
-            _check_silhouette_rule(file, row, r, amodal, context.silhouettes, report)
+            _check_silhouette_rule(file, row, r, amodal, context.silhouettes, several, report)
         if mask is not None and mask.shape == size:
             _check_mask(file, row, r, mask, o["soft_mask"], amodal is not None and amodal.any(), report)
+            check_instances(file, row, r, mask, report)
             effect = _effect_box(file, row, r, mask, report)
             if image is not None and background is not None and image.shape == background.shape == (*size, 3):
                 if o.get("background_jitter"):
@@ -270,11 +276,14 @@ def _check_mask(file: str, row: int, r: dict, mask: np.ndarray, soft: bool, silh
         report.fail(file, row, "bbox", f"{r['bbox']}, the mask's is {mask_bbox(mask)}")
 
 
-def _check_amodal(file: str, row: int, r: dict, mask: np.ndarray, amodal: np.ndarray, report: Report) -> None:
-    """The whole silhouette lies in the row's (x, y, w, h) box and holds the visible mask, value for value."""
+def _check_amodal(file: str, row: int, r: dict, mask: np.ndarray, amodal: np.ndarray, several: bool, report: Report) -> None:
+    """The whole silhouette lies in the row's (x, y, w, h) box (unless it is several objects') and holds
+    the visible mask, value for value."""
     x0, y0, x1, y1 = mask_bbox(amodal)
     if not amodal.any():
         report.fail(file, row, "amodal mask", "the whole silhouette is empty")
+    elif several:
+        pass
     elif x0 < r["x"] or y0 < r["y"] or x1 > r["x"] + r["w"] or y1 > r["y"] + r["h"]:
         report.fail(file, row, "amodal mask", f"box {[x0, y0, x1, y1]} outside the silhouette's x, y, w, h")
     visible = mask > 0
@@ -282,9 +291,10 @@ def _check_amodal(file: str, row: int, r: dict, mask: np.ndarray, amodal: np.nda
         report.fail(file, row, "amodal mask", f"{int((mask[visible] != amodal[visible]).sum())} visible mask pixels not in the whole silhouette")
 
 
-def _check_silhouette_rule(file: str, row: int, r: dict, amodal: np.ndarray, silhouettes: SilhouetteRule, report: Report) -> None:
-    """`amodal_mask` is, pixel for pixel, what the foregrounds config and the row's placement give."""
-    differs = silhouettes.differences(r, amodal)
+def _check_silhouette_rule(file: str, row: int, r: dict, amodal: np.ndarray, silhouettes: SilhouetteRule, several: bool, report: Report) -> None:
+    """`amodal_mask` is, pixel for pixel, what the foregrounds config and the row's placement give (holds
+    it, where the row shows several objects)."""
+    differs = silhouettes.differences(r, amodal, several)
     if differs:
         report.fail(file, row, "amodal rule", f"{differs} pixels differ from the foregrounds config's cut-out placed by the row (x, y, w, h, flipped)")
 

@@ -11,7 +11,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from ..config import DEPTH_MODES, BuildOptions, TeacherRun
+from ..config import DEPTH_MODES, OMITTED_AT_DEFAULT, BuildOptions, TeacherRun
 from ..errors import UserError
 from ..rules import DepthMode, PlacementRule
 from ..pipeline.moments import DatasetStats, KindStats
@@ -19,7 +19,7 @@ from ..schema import CONFIG_DIRS, FG_BG
 
 # The version of the output's bytes. Raise it whenever the code changes what any output file holds for
 # the same options and inputs: a dataset of another format is another dataset (rebuilt, never resumed).
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 FORMAT_PREFIX = "mono-depth-mask/"
 FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -181,7 +181,7 @@ def _check_fields(data: dict, record: type, parent: str, required: bool) -> None
 
 def _check_options(options: dict) -> None:
     """Every build option, of its type and within its range (the card, the gallery and a rebuild use them)."""
-    _check_fields(options, BuildOptions, "options", required=True)
+    _check_fields({**OMITTED_AT_DEFAULT, **options}, BuildOptions, "options", required=True)
     try:
         BuildOptions.from_dict(options).validate()
     except UserError as error:

@@ -34,18 +34,21 @@ CDC_OPTIONS: dict | None = None
 
 
 def scalar_columns(schema: pa.Schema) -> list[str]:
-    """Leaf paths of the columns that are not image structs: ids, flags, positions, depth ranges, names.
-    These get statistics (min/max per page, the column index); image bytes do not, since a min/max of
-    JPEG bytes is useless and costs space in every page header."""
-    paths = []
-    for field in schema:
-        if pa.types.is_struct(field.type):
-            continue
-        if pa.types.is_list(field.type) or pa.types.is_fixed_size_list(field.type):
-            paths.append(f"{field.name}.list.element")
-        else:
-            paths.append(field.name)
-    return paths
+    """Leaf paths of the columns that are not image structs: ids, flags, positions, depth ranges, names,
+    and the same fields of records in lists (`objects`). These get statistics (min/max per page, the
+    column index); image bytes do not, since a min/max of JPEG bytes is useless and costs space in every
+    page header."""
+    return [path for field in schema for path in _scalar_paths(field.name, field.type)]
+
+
+def _scalar_paths(path: str, kind: pa.DataType) -> list[str]:
+    if pa.types.is_list(kind) and pa.types.is_struct(kind.value_type):
+        return [p for child in kind.value_type for p in _scalar_paths(f"{path}.list.element.{child.name}", child.type)]
+    if pa.types.is_struct(kind):
+        return []
+    if pa.types.is_list(kind) or pa.types.is_fixed_size_list(kind):
+        return [f"{path}.list.element"]
+    return [path]
 
 
 def values_nbytes(table: pa.Table) -> int:

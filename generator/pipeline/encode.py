@@ -22,7 +22,7 @@ from ..schema import DEPTH_PNG_MAX
 # depth, within a few percent of its size.
 PNG_COMPRESS_LEVEL = 1
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_FILTER_NONE, _FILTER_UP = 0, 2
+_FILTER_NONE, _FILTER_SUB, _FILTER_UP = 0, 1, 2
 
 
 def encode_image(rgb: np.ndarray, image_format: str, jpeg_quality: int) -> bytes:
@@ -87,6 +87,21 @@ def encode_grey_png(array: np.ndarray) -> bytes:
     if array.dtype not in (np.uint8, np.uint16):
         raise TypeError(f"greyscale PNG needs uint8 or uint16 pixels, not {array.dtype}")
     return grey_png(scanlines(array), array.shape[1], array.dtype == np.uint16)
+
+
+def encode_label_png(labels: np.ndarray) -> bytes:
+    """A 16-bit greyscale PNG of labels (an instance map: runs of a few values). The Sub filter (each
+    pixel less the one to its left) turns runs into zeros, which zlib's run-length strategy packs as it
+    packs the masks, several times faster than the depth maps' Up filter and libdeflate here."""
+    data = labels.astype(">u2").view(np.uint8)
+    rows = np.empty((labels.shape[0], data.shape[1] + 1), dtype=np.uint8)
+    rows[:, 0] = _FILTER_SUB
+    rows[:, 1:3] = data[:, :2]
+    np.subtract(data[:, 2:], data[:, :-2], out=rows[:, 3:])  # uint8 wraps modulo 256, as PNG defines Sub
+    compressor = zlib.compressobj(PNG_COMPRESS_LEVEL, strategy=zlib.Z_RLE)
+    idat = compressor.compress(rows) + compressor.flush()
+    header = struct.pack(">IIBBBBB", labels.shape[1], labels.shape[0], 16, 0, 0, 0, 0)
+    return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 
 
 def scanlines(array: np.ndarray, above: np.ndarray | None = None) -> np.ndarray:

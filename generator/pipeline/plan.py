@@ -93,6 +93,16 @@ def split_members(grid: Grid, options: BuildOptions) -> dict[str, np.ndarray]:
     return {split: ids for split, ids in members.items() if ids.size}
 
 
+def split_foregrounds(foregrounds: int, options: BuildOptions, fg_id: int) -> np.ndarray:
+    """The foreground ids of `fg_id`'s split: where splits keep foregrounds apart, those on its side of
+    the split (the draw split_members makes), else every foreground."""
+    everything = np.arange(foregrounds, dtype=np.int64)
+    if options.split_by != "foreground":
+        return everything
+    is_test = np.isin(everything, _test_ids(foregrounds, options.test_fraction, np.random.default_rng([options.seed, _SALT_SPLIT])))
+    return everything[is_test == is_test[fg_id]]
+
+
 def _test_ids(count: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
     """A seeded choice of round(count * fraction) ids, at least one when the fraction is positive, and
     never all of them, so both splits exist whenever they can."""

@@ -14,10 +14,10 @@ from ..config import BuildOptions, DepthPlan, placement_rule
 from ..rules import PlacementRule
 from ..schema import COLUMNS, FG_BG
 from .composite import object_masks
-from .depth import DepthStage, label_backgrounds, load_teacher, make_depth_stage
+from .depth import DepthStage, ObjectDepth, label_backgrounds, load_teacher, make_depth_stage
 from .moments import DatasetStats
 from .placement import attach_floors
-from .plan import Grid, ShardSpec
+from .plan import Grid, ShardSpec, split_foregrounds
 from .render import Rendered, render
 from .rows.background import EncodedBackground, background_jitter_rng, jittered_background
 from .rows.encoder import encode_rows
@@ -47,7 +47,10 @@ class ShardContext:
         return Grid(len(self.sources.backgrounds), len(self.sources.foregrounds), len(o.flips), o.placements)
 
     def scenes(self, group: "Group") -> list[Scene]:
-        return group_scenes(self.options, self.sources, self.placement, group.bg_id, group.fg_id, group.flipped, group.ks)
+        pool = None
+        if self.options.several:
+            pool = split_foregrounds(len(self.sources.foregrounds), self.options, group.fg_id)
+        return group_scenes(self.options, self.sources, self.placement, group.bg_id, group.fg_id, group.flipped, group.ks, pool)
 
 
 @dataclass
@@ -102,6 +105,9 @@ def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | Non
 
 def _depths(context: ShardContext, group: Group, images: np.ndarray, drawn: list[Rendered], rows: slice):
     """The depth stage's answer for the group's drawn scenes, whose composites are `images`."""
+    if any(len(d.objects) > 1 for d in drawn):
+        masks, standing = zip(*(_standing_together(d) for d in drawn))
+        return context.depth(images, np.stack(masks), np.full(len(drawn), group.bg_id), rows, list(standing))
     objects = [d.objects[0] for d in drawn]
     if context.options.soft_mask:
         # The object's pixels take its depth: its alpha >= one half where the stored masks are soft.
@@ -110,6 +116,27 @@ def _depths(context: ShardContext, group: Group, images: np.ndarray, drawn: list
         masks = np.stack([o.visible for o in objects])
     standing = [o.placed.depth for o in objects]
     return context.depth(images, masks, np.full(len(drawn), group.bg_id), rows, standing if standing[0] is not None else None)
+
+
+def _standing_together(rendered: Rendered) -> tuple[np.ndarray, ObjectDepth | None]:
+    """A composite of several objects as the depth stage takes one: the pixels that take an object's
+    depth (alpha >= one half, visible), and each object's own depth over the box of them all."""
+    objects = rendered.objects
+    masks = object_masks(rendered.image.shape[:2], [o.placed.cutout for o in objects], [o.placed.place for o in objects], [o.hidden for o in objects])
+    masks[np.stack([o.visible for o in objects]) == 0] = 0  # what a nearer object covers takes its depth
+    if objects[0].placed.depth is None:
+        return masks.max(axis=0), None
+    x0, y0 = min(o.placed.place.x for o in objects), min(o.placed.place.y for o in objects)
+    x1 = max(o.placed.place.x + o.placed.place.w for o in objects)
+    y1 = max(o.placed.place.y + o.placed.place.h for o in objects)
+    depth = np.zeros((y1 - y0, x1 - x0), np.float32)
+    for mask, obj in zip(masks, objects):
+        own = obj.placed.depth
+        h, w = own.depth.shape
+        box = np.s_[own.y - y0 : own.y - y0 + h, own.x - x0 : own.x - x0 + w]
+        shown = mask[own.y : own.y + h, own.x : own.x + w] > 0
+        depth[box][shown] = own.depth[shown]
+    return masks.max(axis=0), ObjectDepth(y0, x0, depth)
 
 
 def shard_composites(context: ShardContext, spec: ShardSpec, reuse: np.ndarray | None = None) -> np.ndarray:

@@ -36,6 +36,8 @@ def column_array(values: list, arrow_type: pa.DataType) -> pa.Array:
     if arrow_type in _NUMPY:
         numbers = np.array([0 if v is None else v for v in values], _NUMPY[arrow_type])
         return pa.Array.from_buffers(arrow_type, len(values), [*_validity(values), pa.py_buffer(numbers)])
+    if pa.types.is_list(arrow_type):
+        return _record_lists(values, arrow_type)
     raise TypeError(f"no column builder for {arrow_type}")
 
 
@@ -48,6 +50,18 @@ def image_array(data: list[bytes | None]) -> pa.StructArray:
     paths = pa.nulls(len(data), pa.string())
     validity = [None] if binary.null_count == 0 else [binary.buffers()[0]]
     return pa.Array.from_buffers(IMAGE_STORAGE, len(data), validity, children=[binary, paths])
+
+
+def _record_lists(values: list, arrow_type: pa.ListType) -> pa.Array:
+    """A list of records (dicts) per row, each field built by column_array (pa.array would import pandas)."""
+    records = [record for row in values if row is not None for record in row]
+    struct = arrow_type.value_type
+    fields = [column_array([r[f.name] for r in records], f.type) for f in struct]
+    offsets = np.cumsum([0] + [0 if row is None else len(row) for row in values], dtype=np.int32)
+    nulls = [row is None for row in values]
+    mask = pa.Array.from_buffers(pa.bool_(), len(values), [None, _bits(nulls)]) if any(nulls) else None
+    starts = pa.Array.from_buffers(pa.int32(), len(offsets), [None, pa.py_buffer(offsets)])
+    return pa.ListArray.from_arrays(starts, pa.StructArray.from_arrays(fields, fields=list(struct)), arrow_type, mask=mask)
 
 
 def _text(values: list, arrow_type: pa.DataType) -> pa.Array:

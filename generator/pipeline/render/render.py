@@ -58,11 +58,30 @@ def render(scene: Scene, out: np.ndarray | None = None) -> Rendered:
     background = scene.background.rgb
     image = np.empty_like(background) if out is None else out
     image[:] = background
+    # The depth buffer: the scene's depth, with each object standing on the floor written in where it
+    # shows, so a later object is hidden where an earlier one is nearer, and hides it where it is nearer.
+    depth = scene.background.depth
     drawn: list[RenderedObject] = []
     for placed in scene.objects:
-        drawn.append(_draw(image, scene, placed))
+        drawn.append(_draw(image, scene, placed, depth))
         _cover(drawn[:-1], drawn[-1])
+        if len(scene.objects) > 1 and placed.depth is not None:
+            depth = _with_object_depth(depth if len(drawn) > 1 else depth.copy(), drawn[-1])
     return Rendered(scene, image, drawn)
+
+
+def _with_object_depth(depth: np.ndarray, drawn: RenderedObject) -> np.ndarray:
+    """`depth` with the object's own depth written where it shows (alpha >= one half, not hidden)."""
+    solid = _solid(drawn)
+    box = depth[drawn.placed.depth.y : drawn.placed.depth.y + solid.shape[0], drawn.placed.depth.x : drawn.placed.depth.x + solid.shape[1]]
+    box[solid] = drawn.placed.depth.depth[solid]
+    return depth
+
+
+def _solid(drawn: RenderedObject) -> np.ndarray:
+    """(h, w) bool over the object's box: its pixels (alpha >= one half) that nothing hides."""
+    solid = drawn.placed.cutout.solid > 0
+    return solid if drawn.hidden is None else solid & ~drawn.hidden
 
 
 def _cover(earlier: list[RenderedObject], top: RenderedObject) -> None:
@@ -71,8 +90,7 @@ def _cover(earlier: list[RenderedObject], top: RenderedObject) -> None:
         return
     cutout, place = top.placed.cutout, top.placed.place
     covered = np.zeros(top.visible.shape, bool)
-    solid = cutout.solid > 0 if top.hidden is None else (cutout.solid > 0) & ~top.hidden
-    covered[place.y : place.y + cutout.shape[0], place.x : place.x + cutout.shape[1]] = solid
+    covered[place.y : place.y + cutout.shape[0], place.x : place.x + cutout.shape[1]] = _solid(top)
     for below in earlier:
         if (below.visible[covered] > 0).any():
             if below.whole is None:
@@ -81,9 +99,10 @@ def _cover(earlier: list[RenderedObject], top: RenderedObject) -> None:
             below.bbox = mask_bbox(below.visible)
 
 
-def _draw(image: np.ndarray, scene: Scene, placed: PlacedObject) -> RenderedObject:
+def _draw(image: np.ndarray, scene: Scene, placed: PlacedObject, depth: np.ndarray | None) -> RenderedObject:
+    """Draw `placed` where `depth` (the scene's, with the objects drawn before) is not nearer."""
     cutout, place = placed.cutout, placed.place
-    hide = occluded(scene.background.depth, placed.depth, cutout.alpha) if placed.depth is not None else None
+    hide = occluded(depth, placed.depth, cutout.alpha) if placed.depth is not None else None
     visible = np.zeros(image.shape[:2], np.uint8)
     if placed.effects.plain:
         paste_object(image, visible, cutout, place, hide)

@@ -1,17 +1,22 @@
 """Encode drawn scenes as rows of the FG_BG schema (schema.py): the composite (JPEG spliced into its
 background's code where it can be, else encoded whole), the masks and depth as PNG, and the object's
-numbers. One row per composite, of its one object; pixel statistics are added on the way."""
+numbers. One row per composite: its own object's numbers, and `mask`/`amodal_mask` the union of all its
+objects' visible and whole masks (--objects); pixel statistics are added on the way."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...config import BuildOptions
 from ...schema import sample_name
-from ..encode import encode_image, encode_png
+from ..composite import mask_bbox
+from ..encode import encode_image, encode_label_png, encode_png
 from ..handover import stored_depth
 from ..jpeg_splice import Box
 from ..moments import DEPTH, IMAGE, DatasetStats, MaskMoments
 from ..render import Rendered
 from .background import EncodedBackground
+from .objects import object_columns
 
 
 def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background: EncodedBackground,
@@ -21,18 +26,20 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
     mask_moments = _mask_moments(drawn) if stats is not None else []
     size = (drawn[0].image.shape[1], drawn[0].image.shape[0])  # (width, height) of the composites
     for i, rendered in enumerate(drawn):
-        scene, [obj] = rendered.scene, rendered.objects
+        scene, obj = rendered.scene, rendered.objects[0]
         placed, place = obj.placed, obj.placed.place
         depth = stored_depth(depths, i) if depths is not None else None
         if background.jpeg is not None:
             # Pixels outside the changed box are the background's own: only the MCUs of the box are encoded.
-            x0, y0, x1, y1 = obj.changed
+            x0, y0, x1, y1 = rendered.changed
             jpeg = background.jpeg.composite(rendered.image, Box(y0, y1, x0, x1))
             image_bytes = jpeg.to_bytes()
         else:
             image_bytes = encode_image(rendered.image, options.image_format, options.jpeg_quality)
-        mask_png = encode_png(obj.visible)
+        visible, whole = _union_masks(rendered)
+        mask_png = encode_png(visible)
         depth_png = depth.png() if depth is not None else None
+        objects, instances = object_columns(rendered)
         row = {
             "name": sample_name(placed.fg_id, scene.bg_id, placed.flipped, scene.index + 1),
             "bg_id": scene.bg_id,
@@ -44,16 +51,18 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
             "scale": place.scale,
             "w": place.w,
             "h": place.h,
-            "bbox": obj.bbox,
+            "bbox": obj.bbox if len(_labelled(rendered)) == 1 else mask_bbox(visible),
             "image": image_bytes,
             "mask": mask_png,
-            "amodal_mask": mask_png if obj.whole is None else encode_png(obj.whole),
+            "amodal_mask": mask_png if whole is None else encode_png(whole),
             "depth": depth_png,
             "depth_min": depth.low if depth is not None else None,
             "depth_max": depth.high if depth is not None else None,
             "background": background.data,
             "blend": str(placed.effects.blend),
-            "effect_bbox": obj.changed,
+            "effect_bbox": rendered.changed,
+            "objects": objects,
+            "instances": encode_label_png(instances),
         }
         for name, value in row.items():
             columns[name].append(value)
@@ -69,6 +78,23 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
                 stats.add_image_moments(DEPTH, *depth.moments(), size, len(depth_png))
 
 
+def _union_masks(rendered: Rendered) -> tuple[np.ndarray, np.ndarray | None]:
+    """The composite's visible mask and whole mask (None where nothing is hidden: then the visible one),
+    each the union of its objects' masks."""
+    objects = _labelled(rendered)
+    if len(objects) == 1:
+        return objects[0].visible, objects[0].whole
+    visible = np.maximum.reduce([o.visible for o in objects])
+    if all(o.whole is None for o in objects):
+        return visible, None
+    return visible, np.maximum.reduce([o.visible if o.whole is None else o.whole for o in objects])
+
+
+def _labelled(rendered: Rendered) -> list:
+    """The drawn objects the labels show (distractors are left out)."""
+    return [o for o in rendered.objects if o.placed.labelled]
+
+
 def _mask_moments(drawn: list[Rendered]) -> list[MaskMoments]:
     """Each composite's mask moments. A mask nothing can hide is its cut-out's mask in its box and zero
     elsewhere: the moments of each cut-out are taken once for all its placements."""
@@ -77,7 +103,9 @@ def _mask_moments(drawn: list[Rendered]) -> list[MaskMoments]:
     for rendered in drawn:
         obj = rendered.objects[0]
         cutout, place = obj.placed.cutout, obj.placed.place
-        if obj.placed.depth is None:
+        if len(rendered.objects) > 1:
+            moments.append(MaskMoments.of(_union_masks(rendered)[0]))
+        elif obj.placed.depth is None:
             if id(cutout) not in taken:
                 taken[id(cutout)] = MaskMoments.of(cutout.mask)
             moments.append(taken[id(cutout)])

@@ -13,13 +13,12 @@ from ...config import BuildOptions
 from ...rules import BlendMode, PlacementRule
 from ..blend import BLENDS
 from ..cutouts import CUTOUTS
-from ..depth import ObjectDepth
-from ..geometry import upright_plane_depth
 from ..light import SHADOW_STRENGTH, contact_shadow
-from ..placement import FloorGeometry, floor_placements
+from ..placement import floor_placements
 from ..plan import Placement, placements
 from ..sources import Background, Foreground, Sources
 from .model import ObjectEffects, PlacedObject, Scene, Shadow
+from .several import extra_objects, objects_rng, standing_depth
 
 _SALT_EFFECTS = 4
 
@@ -79,8 +78,9 @@ def object_effects(effects: Effects, key: SampleKey, background: Background, pla
 
 
 def group_scenes(options: BuildOptions, sources: Sources, rule: PlacementRule, bg_id: int, fg_id: int,
-                 flipped: bool, ks: np.ndarray) -> list[Scene]:
-    """The scenes of the samples `ks` (placement numbers, 0-based) of one background, foreground and flip."""
+                 flipped: bool, ks: np.ndarray, pool: np.ndarray | None = None) -> list[Scene]:
+    """The scenes of the samples `ks` (placement numbers, 0-based) of one background, foreground and flip.
+    `pool`: the foregrounds of their split, which extra objects (--objects) are drawn from."""
     foreground = sources.foregrounds[fg_id]
     background = sources.backgrounds[bg_id]
     on_floor = rule == PlacementRule.FLOOR
@@ -102,7 +102,13 @@ def group_scenes(options: BuildOptions, sources: Sources, rule: PlacementRule, b
         key = SampleKey(options.seed, bg_id, fg_id, flipped, int(k))
         placed = PlacedObject(by_size[place.w, place.h], place, placed_by, depth,
                               object_effects(effects, key, background, place), fg_id, flipped)
-        scenes.append(Scene(bg_id, background, (placed,), int(k)))
+        extras = []
+        if pool is not None and options.several:
+            rng = objects_rng(options.seed, bg_id, fg_id, flipped, int(k))
+            fewest, most = options.objects_range
+            extras = extra_objects(options, sources, background, [placed], pool, rng, int(rng.integers(fewest, most + 1)) - 1)
+            extras += extra_objects(options, sources, background, [placed, *extras], pool, rng, options.distractors, labelled=False)
+        scenes.append(Scene(bg_id, background, (placed, *extras), int(k)))
     return scenes
 
 
@@ -117,9 +123,3 @@ def _on_floor(options: BuildOptions, background: Background, foreground: Foregro
         options.fg_longest_side, options.scale_jitter, options.seed, bg_id, fg_id, flipped,
     )
     return None if plan is None else [plan[k] for k in ks]
-
-
-def standing_depth(floor: FloorGeometry, place: Placement) -> ObjectDepth:
-    """The depth of the upright cut-out standing at `place` over its silhouette's box."""
-    rows, cols = np.arange(place.y, place.y + place.h), np.arange(place.x, place.x + place.w)
-    return ObjectDepth(place.y, place.x, upright_plane_depth(np.asarray(place.contact), floor.plane, floor.intrinsics, rows, cols))

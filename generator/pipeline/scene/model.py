@@ -54,6 +54,7 @@ class PlacedObject:
     effects: ObjectEffects = ObjectEffects()
     fg_id: int = 0
     flipped: bool = False
+    labelled: bool = True  # False for a distractor: drawn, and in the depth, but in no label
 
 
 @dataclass(frozen=True)
