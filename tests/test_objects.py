@@ -101,6 +101,8 @@ def test_a_rows_masks_are_the_union_of_its_objects(tmp_path):
     assert generate(out, "--demo", "--num-backgrounds", "2", "--num-foregrounds", "4", "--bg-size", "128", "--placements", "3",
                     "--no-progress", "--no-gallery", "--workers", "1", "--objects", "2-3") == 0
     wider = 0
+    categories = {r["fg_id"]: r["category"] for r in pq.read_table(next((out / "foregrounds").glob("*.parquet"))).to_pylist()}
+    assert all(categories.values())  # the demo's sprites know their kind
     for path in sorted((out / "data").glob("*.parquet")):
         for row in pq.read_table(path).to_pylist():
             mask = np.array(Image.open(io.BytesIO(row["mask"]["bytes"])))
@@ -112,13 +114,13 @@ def test_a_rows_masks_are_the_union_of_its_objects(tmp_path):
             own = np.zeros_like(mask, bool)
             own[y : y + h, x : x + w] = True
             wider += bool((mask[~own] > 0).any())  # another object seen outside the row's own box
-            _check_instances(row, mask, amodal)
+            _check_instances(row, mask, amodal, categories)
     assert wider > 0
     assert main(["validate", str(out), "--no-progress"]) == 0
     assert "shows 2 to 3 objects" in (out / "README.md").read_text() and "distractors" not in (out / "README.md").read_text()
 
 
-def _check_instances(row: dict, mask: np.ndarray, amodal: np.ndarray) -> None:
+def _check_instances(row: dict, mask: np.ndarray, amodal: np.ndarray, categories: dict[int, str | None]) -> None:
     """The instance map shows exactly the mask, each object id where its record says."""
     instances = np.array(Image.open(io.BytesIO(row["instances"]["bytes"])))
     assert Image.open(io.BytesIO(row["instances"]["bytes"])).mode.startswith("I")  # 16-bit
@@ -133,7 +135,8 @@ def _check_instances(row: dict, mask: np.ndarray, amodal: np.ndarray) -> None:
         whole = np.zeros_like(mask)
         whole[y0:y1, x0:x1] = np.array(Image.open(io.BytesIO(record["amodal"]["bytes"])))
         assert (whole[seen] > 0).all() and (amodal[whole > 0] > 0).all()
-        assert 0 < record["visible_fraction"] <= 1 and record["category"] is None
+        assert 0 < record["visible_fraction"] <= 1
+        assert record["category"] == categories[record["fg_id"]]
 
 
 @pytest.mark.parametrize("given", ["0", "2-1", "x", "1-99"])

@@ -88,6 +88,7 @@ def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | Non
     # current one's encoding is kept.
     bg_id, background = None, None
     jittered_bytes: dict[tuple[int, int], bytes] = {}
+    categories = [foreground.category for foreground in context.sources.foregrounds]
     start = 0
     for group in groups(context.grid, spec.samples):
         rgb = context.sources.backgrounds[group.bg_id].rgb
@@ -98,7 +99,7 @@ def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | Non
             stored = jittered_background(options, rgb, group.bg_id, spec.split, spec.index, start, background, jittered_bytes)
         rows = slice(start, start + len(group.ks))
         images, drawn = render_group(context, group)
-        encode_rows(options, drawn, _depths(context, group, images, drawn, rows), stored, columns, stats)
+        encode_rows(options, drawn, _depths(context, group, images, drawn, rows), stored, columns, categories, stats)
         start = rows.stop
     return columns
 

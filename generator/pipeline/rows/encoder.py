@@ -5,6 +5,8 @@ objects' visible and whole masks (--objects); pixel statistics are added on the 
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from ...config import BuildOptions
@@ -20,9 +22,10 @@ from .objects import object_columns
 
 
 def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background: EncodedBackground,
-                columns: dict[str, list], stats: DatasetStats | None = None) -> None:
+                columns: dict[str, list], categories: Sequence[str | None], stats: DatasetStats | None = None) -> None:
     """Append a row per drawn scene to `columns`. `depths`: the depth stage's answer for them, in order
-    (handover.stored_depth takes each one's), or None for --depth none."""
+    (handover.stored_depth takes each one's), or None for --depth none; `categories[fg_id]`: each
+    foreground's class or None."""
     mask_moments = _mask_moments(drawn) if stats is not None else []
     size = (drawn[0].image.shape[1], drawn[0].image.shape[0])  # (width, height) of the composites
     for i, rendered in enumerate(drawn):
@@ -39,7 +42,7 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
         visible, whole = _union_masks(rendered)
         mask_png = encode_png(visible)
         depth_png = depth.png() if depth is not None else None
-        objects, instances = object_columns(rendered)
+        objects, instances = object_columns(rendered, categories)
         row = {
             "name": sample_name(placed.fg_id, scene.bg_id, placed.flipped, scene.index + 1),
             "bg_id": scene.bg_id,

@@ -4,6 +4,8 @@ An object the scene and nearer objects hide entirely is left out of both."""
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from ..composite import mask_bbox
@@ -13,8 +15,9 @@ from ..render import Rendered
 SEEN = 128  # a pixel shows an object where its visible mask is at least one half (soft masks included)
 
 
-def object_columns(rendered: Rendered) -> tuple[list[dict], np.ndarray]:
-    """The row's `objects` records and its instance map (S, S) uint16, ids 1..n in drawing order."""
+def object_columns(rendered: Rendered, categories: Sequence[str | None]) -> tuple[list[dict], np.ndarray]:
+    """The row's `objects` records and its instance map (S, S) uint16, ids 1..n in drawing order.
+    `categories[fg_id]`: each foreground's class (sources.Foreground.category), or None."""
     records: list[dict] = []
     instances = np.zeros(rendered.image.shape[:2], np.uint16)
     for obj in rendered.objects:
@@ -36,7 +39,7 @@ def object_columns(rendered: Rendered) -> tuple[list[dict], np.ndarray]:
             "bbox": _moved(mask_bbox(seen), place.x, place.y),
             "area": area,
             "visible_fraction": area / max(int(np.count_nonzero(whole >= SEEN)), 1),
-            "category": None,  # the foregrounds carry no class yet
+            "category": categories[obj.placed.fg_id],
             "amodal_bbox": _moved([x0, y0, x1, y1], place.x, place.y),
             "amodal": encode_png(whole[y0:y1, x0:x1]),
         })
