@@ -17,7 +17,7 @@ import numpy as np
 from generator import __version__
 from generator.cli import main, parser
 
-GENERIC_METAVARS = {"N", "PX", "F", "K", "Q", "DIR", "ID", "OUT", "TEXT", "TOKEN", "BRANCH", "ID_OR_PATH", "DIR_OR_URL", "URL_OR_FILE",
+GENERIC_METAVARS = {"N", "N|MIN-MAX", "PX", "F", "K", "Q", "DIR", "ID", "OUT", "TEXT", "TOKEN", "BRANCH", "ID_OR_PATH", "DIR_OR_URL", "URL_OR_FILE",
                     "ORG/NAME", "auto|HOST:PORT", "NAME", "T", "FILE", "M", "DEGREES", "SECONDS"}
 
 
