@@ -99,7 +99,8 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, teacher
     except OSError as error:
         raise OutputError(describe_os_error(error, out)) from None
     # `beside`: a thread for work that needs only the inputs, done while the inputs load or shards build.
-    with build_lock(out) as lock, _temporaries_removed_on_failure(out), ThreadPoolExecutor(max_workers=1) as beside:
+    with build_lock(out) as lock, _folder_loss_explained(lock), _temporaries_removed_on_failure(out), \
+            ThreadPoolExecutor(max_workers=1) as beside:
         previous = manifest_io.prepare_output(folder.target, options, run.overwrite, teacher_run)
         remove_temporaries(out, DATASET_DIRS)
         repair_folder_swap(out / GALLERY_DIR)
@@ -155,6 +156,17 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, teacher
         write_json(out / MANIFEST, manifest)
         finishing.close()
     return summary
+
+
+@contextmanager
+def _folder_loss_explained(lock):
+    """A write that failed because OUT was moved or removed under the build (a shard or the manifest meeting
+    a missing folder) ends with the lock's account of that, not "No such file or directory"."""
+    try:
+        yield
+    except (OSError, OutputError):
+        lock.check()
+        raise
 
 
 @contextmanager

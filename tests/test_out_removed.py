@@ -36,3 +36,23 @@ def test_out_moved_or_removed_during_a_build_fails_with_one_line(tmp_path, how):
     for folder in (out, aside):  # no manifest anywhere says a dataset is complete
         manifest = folder / "manifest.json"
         assert not manifest.exists() or not json.loads(manifest.read_text())["complete"]
+
+
+def test_a_write_that_meets_the_moved_folder_is_explained_as_the_move(tmp_path):
+    """The race the build above can lose: OUT moves between the build's check and its next write, and that
+    write fails with "No such file or directory"; the build still says what happened."""
+    from generator.build import _folder_loss_explained
+    from generator.errors import OutputError
+    from generator.output.folder import build_lock
+
+    out = tmp_path / "ds"
+    out.mkdir()
+    with build_lock(out) as lock:
+        with pytest.raises(OutputError, match="was removed or moved"):
+            with _folder_loss_explained(lock):
+                out.rename(tmp_path / "elsewhere")
+                (out / "manifest.json").write_text("{}")  # the write the move breaks
+        with pytest.raises(FileNotFoundError):  # the folder is where it was: the error is the write's own
+            (tmp_path / "elsewhere").rename(out)
+            with _folder_loss_explained(lock):
+                (out / "missing" / "file").write_text("")
