@@ -200,14 +200,15 @@ def _push(out: Path, repo_id: str, private: bool, revision: str | None, dry_run:
           commit_message: str | None, create_pr: bool, token: str | None, timeout: float) -> str:
     from huggingface_hub import HfApi, get_token
 
-    verify_shards(out, load_manifest(out))  # a damaged dataset is refused before anything is compared or sent
+    # The local checks (the card, every shard against the manifest) need no network: a damaged dataset is
+    # refused first, offline too, before anything is compared or sent.
+    files = local_files(out)
     revision = revision or "main"
     if create_pr and revision != "main":
         raise UserError("--create-pr opens a pull request against main: drop --revision, or drop --create-pr")
     token = token or get_token()
     if not dry_run and not token:
         raise UserError("no Hugging Face token: run `hf auth login`, set HF_TOKEN or pass --token (a write token)")
-    files = local_files(out)  # the local checks need no network: they fail first, offline too
     use_idle_timeout(timeout)
     api = HfApi(endpoint=endpoint, token=token or False)
     with hub_errors(token, api.endpoint, offline_summary(files) if dry_run else None, timeout):
