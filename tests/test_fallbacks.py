@@ -257,3 +257,22 @@ def test_a_shard_the_strict_floor_rule_left_empty_is_still_a_dataset(tmp_path):
     assert (out / "gallery").is_dir()
     assert main(["validate", str(out), "--no-progress"]) == 0
     assert datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))["train"]["fg_id"] == [1] * 4
+
+
+def test_a_resumed_strict_build_keeps_its_counts(tmp_path, capsys):
+    """Kept shards bring their counts from the manifest: a rerun finds nothing to do, and a build that
+    lost a shard rebuilds it alone and records the same counts and split sizes."""
+    args = [*_inputs(tmp_path / "in", {"thing_1": 1.7, "thing_2": NOWHERE_M}, backgrounds=2), *COMMON, "--placement", "floor",
+            "--shard-size", "3", "--workers", "1", "--test-fraction", "0"]
+    out = tmp_path / "ds"
+    assert generate(out, *args) == 0
+    first = _manifest(out)
+    capsys.readouterr()
+    assert generate(out, *args) == 0
+    assert capsys.readouterr().out.startswith("nothing to do")
+    lost = next(s["path"] for s in first["shards"] if s["config"] == "fg_bg" and s["rows"])
+    (out / lost).unlink()
+    assert generate(out, *args) == 0
+    assert "built 1" in capsys.readouterr().out
+    again = _manifest(out)
+    assert again["placements"] == first["placements"] and again["splits"] == first["splits"] == {"train": 8}
