@@ -27,6 +27,7 @@ from .output.folder import OutputFolder, build_lock, check_engine, remove_tempor
 from .output.manifest import ShardRecord
 from .output.reader import intact_shards, reusable_shards, unlisted_files
 from .pipeline.moments import DatasetStats
+from .pipeline.placement_counts import PlacementCounts
 from .progress import StepBar
 from .pipeline.plan import ShardSpec, check_positions, plan_shards
 from .pipeline.shard import ShardContext, make_context, placement_without_teacher
@@ -45,6 +46,12 @@ class BuildSummary:
     built: int = 0  # fg_bg shards built by this run
     skipped: list = field(default_factory=list)  # SkippedInput: files not read (unread types, bad ones with --skip-bad-inputs)
     unchanged: bool = False  # a finished build of the same dataset was found whole: nothing was written
+    placements: PlacementCounts | None = None  # how the fg_bg shards' samples were placed
+
+    @classmethod
+    def of(cls, out, records: list[ShardRecord], **kwargs) -> "BuildSummary":
+        counted = [r.placements for r in records if r.placements is not None]
+        return cls(out, records, 0.0, split_rows(records), placements=PlacementCounts.total(counted), **kwargs)
 
     @property
     def samples(self) -> int:
@@ -61,9 +68,10 @@ class BuildSummary:
         rate = self.samples / self.seconds if self.seconds else 0.0
         resumed = f"; resumed: kept {self.kept} verified shards, built {self.built}" if self.kept else ""
         skipped = f"; skipped {len(self.skipped)} bad input files (listed in the manifest)" if self.skipped else ""
+        placed = f"\n{self.placements.describe()}" if self.placements else ""
         return (
             f"{self.samples:,} samples ({splits}) in {len(self.shards)} files, {self.bytes / 1e6:,.1f} MB, "
-            f"{self.seconds:,.1f} s, {rate:,.0f} samples/s -> {self.out}{resumed}{skipped}"
+            f"{self.seconds:,.1f} s, {rate:,.0f} samples/s -> {self.out}{resumed}{skipped}{placed}"
         )
 
 
@@ -114,7 +122,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, teacher
             print(line, file=sys.stderr)
         check_positions(options, [fg.rgba.shape[:2] for fg in sources.foregrounds])
         shards = plan_shards(context.grid, options)
-        rows = {split: sum(s.rows for s in shards if s.split == split) for split in dict.fromkeys(s.split for s in shards)}
+        planned = {split: sum(s.rows for s in shards if s.split == split) for split in dict.fromkeys(s.split for s in shards)}
         depth_info = {"meaning": context.depth.meaning, **({"teacher": teacher.info} if teacher else {})}
         kept = reusable_shards(out, previous, manifest_io.inputs_record(options, sources, depth_info.get("teacher")))
         _remove_unplanned(out, previous, _planned_paths(shards), run.overwrite)
@@ -122,9 +130,9 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, teacher
         todo = [s for s in shards if shard_path(FG_BG, s.split, s.index, s.count) not in kept]
         if not todo:
             verified = [*kept.values(), *_intact_inputs(out, previous)]
-            if _finished(out, previous, run, manifest_io.manifest_data(options, sources, depth_info, rows, verified, card=card, geometry=geometry, teacher_run=teacher_run)):
-                return BuildSummary(folder.url or out, verified, 0.0, rows, kept=len(kept), skipped=sources.skipped, unchanged=True)
-        progress = _Progress(out, options, sources, depth_info, rows, list(kept.values()), card, geometry, teacher_run, lock.check)
+            if _finished(out, previous, run, manifest_io.manifest_data(options, sources, depth_info, split_rows(verified), verified, card=card, geometry=geometry, teacher_run=teacher_run)):
+                return BuildSummary.of(folder.url or out, verified, kept=len(kept), skipped=sources.skipped, unchanged=True)
+        progress = _Progress(out, options, sources, depth_info, planned, list(kept.values()), card, geometry, teacher_run, lock.check)
         # The teacher labels shards here, unless the plan gives every worker its own copy.
         labeller = teacher if plan.labels == "composites" and not plan.teacher_in_workers else None
         if run.gallery and edges is None:
@@ -138,10 +146,11 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, teacher
         by_path = {record.path: record for record in built}
         records = [by_path.get(path) or kept[path] for path in (shard_path(FG_BG, s.split, s.index, s.count) for s in shards)]
         records += input_configs.result() if input_configs else write_input_configs(context, shards, out, progress.add)
-        summary = BuildSummary(folder.url or out, records, 0.0, rows, kept=len(kept), built=len(todo), skipped=sources.skipped)
+        summary = BuildSummary.of(folder.url or out, records, kept=len(kept), built=len(todo), skipped=sources.skipped)
+        _refuse_empty_splits(summary)
         # The manifest says `complete` only once everything else is written; until then the card and the
         # gallery are drawn from it in memory (readers refuse an unfinished dataset).
-        manifest = manifest_io.manifest_data(options, sources, depth_info, rows, records, card=card, geometry=geometry, teacher_run=teacher_run)
+        manifest = manifest_io.manifest_data(options, sources, depth_info, summary.rows_per_split, records, card=card, geometry=geometry, teacher_run=teacher_run)
         finishing = StepBar(run.progress, ["statistics", *(["gallery"] if run.gallery else []), "card"])
         finishing.next()
         write_json(out / STATS, merge_stats(out, records).to_json())
@@ -281,6 +290,23 @@ def geometry_record(context: ShardContext) -> dict:
     origins = Counter(b.intrinsics_source for b in backgrounds if b.intrinsics_source)
     return {"placement": context.placement, "intrinsics": dict(sorted(origins.items())),
             "backgrounds_with_floor": sum(b.floor is not None for b in backgrounds)}
+
+
+def split_rows(records: list[ShardRecord]) -> dict[str, int]:
+    """The rows of each split's fg_bg shards: the planned samples, less those the strict floor rule left out."""
+    splits = dict.fromkeys(r.split for r in records if r.config == FG_BG)
+    return {split: sum(r.rows for r in records if r.config == FG_BG and r.split == split) for split in splits}
+
+
+def _refuse_empty_splits(summary: BuildSummary) -> None:
+    """A split whose every sample the strict floor rule left out would be a split without data."""
+    empty = [split for split, rows in summary.rows_per_split.items() if rows == 0]
+    if empty:
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in summary.placements.reasons(summary.placements.left_out).items())
+        raise UserError(
+            f"--placement floor left out every sample of the {' and '.join(empty)} split ({reasons}): no cut-out stands on "
+            "the floor at its true size; check --fg-heights, or use --placement auto to place those by the uniform rule"
+        )
 
 
 def _planned_paths(shards: list[ShardSpec]) -> set[str]:

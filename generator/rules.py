@@ -22,6 +22,17 @@ class PlacementRule(StrEnum):
     GROUND = "ground"
 
 
+class FloorMiss(StrEnum):
+    """Why an object the floor rule asked for is not standing on the floor (placement.floor_placements):
+    the background shows no floor; no visible floor pixel lets it stand there at its true size inside the
+    picture (too tall near the camera and too small far from it); it fits, but on fewer distinct
+    positions than --placements (too little floor)."""
+
+    NO_FLOOR = "no_floor"
+    DOES_NOT_FIT = "does_not_fit"
+    TOO_LITTLE_FLOOR = "too_little_floor"
+
+
 class DepthMode(StrEnum):
     """What depth a build stores: none; the backgrounds' own (scene); a teacher on every composite (model)."""
 

@@ -54,6 +54,7 @@ OBJECT_FIELDS = {
     "category": "string",  # null where unknown
     "amodal_bbox": "int32[4]",  # of its whole silhouette
     "amodal": "image",  # its whole silhouette, cropped to amodal_bbox
+    "placement_rule": "string",  # floor | uniform | ground: the rule that placed it
 }
 
 COLUMNS = {
@@ -63,6 +64,7 @@ COLUMNS = {
         "fg_id": "int32",
         "flipped": "bool",
         "placement": "int32",
+        "placement_rule": "string",  # floor | uniform | ground: the rule that placed the row's own object
         "x": "int32",
         "y": "int32",
         "scale": "float32",

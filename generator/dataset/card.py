@@ -18,7 +18,8 @@ from ..baseline.report import baseline_section
 from ..output.manifest import load_manifest
 from ..config import RECORDED_ONLY
 from ..output.model import DatasetRules
-from ..rules import DepthMode, PlacementRule
+from .card_placement import fg_size, left_out_total, placement_counts_text, placement_text
+from ..rules import DepthMode
 from ..schema import CARD, CONFIGS, FG_BG, GALLERY_DIR, STATS, yaml_configs, yaml_features
 
 DEFAULT_REPO_ID = "org/mono-depth-mask"
@@ -222,7 +223,9 @@ def _fields(out: Path, manifest: dict, repo_id: str, pretty_name: str) -> dict[s
         "fg_size": str(o["fg_size"] or o["bg_size"] // 2),
         "jitter_text": f", sizes varied by up to ±{o['scale_jitter']:g}" if o["scale_jitter"] else "",
         "cutout_size_text": _cutout_size_text(manifest),
-        "placement_text": _placement_text(manifest),
+        "placement_text": placement_text(manifest),
+        "placement_counts_text": placement_counts_text(manifest),
+        "left_out_total": left_out_total(manifest),
         "objects_text": _objects_text(o.get("objects", "1"), o.get("distractors", 0)),
         "seed": str(o["seed"]),
         "mask_text": "the foreground's alpha (resized bilinearly) on black" if o["soft_mask"] else "binary: 255 where the foreground's alpha is at least one half, 0 elsewhere",
@@ -238,14 +241,6 @@ def _fields(out: Path, manifest: dict, repo_id: str, pretty_name: str) -> dict[s
     }
 
 
-INTRINSICS_ORIGINS = {
-    "demo": "the demo's exact pinhole camera",
-    "exif35mm": "the photo's EXIF 35 mm-equivalent focal length (on the 43.27 mm diagonal)",
-    "exif_focal_plane": "the photo's EXIF focal length and sensor resolution (the photo has the pixel size EXIF records)",
-    "fov": "an assumed horizontal field of view (`--fov`)",
-}
-
-
 def _objects_text(objects: str, distractors: int) -> str:
     """The --objects and --distractors sentences: nothing for one object per composite."""
     several = (f" Each composite on a floor shows {objects.replace('-', ' to ')} objects: the row's own and others drawn from its "
@@ -256,39 +251,11 @@ def _objects_text(objects: str, distractors: int) -> str:
     return (extra if distractors else "") + ("" if objects == "1" else several)
 
 
-def _placement_text(manifest: dict) -> str:
-    """What the placement models, and what it does not."""
-    o = manifest["options"]
-    geometry = manifest.get("geometry") or {}
-    rule = DatasetRules.of(manifest).placement
-    seed = f"a pure function of (seed {o['seed']}, bg_id, fg_id, flipped, placement)"
-    if rule != PlacementRule.FLOOR:
-        where = "with its bottom edge in the lower part of the image" if rule == PlacementRule.GROUND else "anywhere inside the background"
-        return f"`{rule}`: one size ({_fg_size(o)} px longest side), {where}; nothing in the scene hides it; {seed}."
-    cameras = "; ".join(f"{INTRINSICS_ORIGINS.get(k, k)} for {n}" for k, n in geometry.get("intrinsics", {}).items())
-    floors = geometry.get("backgrounds_with_floor", 0)
-    return (
-        "`floor`: each cut-out stands on the floor of its background. The floor plane is fitted (RANSAC) to the "
-        "background's metric depth and stored as `ground_plane` in the backgrounds config, with the camera's "
-        f"`intrinsics` ({cameras}). The contact point (bottom centre of the silhouette) is a visible floor pixel; "
-        "the silhouette's top row is the projection of the point `height_m` (foregrounds config) above it, so its "
-        "size follows its real height and its depth. Where the background is nearer than the object by more than "
-        "max(1 cm, 0.5 %), the object is hidden: `mask` is the visible part, `amodal_mask` the whole silhouette. "
-        f"{floors} of {len(manifest['inputs']['backgrounds'])} backgrounds show a floor; the others, and any cut-out "
-        f"with too little floor to stand on, follow the uniform rule. {seed[0].upper()}{seed[1:]}. Not modelled: "
-        "objects standing on furniture, contact with walls, the scene's lighting and shadows."
-    )
-
-
 def _cutout_size_text(manifest: dict) -> str:
     o = manifest["options"]
     if DatasetRules.of(manifest).on_floor:
         return f"stored at their own resolution (longest side at most {o['bg_size']} px)"
-    return f"resized so the longest side is {_fg_size(o)} px"
-
-
-def _fg_size(options: dict) -> int:
-    return options["fg_size"] or options["bg_size"] // 2
+    return f"resized so the longest side is {fg_size(o)} px"
 
 
 def _depth_source(manifest: dict) -> str:

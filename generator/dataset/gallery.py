@@ -221,7 +221,7 @@ def _samples_sheet(samples: list[Sample], unit: str):
 def _geometry_sheet(root: str | Path, manifest: dict):
     """Occlusion and scale on the floor: the first shard's first occluded composites (the part of the
     silhouette the scene hides tinted red), then one cut-out at its placements from nearest to farthest."""
-    first = next(s for s in manifest["shards"] if s["config"] == FG_BG)
+    first = next(s for s in manifest["shards"] if s["config"] == FG_BG and s["rows"])  # strict floor may leave one empty
     rows = read_shard(root, first["path"], ["name", "fg_id", "h", "image", "mask", "amodal_mask"], row_group=0).to_pylist()
     hidden = [r for r in rows if r["amodal_mask"]["bytes"] != r["mask"]["bytes"]][:COLUMNS]
     group = sorted((r for r in rows if r["name"].rsplit("_", 1)[0] == rows[0]["name"].rsplit("_", 1)[0]), key=lambda r: -r["h"])

@@ -14,6 +14,7 @@ from ..config import BuildOptions
 from ..pipeline.composite import Cutout, prepare_cutout
 from ..pipeline.matting import decontaminate
 from ..pipeline.placement import attach_floors, floor_placements
+from ..pipeline.plan import Placement
 from ..pipeline.render import render
 from ..pipeline.scene import PlacedObject, Scene
 from ..pipeline.scene.compose import Effects, SampleKey, object_effects
@@ -46,7 +47,7 @@ def effects_sheet(build: BuildOptions, mosaic):
             return None
         places = floor_placements(background.floor, build.bg_size, foreground.source.shape[:2], foreground.height_m, 1,
                                   build.fg_longest_side, 0.0, build.seed, 0, fg_id, False)
-        if places is None:
+        if not isinstance(places[0], Placement):  # it stands nowhere on this floor
             continue
         colours = {False: foreground.source, True: decontaminate(foreground.source)}
         for name, clean, effects in [*CASES, own]:

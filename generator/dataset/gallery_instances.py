@@ -18,7 +18,7 @@ SHOWN = 4  # composites on the sheet
 
 def instances_sheet(root, manifest: dict, mosaic):
     """The sheet, or None where no composite of the first shard shows more than one labelled object."""
-    first = next(s for s in manifest["shards"] if s["config"] == FG_BG)
+    first = next(s for s in manifest["shards"] if s["config"] == FG_BG and s["rows"])  # strict floor may leave one empty
     rows = read_shard(root, first["path"], ["name", "image", "objects", "instances"], row_group=0).to_pylist()
     several = [r for r in rows if len(r["objects"]) > 1][:SHOWN]
     if not several:

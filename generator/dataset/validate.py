@@ -24,6 +24,7 @@ from ..progress import tqdm
 from ..pipeline.composite import mask_bbox
 from .coco import annotation_problems
 from .instances_check import check_instances
+from .placement_check import check_placement_rules
 from .silhouette_rule import SilhouetteRule
 from ..pipeline.light import jittered
 from ..output.model import DatasetRules
@@ -217,6 +218,7 @@ def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
     rows = table.to_pylist()
     jitter_rows = _jitter_row_groups(rows) if o.get("background_jitter") else []
     several = o.get("objects", "1") != "1"  # masks are unions: the row's own object is one of them
+    check_placement_rules(shard, rows, o, report)
     for row, r in enumerate(rows):
         image = _open(r["image"], file, row, "image", "RGB", size, report)
         mask = _open(r["mask"], file, row, "mask", "L", size, report)

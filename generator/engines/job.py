@@ -17,6 +17,7 @@ from ..output.manifest import ShardRecord
 from ..output.parquet import write_table
 from ..pipeline.encode import encode_depth, encode_image, encode_png
 from ..pipeline.moments import DatasetStats, input_table_stats
+from ..pipeline.placement_counts import PlacementCounts
 from ..pipeline.plan import ShardSpec
 from ..pipeline.shard import ShardContext, build_table
 from ..pipeline.sources import Sources
@@ -24,19 +25,21 @@ from ..pipeline.table import rows_to_table
 from ..schema import BACKGROUNDS, FG_BG, FOREGROUNDS, shard_path
 
 
-def shard_table(context: ShardContext, spec: ShardSpec, depths: np.ndarray | None = None, stats: DatasetStats | None = None) -> pa.Table:
+def shard_table(context: ShardContext, spec: ShardSpec, depths: np.ndarray | None = None, stats: DatasetStats | None = None,
+                counts: PlacementCounts | None = None) -> pa.Table:
     """The shard's table; `depths` are the teacher's maps of its rows when a teacher labelled it."""
     if depths is not None:
         context = replace(context, depth=replace(context.depth, depths=depths))
-    return build_table(context, spec, stats)
+    return build_table(context, spec, stats, counts)
 
 
 def write_shard(context: ShardContext, spec: ShardSpec, out: Path | str, depths: np.ndarray | None = None) -> ShardRecord:
     """Build one fg_bg shard and publish it atomically at `out` (a folder or a URL)."""
     relative = shard_path(FG_BG, spec.split, spec.index, spec.count)
-    stats = DatasetStats()
-    size, digest = write_file(out, relative, lambda path: write_table(shard_table(context, spec, depths, stats), path, FG_BG))
-    return ShardRecord(relative, FG_BG, spec.split, spec.rows, size, digest, stats)
+    stats, counts = DatasetStats(), PlacementCounts()
+    size, digest = write_file(out, relative, lambda path: write_table(shard_table(context, spec, depths, stats, counts), path, FG_BG))
+    # The strict floor rule may leave samples out: the shard holds the rows it counted, not the spec's.
+    return ShardRecord(relative, FG_BG, spec.split, counts.rows, size, digest, stats, counts)
 
 
 def write_input_configs(context: ShardContext, shards: list[ShardSpec], out: Path, on_done=None) -> list[ShardRecord]:

@@ -40,7 +40,7 @@ def run_shards(
         for position, record in engine.wait():
             results[position] = record
             on_done(record)
-            bar.update(record.rows)
+            bar.update(shards[position].rows)  # samples done: the strict floor rule may have left some out
 
     with bar:
         try:

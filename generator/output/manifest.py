@@ -20,6 +20,7 @@ from ..config import BuildOptions, TeacherRun
 
 from ..schema import BASELINE, BASELINE_DIR, CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
 from .folder import LocalTree, repair_folder_swap, tree, write_json
+from ..pipeline.placement_counts import PlacementCounts
 from .model import FORMAT, FORMAT_VERSION, Manifest, ManifestFieldError, ShardRecord, format_version
 
 if TYPE_CHECKING:
@@ -227,6 +228,7 @@ def manifest_data(
     options: BuildOptions, sources: "Sources", depth_info: dict, splits: dict[str, int], shards: list[ShardRecord],
     complete: bool = True, card: dict | None = None, geometry: dict | None = None, teacher_run: TeacherRun | None = None,
 ) -> dict:
+    counted = [shard.placements for shard in shards if shard.placements is not None]
     return {
         "format": FORMAT,
         "complete": complete,
@@ -238,6 +240,7 @@ def manifest_data(
         "inputs": inputs_record(options, sources, depth_info.get("teacher")),
         "skipped_inputs": [skipped.to_manifest() for skipped in sources.skipped],
         "splits": splits,
+        **({"placements": PlacementCounts.total(counted).to_json()} if counted else {}),
         **({"card": card} if card else {}),
         "shards": [shard.to_manifest() for shard in shards],
     }

@@ -15,11 +15,12 @@ from ..config import DEPTH_MODES, OMITTED_AT_DEFAULT, BuildOptions, TeacherRun
 from ..errors import UserError
 from ..rules import DepthMode, PlacementRule
 from ..pipeline.moments import DatasetStats, KindStats
+from ..pipeline.placement_counts import PlacementCounts
 from ..schema import CONFIG_DIRS, FG_BG
 
 # The version of the output's bytes. Raise it whenever the code changes what any output file holds for
 # the same options and inputs: a dataset of another format is another dataset (rebuilt, never resumed).
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 FORMAT_PREFIX = "mono-depth-mask/"
 FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -41,10 +42,15 @@ class ShardRecord:
     bytes: int
     sha256: str
     stats: DatasetStats | None = None
+    placements: PlacementCounts | None = None  # fg_bg shards: how their samples were placed (placement_counts.py)
 
     def to_manifest(self) -> dict:
-        entry = {k: v for k, v in vars(self).items() if k != "stats"}
-        return {**entry, "stats": stats_record(self.stats)} if self.stats is not None else entry
+        entry = {k: v for k, v in vars(self).items() if k not in ("stats", "placements")}
+        if self.stats is not None:
+            entry["stats"] = stats_record(self.stats)
+        if self.placements is not None:
+            entry["placements"] = self.placements.to_json()
+        return entry
 
     @classmethod
     def from_manifest(cls, entry: dict, where: str = "shard") -> "ShardRecord":
@@ -56,7 +62,9 @@ class ShardRecord:
         _need(SHA256.fullmatch(values["sha256"]) is not None, f"{where}.sha256", "must be 64 hexadecimal digits")
         _need(values["rows"] >= 0 and values["bytes"] >= 0, f"{where}.rows and .bytes", "must not be negative")
         stats = entry.get("stats")
-        return cls(**values, stats=_stats(stats, f"{where}.stats") if stats else None)
+        placements = _placements(entry, where)
+        _need(placements is None or placements.rows == values["rows"], f"{where}.placements", "must count the shard's rows")
+        return cls(**values, stats=_stats(stats, f"{where}.stats") if stats else None, placements=placements)
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,7 @@ class Manifest:
     card: dict | None = None
     relabel: dict | None = None
     teacher_run: TeacherRun | None = None  # where a teacher labelled the dataset
+    placements: PlacementCounts | None = None  # how its samples were placed, its fg_bg shards' added up
 
     @classmethod
     def from_json(cls, data: dict) -> "Manifest":
@@ -114,13 +123,14 @@ class Manifest:
         complete = _field(data, "complete", bool)
         if complete:  # a build in progress lists the shards written so far
             _check_split_rows(splits, shards)
+        placements = _check_placements(data, shards) if complete else _placements(data)
         card = _optional(data, "card", dict)
         _need(card is None or all(isinstance(v, str) for v in card.values()), "card", "must map settings to strings")
         return cls(
             format=_field(data, "format", str), complete=complete, options=data["options"], packages=_packages(data),
             depth=_depth(data), inputs=_inputs(data), splits=splits, shards=shards,
             skipped_inputs=_optional(data, "skipped_inputs", list) or [], geometry=_geometry(data), card=card,
-            relabel=_relabel(data), teacher_run=_teacher_run(data),
+            relabel=_relabel(data), teacher_run=_teacher_run(data), placements=placements,
         )
 
 
@@ -233,6 +243,26 @@ def _geometry(data: dict) -> dict | None:
         _need(all(isinstance(n, int) and not isinstance(n, bool) for n in origins.values()), "geometry.intrinsics", "must map sources to counts")
         _field(geometry, "backgrounds_with_floor", int, "geometry")
     return geometry
+
+
+def _placements(data: dict, parent: str = "") -> PlacementCounts | None:
+    """The optional `placements` record of a shard entry or of the manifest, typed."""
+    record = data.get("placements")
+    if record is None:
+        return None
+    try:
+        return PlacementCounts.from_json(record)
+    except ValueError as error:
+        raise ManifestFieldError(f"{parent + '.' if parent else ''}placements {error}") from None
+
+
+def _check_placements(data: dict, shards: list[ShardRecord]) -> PlacementCounts | None:
+    """A finished dataset's `placements` are its fg_bg shards' added up."""
+    total = _placements(data)
+    counted = [s.placements for s in shards if s.config == FG_BG]
+    if total is not None and all(c is not None for c in counted):
+        _need(total == PlacementCounts.total(counted), "placements", "must be the sum of its data/ shards' placements")
+    return total
 
 
 def _relabel(data: dict) -> dict | None:

@@ -101,7 +101,8 @@ def write_table(table: pa.Table, path: Path, config: str) -> None:
             write_page_index=True,
             **({"use_content_defined_chunking": CDC_OPTIONS} if CDC_OPTIONS else {}),
         ) as writer:
-            writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
+            if table.num_rows:  # no row group at all where the strict floor rule left every sample out:
+                writer.write_table(table, row_group_size=ROW_GROUP_SIZE)  # `datasets` cannot read an empty one
             writer.add_key_value_metadata({ARROW_NBYTES_KEY: str(values_nbytes(table))})
             if CDC_OPTIONS:
                 # The same key datasets writes, so tools can tell how the pages were cut.

@@ -17,12 +17,13 @@ from .composite import object_masks
 from .depth import DepthStage, ObjectDepth, label_backgrounds, load_teacher, make_depth_stage
 from .moments import DatasetStats
 from .placement import attach_floors
+from .placement_counts import PlacementCounts
 from .plan import Grid, ShardSpec, split_foregrounds
 from .render import Rendered, render
 from .rows.background import EncodedBackground, background_jitter_rng, jittered_background
 from .rows.encoder import encode_rows
 from .scene import Scene
-from .scene.compose import group_scenes
+from .scene.compose import GroupScenes, group_scenes
 from .sources import Sources, load_sources
 from .table import rows_to_table
 
@@ -47,6 +48,9 @@ class ShardContext:
         return Grid(len(self.sources.backgrounds), len(self.sources.foregrounds), len(o.flips), o.placements)
 
     def scenes(self, group: "Group") -> list[Scene]:
+        return self.group_scenes(group).scenes
+
+    def group_scenes(self, group: "Group") -> GroupScenes:
         pool = None
         if self.options.several:
             pool = split_foregrounds(len(self.sources.foregrounds), self.options, group.fg_id)
@@ -71,17 +75,33 @@ def groups(grid: Grid, samples: np.ndarray) -> Iterator[Group]:
         yield Group(int(bg[start]), int(fg[start]), bool(flip[start]), k[start:stop])
 
 
-def render_group(context: ShardContext, group: Group, out: np.ndarray | None = None) -> tuple[np.ndarray, list[Rendered]]:
+def render_group(context: ShardContext, group: Group, out: np.ndarray | None = None,
+                 counts: PlacementCounts | None = None) -> tuple[np.ndarray, list[Rendered]]:
     """The group's scenes drawn: their composites (n, S, S, 3), one batch for the depth stage (written
-    into `out` when given), and each drawn scene (its image a row of that batch)."""
-    scenes = context.scenes(group)
+    into the first n of `out` when given), and each drawn scene (its image a row of that batch). A sample
+    the strict floor rule left out has none (n may be below the group's size); `counts` counts them all."""
+    made = context.group_scenes(group)
+    if counts is not None:
+        _count(counts, group, made)
     if out is None:
-        out = np.empty((len(scenes), *scenes[0].background.rgb.shape), np.uint8)
-    return out, [render(scene, out=image) for scene, image in zip(scenes, out)]
+        out = np.empty((len(made.scenes), *context.sources.backgrounds[group.bg_id].rgb.shape), np.uint8)
+    out = out[: len(made.scenes)]
+    return out, [render(scene, out=image) for scene, image in zip(made.scenes, out)]
 
 
-def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None) -> dict[str, list]:
-    """The shard's rows as columns in the FG_BG schema; pixel statistics go into `stats` on the way."""
+def _count(counts: PlacementCounts, group: Group, made: GroupScenes) -> None:
+    for scene in made.scenes:
+        counts.rules[scene.objects[0].rule] += 1
+        if scene.fallback is not None:
+            counts.fallbacks[group.fg_id, group.bg_id, scene.fallback] += 1
+    for reason in made.left_out:
+        counts.left_out[group.fg_id, group.bg_id, reason] += 1
+
+
+def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None,
+               counts: PlacementCounts | None = None) -> dict[str, list]:
+    """The shard's rows as columns in the FG_BG schema; pixel statistics go into `stats` and how each
+    sample was placed (or why it was left out) into `counts` on the way."""
     options = context.options
     columns: dict[str, list] = {name: [] for name in COLUMNS[FG_BG]}
     # Samples are numbered background-major, so a shard meets each background in one run: only the
@@ -97,8 +117,10 @@ def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | Non
         stored = background
         if options.background_jitter:
             stored = jittered_background(options, rgb, group.bg_id, spec.split, spec.index, start, background, jittered_bytes)
-        rows = slice(start, start + len(group.ks))
-        images, drawn = render_group(context, group)
+        images, drawn = render_group(context, group, counts=counts)
+        if not drawn:
+            continue
+        rows = slice(start, start + len(drawn))
         encode_rows(options, drawn, _depths(context, group, images, drawn, rows), stored, columns, categories, stats)
         start = rows.stop
     return columns
@@ -150,13 +172,12 @@ def shard_composites(context: ShardContext, spec: ShardSpec, reuse: np.ndarray |
     images = reuse[:rows] if usable else np.empty((rows, *shape), np.uint8)
     start = 0
     for group in groups(context.grid, spec.samples):
-        render_group(context, group, images[start : start + len(group.ks)])
-        start += len(group.ks)
-    return images
+        start += len(render_group(context, group, images[start : start + len(group.ks)])[1])
+    return images[:start]
 
 
-def build_table(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None):
-    return rows_to_table(FG_BG, build_rows(context, spec, stats))
+def build_table(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None, counts: PlacementCounts | None = None):
+    return rows_to_table(FG_BG, build_rows(context, spec, stats, counts))
 
 
 def placement_without_teacher(options: BuildOptions) -> PlacementRule:

@@ -49,6 +49,7 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
             "fg_id": placed.fg_id,
             "flipped": placed.flipped,
             "placement": scene.index + 1,
+            "placement_rule": str(placed.rule),
             "x": place.x,
             "y": place.y,
             "scale": place.scale,

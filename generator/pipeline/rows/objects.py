@@ -42,6 +42,7 @@ def object_columns(rendered: Rendered, categories: Sequence[str | None]) -> tupl
             "category": categories[obj.placed.fg_id],
             "amodal_bbox": _moved([x0, y0, x1, y1], place.x, place.y),
             "amodal": encode_png(whole[y0:y1, x0:x1]),
+            "placement_rule": str(obj.placed.rule),
         })
     return records, instances
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...config import BuildOptions
-from ...rules import BlendMode, PlacementRule
+from ...rules import BlendMode, FloorMiss, PlacementRule
 from ..blend import BLENDS
 from ..cutouts import CUTOUTS
 from ..light import SHADOW_STRENGTH, contact_shadow
@@ -77,49 +77,65 @@ def object_effects(effects: Effects, key: SampleKey, background: Background, pla
     return ObjectEffects(mode, BLENDS[mode].draw(rng), shadow, effects.harmonize)
 
 
+@dataclass(frozen=True)
+class GroupScenes:
+    """The scenes of a group's samples and, for each sample the strict floor rule left out, why."""
+
+    scenes: list[Scene]
+    left_out: list[FloorMiss]
+
+
 def group_scenes(options: BuildOptions, sources: Sources, rule: PlacementRule, bg_id: int, fg_id: int,
-                 flipped: bool, ks: np.ndarray, pool: np.ndarray | None = None) -> list[Scene]:
+                 flipped: bool, ks: np.ndarray, pool: np.ndarray | None = None) -> GroupScenes:
     """The scenes of the samples `ks` (placement numbers, 0-based) of one background, foreground and flip.
-    `pool`: the foregrounds of their split, which extra objects (--objects) are drawn from."""
+    `pool`: the foregrounds of their split, which extra objects (--objects) are drawn from. Under the floor
+    rule a sample whose object stands nowhere on the floor follows the uniform rule (`auto`, its scene
+    saying why) or, where `--placement floor` was asked for, is left out: never drawn at a wrong size."""
     foreground = sources.foregrounds[fg_id]
     background = sources.backgrounds[bg_id]
     on_floor = rule == PlacementRule.FLOOR
-    places = _on_floor(options, background, foreground, bg_id, fg_id, flipped, ks) if on_floor else None
-    placed_by = PlacementRule.FLOOR
-    if places is None:
-        placed_by = PlacementRule.GROUND if rule == PlacementRule.GROUND else PlacementRule.UNIFORM
-        plan = placements(options, bg_id, fg_id, flipped, foreground.rgba.shape[:2])
-        places = [plan[k] for k in ks]
+    spots = _on_floor(options, background, foreground, bg_id, fg_id, flipped, ks) if on_floor else [None] * len(ks)
+    strict = options.placement == PlacementRule.FLOOR
+    plan = None
+    chosen: list[tuple[int, Placement, PlacementRule, FloorMiss | None]] = []
+    left_out: list[FloorMiss] = []
+    for k, spot in zip(ks, spots):
+        if isinstance(spot, Placement):
+            chosen.append((int(k), spot, PlacementRule.FLOOR, None))
+        elif spot is not None and strict:
+            left_out.append(spot)
+        else:
+            plan = plan or placements(options, bg_id, fg_id, flipped, foreground.rgba.shape[:2])
+            chosen.append((int(k), plan[k], PlacementRule.GROUND if rule == PlacementRule.GROUND else PlacementRule.UNIFORM, spot))
     # Every row's silhouette is the stored cut-out resized to (w, h): the foregrounds config stores the
     # source for floor placement (groups without a floor too), the --fg-size cut-out otherwise.
     rgba = foreground.source if on_floor else foreground.rgba
     # One cut-out per size (one in all for the uniform rule without --scale-jitter), shared by placements.
-    by_size = {wh: CUTOUTS.get(rgba, flipped, wh, options.soft_mask) for wh in {(p.w, p.h) for p in places}}
+    by_size = {wh: CUTOUTS.get(rgba, flipped, wh, options.soft_mask) for wh in {(p.w, p.h) for _, p, _, _ in chosen}}
     effects = Effects.of(options)
     scenes = []
-    for k, place in zip(ks, places):
+    for k, place, placed_by, missed in chosen:
         depth = standing_depth(background.floor, place) if place.contact is not None else None
-        key = SampleKey(options.seed, bg_id, fg_id, flipped, int(k))
+        key = SampleKey(options.seed, bg_id, fg_id, flipped, k)
         placed = PlacedObject(by_size[place.w, place.h], place, placed_by, depth,
                               object_effects(effects, key, background, place), fg_id, flipped)
         extras = []
         if pool is not None and options.several:
-            rng = objects_rng(options.seed, bg_id, fg_id, flipped, int(k))
+            rng = objects_rng(options.seed, bg_id, fg_id, flipped, k)
             fewest, most = options.objects_range
             extras = extra_objects(options, sources, background, [placed], pool, rng, int(rng.integers(fewest, most + 1)) - 1)
             extras += extra_objects(options, sources, background, [placed, *extras], pool, rng, options.distractors, labelled=False)
-        scenes.append(Scene(bg_id, background, (placed, *extras), int(k)))
-    return scenes
+        scenes.append(Scene(bg_id, background, (placed, *extras), k, missed))
+    return GroupScenes(scenes, left_out)
 
 
 def _on_floor(options: BuildOptions, background: Background, foreground: Foreground, bg_id: int, fg_id: int,
-              flipped: bool, ks: np.ndarray) -> list[Placement] | None:
-    """The floor placements of `ks`, or None where the background shows no floor or too little of it for
-    this cut-out: those samples follow the uniform rule."""
+              flipped: bool, ks: np.ndarray) -> list[Placement | FloorMiss]:
+    """The floor placement of each of `ks`, or why it has none."""
     if background.floor is None:
-        return None
+        return [FloorMiss.NO_FLOOR] * len(ks)
     plan = floor_placements(
         background.floor, options.bg_size, foreground.source.shape[:2], foreground.height_m, options.placements,
         options.fg_longest_side, options.scale_jitter, options.seed, bg_id, fg_id, flipped,
     )
-    return None if plan is None else [plan[k] for k in ks]
+    return [plan[k] for k in ks]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...rules import BlendMode, PlacementRule
+from ...rules import BlendMode, FloorMiss, PlacementRule
 from ..composite import Cutout
 from ..depth import ObjectDepth
 from ..plan import Placement
@@ -66,3 +66,4 @@ class Scene:
     background: Background
     objects: tuple[PlacedObject, ...]
     index: int = 0  # the sample's placement number within its (background, foreground, flip), 0-based
+    fallback: FloorMiss | None = None  # why its own object is not on the floor the floor rule asked for
