@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from benchmarks.geometry_check import check
 from generator.cli import main
 from generator.dataset.stats import recompute
 from generator.errors import BadInput
@@ -95,10 +96,15 @@ def builds(tmp_path_factory):
     return outs, holes
 
 
-def test_a_depth_with_holes_builds_and_validates(builds):
-    (outs, _) = builds
+def test_a_depth_with_holes_builds_validates_and_stands_on_the_floor(builds):
+    outs, _ = builds
     assert main(["validate", str(outs["holed"]), "--no-progress"]) == 0
     assert len(_rows(outs["holed"], "data")) == len(_rows(outs["full"], "data")) > 0
+    found = check(outs["holed"])  # the demo's acceptance figures, read with the holes as unknown
+    assert found["standing"] == found["rows"] and found["contact_shown"] == 1.0 and found["contact_on_floor"] == 1.0
+    assert found["height_cv_max"] <= 0.08 and found["depth_order_agrees"] >= 0.99
+    card = (outs["holed"] / "README.md").read_text()
+    assert "| `depth_known` |" in card and "Holes in the depth files (0, NaN or inf) are unknown pixels" in card
 
 
 def test_the_stored_validity_marks_the_holes_exactly(builds):

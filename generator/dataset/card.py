@@ -18,6 +18,7 @@ from ..baseline.report import baseline_section
 from ..output.manifest import load_manifest
 from ..config import RECORDED_ONLY
 from ..output.model import DatasetRules
+from ..pipeline.depth_holes import CARD_TEXT as HOLES_TEXT
 from ..rules import DepthMode, PlacementRule
 from ..schema import CARD, CONFIGS, FG_BG, GALLERY_DIR, STATS, yaml_configs, yaml_features
 
@@ -297,8 +298,7 @@ def _depth_source(manifest: dict) -> str:
 
 
 def _depth_text(manifest: dict) -> str:
-    depth = manifest["depth"]
-    options = manifest["options"]
+    depth, options = manifest["depth"], manifest["options"]
     rules = DatasetRules.of(manifest)
     if rules.depth == DepthMode.NONE:
         return "none (`--depth none`)."
@@ -310,7 +310,7 @@ def _depth_text(manifest: dict) -> str:
         else:
             rule = ("each foreground stands at the depth of its contact point (bottom centre of its mask), never behind "
                     "a background pixel it covers")
-        return f"`scene`: {source}; {rule}. Values: {depth['meaning']}."
+        return f"`scene`: {source}; {rule}. Values: {depth['meaning']}.{HOLES_TEXT if options.get('background_depths') else ''}"
     return f"`model`: `{shown_path(options['depth_model'])}` run on every composite. Values: {depth['meaning']}."
 
 

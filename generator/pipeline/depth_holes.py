@@ -14,6 +14,9 @@ from PIL import Image
 
 from ..errors import BadInput
 
+# What the card says of a build from depth files.
+CARD_TEXT = (" Holes in the depth files (0, NaN or inf) are unknown pixels, marked in `depth_known`: the floor is fitted "
+             "to known pixels only, no object stands on a hole, and a hole hides nothing.")
 # A map must know at least this share of its pixels: fewer cannot show a floor or a scene.
 MIN_KNOWN_FRACTION = 0.01
 # A resized pixel is known where at least this share of its resampling weight falls on known pixels.
