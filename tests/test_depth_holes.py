@@ -206,6 +206,22 @@ def test_unknown_pixels_never_hide_an_object(tmp_path, builds):
     assert all(hidden(r) == 0 for r in _rows(out, "data"))
 
 
+@pytest.mark.parametrize("extra", [["--placement", "uniform"], ["--objects", "2-3", "--shadow", "--blend", "gaussian"]])
+def test_other_rules_over_holes_keep_the_objects_known(tmp_path, extra):
+    """The uniform rule (a flat cut-out at its contact's depth) and several objects with effects: over the
+    holes, every pixel an object shows has a known depth, and the rest of a hole stays unknown."""
+    room = _room()
+    holes = _punched(room.depth.shape)
+    out = tmp_path / "ds"
+    assert generate(out, *_write_inputs(tmp_path / "in", _with_holes(room.depth, holes)), *extra) == 0
+    assert main(["validate", str(out), "--no-progress"]) == 0
+    for row in _rows(out, "data"):
+        known, depth = _png(row["depth_known"]) == 255, _depth(row)
+        assert known[~holes].all() and known[_png(row["mask"]) == 255].all(), row["name"]
+        assert not known[holes & (_png(row["amodal_mask"]) == 0)].any(), row["name"]
+        assert np.isfinite(depth[known]).all() and row["depth_min"] > 0
+
+
 # --- reading the files ------------------------------------------------------------------------------
 
 
@@ -292,3 +308,54 @@ def test_the_spliced_depth_with_holes_is_the_plain_one():
     assert np.array_equal(stored.quantized, plain.quantized) and np.array_equal(stored.known, plain.known)
     assert stored.png() == plain.png() and stored.known_png() == plain.known_png()
     assert stored.moments() == plain.moments() and stored.known_pixels == plain.known_pixels == int(np.isfinite(whole).sum())
+
+
+def test_the_loader_marks_rows_without_depth_unknown_and_training_skips_unknown_pixels():
+    import torch
+
+    from generator.baseline.losses import RELATIVE, valid_depth
+    from generator.training import Collate
+
+    stats = {"kinds": {k: {"mean": [0.5] * 3, "std": [0.25] * 3} for k in ("image", "background")}}
+    image = torch.zeros(3, 4, 4, dtype=torch.uint8)
+    mask = torch.zeros(1, 4, 4, dtype=torch.uint8)
+    depth = torch.full((1, 4, 4), 65535, dtype=torch.int32)
+    holes = torch.full((1, 4, 4), 255, dtype=torch.uint8)
+    holes[0, :2] = 0
+    common = {"image": image, "background": image, "mask": mask, "depth_min": 1.0, "depth_max": 3.0}
+    batch = Collate(stats)([{**common, "depth": None, "depth_known": None}, {**common, "depth": depth, "depth_known": None},
+                            {**common, "depth": depth, "depth_known": holes}])
+    assert batch["depth_valid"].tolist() == [False, True, True]
+    assert not batch["depth_known"][0].any() and batch["depth_known"][1].all()
+    assert torch.equal(batch["depth_known"][2, 0], holes[0] > 0)
+    assert (batch["depth"][2, 0, :2] == 0).all() and (batch["depth"][2, 0, 2:] == 3.0).all()
+    valid = valid_depth(batch["depth"], batch["depth_valid"], RELATIVE, batch["depth_known"])  # 0 is a value there
+    assert torch.equal(valid, batch["depth_known"])
+
+
+@pytest.mark.parametrize("case", ["good", "grey values", "no hole", "depth at a hole", "no depth", "other size"])
+def test_validate_checks_the_known_mask(case):
+    from generator.dataset.depth_known_check import check_depth_known
+    from generator.pipeline.encode import encode_png
+
+    depth = np.full((8, 8), 1000, np.uint16)
+    known = np.full((8, 8), 255, np.uint8)
+    known[:3] = 0
+    depth[:3] = 0
+    if case == "grey values":
+        known[5, 5] = 128
+    elif case == "no hole":
+        known[:] = 255
+    elif case == "depth at a hole":
+        depth[0, 0] = 7
+    row = {"depth": None if case == "no depth" else {"bytes": encode_png(depth)}, "depth_known": {"bytes": encode_png(known)}}
+
+    class Report:
+        failures: list = []
+
+        def fail(self, file, row, check, detail):
+            self.failures.append((check, detail))
+
+    report = Report()
+    check_depth_known("f", 0, row, (6, 6) if case == "other size" else (8, 8), report)
+    assert [check for check, _ in report.failures] == ([] if case == "good" else ["depth_known"])
