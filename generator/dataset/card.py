@@ -340,7 +340,7 @@ def _statistics_section(out: Path) -> str:
              "Channel-wise mean and standard deviation of pixel values scaled to [0, 1] (8-bit / 255, depth PNG / 65535), "
              "pooled over all pixels of all images of a kind, exact (from integer histograms accumulated while generating; "
              "`mono-depth-mask stats` recomputes them from the shards). Composites and backgrounds as decoded from their stored bytes; "
-             "foregrounds over their pixels with alpha > 0; depth is the per-image normalised PNG.", "",
+             "foregrounds over their pixels with alpha > 0; depth is the per-image normalised PNG over its known pixels (`depth_known`).", "",
              "| kind | count | bytes | size | channels | mean | std |", "|---|---|---|---|---|---|---|"]
     for kind, entry in stats.get("kinds", {}).items():
         mean = ", ".join(f"{v:.4f}" for v in entry["mean"])
