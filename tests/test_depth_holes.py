@@ -359,3 +359,25 @@ def test_validate_checks_the_known_mask(case):
     report = Report()
     check_depth_known("f", 0, row, (6, 6) if case == "other size" else (8, 8), report)
     assert [check for check, _ in report.failures] == ([] if case == "good" else ["depth_known"])
+
+
+def test_the_gallery_draws_holes_black_and_counts_none(builds, tmp_path):
+    import shutil
+    import warnings
+
+    from generator.dataset.drawing import turbo
+    from generator.dataset.gallery import read_samples
+
+    outs, holes = builds
+    copy = tmp_path / "ds"
+    shutil.copytree(outs["holed"], copy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a NaN cast to a colour index warns
+        assert main(["gallery", str(copy), "--no-progress"]) == 0
+    assert (copy / "gallery" / "05-depth.png").is_file()
+    manifest = json.loads((copy / "manifest.json").read_text())
+    samples = read_samples(copy, manifest, np.random.default_rng(0), 4)
+    for sample in samples:
+        unknown = np.isnan(sample.depth)
+        assert unknown.any() and not unknown[sample.mask == 255].any() and unknown[holes & (sample.mask == 0)].all()
+        assert (turbo(sample.depth, 1.0, 5.0)[unknown] == 0).all()
