@@ -110,11 +110,12 @@ def _flat_depth(contact: np.float32, under: np.ndarray, background_depth: np.nda
     """The depth of a flat cut-out touching the scene at `contact` over the pixels `under` it: never
     behind any of them. Holes (NaN) are skipped; over a hole, the object is still known: at its nearest
     known pixel, or over nothing known, at the nearest depth the scene holds."""
-    known = under[np.isfinite(under)]
-    if known.size == 0:
-        known = background_depth[np.isfinite(background_depth)]
+    extreme = under.max() if inverse else under.min()
+    if np.isnan(extreme):  # a hole under it: the known pixels decide
+        known = under[np.isfinite(under)]
+        known = known if known.size else background_depth[np.isfinite(background_depth)]
+        extreme = known.max() if inverse else known.min()
     nearest = max if inverse else min
-    extreme = known.max() if inverse else known.min()
     return np.float32(extreme if np.isnan(contact) else nearest(contact, extreme))
 
 

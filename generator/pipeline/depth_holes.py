@@ -61,8 +61,3 @@ def _resized(values: np.ndarray, box: tuple[int, int, int, int], size: int) -> n
     image = Image.fromarray(np.ascontiguousarray(values, dtype=np.float32), "F").crop(box)
     return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
 
-
-def known_mask(depth: np.ndarray) -> np.ndarray | None:
-    """(H, W) bool: the known pixels of a float map, or None where every pixel is known."""
-    known = np.isfinite(depth)
-    return None if known.all() else known

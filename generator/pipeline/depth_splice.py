@@ -16,14 +16,14 @@ pixels an object covers are known, whatever lies behind them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .depth_holes import known_mask
-from .encode import depth_levels, encode_png, grey_png, quantize_depth, scanlines
+from .encode import depth_levels, encode_png, grey_png, scanlines
 from .moments import exact_moments
 
 if TYPE_CHECKING:
@@ -42,9 +42,10 @@ class PlainDepth:
 
     @classmethod
     def of(cls, depth: np.ndarray) -> "PlainDepth":
-        known = known_mask(depth)
-        if known is None:
-            return cls(*quantize_depth(depth))
+        low, high = float(depth.min()), float(depth.max())
+        if not math.isnan(low):  # a hole would make the minimum NaN: none, so quantize_depth's way
+            return cls(depth_levels(depth, low, high), low, high)
+        known = np.isfinite(depth)
         low, high = float(depth[known].min()), float(depth[known].max())
         return cls(depth_levels(np.where(known, depth, np.float32(low)), low, high), low, high, known)
 
