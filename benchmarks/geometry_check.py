@@ -39,8 +39,12 @@ def _image(cell) -> np.ndarray:
 
 
 def _depth(row) -> np.ndarray:
+    """The stored depth in metres, NaN at the holes `depth_known` marks (every comparison with them fails)."""
     png = _image(row["depth"]).astype(np.float64)
-    return row["depth_min"] + png / 65535 * (row["depth_max"] - row["depth_min"])
+    depth = row["depth_min"] + png / 65535 * (row["depth_max"] - row["depth_min"])
+    if row.get("depth_known") is not None:
+        depth[_image(row["depth_known"]) == 0] = np.nan
+    return depth
 
 
 def _table(out: Path, folder: str):

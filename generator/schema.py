@@ -77,6 +77,7 @@ COLUMNS = {
         "depth": "image",
         "depth_min": "float32",
         "depth_max": "float32",
+        "depth_known": "image",  # 8-bit mask: 255 where the depth is known, 0 at a hole; null without holes
         "background": "image",
         "blend": "string",  # the edge mode of this row (pipeline/blend.py)
         # [x0, y0, x1, y1], end-exclusive: every pixel that differs from the background (shadow, blurred
@@ -92,6 +93,7 @@ COLUMNS = {
         "depth": "image",
         "depth_min": "float32",
         "depth_max": "float32",
+        "depth_known": "image",  # as in fg_bg
         "intrinsics": "float32[4]",
         "intrinsics_source": "string",  # demo | exif35mm | exif_focal_plane | fov (pipeline/geometry.py)
         "ground_plane": "float32[4]",

@@ -7,6 +7,8 @@
         batch["mask"]         # (B, 1, H, W) float32 in [0, 1] (0/1 unless built with --soft-mask)
         batch["depth"]        # (B, 1, H, W) float32, depth_min + png / 65535 * (depth_max - depth_min)
         batch["depth_valid"]  # (B,) bool, False where the row has no depth (--depth none): depth is 0 there
+        batch["depth_known"]  # (B, 1, H, W) bool, per pixel: False at the holes of a background's depth
+                              # (the `depth_known` column) and in rows without depth; depth is 0 there
         batch["instances"]    # (B, 1, H, W) int64, only with instances=True: k where object id k is seen, else 0
 
 Works for a Hub repo id (through HF_ENDPOINT like any `load_dataset` call) and for a local dataset folder.
@@ -25,7 +27,7 @@ from typing import Any, Mapping
 from .errors import UserError
 from .schema import DEPTH_PNG_MAX, STATS
 
-COLUMNS = ["image", "background", "mask", "depth", "depth_min", "depth_max"]
+COLUMNS = ["image", "background", "mask", "depth", "depth_min", "depth_max", "depth_known"]
 
 
 def load_stats(repo_or_path: str | Path, revision: str = "main") -> dict:
@@ -78,20 +80,26 @@ class Collate:
         image = normalised("image", self.image)
         background = normalised("background", self.background)
         mask = torch.stack([r["mask"] for r in rows]).float().div_(255.0)
-        depths, valid = [], []
+        depths, valid, known = [], [], []
         for r in rows:
             if r.get("depth") is None:
                 depths.append(torch.zeros(mask.shape[1:], dtype=torch.float32))
                 valid.append(False)
+                known.append(torch.zeros(mask.shape[1:], dtype=torch.bool))
                 continue
             lo, hi = float(r["depth_min"]), float(r["depth_max"])
-            depths.append(lo + r["depth"].float() / DEPTH_PNG_MAX * (hi - lo))
+            depth = lo + r["depth"].float() / DEPTH_PNG_MAX * (hi - lo)
+            holes = r.get("depth_known")  # null where the row's depth has no holes
+            pixels = torch.ones(mask.shape[1:], dtype=torch.bool) if holes is None else holes.reshape(mask.shape[1:]) > 0
+            depths.append(depth.reshape(mask.shape[1:]).masked_fill_(~pixels, 0.0))
             valid.append(True)
+            known.append(pixels)
         batch = {
             "input": torch.cat([background, image], dim=1),
             "mask": mask,
             "depth": torch.stack(depths),
             "depth_valid": torch.tensor(valid),
+            "depth_known": torch.stack(known),
         }
         if self.instances:
             batch["instances"] = torch.stack([r["instances"].reshape(mask.shape[1:]) for r in rows]).long()
@@ -103,7 +111,9 @@ def streaming_dataset(repo_or_path: str | Path, split: str = "train", shuffle_bu
     from datasets import load_dataset
 
     ds = load_dataset(str(repo_or_path), split=split, streaming=True, revision=revision)
-    ds = ds.select_columns(COLUMNS + ["instances"] if instances else COLUMNS)
+    # A dataset written before `depth_known` existed has no holes.
+    columns = [c for c in COLUMNS if ds.column_names is None or c in ds.column_names]
+    ds = ds.select_columns(columns + ["instances"] if instances else columns)
     if shuffle_buffer:
         ds = ds.shuffle(seed=seed, buffer_size=shuffle_buffer)
     return ds.with_format("torch")
@@ -112,7 +122,7 @@ def streaming_dataset(repo_or_path: str | Path, split: str = "train", shuffle_bu
 def streaming_loader(repo_or_path: str | Path, split: str = "train", batch_size: int = 32, num_workers: int = 2,
                      stats: Mapping[str, Any] | str | Path | None = None, shuffle_buffer: int = 1000, seed: int = 0,
                      revision: str | None = None, instances: bool = False, **loader_kwargs):
-    """A DataLoader over the streamed split yielding {input, mask, depth, depth_valid}, and `instances`
+    """A DataLoader over the streamed split yielding {input, mask, depth, depth_valid, depth_known}, and `instances`
     (the instance map) when asked for (see module doc).
     `stats`: a dict in stats.json's format, a path to one, or None to read the dataset's own stats.json."""
     from torch.utils.data import DataLoader

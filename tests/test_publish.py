@@ -216,7 +216,8 @@ def test_streaming_shuffle_dataloader_and_training_loader_from_the_hub(hub, demo
     assert result["shapes"] == {"image": [[3, 224, 224]], "background": [[3, 224, 224]], "mask": [[1, 224, 224]], "depth": [[1, 224, 224]]}
     assert result["dtypes"] == {"image": ["torch.uint8"], "background": ["torch.uint8"], "mask": ["torch.uint8"], "depth": ["torch.uint16"]}
     assert result["train"] == {"input": [[8, 6, 224, 224], "torch.float32"], "mask": [[8, 1, 224, 224], "torch.float32"],
-                               "depth": [[8, 1, 224, 224], "torch.float32"], "depth_valid": [[8], "torch.bool"]}
+                               "depth": [[8, 1, 224, 224], "torch.float32"], "depth_valid": [[8], "torch.bool"],
+                               "depth_known": [[8, 1, 224, 224], "torch.bool"]}
     assert 0 < result["depth_range"][0] < result["depth_range"][1] < 100
     assert set(result["mask_values"]) <= {0.0, 1.0}
 

@@ -38,7 +38,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[dict], model_kind: str, t
         for batch in batches:
             batch = on_device(batch, device)
             output = model(batch["input"])
-            valid = valid_depth(batch["depth"], batch["depth_valid"], target_kind)
+            valid = valid_depth(batch["depth"], batch["depth_valid"], target_kind, batch.get("depth_known"))
             if model_kind == NO_DEPTH:  # a model trained without depth labels: its depth channel means nothing
                 valid = torch.zeros_like(valid)
             averages.add_batch(output, batch["mask"], batch["depth"], valid, model_kind, target_kind)

@@ -29,10 +29,12 @@ class DepthLabels:
         return cls(RELATIVE if meaning.startswith("relative") else METRIC, meaning)
 
 
-def valid_depth(depth: torch.Tensor, depth_valid: torch.Tensor, kind: str) -> torch.Tensor:
-    """(B, 1, H, W) bool: the row has depth, the value is finite and, for metric labels, positive (0 m
-    is a sensor's "unknown", not a distance)."""
+def valid_depth(depth: torch.Tensor, depth_valid: torch.Tensor, kind: str, known: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 1, H, W) bool: the row has depth, the pixel's depth is `known` (not a hole of the background's
+    depth), the value is finite and, for metric labels, positive (0 m is a sensor's "unknown", not a distance)."""
     valid = depth_valid.view(-1, 1, 1, 1) & torch.isfinite(depth)
+    if known is not None:
+        valid &= known
     return valid & (depth > 0) if kind == METRIC else valid
 
 
@@ -93,7 +95,7 @@ def _normalised(depth: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 def total_loss(output: torch.Tensor, batch: dict, kind: str) -> tuple[torch.Tensor, dict[str, float]]:
     """The training objective on a batch of the data module's format, and its parts for the learning curves."""
     logit, depth_out = output[:, :1], output[:, 1:]
-    valid = valid_depth(batch["depth"], batch["depth_valid"], kind)
+    valid = valid_depth(batch["depth"], batch["depth_valid"], kind, batch.get("depth_known"))
     mask_part = mask_loss(logit, batch["mask"])
     depth_part = depth_loss(depth_out, batch["depth"], valid, kind)
     return mask_part + depth_part, {"mask": float(mask_part.detach()), "depth": float(depth_part.detach())}

@@ -19,6 +19,7 @@ from ..output.manifest import load_manifest
 from ..config import RECORDED_ONLY
 from ..output.model import DatasetRules
 from .card_placement import fg_size, left_out_total, placement_counts_text, placement_text
+from ..pipeline.depth_holes import CARD_TEXT as HOLES_TEXT
 from ..rules import DepthMode
 from ..schema import CARD, CONFIGS, FG_BG, GALLERY_DIR, STATS, yaml_configs, yaml_features
 
@@ -264,8 +265,7 @@ def _depth_source(manifest: dict) -> str:
 
 
 def _depth_text(manifest: dict) -> str:
-    depth = manifest["depth"]
-    options = manifest["options"]
+    depth, options = manifest["depth"], manifest["options"]
     rules = DatasetRules.of(manifest)
     if rules.depth == DepthMode.NONE:
         return "none (`--depth none`)."
@@ -277,7 +277,7 @@ def _depth_text(manifest: dict) -> str:
         else:
             rule = ("each foreground stands at the depth of its contact point (bottom centre of its mask), never behind "
                     "a background pixel it covers")
-        return f"`scene`: {source}; {rule}. Values: {depth['meaning']}."
+        return f"`scene`: {source}; {rule}. Values: {depth['meaning']}.{HOLES_TEXT if options.get('background_depths') else ''}"
     return f"`model`: `{shown_path(options['depth_model'])}` run on every composite. Values: {depth['meaning']}."
 
 
@@ -307,7 +307,7 @@ def _statistics_section(out: Path) -> str:
              "Channel-wise mean and standard deviation of pixel values scaled to [0, 1] (8-bit / 255, depth PNG / 65535), "
              "pooled over all pixels of all images of a kind, exact (from integer histograms accumulated while generating; "
              "`mono-depth-mask stats` recomputes them from the shards). Composites and backgrounds as decoded from their stored bytes; "
-             "foregrounds over their pixels with alpha > 0; depth is the per-image normalised PNG.", "",
+             "foregrounds over their pixels with alpha > 0; depth is the per-image normalised PNG over its known pixels (`depth_known`).", "",
              "| kind | count | bytes | size | channels | mean | std |", "|---|---|---|---|---|---|---|"]
     for kind, entry in stats.get("kinds", {}).items():
         mean = ", ".join(f"{v:.4f}" for v in entry["mean"])

@@ -47,9 +47,14 @@ def font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 
 def turbo(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    """RGB uint8 of `values` mapped linearly from `low` (first colour) to `high` (last colour)."""
-    scaled = (np.asarray(values, np.float64) - low) / (high - low) if high > low else np.zeros(np.shape(values))
-    return TURBO[np.clip((scaled * 256).astype(np.int64), 0, 255)]
+    """RGB uint8 of `values` mapped linearly from `low` (first colour) to `high` (last colour); NaN (unknown
+    depth) is black."""
+    values = np.asarray(values, np.float64)
+    scaled = (values - low) / (high - low) if high > low else np.zeros(np.shape(values))
+    unknown = np.isnan(values)
+    rgb = TURBO[np.clip((np.where(unknown, 0, scaled) * 256).astype(np.int64), 0, 255)]
+    rgb[unknown] = 0
+    return rgb
 
 
 @dataclass(frozen=True)

@@ -132,13 +132,15 @@ def read_samples(root: str | Path, manifest: dict, rng: np.random.Generator, cou
     starts = np.cumsum([0] + [s["rows"] for s in shards])
     chosen = np.sort(rng.choice(starts[-1], size=min(count, starts[-1]), replace=False))
     samples = []
-    columns = ["name", "image", "mask", "depth", "depth_min", "depth_max", "background"]
+    columns = ["name", "image", "mask", "depth", "depth_min", "depth_max", "depth_known", "background"]
     for index in chosen:
         shard = int(np.searchsorted(starts, index, side="right") - 1)
         row = int(index - starts[shard])
         group = read_shard(root, shards[shard]["path"], columns, row_group=row // ROW_GROUP_SIZE)
         r = group.slice(row % ROW_GROUP_SIZE, 1).to_pylist()[0]
         depth = decode_depth(r["depth"]["bytes"], r["depth_min"], r["depth_max"]) if r["depth"] else None
+        if r.get("depth_known"):  # holes are NaN: drawn black, in no histogram
+            depth[decode(r["depth_known"]["bytes"]) == 0] = np.nan
         samples.append(Sample(r["name"], decode(r["image"]["bytes"]), decode(r["mask"]["bytes"]), depth, decode(r["background"]["bytes"])))
     return samples
 
@@ -181,7 +183,7 @@ SHARED_SCALE_MAX_RATIO = 3.0
 
 
 def own_scales(depths: list[np.ndarray]) -> bool:
-    ranges = [float(d.max()) - float(d.min()) for d in depths]
+    ranges = [float(np.nanmax(d)) - float(np.nanmin(d)) for d in depths]
     positive = [r for r in ranges if r > 0]
     return bool(positive) and max(positive) / min(positive) > SHARED_SCALE_MAX_RATIO
 
@@ -190,14 +192,16 @@ def depth_colouring(depths: list[np.ndarray], unit: str):
     """(colour bar, colour function, title note): one colour scale for the whole sheet, so the same colour is
     the same depth in every tile, unless the maps' ranges differ widely; then each map spans the colour
     map from its own minimum to its own maximum (its range is in its label)."""
+    holes = "; black: unknown" if any(np.isnan(d).any() for d in depths) else ""
     if own_scales(depths):
-        return ColourBar(0.0, 1.0, f"{unit}: each map's min to max"), lambda depth: turbo(depth, float(depth.min()), float(depth.max())), " (each map on its own scale)"
-    low, high = min(float(d.min()) for d in depths), max(float(d.max()) for d in depths)
-    return ColourBar(low, high, unit), lambda depth: turbo(depth, low, high), ""
+        return (ColourBar(0.0, 1.0, f"{unit}: each map's min to max{holes}"),
+                lambda depth: turbo(depth, float(np.nanmin(depth)), float(np.nanmax(depth))), " (each map on its own scale)")
+    low, high = min(float(np.nanmin(d)) for d in depths), max(float(np.nanmax(d)) for d in depths)
+    return ColourBar(low, high, unit + holes), lambda depth: turbo(depth, low, high), ""
 
 
 def _range_label(depth: np.ndarray) -> str:
-    return f"{float(depth.min()):.3g} to {float(depth.max()):.3g}"
+    return f"{float(np.nanmin(depth)):.3g} to {float(np.nanmax(depth)):.3g}"
 
 
 def _depth_sheet(samples: list[Sample], unit: str):
@@ -255,8 +259,9 @@ def _coverage_plot(out: Path, samples: list[Sample]):
 
 
 def _depth_plot(root: str | Path, manifest: dict, samples: list[Sample], unit: str):
-    foreground = np.concatenate([s.depth[s.mask > 0] for s in samples])
-    background = np.concatenate([s.depth[s.mask == 0] for s in samples])
+    known = [np.isfinite(s.depth) for s in samples]
+    foreground = np.concatenate([s.depth[(s.mask > 0) & k] for s, k in zip(samples, known)])
+    background = np.concatenate([s.depth[(s.mask == 0) & k] for s, k in zip(samples, known)])
     bins = _bins(min(foreground.min(), background.min()), max(foreground.max(), background.max()))
     pixels = Panel(f"Depth of the pixels of {len(samples)} sampled composites", unit, "density",
                    [_histogram(background, bins, "background pixels", BLUE, density=True),

@@ -36,7 +36,7 @@ from ..output.folder import atomic_path, build_lock, remove_temporaries, repair_
 from ..output.parquet import write_table
 from ..pipeline.table import column_array
 
-DEPTH_COLUMNS = ("depth", "depth_min", "depth_max")
+DEPTH_COLUMNS = ("depth", "depth_min", "depth_max", "depth_known")
 
 
 @dataclass
@@ -59,7 +59,8 @@ def decode_images(column: pa.ChunkedArray) -> np.ndarray:
 def relabel_table(table: pa.Table, config: str, predict, stats: DatasetStats | None = None) -> pa.Table:
     """`table` with its depth columns recomputed by `predict` from its `image` column; the new depth
     maps' statistics go into `stats`."""
-    new_columns: dict[str, list] = {"depth": [], "depth_min": [], "depth_max": []}
+    # A teacher's map is known at every pixel: the holes of the depth it replaces are gone.
+    new_columns: dict[str, list] = {"depth": [], "depth_min": [], "depth_max": [], "depth_known": []}
     for depth in predict(decode_images(table.column("image"))):
         quantized, low, high = quantize_depth(depth)
         png = encode_png(quantized)
@@ -68,6 +69,7 @@ def relabel_table(table: pa.Table, config: str, predict, stats: DatasetStats | N
         new_columns["depth"].append(png)
         new_columns["depth_min"].append(low)
         new_columns["depth_max"].append(high)
+        new_columns["depth_known"].append(None)
     schema = ARROW_SCHEMAS[config]
     for name, values in new_columns.items():
         index = schema.get_field_index(name)

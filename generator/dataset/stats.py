@@ -22,11 +22,12 @@ def fg_bg_table_stats(table) -> DatasetStats:
     stats = DatasetStats()
     images, masks = table.column("image").to_pylist(), table.column("mask").to_pylist()
     depths = table.column("depth").to_pylist()
-    for image, mask, depth in zip(images, masks, depths):
+    knowns = table.column("depth_known").to_pylist() if "depth_known" in table.column_names else [None] * len(depths)
+    for image, mask, depth, known in zip(images, masks, depths, knowns):
         stats.add_rgb(IMAGE, decode(image["bytes"]), len(image["bytes"]))
         stats.add_mask(decode(mask["bytes"]), len(mask["bytes"]))
         if depth is not None:
-            stats.add_depth(decode(depth["bytes"]), len(depth["bytes"]))
+            stats.add_depth(decode(depth["bytes"]), len(depth["bytes"]), decode(known["bytes"]) if known else None)
     return stats
 
 

@@ -23,15 +23,15 @@ from ..progress import tqdm
 
 from ..pipeline.composite import mask_bbox
 from .coco import annotation_problems
+from .depth_known_check import check_depth_known
 from .instances_check import check_instances
 from .placement_check import check_placement_rules
 from .silhouette_rule import SilhouetteRule
 from ..pipeline.light import jittered
-from ..output.model import DatasetRules
 from ..pipeline.rows.background import background_jitter_rng
 from ..rules import DepthMode
 from ..output.manifest import load_manifest
-from ..output.model import ShardRecord
+from ..output.model import DatasetRules, ShardRecord
 from ..output.reader import read_shard, shard_problem, shard_rows, unlisted_files
 from ..schema import BACKGROUNDS, FG_BG, FOREGROUNDS, ROW_GROUP_SIZE, sample_name
 
@@ -231,6 +231,7 @@ def _check_fg_bg(shard: dict, table, context: _Context, report: Report) -> None:
                 report.fail(file, row, "depth", "present although the build has --depth none")
         else:
             _open(r["depth"], file, row, "depth", "I;16", size, report)
+        check_depth_known(file, row, r, size, report)
         amodal = _open(r["amodal_mask"], file, row, "amodal_mask", "L", size, report)
         if mask is not None and amodal is not None and mask.shape == amodal.shape == size:
             _check_amodal(file, row, r, mask, amodal, several, report)
@@ -376,6 +377,7 @@ def _jpeg_spliced_region(mask: np.ndarray) -> np.ndarray:
 def _check_backgrounds(shard: dict, table, context: _Context, report: Report) -> None:
     for row, r in enumerate(table.to_pylist()):
         _open(r["image"], shard["path"], row, "image", "RGB", (context.size, context.size), report)
+        check_depth_known(shard["path"], row, r, (context.size, context.size), report)
         if not 0 <= r["bg_id"] < len(context.manifest["inputs"]["backgrounds"]):
             report.fail(shard["path"], row, "ids", f"bg_id {r['bg_id']} out of range")
 

@@ -15,14 +15,17 @@ from ..output.folder import sha256_file, write_file
 from ..rules import PlacementRule
 from ..output.manifest import ShardRecord
 from ..output.parquet import write_table
-from ..pipeline.encode import encode_depth, encode_image, encode_png
+from ..pipeline.depth_splice import PlainDepth
+from ..pipeline.encode import encode_image, encode_png
 from ..pipeline.moments import DatasetStats, input_table_stats
 from ..pipeline.placement_counts import PlacementCounts
 from ..pipeline.plan import ShardSpec
 from ..pipeline.shard import ShardContext, build_table
 from ..pipeline.sources import Sources
 from ..pipeline.table import rows_to_table
-from ..schema import BACKGROUNDS, FG_BG, FOREGROUNDS, shard_path
+from ..schema import BACKGROUNDS, COLUMNS, FG_BG, FOREGROUNDS, shard_path
+
+BACKGROUND_COLUMNS = tuple(COLUMNS[BACKGROUNDS])
 
 
 def shard_table(context: ShardContext, spec: ShardSpec, depths: np.ndarray | None = None, stats: DatasetStats | None = None,
@@ -66,16 +69,17 @@ def write_input_configs(context: ShardContext, shards: list[ShardSpec], out: Pat
 
 
 def _background_table(sources: Sources, ids: list[int], options: BuildOptions) -> pa.Table:
-    columns: dict[str, list] = {name: [] for name in ("bg_id", "name", "image", "depth", "depth_min", "depth_max", "intrinsics", "intrinsics_source", "ground_plane")}
+    columns: dict[str, list] = {name: [] for name in BACKGROUND_COLUMNS}
     for bg_id in ids:
         background = sources.backgrounds[bg_id]
-        depth = encode_depth(background.depth) if background.depth is not None else (None, None, None)
+        depth = PlainDepth.of(background.depth) if background.depth is not None else None
         columns["bg_id"].append(bg_id)
         columns["name"].append(background.name)
         columns["image"].append(encode_image(background.rgb, options.image_format, options.jpeg_quality))
-        columns["depth"].append(depth[0])
-        columns["depth_min"].append(depth[1])
-        columns["depth_max"].append(depth[2])
+        columns["depth"].append(depth.png() if depth else None)
+        columns["depth_min"].append(depth.low if depth else None)
+        columns["depth_max"].append(depth.high if depth else None)
+        columns["depth_known"].append(depth.known_png() if depth else None)
         columns["intrinsics"].append(background.intrinsics.as_list() if background.intrinsics else None)
         columns["intrinsics_source"].append(background.intrinsics_source)
         columns["ground_plane"].append(background.floor.plane.tolist() if background.floor else None)

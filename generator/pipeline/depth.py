@@ -102,10 +102,21 @@ def scene_depth(background_depth: np.ndarray, mask: np.ndarray, inverse: bool = 
     under = background_depth[box]
     bottom_cols = np.flatnonzero(covered[-1])
     contact = under[-1, bottom_cols[len(bottom_cols) // 2]]
-    nearest = max if inverse else min
-    extreme = under[covered].max() if inverse else under[covered].min()
-    depth[box][covered] = np.float32(nearest(contact, extreme))
+    depth[box][covered] = _flat_depth(contact, under[covered], background_depth, inverse)
     return depth
+
+
+def _flat_depth(contact: np.float32, under: np.ndarray, background_depth: np.ndarray, inverse: bool) -> np.float32:
+    """The depth of a flat cut-out touching the scene at `contact` over the pixels `under` it: never
+    behind any of them. Holes (NaN) are skipped; over a hole, the object is still known: at its nearest
+    known pixel, or over nothing known, at the nearest depth the scene holds."""
+    extreme = under.max() if inverse else under.min()
+    if np.isnan(extreme):  # a hole under it: the known pixels decide
+        known = under[np.isfinite(under)]
+        known = known if known.size else background_depth[np.isfinite(background_depth)]
+        extreme = known.max() if inverse else known.min()
+    nearest = max if inverse else min
+    return np.float32(extreme if np.isnan(contact) else nearest(contact, extreme))
 
 
 @dataclass(frozen=True)

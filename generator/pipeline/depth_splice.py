@@ -8,17 +8,22 @@ once, with the box's levels replaced; its PNG scanlines are the background's but
 one below it (the Up filter predicts each row from the one above); its sums are the background's plus the
 box's difference. Only the compressor sees the whole map. Any other composite takes the plain way, and
 both ways give the same bytes (tests/test_fast_paths.py).
+
+A map with holes (NaN, depth_holes.py) takes its range from its known pixels, stores level 0 at its holes
+(so they add nothing to the level sums) and carries its known pixels, stored as the `depth_known` mask; the
+pixels an object covers are known, whatever lies behind them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .encode import depth_levels, encode_png, grey_png, quantize_depth, scanlines
+from .encode import depth_levels, encode_png, grey_png, scanlines
 from .moments import exact_moments
 
 if TYPE_CHECKING:
@@ -27,18 +32,33 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, eq=False)
 class PlainDepth:
-    """A depth map as stored: uint16 levels spanning 0..65535 and the float range they map back to."""
+    """A depth map as stored: uint16 levels spanning 0..65535 and the float range they map back to, and
+    its known pixels (None where all are)."""
 
-    quantized: np.ndarray  # (H, W) uint16
+    quantized: np.ndarray  # (H, W) uint16, 0 at the holes
     low: float
     high: float
+    known: np.ndarray | None = None  # (H, W) bool
 
     @classmethod
     def of(cls, depth: np.ndarray) -> "PlainDepth":
-        return cls(*quantize_depth(depth))
+        low, high = float(depth.min()), float(depth.max())
+        if not math.isnan(low):  # a hole would make the minimum NaN: none, so quantize_depth's way
+            return cls(depth_levels(depth, low, high), low, high)
+        known = np.isfinite(depth)
+        low, high = float(depth[known].min()), float(depth[known].max())
+        return cls(depth_levels(np.where(known, depth, np.float32(low)), low, high), low, high, known)
 
     def png(self) -> bytes:
         return encode_png(self.quantized)
+
+    def known_png(self) -> bytes | None:
+        """The `depth_known` mask: 255 where the depth is known, 0 at a hole; None for a map without holes."""
+        return known_png(self.known)
+
+    @property
+    def known_pixels(self) -> int:
+        return self.quantized.size if self.known is None else int(np.count_nonzero(self.known))
 
     def moments(self) -> tuple[list[int], list[int]]:
         """Exact sum and sum of squares of the levels, as one channel."""
@@ -54,7 +74,7 @@ class BackgroundDepth:
         self.plain = PlainDepth.of(depth)
         self.scanlines = scanlines(self.plain.quantized)
         self.sums, self.squares = self.plain.moments()
-        flat = np.argmin(depth), np.argmax(depth)
+        flat = np.nanargmin(depth), np.nanargmax(depth)
         self.extremes = [np.unravel_index(i, depth.shape) for i in flat]  # (row, col) of a minimum, a maximum
 
     def with_object(self, standing: "ObjectDepth", visible: np.ndarray) -> "PlainDepth | SplicedDepth":
@@ -70,7 +90,10 @@ class BackgroundDepth:
             whole = self.depth.copy()
             whole[box] = values
             return PlainDepth.of(whole)
-        return SplicedDepth(self, standing.y, standing.x, depth_levels(values, low, high))
+        if self.plain.known is None:
+            return SplicedDepth(self, standing.y, standing.x, depth_levels(values, low, high))
+        known = np.isfinite(values)
+        return SplicedDepth(self, standing.y, standing.x, depth_levels(np.where(known, values, np.float32(low)), low, high), known)
 
     @staticmethod
     def _covers(standing: "ObjectDepth", visible: np.ndarray, pixel: tuple[int, int]) -> bool:
@@ -86,6 +109,7 @@ class SplicedDepth:
     y: int
     x: int
     levels: np.ndarray  # (h, w) uint16, in the background's range
+    box_known: np.ndarray | None = None  # (h, w) bool: the box's known pixels, where the background has holes
 
     @property
     def low(self) -> float:
@@ -100,6 +124,24 @@ class SplicedDepth:
         whole = self.background.plain.quantized.copy()
         whole[self._box] = self.levels
         return whole
+
+    @cached_property
+    def known(self) -> np.ndarray | None:
+        if self.box_known is None:
+            return None
+        whole = self.background.plain.known.copy()
+        whole[self._box] = self.box_known
+        return whole
+
+    def known_png(self) -> bytes | None:
+        return known_png(self.known)
+
+    @property
+    def known_pixels(self) -> int:
+        if self.box_known is None:
+            return self.background.plain.known_pixels
+        was = int(np.count_nonzero(self.background.plain.known[self._box]))
+        return self.background.plain.known_pixels - was + int(np.count_nonzero(self.box_known))
 
     @property
     def _box(self):
@@ -124,6 +166,11 @@ class SplicedDepth:
         box_sum, box_square = _level_moments(self.levels)
         (total,), (squares,) = self.background.sums, self.background.squares
         return [total - was_sum + box_sum], [squares - was_square + box_square]
+
+
+def known_png(known: np.ndarray | None) -> bytes | None:
+    """The `depth_known` column's PNG (8-bit, 255 known, 0 a hole); None where every pixel is known."""
+    return None if known is None or known.all() else encode_png(np.where(known, np.uint8(255), np.uint8(0)))
 
 
 def _level_moments(levels: np.ndarray) -> tuple[int, int]:

@@ -180,11 +180,13 @@ class DatasetStats:
         image = Image.frombytes("RGB", size, data, "jpeg", "RGB", "")
         self.kind(kind).add_histogram(image.histogram(), size, len(data))
 
-    def add_image_moments(self, kind: str, sums, squares, size: tuple[int, int], nbytes: int) -> None:
+    def add_image_moments(self, kind: str, sums, squares, size: tuple[int, int], nbytes: int, pixels: int | None = None) -> None:
         """An image of `kind` by its exact per-channel integer sums and sums of squares (a composite's
-        jpeg_splice.Moments, a stored depth map's depth_splice moments)."""
+        jpeg_splice.Moments, a stored depth map's depth_splice moments) over its `pixels` counted (all
+        of them unless given: a depth map's holes are not counted, and their level 0 adds nothing)."""
         width, height = size
-        self.kind(kind).add_moments(width * height, [int(v) for v in sums], [int(v) for v in squares], size, nbytes)
+        count = width * height if pixels is None else pixels
+        self.kind(kind).add_moments(count, [int(v) for v in sums], [int(v) for v in squares], size, nbytes)
 
     def add_foreground(self, rgba: np.ndarray, nbytes: int) -> None:
         self.kind(FOREGROUND).add(rgba[..., :3][rgba[..., 3] > 0], (rgba.shape[1], rgba.shape[0]), nbytes)
@@ -202,8 +204,10 @@ class DatasetStats:
         # Integer binning of the exact area, so the streaming and recomputed histograms agree bit for bit.
         self.coverage[min(moments.area * COVERAGE_BINS // (width * height), COVERAGE_BINS - 1)] += 1
 
-    def add_depth(self, depth_png: np.ndarray, nbytes: int) -> None:
-        self.kind(DEPTH).add(depth_png, (depth_png.shape[1], depth_png.shape[0]), nbytes)
+    def add_depth(self, depth_png: np.ndarray, nbytes: int, known: np.ndarray | None = None) -> None:
+        """A stored depth map; `known`: its `depth_known` mask, whose holes are not counted."""
+        pixels = depth_png if known is None else depth_png[known > 0]
+        self.kind(DEPTH).add(pixels, (depth_png.shape[1], depth_png.shape[0]), nbytes)
 
     def merge(self, other: "DatasetStats") -> "DatasetStats":
         for name, stats in other.kinds.items():

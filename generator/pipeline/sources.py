@@ -22,6 +22,7 @@ from ..config import BuildOptions
 from ..errors import BadInput, UserError
 from ..rules import PlacementRule
 from ..threads import ordered_map
+from .depth_holes import crop_resize, mark_holes, require_known
 from .geometry import Intrinsics, center_square_box, centre_crop_resize, photo_intrinsics
 from .heights import assign_heights
 from .matching import DEPTH_SUFFIXES, IMAGE_SUFFIXES, list_files, match_by_stem_or_number, missing_match, printable, unread_files
@@ -38,7 +39,7 @@ DEPTH_IMAGE_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 class Background:
     name: str
     rgb: np.ndarray  # (S, S, 3) uint8
-    depth: np.ndarray | None  # (S, S) float32, metres, or None
+    depth: np.ndarray | None  # (S, S) float32, metres, NaN where unknown (depth_holes.py), or None
     intrinsics: Intrinsics | None = None  # in pixels of `rgb`; None where unknown
     intrinsics_source: str | None = None  # demo | exif35mm | exif_focal_plane | fov
     floor: FloorGeometry | None = None  # set where metric depth shows a floor (floor placement)
@@ -225,24 +226,20 @@ def _load_background(path: Path, depth_path: Path | None, size: int, fov: float)
     rgb = to_rgb(image.crop(box)).resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
     depth = None
     if depth_path is not None:
-        depth = _read_depth(depth_path, (image.height, image.width), digests)
-        depth = np.asarray(Image.fromarray(depth, "F").crop(box).resize((size, size), Image.Resampling.BILINEAR))
+        depth = crop_resize(_read_depth(depth_path, (image.height, image.width), digests), box, size)
+        require_known(np.isfinite(depth), depth_path)  # what is left of a known part after the crop
     return Background(printable(path.stem), np.asarray(rgb, dtype=np.uint8), depth, intrinsics, origin, sha256=tuple(digests))
 
 
 def _read_depth(path: Path, shape: tuple[int, int], digests: list[str] | None = None) -> np.ndarray:
-    """The depth map of a background of `shape` (height, width), in metres: positive and finite."""
+    """The depth map of a background of `shape` (height, width), in metres, positive, NaN at its holes."""
     if path.suffix.lower() == ".npy":
         depth = _read_npy(path, shape, digests)
     else:
         depth = np.asarray(_depth_image(path, digests), dtype=np.float32) * DEPTH_PNG_METRES_PER_UNIT
     if depth.shape != shape:
         raise BadInput(f"{path}: depth is {depth.shape[1]}x{depth.shape[0]}, its background is {shape[1]}x{shape[0]}", str(path))
-    if not np.isfinite(depth).all():
-        raise BadInput(f"{path}: depth holds NaN or infinite values; depth must be positive and finite", str(path))
-    if not (depth > 0).all():
-        raise BadInput(f"{path}: depth holds zero or negative values; depth must be positive and finite", str(path))
-    return depth
+    return mark_holes(depth, path)
 
 
 def _depth_image(path: Path, digests: list[str] | None) -> Image.Image:

@@ -62,6 +62,7 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
             "depth": depth_png,
             "depth_min": depth.low if depth is not None else None,
             "depth_max": depth.high if depth is not None else None,
+            "depth_known": depth.known_png() if depth is not None else None,
             "background": background.data,
             "blend": str(placed.effects.blend),
             "effect_bbox": rendered.changed,
@@ -79,7 +80,7 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
                 stats.add_rgb(IMAGE, rendered.image, len(image_bytes))
             stats.add_mask_moments(mask_moments[i], len(mask_png), size)
             if depth is not None:
-                stats.add_image_moments(DEPTH, *depth.moments(), size, len(depth_png))
+                stats.add_image_moments(DEPTH, *depth.moments(), size, len(depth_png), depth.known_pixels)
 
 
 def _union_masks(rendered: Rendered) -> tuple[np.ndarray, np.ndarray | None]:
