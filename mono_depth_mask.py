@@ -155,5 +155,5 @@ class MonoDepthMask(datasets.ArrowBasedBuilder):
     def _generate_tables(self, shards):
         # One job per shard, as in the packaged Parquet builder: the same table the CLI writes to a file.
         for spec in shards:
-            depths = self._teacher.predict(shard_composites(self._context, spec)) if self._plan.labels == "composites" else None
+            depths = self._teacher.predict(shard_composites(self._context, spec)) if self._plan.teacher is not None else None
             yield f"{spec.split}-{spec.index:05d}", shard_table(self._context, spec, depths)

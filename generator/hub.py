@@ -52,6 +52,10 @@ def cached_only(model: str, what: str = "depth model", ways: tuple[str, ...] = O
 
     from .errors import ModelUnavailable
 
+    from pathlib import Path
+
+    if offline_mode() and not Path(model).exists() and not isinstance(try_to_load_from_cache(model, "config.json"), str):
+        raise ModelUnavailable(f"cannot load {what} '{model}': HF_HUB_OFFLINE is set and it is not in the cache")
     reason = model_unreachable(model)
     if reason is None:
         return {}

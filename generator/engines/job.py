@@ -66,7 +66,8 @@ def _background_table(sources: Sources, ids: list[int], options: BuildOptions) -
     columns: dict[str, list] = {name: [] for name in ("bg_id", "name", "image", "depth", "depth_min", "depth_max", "intrinsics", "intrinsics_source", "ground_plane")}
     for bg_id in ids:
         background = sources.backgrounds[bg_id]
-        depth = encode_depth(background.depth) if background.depth is not None else (None, None, None)
+        stored = background.stored_depth if background.stored_depth is not None else background.depth
+        depth = encode_depth(stored) if stored is not None else (None, None, None)
         columns["bg_id"].append(bg_id)
         columns["name"].append(background.name)
         columns["image"].append(encode_image(background.rgb, options.image_format, options.jpeg_quality))
