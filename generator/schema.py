@@ -91,7 +91,7 @@ COLUMNS = {
         "depth_min": "float32",
         "depth_max": "float32",
         "intrinsics": "float32[4]",
-        "intrinsics_source": "string",  # demo | exif35mm | exif_focal_plane | fov (pipeline/geometry.py)
+        "intrinsics_source": "string",  # demo | fov | exif35mm | exif_focal_plane | model | default (pipeline/geometry.py)
         "ground_plane": "float32[4]",
     },
     FOREGROUNDS: {
