@@ -74,7 +74,7 @@ def test_output_folder_with_foreign_files_is_never_touched(capsys, tmp_path, inp
 
 
 def test_scene_depth_without_depth_maps(capsys, tmp_path, inputs):
-    fails_with(capsys, tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]), "--depth", "scene", contains="--background-depths")
+    fails_with(capsys, tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]), "--depth", "scene", "--background-depth-model", "none", contains="--background-depths")
 
 
 def test_mask_of_another_size(capsys, tmp_path, inputs):
