@@ -191,7 +191,7 @@ class Exploit:
 def test_bad_teacher_folder_is_refused_in_one_line(capsys, tmp_path, inputs, tiny_teacher, case, names):
     model = broken_teacher(tmp_path, tiny_teacher, case)
     code = generate(tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]),
-                    *SMALL, "--workers", "1", "--depth", "model", "--depth-model", str(model), "--device", "cpu")
+                    *SMALL, "--workers", "1", "--depth", "model", "--depth-model", str(model), "--placement", "uniform", "--device", "cpu")
     captured = capsys.readouterr()
     assert "unpickling ran code" not in captured.out
     err = captured.err.strip().splitlines()
