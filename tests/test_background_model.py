@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from benchmarks.geometry_check import check, height_metres
-from generator.cli import generate_options, main, parser
+from generator.cli import generate_options, parser
 from generator.config import BACKGROUND_DEPTH_MODELS, DEFAULT_BACKGROUND_DEPTH_MODEL, DEFAULT_DEPTH_MODEL, DepthPlan, TeacherSettings
 from generator.pipeline.demo import demo_rooms, demo_sprites
 from generator.pipeline.depth_pro import DepthProPreprocessing, metric_depth
