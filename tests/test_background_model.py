@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from benchmarks.geometry_check import check, height_metres
-from generator.cli import generate_options, parser
+from generator.cli import generate_options, main, parser
 from generator.config import BACKGROUND_DEPTH_MODELS, DEFAULT_BACKGROUND_DEPTH_MODEL, DEFAULT_DEPTH_MODEL, DepthPlan, TeacherSettings
 from generator.pipeline.demo import demo_rooms, demo_sprites
 from generator.pipeline.depth_pro import DepthProPreprocessing, metric_depth
@@ -143,6 +143,18 @@ def test_a_metric_model_gives_floor_placement_and_is_recorded(photos, models, tm
     assert "larger is nearer" in manifest["depth"]["meaning"]  # the labels are the relative teacher's
     card = (out / "README.md").read_text()
     assert "predicted once per background by `metric` (metric" in card
+    # relabel-depth changes the labels only: the background model the placement stood on stays recorded.
+    assert main(["relabel-depth", str(out), "--depth-model", str(models["metric"]), "--no-progress"]) == 0
+    relabelled = json.loads((out / "manifest.json").read_text())
+    assert relabelled["options"]["background_depth_model"] == "metric" and relabelled["depth"]["background_model"] == record
+
+
+def test_the_cards_command_repeats_an_opted_out_background_model(photos, tmp_path):
+    out = tmp_path / "ds"
+    assert generate(out, *photos, *SMALL, "--background-depth-model", "none") == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["options"]["background_depth_model"] is None and manifest["geometry"]["placement"] == "uniform"
+    assert "--background-depth-model none" in (out / "README.md").read_text()
 
 
 # --- Depth Pro ----------------------------------------------------------------------------------------
