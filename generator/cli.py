@@ -97,7 +97,7 @@ def add_generate(subparsers) -> None:
     placing.add_argument("--seed", type=int, default=d.seed, metavar="N", help="seed of placements and splits (default %(default)s)")
 
     depth = p.add_argument_group("depth")
-    depth.add_argument("--depth", choices=DEPTH_MODES, help="the stored depth: none | scene: the backgrounds' depth with each object at its own depth | model: a depth model on every composite (default: scene)")
+    depth.add_argument("--depth", choices=DEPTH_MODES, help="the stored depth: none | scene: the backgrounds' depth with each object at its own depth | model: a depth model on every composite (default: scene where the backgrounds have a depth, else none)")
     depth.add_argument("--depth-model", metavar="ID_OR_PATH", help=f"transformers depth model for --depth model (default {DEFAULT_DEPTH_MODEL})")
     depth.add_argument("--background-depth-model", metavar="ID_OR_PATH", help=f"a metric depth model run once per background, the depth objects stand on: indoor ({DEFAULT_BACKGROUND_DEPTH_MODEL}), outdoor, depth-pro (apple/DepthPro-hf: also the field of view; Apple's research licence), a Hub id or folder, or none (default: indoor for photos without --background-depths, unless --depth none/model with --placement uniform/ground)")
     add_teacher_flags(depth)
