@@ -203,6 +203,23 @@ def test_depth_pro_through_from_pretrained_gives_metric_depth_and_its_fov(models
     assert teacher.metric and "Apple Machine Learning Research" in teacher.info["license"]
 
 
+@pytest.mark.parametrize("source, fov, want", [("default", 70.0, "model"), ("default", 170.0, "default"), ("default", float("nan"), "default"),
+                                               ("exif35mm", 70.0, "exif35mm"), ("fov", 70.0, "fov")])
+def test_the_models_field_of_view_comes_after_fov_and_exif_and_only_within_real_lenses(source, fov, want):
+    from generator.pipeline.depth import label_backgrounds
+    from generator.pipeline.sources import Background, Sources
+
+    class FieldOfView:  # a background model's answer: depth, and one field of view per image
+        def predict_with_fov(self, images, where):
+            return np.ones(images.shape[:3], np.float32), np.full(len(images), fov)
+
+    before = Intrinsics.from_fov(64, 64, 60.0)
+    background = Background("b", np.zeros((64, 64, 3), np.uint8), None, before, source)
+    label_backgrounds(Sources([background], []), FieldOfView())
+    assert background.intrinsics_source == want
+    assert background.intrinsics == (Intrinsics.from_fov(64, 64, 70.0) if want == "model" else before)
+
+
 def test_the_card_names_depth_pros_licence(photos, models, tmp_path):
     out = tmp_path / "ds"
     assert generate(out, *photos, *SMALL, "--background-depth-model", str(models["depth_pro"]), "--placement", "uniform") == 0

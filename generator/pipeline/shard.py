@@ -168,8 +168,7 @@ def placement_without_teacher(options: BuildOptions) -> PlacementRule:
 
 def make_context(options: BuildOptions, plan: DepthPlan, skip_bad: bool = False, threads: int = 1) -> tuple[ShardContext, "DepthTeacher | None"]:
     """Sources (decoded on `threads` threads), and the plan's models, each loaded once, in this process:
-    the background model labels the backgrounds (and is let go), the teacher of every composite is
-    returned. The backgrounds config carries the depth the rows' depth is made like."""
+    the background model labels the backgrounds, the teacher of every composite is returned. The backgrounds config carries the depth the rows' depth is made like."""
     sources = load_sources(options, skip_bad=skip_bad, threads=threads)
     background_model = load_background_model(plan.background_model) if plan.background_model is not None else None
     if background_model is not None:
