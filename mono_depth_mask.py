@@ -94,9 +94,9 @@ def inputs_digest(data_dir: str | None) -> str | None:
 
 def depth_from_inputs(found: dict[str, str]) -> BuildOptions:
     """The `full` config's depth when no build options are given: the CLI's default (scene where the
-    backgrounds have depth maps), except that no teacher is downloaded unasked (none instead of model)."""
-    mode = default_depth_mode(False, found.get("background_depths"), None)
-    return BuildOptions(depth=mode if mode == "scene" else "none")
+    backgrounds have depth maps), except that no model is downloaded unasked: without depth maps no
+    background depth model (the CLI's default there), so no depth and the uniform placement."""
+    return BuildOptions(depth=default_depth_mode(False, found.get("background_depths"), None))
 
 
 class MonoDepthMask(datasets.ArrowBasedBuilder):
@@ -104,7 +104,7 @@ class MonoDepthMask(datasets.ArrowBasedBuilder):
     BUILDER_CONFIGS = [
         MonoDepthMaskConfig(name="demo", description="built-in procedural rooms and sprites", build=BuildOptions(demo=True)),
         # Depth as the CLI decides it: scene with DIR/background_depths; without them none here, where the CLI
-        # would download a teacher (pass build=BuildOptions(depth="model", depth_model=...) for that).
+        # would download a background depth model (pass build=BuildOptions(background_depth_model=...) for that).
         MonoDepthMaskConfig(name="full", description="your inputs from data_dir", build=None),
     ]
     DEFAULT_CONFIG_NAME = "demo"
@@ -155,5 +155,5 @@ class MonoDepthMask(datasets.ArrowBasedBuilder):
     def _generate_tables(self, shards):
         # One job per shard, as in the packaged Parquet builder: the same table the CLI writes to a file.
         for spec in shards:
-            depths = self._teacher.predict(shard_composites(self._context, spec)) if self._plan.labels == "composites" else None
+            depths = self._teacher.predict(shard_composites(self._context, spec)) if self._plan.teacher is not None else None
             yield f"{spec.split}-{spec.index:05d}", shard_table(self._context, spec, depths)

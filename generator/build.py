@@ -88,6 +88,7 @@ def build(options: BuildOptions, run: RunOptions) -> BuildSummary:
     elif run.workers > 1 and not _one_shard(options):
         worker_processes()  # the workers' server starts up beside the loading of the inputs
     plan = DepthPlan.of(options, run.teacher, run.engine)
+    _models_reachable(plan)  # offline, a model that cannot be had stops the build before any input is read
     teacher_run = _teacher_run(plan)
     with OutputFolder(run.out) as folder, _removed_if_left_empty(folder.local):
         summary = _build_into(options, run, plan, teacher_run, folder)
@@ -114,7 +115,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, teacher
         repair_folder_swap(out / GALLERY_DIR)
         # The gallery's sheet of edge and light options is drawn from the inputs alone: from the start where
         # the placement is known without a teacher, else once the teacher has labelled the backgrounds.
-        early = placement_without_teacher(options) if run.gallery and plan.teacher is None else None
+        early = placement_without_teacher(options) if run.gallery and not plan.models else None
         edges = beside.submit(_edges_and_light, options, early) if early else None
         context, teacher = make_context(options, plan, run.skip_bad_inputs, threads=run.workers)
         sources = context.sources
@@ -123,8 +124,9 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, teacher
         check_positions(options, [fg.rgba.shape[:2] for fg in sources.foregrounds])
         shards = plan_shards(context.grid, options)
         planned = {split: sum(s.rows for s in shards if s.split == split) for split in dict.fromkeys(s.split for s in shards)}
-        depth_info = {"meaning": context.depth.meaning, **({"teacher": teacher.info} if teacher else {})}
-        kept = reusable_shards(out, previous, manifest_io.inputs_record(options, sources, depth_info.get("teacher")))
+        depth_info = {"meaning": context.depth.meaning, **({"teacher": teacher.info} if teacher else {}),
+                      **({"background_model": context.background_model} if context.background_model else {})}
+        kept = reusable_shards(out, previous, manifest_io.inputs_record(options, sources, depth_info.get("teacher"), context.background_model))
         _remove_unplanned(out, previous, _planned_paths(shards), run.overwrite)
         geometry = geometry_record(context)
         todo = [s for s in shards if shard_path(FG_BG, s.split, s.index, s.count) not in kept]
@@ -134,7 +136,7 @@ def _build_into(options: BuildOptions, run: RunOptions, plan: DepthPlan, teacher
                 return BuildSummary.of(folder.url or out, verified, kept=len(kept), skipped=sources.skipped, unchanged=True)
         progress = _Progress(out, options, sources, depth_info, planned, list(kept.values()), card, geometry, teacher_run, lock.check)
         # The teacher labels shards here, unless the plan gives every worker its own copy.
-        labeller = teacher if plan.labels == "composites" and not plan.teacher_in_workers else None
+        labeller = teacher if not plan.teacher_in_workers else None
         if run.gallery and edges is None:
             edges = beside.submit(_edges_and_light, options, context.placement)
         engine = _engine(context, todo, folder.shards, run, plan) if todo else None
@@ -214,12 +216,26 @@ def _intact_inputs(out: Path, previous: dict | None) -> list[ShardRecord]:
 
 
 def _teacher_run(plan: DepthPlan) -> TeacherRun | None:
-    """The teacher's settings resolved (device, dtype, threads): part of what the dataset is."""
-    if plan.teacher is None:
+    """The models' settings resolved (device, dtype, threads): part of what the dataset is. The background
+    model and the teacher share them (only the model differs)."""
+    if not plan.models:
         return None
     from .pipeline.teacher import teacher_run
 
-    return teacher_run(plan.teacher)
+    return teacher_run(plan.models[0])
+
+
+def _models_reachable(plan: DepthPlan) -> None:
+    """Each model of the plan is a local folder, in the cache, or downloadable: else one line now (naming
+    it and the ways out), not after every input has been decoded."""
+    if not plan.models:
+        return
+    from .hub import cached_only
+    from .pipeline.teacher import BACKGROUND_ROLE, DEPTH_ROLE
+
+    for settings, role in ((plan.background_model, BACKGROUND_ROLE), (plan.teacher, DEPTH_ROLE)):
+        if settings is not None:
+            cached_only(settings.model, role.what, role.offline_ways)
 
 
 def _finished(out: Path, previous: dict | None, run: RunOptions, manifest: dict) -> bool:

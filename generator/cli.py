@@ -22,6 +22,8 @@ from .output.folder import is_url
 from .pipeline.blend import with_mix_modes
 from .rules import DepthMode
 from .config import (
+    BACKGROUND_MODEL_ROLE,
+    DEFAULT_BACKGROUND_DEPTH_MODEL,
     DEFAULT_DEPTH_MODEL,
     DEPTH_MODES,
     ENGINES,
@@ -32,7 +34,9 @@ from .config import (
     RECORDED_ONLY,
     BuildOptions,
     RunOptions,
+    background_model_named,
     check_utf8,
+    default_background_model,
     default_depth_mode,
 )
 
@@ -40,7 +44,9 @@ GENERATE_EXAMPLES = """examples:
   mono-depth-mask generate --demo --out demo-dataset
   mono-depth-mask generate --demo --num-backgrounds 100 --num-foregrounds 100 --out demo-400k
   mono-depth-mask generate --backgrounds bg/ --foregrounds fg/ --background-depths bg_depth/ --out ds
-  mono-depth-mask generate --backgrounds bg/ --foregrounds fg_img/ --masks mask_img/ --depth none --out ds
+  mono-depth-mask generate --backgrounds photos/ --foregrounds fg/ --fg-heights heights.csv --out ds
+  mono-depth-mask generate --backgrounds bg/ --foregrounds fg/ --background-depth-model outdoor --out ds
+  mono-depth-mask generate --backgrounds bg/ --foregrounds fg_img/ --masks mask_img/ --depth none --placement uniform --out ds
   mono-depth-mask generate --backgrounds bg/ --foregrounds fg/ --out ds --depth model \\
       --depth-model depth-anything/Depth-Anything-V2-Small-hf --device cuda --batch-size 256
   mono-depth-mask generate --backgrounds bg/ --foregrounds fg/ --out ds --depth scene \\
@@ -80,7 +86,7 @@ def add_generate(subparsers) -> None:
     placing.add_argument("--distractors", type=int, default=d.distractors, metavar="N", help="objects per composite pasted the same way but not labelled: in the composite and its depth, not in mask, objects or instances (default %(default)s)")
     placing.add_argument("--fg-heights", metavar="FILE", help="CSV of name,height_m: each foreground's real height in metres, by file stem (floor placement)")
     placing.add_argument("--fg-height", type=float, default=d.fg_height, metavar="M", help="height in metres of the foregrounds --fg-heights does not list (default %(default)s)")
-    placing.add_argument("--fov", type=float, default=d.fov, metavar="DEGREES", help="horizontal field of view of background photos without an EXIF focal length (default %(default)s)")
+    placing.add_argument("--fov", type=float, metavar="DEGREES", help="horizontal field of view of every background photo (default: its EXIF focal length, else the background depth model's field of view (depth-pro), else 60)")
     placing.add_argument("--soft-mask", action="store_true", help="keep the alpha as the mask instead of binary 0/255 (default: binary)")
     light = p.add_argument_group("edges and light")
     light.add_argument("--blend", choices=BLEND_CHOICES, default=d.blend, help="how the cut-out's edge meets the background: alpha, gaussian or box (softened edge), motion (motion blur), poisson (gradient-domain), mix (one per placement, seeded) (default %(default)s)")
@@ -91,9 +97,9 @@ def add_generate(subparsers) -> None:
     placing.add_argument("--seed", type=int, default=d.seed, metavar="N", help="seed of placements and splits (default %(default)s)")
 
     depth = p.add_argument_group("depth")
-    depth.add_argument("--depth", choices=DEPTH_MODES, help="none | scene: the backgrounds' depth with the foreground at its contact depth | model: a depth model on every composite (default: scene with --demo or --background-depths, else model)")
+    depth.add_argument("--depth", choices=DEPTH_MODES, help="the stored depth: none | scene: the backgrounds' depth with each object at its own depth | model: a depth model on every composite (default: scene where the backgrounds have a depth, else none)")
     depth.add_argument("--depth-model", metavar="ID_OR_PATH", help=f"transformers depth model for --depth model (default {DEFAULT_DEPTH_MODEL})")
-    depth.add_argument("--background-depth-model", metavar="ID_OR_PATH", help="with --depth scene: a depth model run once per background (default: none)")
+    depth.add_argument("--background-depth-model", metavar="ID_OR_PATH", help=f"a metric depth model run once per background, the depth objects stand on: indoor ({DEFAULT_BACKGROUND_DEPTH_MODEL}), outdoor, depth-pro (apple/DepthPro-hf: also the field of view; Apple's research licence), a Hub id or folder, or none (default: indoor for photos without --background-depths, unless --depth none/model with --placement uniform/ground)")
     add_teacher_flags(depth)
 
     output = p.add_argument_group("output")
@@ -115,16 +121,22 @@ def add_generate(subparsers) -> None:
     p.set_defaults(run=run_generate)
 
 
-DERIVED_OPTIONS = ("depth", "depth_model", *RECORDED_ONLY)  # BuildOptions fields that generate_options resolves
+# BuildOptions fields that generate_options resolves
+DERIVED_OPTIONS = ("depth", "depth_model", "background_depth_model", *RECORDED_ONLY)
 
 
 def generate_options(args: argparse.Namespace) -> tuple[BuildOptions, RunOptions]:
-    depth = DepthMode(args.depth) if args.depth else default_depth_mode(args.demo, args.background_depths, args.background_depth_model)
+    depth = DepthMode(args.depth) if args.depth else None
+    if args.background_depth_model is not None:
+        background_model = background_model_named(args.background_depth_model)
+    else:
+        background_model = default_background_model(args.demo, args.background_depths, depth, args.placement)
+    depth = depth or default_depth_mode(args.demo, args.background_depths, background_model)
     depth_model = args.depth_model or (DEFAULT_DEPTH_MODEL if depth == DepthMode.MODEL else None)
-    # Every BuildOptions field is a flag of the same name (tests/test_cli_options.py checks it); the two
-    # the command resolves are the depth mode and its model, and `mix_modes`, which a build records.
+    # Every BuildOptions field is a flag of the same name (tests/test_cli_options.py checks it); those the
+    # command resolves are the depth mode and the two models, and `mix_modes`, which a build records.
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(BuildOptions) if f.name not in DERIVED_OPTIONS}
-    build = BuildOptions(**given, depth=depth, depth_model=depth_model)
+    build = BuildOptions(**given, depth=depth, depth_model=depth_model, background_depth_model=background_model)
     build = with_mix_modes(build)
     if not args.out.strip():
         raise UserError("--out is empty: give the output folder, e.g. --out ds")
@@ -148,8 +160,10 @@ def run_generate(args: argparse.Namespace) -> None:
     try:
         summary = build(options, run)
     except ModelUnavailable as error:  # the ways out that this command's flags give
-        flag = "--depth-model" if options.depth == DepthMode.MODEL else "--background-depth-model"
-        raise error.with_ways_out(f"pass a local folder to {flag}", "use --depth scene with --background-depths DIR",
+        if BACKGROUND_MODEL_ROLE in error.why:
+            raise error.with_ways_out("pass a local folder to --background-depth-model", "give the photos' depth with --background-depths DIR",
+                                      "use --placement uniform with --depth none (no model)") from None
+        raise error.with_ways_out("pass a local folder to --depth-model", "use --depth scene with --background-depths DIR",
                                   "use --depth none") from None
     print(summary.describe())
 

@@ -6,7 +6,8 @@ a teacher runs, its `TeacherRun`: the resolved device type, dtype, batch size an
 count (a model's last bits depend on each), plus the output format version (output/model.py). How a build
 *runs* and nothing of its bytes lives in `RunOptions`: workers, engine, output folder, overwrite, progress,
 gallery, skipping bad inputs, and the teacher's settings as given (`auto` is resolved into its TeacherRun).
-`DepthPlan` decides once, from both, what depth is stored and which teacher makes it where."""
+`DepthPlan` decides once, from both, where the backgrounds' depth comes from, what depth is stored, and
+which models make it where."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError
-from .rules import FIRST_MIX_MODES, BlendMode, DepthMode, PlacementRule, choices, parsed
+from .rules import FIRST_MIX_MODES, BackgroundDepth, BlendMode, DepthMode, PlacementRule, choices, parsed
 
 DEPTH_MODES = choices(DepthMode)
 PLACEMENT_MODES = choices(PlacementRule)
@@ -24,6 +25,16 @@ IMAGE_FORMATS = ("jpeg", "png")
 ENGINES = ("local", "ray")
 BLEND_CHOICES = choices(BlendMode)
 DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
+# The background depth model of photos without depth maps: metric (floor placement needs metres), run once
+# per background. Short names for the usual choices; any metric transformers model goes by id or folder.
+BACKGROUND_DEPTH_MODELS = {
+    "indoor": "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf",
+    "outdoor": "depth-anything/Depth-Anything-V2-Metric-Outdoor-Small-hf",
+    "depth-pro": "apple/DepthPro-hf",  # metric depth and a field of view; Apple's research licence
+}
+DEFAULT_BACKGROUND_DEPTH_MODEL = BACKGROUND_DEPTH_MODELS["indoor"]
+BACKGROUND_MODEL_ROLE = "background depth model"  # how error lines name it (pipeline/loading.py)
+NO_MODEL = "none"  # --background-depth-model none: no background model, even where one would run by default
 INPUT_PATH_OPTIONS = ("backgrounds", "foregrounds", "masks", "background_depths", "fg_heights")
 MODEL_OPTIONS = ("depth_model", "background_depth_model")
 # Options a build records but no flag gives: --blend mix records the modes it draws from (pipeline/blend.py).
@@ -86,13 +97,13 @@ class BuildOptions:
     flip: bool = True
     scale_jitter: float = 0.0
     placement: PlacementRule = PlacementRule.AUTO  # auto: floor where the backgrounds' metric depth is known, else uniform
-    fov: float = 60.0  # horizontal field of view (degrees) of background photos without EXIF focal length
+    fov: float | None = None  # --fov: horizontal field of view (degrees) of every background photo; None: EXIF, a model's, or 60
     fg_heights: str | None = None  # CSV name,height_m: real heights of the foregrounds (floor placement)
     fg_height: float = 1.0  # metres, for foregrounds without a height of their own
     soft_mask: bool = False
     depth: DepthMode = DepthMode.SCENE
     depth_model: str | None = None  # --depth model: the teacher for every composite
-    background_depth_model: str | None = None  # --depth scene: a teacher run once per background
+    background_depth_model: str | None = None  # a model run once per background: the depth placement stands on
     image_format: str = "jpeg"
     jpeg_quality: int = 95
     test_fraction: float = 0.3
@@ -217,7 +228,7 @@ class BuildOptions:
                 f"foregrounds of {self.fg_longest_side} px (x{1 + self.scale_jitter:g} jitter) do not fit "
                 f"in {self.bg_size} px backgrounds: lower --fg-size/--scale-jitter or raise --bg-size"
             )
-        if not 1.0 <= self.fov <= 179.0:
+        if self.fov is not None and not 1.0 <= self.fov <= 179.0:
             raise UserError(f"--fov must be between 1 and 179 degrees; got {self.fov:g}")
         if not 0.01 <= self.fg_height <= 100.0:
             raise UserError(f"--fg-height must be between 0.01 and 100 metres; got {self.fg_height:g}")
@@ -274,40 +285,74 @@ def _check_range(flag: str, value: int, low: int, high: int) -> None:
 
 
 def default_depth_mode(demo: bool, background_depths: str | None, background_depth_model: str | None) -> DepthMode:
-    """--depth when not given: the scene's own depth where the backgrounds have one, else the teacher."""
-    return DepthMode.SCENE if demo or background_depths or background_depth_model else DepthMode.MODEL
+    """--depth when not given: the scene rule wherever the backgrounds have a depth (the demo's, the user's
+    maps, a background model's), else none."""
+    return DepthMode.SCENE if demo or background_depths or background_depth_model else DepthMode.NONE
+
+
+def default_background_model(demo: bool, background_depths: str | None, depth: DepthMode | None, placement: PlacementRule) -> str | None:
+    """The background depth model a command runs when --background-depth-model is not given: the metric
+    default for photos without depth maps whose objects may stand on the floor or whose labels follow the
+    scene rule (`depth` None: not given, so the scene rule); none otherwise, so that `--depth none
+    --placement uniform` downloads nothing."""
+    if demo or background_depths:
+        return None
+    needed = parsed(PlacementRule, placement) in (PlacementRule.AUTO, PlacementRule.FLOOR) or depth in (None, DepthMode.SCENE)
+    return DEFAULT_BACKGROUND_DEPTH_MODEL if needed else None
+
+
+def background_model_named(name: str) -> str | None:
+    """--background-depth-model as given: a short name (indoor, outdoor, depth-pro) for its model id,
+    `none` for no model, anything else (a Hub id, a folder) as it is."""
+    return None if name == NO_MODEL else BACKGROUND_DEPTH_MODELS.get(name, name)
 
 
 @dataclass(frozen=True)
 class DepthPlan:
-    """What depth a build stores and how it is made, decided once from the options and passed down.
+    """Two decisions about depth, made once from the options and passed down.
 
-    `teacher` is the model to load, if any: --depth-model for `model` (it labels every composite),
-    --background-depth-model for `scene` (it labels each background once, and the scene rule does the
-    rest). `teacher_in_workers`: every engine worker loads its own copy (Ray actors on their GPUs) instead of
-    this process labelling each shard and handing the depth maps to the workers."""
+    The background depth (`background`): what floor placement and the scene rule stand on: the demo's
+    exact rooms, the user's maps, or `background_model` run once per background (given, its depth is used
+    instead of the demo's or the user's maps), or none. The labels (`mode`): none, the scene rule on that
+    background depth, or `teacher` (--depth-model) on every composite. `teacher_in_workers`: every engine
+    worker loads its own copy of the teacher (Ray actors on their GPUs) instead of this process labelling
+    each shard and handing the depth maps to the workers."""
 
     mode: DepthMode
+    background: BackgroundDepth = BackgroundDepth.NONE
+    background_model: TeacherSettings | None = None
     teacher: TeacherSettings | None = None
-    labels: str | None = None  # "composites" | "backgrounds" | None: what the teacher sees
     teacher_in_workers: bool = False
 
     @classmethod
     def of(cls, options: BuildOptions, settings: TeacherSettings = TeacherSettings(), engine: str = "local") -> "DepthPlan":
-        model = {DepthMode.MODEL: options.depth_model, DepthMode.SCENE: options.background_depth_model}.get(options.depth)
-        if not model:
-            return cls(options.depth)
-        labels = "composites" if options.depth == DepthMode.MODEL else "backgrounds"
-        return cls(options.depth, dataclasses.replace(settings, model=model), labels, labels == "composites" and engine == "ray")
+        background_model = None
+        if options.background_depth_model:
+            background = BackgroundDepth.MODEL
+            background_model = dataclasses.replace(settings, model=options.background_depth_model)
+        elif options.demo:
+            background = BackgroundDepth.DEMO
+        else:
+            background = BackgroundDepth.MAPS if options.background_depths else BackgroundDepth.NONE
+        teacher = None
+        if options.depth == DepthMode.MODEL and options.depth_model:
+            teacher = dataclasses.replace(settings, model=options.depth_model)
+        return cls(options.depth, background, background_model, teacher, teacher is not None and engine == "ray")
+
+    @property
+    def models(self) -> tuple[TeacherSettings, ...]:
+        """The models this build loads: the background model, then the teacher."""
+        return tuple(model for model in (self.background_model, self.teacher) if model is not None)
 
 
-def placement_rule(options: BuildOptions, metric_depth: bool) -> PlacementRule:
+def placement_rule(options: BuildOptions, metric_depth: bool, why_not: str = "") -> PlacementRule:
     """The placement a build uses: `floor` (objects standing on the scene's floor, sized by depth,
-    hidden behind nearer things) wherever the backgrounds' metric depth is known, else the chosen rule."""
+    hidden behind nearer things) wherever the backgrounds' metric depth is known, else the chosen rule.
+    `why_not`: why the backgrounds' depth has no metric scale (a relative model), for the refusal's line."""
     if options.placement == PlacementRule.FLOOR and not metric_depth:
         raise UserError(
-            "--placement floor needs the backgrounds' metric depth: --demo, --background-depths DIR, or a "
-            "metric --background-depth-model; or use --placement uniform"
+            f"--placement floor needs the backgrounds' metric depth{' (' + why_not + ')' if why_not else ''}: --demo, "
+            "--background-depths DIR, or a metric --background-depth-model (indoor, outdoor, depth-pro); or use --placement uniform"
         )
     if options.placement == PlacementRule.AUTO:
         return PlacementRule.FLOOR if metric_depth else PlacementRule.UNIFORM

@@ -52,6 +52,10 @@ def cached_only(model: str, what: str = "depth model", ways: tuple[str, ...] = O
 
     from .errors import ModelUnavailable
 
+    from pathlib import Path
+
+    if offline_mode() and not Path(model).exists() and _valid_repo_id(model) and not isinstance(try_to_load_from_cache(model, "config.json"), str):
+        raise ModelUnavailable(f"cannot load {what} '{model}': HF_HUB_OFFLINE is set and it is not in the cache")
     reason = model_unreachable(model)
     if reason is None:
         return {}
@@ -61,6 +65,17 @@ def cached_only(model: str, what: str = "depth model", ways: tuple[str, ...] = O
             ways, exit_code=1,
         )
     return {"local_files_only": True}
+
+
+def _valid_repo_id(model: str) -> bool:
+    """A name the Hub could hold (a missing folder given by path is not: its loader says so)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(model)
+    except HFValidationError:
+        return False
+    return True
 
 
 DEFAULT_IDLE_TIMEOUT_S = 60.0

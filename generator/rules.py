@@ -41,6 +41,16 @@ class DepthMode(StrEnum):
     MODEL = "model"
 
 
+class BackgroundDepth(StrEnum):
+    """Where a build's background depth comes from (what floor placement and the scene rule stand on): the
+    demo's exact rooms, the user's maps (--background-depths), a model run once per background, or none."""
+
+    DEMO = "demo"
+    MAPS = "maps"
+    MODEL = "model"
+    NONE = "none"
+
+
 class BlendMode(StrEnum):
     """How a cut-out's edge meets the background (pipeline/blend.py registers what each does). `mix`
     is no mode of its own: each placement draws one of the dataset's recorded `mix_modes`."""

@@ -95,7 +95,7 @@ COLUMNS = {
         "depth_max": "float32",
         "depth_known": "image",  # as in fg_bg
         "intrinsics": "float32[4]",
-        "intrinsics_source": "string",  # demo | exif35mm | exif_focal_plane | fov (pipeline/geometry.py)
+        "intrinsics_source": "string",  # demo | fov | exif35mm | exif_focal_plane | model | default (pipeline/geometry.py)
         "ground_plane": "float32[4]",
     },
     FOREGROUNDS: {

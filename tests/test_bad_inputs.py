@@ -23,7 +23,7 @@ from generator.config import BuildOptions, TeacherSettings
 from generator.pipeline.sources import load_sources
 
 REPO = Path(__file__).resolve().parent.parent
-NO_DEPTH = [*SMALL, "--depth", "none", "--workers", "1"]
+NO_DEPTH = [*SMALL, "--depth", "none", "--placement", "uniform", "--workers", "1"]
 
 
 # --- helpers ----------------------------------------------------------------------------------------

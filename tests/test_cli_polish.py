@@ -106,7 +106,7 @@ def test_skip_warning_names_the_kind_once(tmp_path, capsys):
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(bg / "a.png")
     Image.fromarray(np.full((32, 32, 4), 255, np.uint8)).save(fg / "a.png")
     Image.fromarray(np.zeros((32, 32, 4), np.uint8)).save(fg / "b.png")
-    assert main(["generate", "--backgrounds", str(bg), "--foregrounds", str(fg), "--depth", "none", "--bg-size", "64",
+    assert main(["generate", "--backgrounds", str(bg), "--foregrounds", str(fg), "--depth", "none", "--placement", "uniform", "--bg-size", "64",
                  "--skip-bad-inputs", "--workers", "1", "--no-progress", "--no-gallery", "--out", str(tmp_path / "o")]) == 0
     warning = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:"))
     assert "foreground foreground" not in warning and warning.startswith("warning: skipping foreground "), warning

@@ -140,7 +140,7 @@ def test_the_command_runs_end_to_end_and_generate_builds_from_its_output(models,
     assert heights[0] == "name,height_m,category" and sorted(heights[1:]) == sorted(f"{Path(n).stem},0.6,dog" for n in written)
     write_backgrounds(tmp_path / "bg", 2)
     code = main(["generate", "--backgrounds", str(tmp_path / "bg"), "--foregrounds", str(out / "foregrounds"),
-                 "--fg-heights", str(out / "heights.csv"), "--depth", "none", "--num-foregrounds", "3", "--bg-size", "64",
+                 "--fg-heights", str(out / "heights.csv"), "--depth", "none", "--placement", "uniform", "--num-foregrounds", "3", "--bg-size", "64",
                  "--placements", "2", "--workers", "1", "--no-progress", "--no-gallery", "--out", str(tmp_path / "ds")])
     assert code == 0 and (tmp_path / "ds" / "manifest.json").is_file()
 

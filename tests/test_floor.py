@@ -146,23 +146,25 @@ def _user_scene(root, exif_tags: dict | None):
 
 # A 2 mm lens on a sensor of 50 px/mm (unit 4 = mm), and the pixel size the camera recorded.
 FOCAL_PLANE = {0x920A: 2.0, 0xA20E: 50.0, 0xA210: 4}
-EXIF_CASES = {
-    "none": (None, "fov"),
-    "35mm": ({0xA405: 28}, "exif35mm"),
-    "focal plane": ({**FOCAL_PLANE, 0xA002: 120, 0xA003: 90}, "exif_focal_plane"),
-    "focal plane of a 4x larger original": ({**FOCAL_PLANE, 0xA002: 480, 0xA003: 360}, "fov"),
+EXIF_CASES = {  # EXIF tags, --fov, the intrinsics_source: an explicit --fov, then EXIF, then the default 60
+    "none": (None, None, "default"),
+    "none, --fov": (None, 70, "fov"),
+    "35mm": ({0xA405: 28}, None, "exif35mm"),
+    "35mm, --fov": ({0xA405: 28}, 70, "fov"),
+    "focal plane": ({**FOCAL_PLANE, 0xA002: 120, 0xA003: 90}, None, "exif_focal_plane"),
+    "focal plane of a 4x larger original": ({**FOCAL_PLANE, 0xA002: 480, 0xA003: 360}, None, "default"),
 }
 
 
 @pytest.mark.parametrize("case", EXIF_CASES)
-def test_intrinsics_from_exif_or_fov_follow_crop_and_resize(tmp_path, case):
-    tags, source = EXIF_CASES[case]
+def test_intrinsics_from_fov_or_exif_follow_crop_and_resize(tmp_path, case):
+    tags, fov, source = EXIF_CASES[case]
     args = _user_scene(tmp_path / "in", tags)
     out = tmp_path / "ds"
-    assert generate(out, *args, "--bg-size", "64", "--placements", "3", "--fov", "70", "--no-progress", "--no-gallery") == 0
+    assert generate(out, *args, "--bg-size", "64", "--placements", "3", *(["--fov", str(fov)] if fov else []), "--no-progress", "--no-gallery") == 0
     [background] = _rows(out, "backgrounds")
     focal = {"exif35mm": 28 * math.hypot(120, 90) / 43.27, "exif_focal_plane": 100.0}.get(source)
-    original = Intrinsics(focal, focal, 60, 45) if focal else Intrinsics.from_fov(120, 90, 70)
+    original = Intrinsics(focal, focal, 60, 45) if focal else Intrinsics.from_fov(120, 90, fov or 60)
     expected = centre_crop_resize(original, 120, 90, 64)
     np.testing.assert_allclose(background["intrinsics"], expected.as_list(), rtol=1e-6)
     assert background["intrinsics_source"] == source
@@ -207,7 +209,7 @@ def test_the_placement_rule_follows_what_is_known_of_the_depth():
 def test_without_metric_depth_the_uniform_rule_places_at_one_size(tmp_path):
     args = _user_scene(tmp_path / "in", None)[:4]  # no --background-depths
     out = tmp_path / "ds"
-    assert generate(out, *args, "--bg-size", "64", "--placements", "3", "--depth", "none", "--no-progress", "--no-gallery") == 0
+    assert generate(out, *args, "--bg-size", "64", "--placements", "3", "--depth", "none", "--background-depth-model", "none", "--no-progress", "--no-gallery") == 0
     rows = _rows(out, "data")
     assert {max(r["w"], r["h"]) for r in rows} == {32}  # --fg-size, half of --bg-size
     assert json.loads((out / "manifest.json").read_text())["geometry"]["placement"] == "uniform"

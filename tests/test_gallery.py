@@ -38,7 +38,7 @@ def test_no_gallery_and_no_depth(inputs, tmp_path):
     assert generate(out, *input_args(inputs), *SMALL, "--workers", "1", "--no-gallery") == 0
     assert not (out / "gallery").exists()
     out = tmp_path / "nodepth"
-    assert generate(out, *input_args(inputs), *SMALL, "--workers", "1", "--depth", "none") == 0
+    assert generate(out, *input_args(inputs), *SMALL, "--workers", "1", "--depth", "none", "--placement", "uniform") == 0
     names = {p.stem for p in (out / "gallery").glob("*.png")}
     assert "05-depth" not in names and "06-samples" in names
     assert "depth" not in __import__("json").loads((out / "stats.json").read_text())["kinds"]

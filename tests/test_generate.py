@@ -204,7 +204,7 @@ def test_soft_mask_keeps_the_alpha(inputs, tmp_path):
 
 
 def test_depth_none_leaves_depth_null(inputs, tmp_path):
-    assert generate(tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]), *SMALL, "--depth", "none") == 0
+    assert generate(tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]), *SMALL, "--depth", "none", "--placement", "uniform") == 0
     row = read_rows(tmp_path / "ds")["train"][0]
     assert row["depth"] is None and row["depth_min"] is None
 
@@ -267,7 +267,7 @@ def test_peer_layout_with_jpg_masks_matched_by_number(tmp_path):
 
     folders = write_peer_layout(tmp_path / "peer", backgrounds=3, foregrounds=2)
     args = ["--backgrounds", str(folders["backgrounds"]), "--foregrounds", str(folders["foregrounds"]), "--masks", str(folders["masks"])]
-    assert generate(tmp_path / "ds", *args, *SMALL, "--depth", "none") == 0
+    assert generate(tmp_path / "ds", *args, *SMALL, "--depth", "none", "--placement", "uniform") == 0
     rows = read_rows(tmp_path / "ds")
     assert sum(len(r) for r in rows.values()) == 3 * 2 * 2 * 5
     mask = np.asarray(rows["train"][0]["mask"])
@@ -282,7 +282,7 @@ def test_num_backgrounds_takes_the_first_n_in_natural_order(inputs, tmp_path):
     for i in (10, 2, 1):  # img_10 sorts after img_2 naturally, before it as text
         Image.new("RGB", (70, 50), (i * 20, 0, 0)).save(folder / f"img_{i}.jpg")
     args = ["--backgrounds", str(folder), "--foregrounds", str(inputs["foregrounds"]), "--num-backgrounds", "2"]
-    assert generate(tmp_path / "ds", *args, *SMALL, "--depth", "none", "--test-fraction", "0") == 0
+    assert generate(tmp_path / "ds", *args, *SMALL, "--depth", "none", "--placement", "uniform", "--test-fraction", "0") == 0
     names = [r["name"] for r in read_rows(tmp_path / "ds", "backgrounds")["train"]]
     assert names == ["img_1", "img_2"]
 

@@ -198,13 +198,15 @@ def test_exif_focal_plane_only_while_the_photo_has_the_recorded_pixel_size():
     assert Intrinsics.from_exif(downsized) is None
     assert photo_intrinsics(downsized, hfov_degrees=70.0) == (Intrinsics.from_fov(320, 240, 70.0), "fov")
     unrecorded = {tag: value for tag, value in focal_plane_tags(320, 240).items() if tag not in (0xA002, 0xA003)}
-    assert photo_intrinsics(jpeg_with_exif(320, 240, unrecorded))[1] == "fov"
+    assert photo_intrinsics(jpeg_with_exif(320, 240, unrecorded)) == (Intrinsics.from_fov(320, 240, 60.0), "default")
     # Turned upright by EXIF rotation, the photo still has the recorded pixels.
     from PIL import ImageOps
 
     upright = ImageOps.exif_transpose(jpeg_with_exif(320, 240, focal_plane_tags(320, 240), orientation=6))
     assert photo_intrinsics(upright)[0].as_list() == pytest.approx([400.0, 400.0, 120.0, 160.0])
     assert photo_intrinsics(upright)[1] == "exif_focal_plane"
+    # An explicit field of view comes first: the user knows the lens better than a tag.
+    assert photo_intrinsics(upright, hfov_degrees=70.0) == (Intrinsics.from_fov(240, 320, 70.0), "fov")
 
 
 def test_no_exif_falls_back_to_the_field_of_view():

@@ -53,7 +53,7 @@ def test_heights_naming_no_file_or_one_file_twice_are_refused(tmp_path, text, sa
 def test_a_heights_row_for_no_file_stops_the_build_in_one_line(tmp_path, capsys, inputs):
     (tmp_path / "heights.csv").write_text("\ufefffg_1.png,0.5\nfg_9,1.0\n", encoding="utf-8")
     code = generate(tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]),
-                    "--fg-heights", str(tmp_path / "heights.csv"), *SMALL, "--depth", "none")
+                    "--fg-heights", str(tmp_path / "heights.csv"), *SMALL, "--depth", "none", "--placement", "uniform")
     one_error_line(capsys, code, 2, "heights.csv line 2", "fg_9")
     assert not (tmp_path / "ds").exists()
 
@@ -89,7 +89,7 @@ def test_file_names_that_are_not_utf8_are_stored_escaped_and_the_rerun_finishes(
     (tmp_path / "heights.csv").write_text("fg_\\xfe2.png,0.5\n")  # the name as stored
     out = tmp_path / "ds"
     args = ["--backgrounds", str(bg), "--foregrounds", str(fg), "--fg-heights", str(tmp_path / "heights.csv"),
-            *SMALL, "--depth", "none", "--workers", "1", "--skip-bad-inputs"]
+            *SMALL, "--depth", "none", "--placement", "uniform", "--workers", "1", "--skip-bad-inputs"]
     assert generate(out, *args) == 0, capsys.readouterr().err
     assert "bg_\\xff3.jpg" in capsys.readouterr().err
     backgrounds = {name for path in (out / "backgrounds").glob("*.parquet") for name in pq.read_table(path).column("name").to_pylist()}
@@ -108,7 +108,7 @@ def test_a_folder_named_in_bytes_that_are_not_utf8_is_refused_before_anything_is
     shutil.copytree(inputs["foregrounds"], odd)
     folders = {"--foregrounds": odd, "--out": os.fsdecode(os.fsencode(tmp_path) + b"/out_\xff")}
     code = main(["generate", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", folders["--foregrounds"],
-                 "--out", folders["--out"] if flag == "--out" else str(tmp_path / "ds"), *SMALL, "--depth", "none"])
+                 "--out", folders["--out"] if flag == "--out" else str(tmp_path / "ds"), *SMALL, "--depth", "none", "--placement", "uniform"])
     one_error_line(capsys, code, 2, f"{flag} ", "\\xff", "not valid UTF-8")
     assert sorted(os.listdir(tmp_path)) == ["folder_\udcff"]
 
@@ -141,7 +141,7 @@ def test_files_of_a_type_not_read_are_listed_as_skipped(tmp_path, capsys, inputs
 def test_asking_for_more_inputs_than_there_are_is_a_warning(tmp_path, capsys, inputs):
     out = tmp_path / "ds"
     code = generate(out, "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]),
-                    "--num-backgrounds", "50", "--num-foregrounds", "3", *SMALL, "--depth", "none", "--workers", "1")
+                    "--num-backgrounds", "50", "--num-foregrounds", "3", *SMALL, "--depth", "none", "--placement", "uniform", "--workers", "1")
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert captured.err.splitlines() == ["warning: --num-backgrounds 50: only 4 usable background files; using 4"]
@@ -153,7 +153,7 @@ def test_bad_files_skipped_below_the_number_asked_for_say_so(tmp_path, capsys, i
     shutil.copytree(inputs["foregrounds"], fg)
     (fg / "fg_0.png").write_bytes(b"broken")
     code = generate(tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(fg), "--num-foregrounds", "4",
-                    "--skip-bad-inputs", *SMALL, "--depth", "none", "--workers", "1")
+                    "--skip-bad-inputs", *SMALL, "--depth", "none", "--placement", "uniform", "--workers", "1")
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert captured.err.splitlines()[-1] == "warning: --num-foregrounds 4: only 3 usable foreground files; using 3"

@@ -177,7 +177,7 @@ def test_label_masks_of_0_and_1_are_binary_masks(tmp_path, mode, soft):
         image.save(tmp_path / "masks" / f"thing_{i}.png")
     out = tmp_path / "ds"
     args = ["--backgrounds", str(tmp_path / "bg"), "--foregrounds", str(tmp_path / "fg"), "--masks", str(tmp_path / "masks"),
-            "--depth", "none", "--bg-size", "64", "--placements", "2", "--no-progress", "--no-gallery"]
+            "--depth", "none", "--placement", "uniform", "--bg-size", "64", "--placements", "2", "--no-progress", "--no-gallery"]
     assert generate(out, *args, "--image-format", "png", *(["--soft-mask"] if soft else [])) == 0
     masks = [_decode(row["mask"]) for row in _rows(out)]
     assert all(mask.max() == 255 for mask in masks)  # opaque objects, not the labels' 1 of 255

@@ -17,7 +17,7 @@ from generator.output.model import FORMAT
 from tests.conftest import SMALL, generate
 from tests.inputs import blob_alpha, photo, write_backgrounds, write_cutouts, write_peer_layout
 
-NO_DEPTH = [*SMALL, "--depth", "none", "--workers", "1"]
+NO_DEPTH = [*SMALL, "--depth", "none", "--placement", "uniform", "--workers", "1"]
 
 
 def one_error_line(capsys, code: int, expected_code: int, *names: str) -> str:
@@ -191,7 +191,7 @@ class Exploit:
 def test_bad_teacher_folder_is_refused_in_one_line(capsys, tmp_path, inputs, tiny_teacher, case, names):
     model = broken_teacher(tmp_path, tiny_teacher, case)
     code = generate(tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]),
-                    *SMALL, "--workers", "1", "--depth", "model", "--depth-model", str(model), "--device", "cpu")
+                    *SMALL, "--workers", "1", "--depth", "model", "--depth-model", str(model), "--placement", "uniform", "--device", "cpu")
     captured = capsys.readouterr()
     assert "unpickling ran code" not in captured.out
     err = captured.err.strip().splitlines()
@@ -345,7 +345,7 @@ def gradient_dataset(root: Path, size: int) -> Path:
     saturated_cutouts(root / "fg", 5)
     out = root / "ds"
     assert generate(out, "--backgrounds", str(root / "bg"), "--foregrounds", str(root / "fg"), "--bg-size", str(size),
-                    "--fg-size", "40", "--placements", "5", "--depth", "none", "--workers", "1", "--no-progress", "--no-gallery") == 0
+                    "--fg-size", "40", "--placements", "5", "--depth", "none", "--placement", "uniform", "--workers", "1", "--no-progress", "--no-gallery") == 0
     return out
 
 

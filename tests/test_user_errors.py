@@ -22,13 +22,13 @@ def fails_with(capsys, out, *args, contains: str) -> str:
 
 
 def test_missing_folder(capsys, tmp_path, inputs):
-    fails_with(capsys, tmp_path / "ds", "--backgrounds", str(tmp_path / "nope"), "--foregrounds", str(inputs["foregrounds"]), "--depth", "none", contains="background folder not found")
+    fails_with(capsys, tmp_path / "ds", "--backgrounds", str(tmp_path / "nope"), "--foregrounds", str(inputs["foregrounds"]), "--depth", "none", "--placement", "uniform", contains="background folder not found")
 
 
 def test_empty_folder(capsys, tmp_path, inputs):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no images here")
-    fails_with(capsys, tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(tmp_path / "empty"), "--depth", "none", contains="holds no")
+    fails_with(capsys, tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(tmp_path / "empty"), "--depth", "none", "--placement", "uniform", contains="holds no")
 
 
 def test_unreadable_file_is_named(capsys, tmp_path, inputs):
@@ -36,7 +36,7 @@ def test_unreadable_file_is_named(capsys, tmp_path, inputs):
     bad.mkdir()
     Image.new("RGB", (50, 50)).save(bad / "good.jpg")
     (bad / "broken.jpg").write_bytes(b"this is not a jpeg")
-    message = fails_with(capsys, tmp_path / "ds", "--backgrounds", str(bad), "--foregrounds", str(inputs["foregrounds"]), "--depth", "none", contains="cannot read image")
+    message = fails_with(capsys, tmp_path / "ds", "--backgrounds", str(bad), "--foregrounds", str(inputs["foregrounds"]), "--depth", "none", "--placement", "uniform", contains="cannot read image")
     assert "broken.jpg" in message
 
 
@@ -44,7 +44,7 @@ def test_foreground_without_alpha_or_mask(capsys, tmp_path, inputs):
     fg = tmp_path / "fg"
     fg.mkdir()
     Image.new("RGB", (30, 40), (200, 10, 10)).save(fg / "person.jpg")
-    message = fails_with(capsys, tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(fg), "--depth", "none", contains="no alpha channel and no mask")
+    message = fails_with(capsys, tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(fg), "--depth", "none", "--placement", "uniform", contains="no alpha channel and no mask")
     assert "person.jpg" in message
 
 
@@ -74,7 +74,7 @@ def test_output_folder_with_foreign_files_is_never_touched(capsys, tmp_path, inp
 
 
 def test_scene_depth_without_depth_maps(capsys, tmp_path, inputs):
-    fails_with(capsys, tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]), "--depth", "scene", contains="--background-depths")
+    fails_with(capsys, tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(inputs["foregrounds"]), "--depth", "scene", "--background-depth-model", "none", contains="--background-depths")
 
 
 def test_mask_of_another_size(capsys, tmp_path, inputs):
@@ -82,7 +82,7 @@ def test_mask_of_another_size(capsys, tmp_path, inputs):
     fg.mkdir(), masks.mkdir()
     Image.new("RGB", (30, 40)).save(fg / "fg_img_1.jpg")
     Image.new("L", (31, 40), 255).save(masks / "mask_img_1.png")
-    fails_with(capsys, tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(fg), "--masks", str(masks), "--depth", "none", contains="mask")
+    fails_with(capsys, tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(fg), "--masks", str(masks), "--depth", "none", "--placement", "uniform", contains="mask")
 
 
 @pytest.mark.parametrize(
@@ -105,4 +105,4 @@ def test_too_few_positions_for_the_placements(capsys, tmp_path, inputs):
     fg = tmp_path / "fg"
     fg.mkdir()
     Image.fromarray(np.full((40, 40, 4), 255, np.uint8), "RGBA").save(fg / "square.png")
-    fails_with(capsys, tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(fg), "--depth", "none", "--fg-size", "63", "--placements", "5", contains="distinct positions")
+    fails_with(capsys, tmp_path / "ds", "--backgrounds", str(inputs["backgrounds"]), "--foregrounds", str(fg), "--depth", "none", "--placement", "uniform", "--fg-size", "63", "--placements", "5", contains="distinct positions")

@@ -30,7 +30,7 @@ def textured(tmp_path_factory, request):
         Image.fromarray(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(root / "bg" / f"noise_{i}.png")
     write_cutouts(root / "fg", 2)
     out = root / "ds"
-    assert main(["generate", "--backgrounds", str(root / "bg"), "--foregrounds", str(root / "fg"), "--depth", "none",
+    assert main(["generate", "--backgrounds", str(root / "bg"), "--foregrounds", str(root / "fg"), "--depth", "none", "--placement", "uniform",
                  "--background-jitter", "--image-format", request.param, "--blend", "mix", "--placements", "3", "--bg-size", "96",
                  "--workers", "1", "--no-progress", "--no-gallery", "--out", str(out)]) == 0
     return out

@@ -112,3 +112,34 @@ def save_tiny_depth_anything(folder: str | Path, metric: bool = False, seed: int
         image_std=IMAGENET_STD,
     )
     return _save(DepthAnythingForDepthEstimation(config), processor, folder)
+
+
+# What DepthProImageProcessor writes to preprocessor_config.json (it needs torchvision, so it is not
+# instantiated here): the keys and defaults of apple/DepthPro-hf's file, at a size this tiny model takes.
+DEPTH_PRO_PROCESSOR = {
+    "do_normalize": True, "do_rescale": True, "do_resize": True, "image_mean": [0.5, 0.5, 0.5],
+    "image_processor_type": "DepthProImageProcessor", "image_std": [0.5, 0.5, 0.5], "resample": 2,
+    "rescale_factor": 0.00392156862745098, "size": {"height": 32, "width": 32},
+}
+
+
+def save_tiny_depth_pro(folder: str | Path, seed: int = 0, processor: dict | None = None) -> Path:
+    """Depth Pro with its field-of-view head: tiny DINOv2 encoders, a 32 px input."""
+    import json
+
+    from transformers import DepthProConfig, DepthProForDepthEstimation
+
+    torch.manual_seed(seed)
+    encoder = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, patch_size=4,
+                   image_size=16, model_type="dinov2", initializer_range=0.1)
+    config = DepthProConfig(
+        fusion_hidden_size=16, patch_size=16, intermediate_hook_ids=[1, 0], intermediate_feature_dims=[8, 8],
+        scaled_images_ratios=[0.5, 1], scaled_images_overlap_ratios=[0.0, 0.5], scaled_images_feature_dims=[16, 16],
+        use_fov_model=True, num_fov_head_layers=1, image_model_config=encoder, patch_model_config=encoder,
+        fov_model_config=encoder,
+    )
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    DepthProForDepthEstimation(config).eval().save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(json.dumps(processor or DEPTH_PRO_PROCESSOR, indent=2))
+    return folder

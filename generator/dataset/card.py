@@ -15,11 +15,11 @@ from string import Template
 import yaml
 
 from ..baseline.report import baseline_section
+from .card_depth import credits_depth, depth_text, shown_path
 from ..output.manifest import load_manifest
-from ..config import RECORDED_ONLY
+from ..config import NO_MODEL, RECORDED_ONLY, default_background_model
 from ..output.model import DatasetRules
 from .card_placement import fg_size, left_out_total, placement_counts_text, placement_text
-from ..pipeline.depth_holes import CARD_TEXT as HOLES_TEXT
 from ..rules import DepthMode
 from ..schema import CARD, CONFIGS, FG_BG, GALLERY_DIR, STATS, yaml_configs, yaml_features
 
@@ -136,7 +136,7 @@ def render_card(out: Path, repo_id: str = DEFAULT_REPO_ID, pretty_name: str = "m
     fields = _fields(out, manifest, repo_id, pretty_name)
     fields["yaml_header"] = yaml_header(manifest, pretty_name, license, out, license_name, license_link, shards_root)
     fields["license_text"] = _license_text(license, license_name)
-    fields["credits_depth"] = _credits_depth(manifest)
+    fields["credits_depth"] = credits_depth(manifest)
     text = template.substitute(fields)
     return text
 
@@ -159,34 +159,6 @@ def write_card(out: Path, repo_id: str | None = None, pretty_name: str | None = 
     path = out / CARD
     write_text(path, render_card(out, **settings, shards_root=shards_root, manifest=manifest))
     return path
-
-
-def shown_path(value: str) -> str:
-    """A local folder by its name only: its absolute path says nothing to a reader and tells where the
-    builder's files were. Hub ids (ORG/NAME, not a folder here) and relative names are kept."""
-    path = Path(value)
-    return path.name if path.is_absolute() or path.is_dir() and not re.fullmatch(r"[\w.-]+/[\w.-]+", value) else value
-
-
-def _local_model_text(manifest: dict, model: str) -> str:
-    teacher = manifest["depth"].get("teacher") or {}
-    hashes = teacher.get("sha256") or {}
-    named = ", ".join(f"`{name}` sha256 `{digest}`" for name, digest in hashes.items()
-                      if name == "config.json" or name.endswith((".safetensors", ".bin")))
-    return f"`{shown_path(model)}` (a local model{': ' + named if named else ''})."
-
-
-def _credits_depth(manifest: dict) -> str:
-    options = manifest["options"]
-    depth = DatasetRules.of(manifest).depth
-    model = options.get("depth_model") if depth == DepthMode.MODEL else options.get("background_depth_model")
-    if model and not re.fullmatch(r"[\w.-]+/[\w.-]+", model) or model and Path(model).exists():
-        return _local_model_text(manifest, model)
-    if model:
-        return f"[`{model}`](https://huggingface.co/{model}) (see its model card for its license and citation)."
-    if options.get("demo"):
-        return "exact depth of the procedural demo rooms (ray-cast), no model."
-    return "the backgrounds' own depth maps supplied with `--background-depths`." if depth == DepthMode.SCENE else "none."
 
 
 def _license_text(license: str, license_name: str = LICENSE_NAME) -> str:
@@ -230,7 +202,7 @@ def _fields(out: Path, manifest: dict, repo_id: str, pretty_name: str) -> dict[s
         "objects_text": _objects_text(o.get("objects", "1"), o.get("distractors", 0)),
         "seed": str(o["seed"]),
         "mask_text": "the foreground's alpha (resized bilinearly) on black" if o["soft_mask"] else "binary: 255 where the foreground's alpha is at least one half, 0 elsewhere",
-        "depth_text": _depth_text(manifest),
+        "depth_text": depth_text(manifest),
         "split_text": _split_text(o),
         "image_format": "JPEG" if o["image_format"] == "jpeg" else "PNG",
         "image_format_text": f"JPEG quality {o['jpeg_quality']} (lossy); masks and depth are lossless PNG" if o["image_format"] == "jpeg" else "lossless PNG",
@@ -262,23 +234,6 @@ def _cutout_size_text(manifest: dict) -> str:
 def _depth_source(manifest: dict) -> str:
     sources = {DepthMode.NONE: " (none in this build)", DepthMode.SCENE: " derived from the backgrounds' depth", DepthMode.MODEL: " from a depth model"}
     return sources[DatasetRules.of(manifest).depth]
-
-
-def _depth_text(manifest: dict) -> str:
-    depth, options = manifest["depth"], manifest["options"]
-    rules = DatasetRules.of(manifest)
-    if rules.depth == DepthMode.NONE:
-        return "none (`--depth none`)."
-    if rules.depth == DepthMode.SCENE:
-        source = f"predicted once per background by `{shown_path(options['background_depth_model'])}`" if options.get("background_depth_model") else "the backgrounds' own depth maps"
-        if rules.on_floor:
-            rule = ("each visible pixel of a standing object takes the depth of the upright plane through its contact "
-                    "point, facing the camera (constant along a row without camera roll); hidden parts keep the scene's")
-        else:
-            rule = ("each foreground stands at the depth of its contact point (bottom centre of its mask), never behind "
-                    "a background pixel it covers")
-        return f"`scene`: {source}; {rule}. Values: {depth['meaning']}.{HOLES_TEXT if options.get('background_depths') else ''}"
-    return f"`model`: `{shown_path(options['depth_model'])}` run on every composite. Values: {depth['meaning']}."
 
 
 def _split_text(options: dict) -> str:
@@ -347,6 +302,9 @@ def _command(options: dict) -> str:
             words.append("--" + key.replace("_", "-"))
         elif value is not None and value is not False:  # 0 and 0.0 are values (`--test-fraction 0`)
             words += ["--" + key.replace("_", "-"), shown_path(value) if isinstance(value, str) else str(value)]
+    if options.get("background_depth_model") is None and default_background_model(
+            options.get("demo"), options.get("background_depths"), options.get("depth"), options.get("placement")):
+        words += ["--background-depth-model", NO_MODEL]  # built without the model the command would run by default
     return shlex.join(words + ["--out", "OUT"])
 
 

@@ -12,7 +12,9 @@ INTRINSICS_ORIGINS = {
     "demo": "the demo's exact pinhole camera",
     "exif35mm": "the photo's EXIF 35 mm-equivalent focal length (on the 43.27 mm diagonal)",
     "exif_focal_plane": "the photo's EXIF focal length and sensor resolution (the photo has the pixel size EXIF records)",
-    "fov": "an assumed horizontal field of view (`--fov`)",
+    "fov": "the horizontal field of view given with `--fov`",
+    "model": "the horizontal field of view the background depth model predicted for the stored square",
+    "default": "an assumed horizontal field of view of 60 degrees",
 }
 
 

@@ -176,8 +176,10 @@ def _finish(out: Path, manifest: dict, model: str, info: dict, run: dict) -> Non
     done = manifest.pop("relabel")["done"]
     for shard in manifest["shards"]:
         shard.update(done.get(shard["path"], {}))
-    manifest["options"].update(depth="model", depth_model=recorded_model(model), background_depth_model=None)
-    manifest["depth"] = {"mode": "model", "meaning": info["meaning"], "teacher": info, "relabelled": True}
+    # The labels change; the placement, and the background depth model it stood on (if any), stay.
+    background = {"background_model": manifest["depth"]["background_model"]} if manifest["depth"].get("background_model") else {}
+    manifest["options"].update(depth="model", depth_model=recorded_model(model))
+    manifest["depth"] = {"mode": "model", "meaning": info["meaning"], "teacher": info, "relabelled": True, **background}
     manifest["teacher_run"] = run
     manifest["complete"] = True
     stats = DatasetStats()

@@ -72,7 +72,8 @@ def _background_table(sources: Sources, ids: list[int], options: BuildOptions) -
     columns: dict[str, list] = {name: [] for name in BACKGROUND_COLUMNS}
     for bg_id in ids:
         background = sources.backgrounds[bg_id]
-        depth = PlainDepth.of(background.depth) if background.depth is not None else None
+        stored = background.stored_depth if background.stored_depth is not None else background.depth
+        depth = PlainDepth.of(stored) if stored is not None else None
         columns["bg_id"].append(bg_id)
         columns["name"].append(background.name)
         columns["image"].append(encode_image(background.rgb, options.image_format, options.jpeg_quality))

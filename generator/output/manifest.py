@@ -191,7 +191,7 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def inputs_record(options: BuildOptions, sources: "Sources", teacher: dict | None = None) -> dict:
+def inputs_record(options: BuildOptions, sources: "Sources", teacher: dict | None = None, background_model: dict | None = None) -> dict:
     """What the shards were made from. Input files are known by content (the sha256 of each file as it was
     read): a background whose pixels changed under the same name is another input, and its shards are
     rebuilt. So are the foregrounds' heights (an --fg-heights file edited in place) and a local model
@@ -209,6 +209,8 @@ def inputs_record(options: BuildOptions, sources: "Sources", teacher: dict | Non
         record["foreground_sha256"] = [list(fg.sha256) for fg in sources.foregrounds]
     if teacher is not None and teacher.get("local_folder"):
         record["depth_model_sha256"] = teacher["sha256"]
+    if background_model is not None and background_model.get("local_folder"):
+        record["background_depth_model_sha256"] = background_model["sha256"]
     return record
 
 
@@ -237,7 +239,7 @@ def manifest_data(
         "packages": package_versions(),
         "depth": {"mode": options.depth, **depth_info},
         **({"geometry": geometry} if geometry else {}),
-        "inputs": inputs_record(options, sources, depth_info.get("teacher")),
+        "inputs": inputs_record(options, sources, depth_info.get("teacher"), depth_info.get("background_model")),
         "skipped_inputs": [skipped.to_manifest() for skipped in sources.skipped],
         "splits": splits,
         **({"placements": PlacementCounts.total(counted).to_json()} if counted else {}),

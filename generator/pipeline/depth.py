@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import UserError
 from ..config import DepthPlan, TeacherSettings
 from .depth_splice import BackgroundDepth, PlainDepth, SplicedDepth
+from .geometry import DEFAULT_INTRINSICS, MODEL_INTRINSICS
 from ..rules import DepthMode
 from .sources import Sources
 
@@ -139,18 +140,42 @@ def load_teacher(settings: TeacherSettings) -> "DepthTeacher":
     return DepthTeacher.load(settings)
 
 
-def label_backgrounds(sources: Sources, teacher: "DepthTeacher") -> None:
-    """Give every background the teacher's depth: one batched call for all backgrounds, instead of one
-    per composite."""
+def load_background_model(settings: TeacherSettings) -> "DepthTeacher":
+    from .teacher import BACKGROUND_ROLE, DepthTeacher
+
+    return DepthTeacher.load(settings, BACKGROUND_ROLE)
+
+
+def label_backgrounds(sources: Sources, model: "DepthTeacher") -> None:
+    """Give every background the background model's depth (one batched call for all backgrounds): the
+    depth placement and the scene rule stand on. The model sees the stored square (what the composites
+    show), so a field of view it predicts is the square's; it gives the camera of backgrounds whose
+    intrinsics neither --fov nor EXIF gave (depth_pro.model_intrinsics)."""
+    from .depth_pro import model_intrinsics
+
+    names = [bg.name for bg in sources.backgrounds]
+    predicted, fovs = model.predict_with_fov(np.stack([bg.rgb for bg in sources.backgrounds]), where=lambda i: f"background {names[i]}")
+    for index, (background, depth) in enumerate(zip(sources.backgrounds, predicted)):
+        background.depth = depth
+        if fovs is not None and background.intrinsics_source == DEFAULT_INTRINSICS:
+            found = model_intrinsics(depth.shape[1], depth.shape[0], float(fovs[index]))
+            if found is not None:
+                background.intrinsics, background.intrinsics_source = found, MODEL_INTRINSICS
+
+
+def store_teacher_depth(sources: Sources, teacher: "DepthTeacher") -> None:
+    """With a teacher on every composite, the backgrounds config stores the teacher's depth of each
+    background too, so its depth means what the rows' does."""
     names = [bg.name for bg in sources.backgrounds]
     predicted = teacher.predict(np.stack([bg.rgb for bg in sources.backgrounds]), where=lambda i: f"background {names[i]}")
     for background, depth in zip(sources.backgrounds, predicted):
-        background.depth = depth
+        background.stored_depth = depth
 
 
-def make_depth_stage(plan: DepthPlan, sources: Sources, teacher: "DepthTeacher | None" = None) -> DepthStage:
-    """The depth stage of a build; `teacher` is the plan's teacher, if loaded (for `scene`, it has already
-    labelled the backgrounds)."""
+def make_depth_stage(plan: DepthPlan, sources: Sources, background_model: "DepthTeacher | None" = None,
+                     teacher: "DepthTeacher | None" = None) -> DepthStage:
+    """The depth stage of a build: `background_model` has already labelled the backgrounds where the plan
+    runs one; `teacher` is the plan's teacher of every composite, if loaded."""
     if plan.mode == DepthMode.NONE:
         return NoDepth()
     if plan.mode == DepthMode.SCENE:
@@ -159,8 +184,8 @@ def make_depth_stage(plan: DepthPlan, sources: Sources, teacher: "DepthTeacher |
                 "--depth scene needs background depth maps: pass --background-depths DIR or "
                 "--background-depth-model ID, or use --depth model / --depth none"
             )
-        if teacher is not None:
-            return SceneDepth([bg.depth for bg in sources.backgrounds], teacher.info["meaning"], teacher.inverse)
+        if background_model is not None:
+            return SceneDepth([bg.depth for bg in sources.backgrounds], background_model.info["meaning"], background_model.inverse)
         return SceneDepth([bg.depth for bg in sources.backgrounds])
     if plan.teacher is None:
         raise UserError("--depth model needs --depth-model ID_OR_PATH")

@@ -29,8 +29,11 @@ _FOCAL_PLANE_RESOLUTION_UNIT = 0xA210
 _FOCAL_LENGTH_35MM = 0xA405
 _PIXEL_X_DIMENSION = 0xA002
 _PIXEL_Y_DIMENSION = 0xA003
-# Where a photo's intrinsics came from (the backgrounds config's `intrinsics_source`; "demo" is the demo's camera).
-EXIF_35MM, EXIF_FOCAL_PLANE, FOV = "exif35mm", "exif_focal_plane", "fov"
+# Where a photo's intrinsics came from (the backgrounds config's `intrinsics_source`; "demo" is the demo's
+# camera), in the order they are taken: an explicit --fov, EXIF, the background model's field of view, the
+# default field of view.
+FOV, EXIF_35MM, EXIF_FOCAL_PLANE, MODEL_INTRINSICS, DEFAULT_INTRINSICS = "fov", "exif35mm", "exif_focal_plane", "model", "default"
+DEFAULT_FOV_DEGREES = 60.0
 # Orientations 5..8 are quarter turns: the upright photo's width is the stored height.
 _QUARTER_TURNS = (5, 6, 7, 8)
 # The diagonal of a 36 x 24 mm frame, on which the 35 mm-equivalent focal length is defined.
@@ -38,7 +41,7 @@ _FULL_FRAME_DIAGONAL_MM = 43.27
 # FocalPlaneResolutionUnit: 2 inch (the EXIF default), 3 cm, 4 mm, 5 micrometre.
 _MM_PER_RESOLUTION_UNIT = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}
 # A focal length giving a horizontal field of view outside this range is a broken tag, not a lens.
-_SANE_HFOV_DEGREES = (5.0, 150.0)
+SANE_HFOV_DEGREES = (5.0, 150.0)
 
 # Floor fit settings.
 _MAX_SCORED_POINTS = 20_000
@@ -143,17 +146,21 @@ def _focal_from_focal_plane(exif: Image.Exif, size: tuple[int, int]) -> float | 
 
 def _sane_focal(focal_px: float, width: int) -> bool:
     hfov = math.degrees(2 * math.atan((width / 2) / focal_px))
-    return _SANE_HFOV_DEGREES[0] <= hfov <= _SANE_HFOV_DEGREES[1]
+    return SANE_HFOV_DEGREES[0] <= hfov <= SANE_HFOV_DEGREES[1]
 
 
-def photo_intrinsics(image: Image.Image, hfov_degrees: float = 60.0) -> tuple[Intrinsics, str]:
-    """Intrinsics of the upright photo and their origin: EXIF_35MM or EXIF_FOCAL_PLANE when its tags give
-    them, else FOV (an assumed horizontal field of view)."""
+def photo_intrinsics(image: Image.Image, hfov_degrees: float | None = None) -> tuple[Intrinsics, str]:
+    """Intrinsics of the upright photo and their origin: FOV from the field of view given (--fov), else
+    EXIF_35MM or EXIF_FOCAL_PLANE when its tags give them, else DEFAULT_INTRINSICS (60 degrees, which a
+    background model's field of view may replace: model_intrinsics)."""
+    width, height = upright_size(image)
+    if hfov_degrees is not None:
+        return Intrinsics.from_fov(width, height, hfov_degrees), FOV
     from_exif = exif_intrinsics(image)
     if from_exif is not None:
         return from_exif
-    width, height = upright_size(image)
-    return Intrinsics.from_fov(width, height, hfov_degrees), FOV
+    return Intrinsics.from_fov(width, height, DEFAULT_FOV_DEGREES), DEFAULT_INTRINSICS
+
 
 
 def center_square_box(width: int, height: int) -> tuple[int, int, int, int]:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
@@ -14,7 +15,7 @@ from ..config import BuildOptions, DepthPlan, placement_rule
 from ..rules import PlacementRule
 from ..schema import COLUMNS, FG_BG
 from .composite import object_masks
-from .depth import DepthStage, ObjectDepth, label_backgrounds, load_teacher, make_depth_stage
+from .depth import DepthStage, ObjectDepth, label_backgrounds, load_background_model, load_teacher, make_depth_stage, store_teacher_depth
 from .moments import DatasetStats
 from .placement import attach_floors
 from .placement_counts import PlacementCounts
@@ -41,6 +42,7 @@ class ShardContext:
     sources: Sources
     depth: DepthStage
     placement: PlacementRule = PlacementRule.UNIFORM  # the rule in force (config.placement_rule): floor, uniform or ground
+    background_model: dict | None = None  # the record of the model that gave the backgrounds' depth, if one did
 
     @property
     def grid(self) -> Grid:
@@ -181,20 +183,36 @@ def build_table(context: ShardContext, spec: ShardSpec, stats: DatasetStats | No
 
 
 def placement_without_teacher(options: BuildOptions) -> PlacementRule:
-    """The placement rule of a build whose backgrounds no teacher labels: known from the options alone."""
+    """The placement rule of a build whose backgrounds no model labels: known from the options alone."""
     return placement_rule(options, bool(options.demo or options.background_depths))
 
 
 def make_context(options: BuildOptions, plan: DepthPlan, skip_bad: bool = False, threads: int = 1) -> tuple[ShardContext, "DepthTeacher | None"]:
-    """Sources (decoded on `threads` threads), and the plan's depth model if any, loaded once, in this
-    process. The backgrounds get the model's depth too: the backgrounds config carries it, and --depth
-    scene builds on it."""
+    """Sources (decoded on `threads` threads), and the plan's models, each loaded once, in this process:
+    the background model labels the backgrounds, the teacher of every composite is returned. The backgrounds config carries the depth the rows' depth is made like."""
     sources = load_sources(options, skip_bad=skip_bad, threads=threads)
+    background_model = load_background_model(plan.background_model) if plan.background_model is not None else None
+    if background_model is not None:
+        label_backgrounds(sources, background_model)
     teacher = load_teacher(plan.teacher) if plan.teacher is not None else None
     if teacher is not None:
-        label_backgrounds(sources, teacher)
-    # The backgrounds' depth is the teacher's where one labelled them, else the demo's or the user's metres.
-    rule = placement_rule(options, teacher.metric) if teacher is not None else placement_without_teacher(options)
+        store_teacher_depth(sources, teacher)
+    rule = _placement(options, background_model)
     if rule == PlacementRule.FLOOR:
         attach_floors(sources.backgrounds, options.seed, threads)
-    return ShardContext(options, sources, make_depth_stage(plan, sources, teacher), rule), teacher
+    depth = make_depth_stage(plan, sources, background_model, teacher)
+    record = background_model.info if background_model is not None else None
+    return ShardContext(options, sources, depth, rule, record), teacher
+
+
+def _placement(options: BuildOptions, background_model: "DepthTeacher | None") -> PlacementRule:
+    """The placement rule, from the depth the backgrounds have: a background model's is metric or not by
+    its family (teacher_family.py); without one, the demo's and the user's maps are metres."""
+    if background_model is None:
+        return placement_without_teacher(options)
+    why_not = "" if background_model.metric else f"{background_model.options.model} gives {background_model.meaning.text}"
+    rule = placement_rule(options, background_model.metric, why_not)
+    if why_not and options.placement == PlacementRule.AUTO:
+        print(f"warning: the background depth has no metric scale ({why_not}): objects are placed by the uniform "
+              "rule, not on the floor; choose a metric --background-depth-model for that", file=sys.stderr)
+    return rule

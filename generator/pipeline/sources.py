@@ -41,8 +41,9 @@ class Background:
     rgb: np.ndarray  # (S, S, 3) uint8
     depth: np.ndarray | None  # (S, S) float32, metres, NaN where unknown (depth_holes.py), or None
     intrinsics: Intrinsics | None = None  # in pixels of `rgb`; None where unknown
-    intrinsics_source: str | None = None  # demo | exif35mm | exif_focal_plane | fov
+    intrinsics_source: str | None = None  # demo | fov | exif35mm | exif_focal_plane | model | default (geometry.py)
     floor: FloorGeometry | None = None  # set where metric depth shows a floor (floor placement)
+    stored_depth: np.ndarray | None = None  # what the backgrounds config stores, where not `depth`: a teacher's
     sha256: tuple[str, ...] = ()  # of the files it was read from (image, depth), as read: inputs known by content
 
 
@@ -216,7 +217,7 @@ def _load_backgrounds(options: BuildOptions, skip_bad: bool, skipped: list[Skipp
     return _load_each("background", list(zip(files, depth_files)), options.num_backgrounds, load, skip_bad, skipped, threads)
 
 
-def _load_background(path: Path, depth_path: Path | None, size: int, fov: float) -> Background:
+def _load_background(path: Path, depth_path: Path | None, size: int, fov: float | None) -> Background:
     digests: list[str] = []
     image = open_image(path, digests)
     intrinsics, origin = photo_intrinsics(image, fov)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import TeacherRun, TeacherSettings
+from ..config import BACKGROUND_MODEL_ROLE, TeacherRun, TeacherSettings
 from ..errors import UserError
 from .device_depth import quantized_batches
 from .finite_depth import nth_image, require_finite
@@ -24,6 +24,7 @@ from .handover import QuantizedDepth
 from .loading import (
     DTYPE_NAMES, ModelRole, backend_kwarg, dtype_kwarg, load_checked, model_identity, resolve_device, resolve_dtype,
 )
+from .depth_pro import LICENSE as DEPTH_PRO_LICENSE, DepthProPreprocessing, load_depth_pro, metric_depth
 from .pil_resize import pil_resize
 from .torchvision_replay import torchvision_resize, torchvision_rescale_normalise
 
@@ -43,18 +44,23 @@ def teacher_run(settings: TeacherSettings) -> TeacherRun:
 
 
 DEPTH_ROLE = ModelRole("depth model", "--depth-model")  # generate and relabel-depth add their flags
+BACKGROUND_ROLE = ModelRole(BACKGROUND_MODEL_ROLE, "--background-depth-model")
 
 
-def load_pretrained(options: TeacherSettings, dtype: torch.dtype) -> tuple[Any, Any]:
-    """Load model and image processor, turning 'cannot get the files' into one UserError line."""
-    from transformers import AutoImageProcessor, AutoModelForDepthEstimation
+def load_pretrained(options: TeacherSettings, dtype: torch.dtype, role: ModelRole = DEPTH_ROLE) -> tuple[Any, Any]:
+    """Load model and its pre-processing (an image processor, or Depth Pro's replay), turning 'cannot get
+    the files' into one UserError line."""
+    from transformers import AutoConfig, AutoImageProcessor, AutoModelForDepthEstimation
 
     def load(common: dict) -> tuple[Any, Any]:
+        config = AutoConfig.from_pretrained(options.model, **common)
+        if config.model_type == "depth_pro":  # its processor needs torchvision: replayed from its numbers
+            return load_depth_pro(options.model, common, dtype_kwarg(dtype))
         processor = AutoImageProcessor.from_pretrained(options.model, **common, **backend_kwarg())
-        model = AutoModelForDepthEstimation.from_pretrained(options.model, **common, **dtype_kwarg(dtype))
+        model = AutoModelForDepthEstimation.from_pretrained(options.model, config=config, **common, **dtype_kwarg(dtype))
         return model, processor
 
-    return load_checked(options.model, DEPTH_ROLE, options.trust_remote_code, load)
+    return load_checked(options.model, role, options.trust_remote_code, load)
 
 
 def _constrain_to_multiple(value: float, multiple: int) -> int:
@@ -214,14 +220,20 @@ class DepthTeacher:
         self.dtype = dtype
 
     @classmethod
-    def load(cls, options: TeacherSettings) -> DepthTeacher:
+    def load(cls, options: TeacherSettings, role: ModelRole = DEPTH_ROLE) -> DepthTeacher:
         if options.batch_size < 1:
             raise UserError(f"depth batch size must be at least 1, got {options.batch_size}")
         device = resolve_device(options.device)
         dtype = resolve_dtype(options.dtype, device)
-        model, processor = load_pretrained(options, dtype)
+        model, processor = load_pretrained(options, dtype, role)
         model = model.to(device=device, dtype=dtype).eval()
-        return cls(model, Preprocessing.from_processor(processor, options.model), options, device, dtype)
+        replay = processor if isinstance(processor, DepthProPreprocessing) else Preprocessing.from_processor(processor, options.model)
+        return cls(model, replay, options, device, dtype)
+
+    @property
+    def predicts_fov(self) -> bool:
+        """It predicts each image's horizontal field of view too (Depth Pro's head)."""
+        return isinstance(self.preprocessing, DepthProPreprocessing)
 
     @property
     def meaning(self) -> DepthMeaning:
@@ -248,12 +260,27 @@ class DepthTeacher:
             "dtype": DTYPE_NAMES[self.dtype],
             "preprocessing": self.preprocessing.backend,  # which image processor backend the depth matches
             "meaning": self.meaning.text,
+            "metric": self.metric,
+            **({"license": DEPTH_PRO_LICENSE} if config.model_type == "depth_pro" else {}),
         }
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Bare model: pre-processed pixels on the device -> raw predicted_depth (N, h, w)."""
         with torch.inference_mode():
             return self.model(pixel_values=pixel_values.to(self.dtype)).predicted_depth
+
+    def predict_with_fov(self, images: np.ndarray, where: Callable[[int], str] = nth_image) -> tuple[np.ndarray, np.ndarray | None]:
+        """uint8 (N, H, W, 3) -> depth (N, H, W) float32 as `predict`, and each image's horizontal field of
+        view in degrees where the model predicts one (else None)."""
+        batch = as_uint8_batch(images)
+        depths, fovs = [], []
+        for start in range(0, len(batch), self.options.batch_size):
+            depth, fov = self._scene_chunk(batch[start : start + self.options.batch_size])
+            depths.append(depth.cpu().numpy())
+            fovs.append(None if fov is None else fov.float().cpu().numpy())
+        result = np.concatenate(depths).astype(np.float32, copy=False)
+        self._require_finite(result.min(axis=(1, 2), initial=np.inf), result.max(axis=(1, 2), initial=-np.inf), where)
+        return result, (np.concatenate(fovs).astype(np.float64) if self.predicts_fov else None)
 
     def predict(self, images: np.ndarray | torch.Tensor, where: Callable[[int], str] = nth_image) -> np.ndarray:
         """uint8 (N, H, W, 3) -> float32 (N, H, W) depth at the input resolution, in batches; a map that is
@@ -287,8 +314,16 @@ class DepthTeacher:
         require_finite(mins, maxs, self.options.model, DTYPE_NAMES[self.dtype], where)
 
     def _predict_chunk(self, chunk: torch.Tensor) -> torch.Tensor:
+        return self._scene_chunk(chunk)[0]
+
+    def _scene_chunk(self, chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """uint8 (n, H, W, 3) -> depth (n, H, W) on the device, and Depth Pro's fields of view (n,)."""
         # Move uint8 (4x smaller than float) to the device, then do everything there.
         chunk = chunk.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+        size = tuple(chunk.shape[-2:])
         with torch.inference_mode():
-            depth = self.forward(self.preprocessing(chunk))
-            return resize_depth(depth, tuple(chunk.shape[-2:]))
+            pixel_values = self.preprocessing(chunk).to(self.dtype)
+            if self.predicts_fov:
+                outputs = self.model(pixel_values=pixel_values)
+                return metric_depth(outputs.predicted_depth, outputs.field_of_view, size, self.preprocessing.mode), outputs.field_of_view
+            return resize_depth(self.forward(pixel_values), size), None
