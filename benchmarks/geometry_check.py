@@ -5,7 +5,8 @@ resized to (w, h) with LANCZOS, alpha >= 128, top-left at (x, y).
 
     python -m benchmarks.geometry_check OUT [--limit N]
 
-Reports, over the rows that stand on a floor (those with a contact point above a fitted floor):
+Reports, over the rows that stand on a floor (those with a contact point above a fitted floor and, in a
+dataset with a `placement_rule` column, labelled `floor`: a row the uniform rule placed claims no floor):
 - contact shown: the contact pixel (bottom row, centre column of the silhouette's box) is not hidden by the
   scene, i.e. the background there is not nearer than the object;
 - contact on floor: of those, the background's stored depth at the contact pixel, back-projected, lies on
@@ -100,14 +101,17 @@ def height_metres(contact: np.ndarray, top_v: float, plane: np.ndarray, intrinsi
 def check(out: Path, limit: int | None = None) -> dict:
     out = Path(out)
     backgrounds, cutouts = _backgrounds(out), _cutouts(out)
+    table = _table(out, "data")
     columns = ["bg_id", "fg_id", "flipped", "x", "y", "w", "h", "mask"]
-    rows = _table(out, "data").select(columns).to_pylist()[:limit]
+    columns += ["placement_rule"] if "placement_rule" in table.column_names else []
+    rows = table.select(columns).to_pylist()[:limit]
+    rules = {rule: sum(row.get("placement_rule") == rule for row in rows) for rule in {row.get("placement_rule") for row in rows}}
     counted = shown = on_floor = occluded = 0
     heights: dict[int, list[float]] = {}
     agree = checked = 0
     for row in rows:
         bg = backgrounds.get(row["bg_id"])
-        if bg is None or bg["plane"] is None:
+        if bg is None or bg["plane"] is None or row.get("placement_rule", "floor") != "floor":
             continue
         depth, intrinsics, plane = bg["depth"], bg["intrinsics"], bg["plane"]
         x, y, w, h = row["x"], row["y"], row["w"], row["h"]
@@ -138,6 +142,7 @@ def check(out: Path, limit: int | None = None) -> dict:
     cvs = {fg: float(np.std(v) / np.mean(v)) for fg, v in heights.items() if len(v) > 1}
     return {
         "rows": len(rows),
+        "rows_per_rule": {str(rule): count for rule, count in sorted(rules.items(), key=str)},
         "standing": counted,
         "contact_shown": shown / max(counted, 1),
         "contact_on_floor": on_floor / max(shown, 1),

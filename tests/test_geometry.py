@@ -314,10 +314,30 @@ def test_contact_candidates_are_the_visible_floor():
     assert not chosen[label == TABLE].any()
     # A wall pixel counts only within 5 % of the depth at which its ray would have met the floor: the wall's
     # foot, however grazing the ray (a normal-distance test would take a metre of wall at 6 m).
+    # A pixel nearer than the floor by the occlusion margin would hide the contact point of an object standing
+    # there: the wall in front of where its ray meets the floor is not a contact.
     near_floor = np.abs(floor_depth - depth) < 0.05 * depth
-    np.testing.assert_array_equal(chosen, near_floor)
+    in_front = depth < floor_depth - np.maximum(0.01, 0.005 * floor_depth)
+    np.testing.assert_array_equal(chosen, near_floor & ~in_front)
     wall_rows = np.flatnonzero((chosen & (label == WALL)).any(axis=1))
-    assert wall_rows.size and wall_rows.size <= 4
+    assert wall_rows.size <= 4
+
+
+def test_a_floor_pixel_that_would_hide_the_contact_is_no_contact():
+    """Measured floors are noisy: a pixel 1.5 % nearer than the fitted plane is within the floor's
+    tolerance, but an object standing on it would be hidden at its own contact point (occlusion hides what
+    is behind the scene by more than max(1 cm, 0.5 %)); one 1.5 % farther is a contact."""
+    rotation = camera_to_world(PITCH)
+    plane = floor_plane(rotation)
+    depth, label = render(rotation, wall_distance=None)
+    floor = np.argwhere(label == FLOOR)
+    bump, dip = (tuple(floor[len(floor) // 3]), tuple(floor[2 * len(floor) // 3]))
+    noisy = depth.copy()
+    noisy[bump] *= 0.985
+    noisy[dip] *= 1.015
+    candidates = {tuple(p) for p in contact_pixel_candidates(noisy, K, plane, tolerance=0.02)}
+    assert bump not in candidates
+    assert dip in candidates
 
 
 def brute_force_top_v(contact_camera: np.ndarray, height: float, rotation: np.ndarray) -> float:

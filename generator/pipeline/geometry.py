@@ -354,13 +354,16 @@ def contact_pixel_candidates(depth: np.ndarray, intrinsics: Intrinsics, plane: n
     """(K, 2) int (row, col) pixels whose depth is the plane's depth along their ray within tolerance *
     depth: the floor actually visible, where an object can stand without floating over a table or through
     a wall. (Along the ray, not along the normal: far away the rays graze the floor, and a wall point a
-    metre behind the floor's line is then only centimetres above the plane.)"""
+    metre behind the floor's line is then only centimetres above the plane.) A pixel nearer than the plane
+    by the occlusion margin (render.occluded: max(1 cm, 0.5 %)) is left out too: an object standing there
+    would be hidden at its own contact point by the floor it stands on (noisy measured depth)."""
     depth = np.asarray(depth, dtype=np.float64)
     valid = np.isfinite(depth) & (depth > 0)
     rays = pixel_rays(intrinsics, np.arange(depth.shape[0]), np.arange(depth.shape[1]))
     with np.errstate(divide="ignore", invalid="ignore"):
         plane_depth = plane[3] / (rays @ np.asarray(plane[:3], dtype=np.float64))
-    return np.argwhere(valid & (plane_depth > 0) & (np.abs(plane_depth - depth) < tolerance * depth))
+    hides_contact = depth < plane_depth - np.maximum(0.01, 0.005 * plane_depth)
+    return np.argwhere(valid & (plane_depth > 0) & (np.abs(plane_depth - depth) < tolerance * depth) & ~hides_contact)
 
 
 # --- objects standing on the floor ------------------------------------------------------------------
