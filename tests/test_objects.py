@@ -271,3 +271,42 @@ def test_the_gallery_has_an_instances_sheet_for_several_objects(tmp_path):
     assert generate(single, "--demo", "--num-backgrounds", "2", "--num-foregrounds", "2", "--bg-size", "64", "--placements", "2",
                     "--no-progress", "--workers", "1") == 0
     assert not (single / "gallery" / "06d-instances.png").exists()
+
+
+def test_an_object_hidden_entirely_is_left_out_of_the_labels_and_counted():
+    from generator.pipeline.moments import DatasetStats
+    from generator.pipeline.rows.background import EncodedBackground
+    from generator.pipeline.rows.encoder import encode_rows
+    from generator.schema import COLUMNS, FG_BG
+
+    background = Background("b", np.zeros((48, 48, 3), np.uint8), np.full((48, 48), 10.0, np.float32))
+    far, near = _square_at((0, 0, 255), 16, 16, 4.0, size=8), _square_at((255, 0, 0), 12, 12, 2.0)  # near covers far whole
+    options = BuildOptions(demo=True, image_format="png", objects="2")
+    columns = {name: [] for name in COLUMNS[FG_BG]}
+    stats = DatasetStats()
+    drawn = [render(Scene(0, background, (near, far))), render(Scene(0, background, (far, near)))]
+    encode_rows(options, drawn, None, EncodedBackground.of(background.rgb, options), columns, [None], stats)
+    for objects, instances in zip(columns["objects"], columns["instances"]):
+        assert [(o["id"], o["bbox"]) for o in objects] == [(1, [12, 12, 28, 28])]
+        assert np.array(Image.open(io.BytesIO(instances))).max() == 1
+    assert stats.hidden_objects == 2
+
+
+def test_hidden_objects_are_counted_in_the_summary_manifest_and_card_whatever_the_workers(tmp_path, capsys):
+    from generator.output.model import Manifest, ManifestFieldError
+
+    args = ["--demo", "--num-backgrounds", "3", "--num-foregrounds", "6", "--bg-size", "128", "--placements", "4",
+            "--objects", "3", "--shard-size", "20", "--no-progress", "--no-gallery"]
+    manifests = {}
+    for workers in ("1", "2"):
+        assert generate(tmp_path / workers, *args, "--workers", workers) == 0
+        manifests[workers] = json.loads((tmp_path / workers / "manifest.json").read_text())
+    hidden = manifests["1"]["hidden_objects"]
+    assert hidden > 0 and manifests["2"]["hidden_objects"] == hidden
+    assert sum(s.get("hidden_objects", 0) for s in manifests["1"]["shards"]) == hidden
+    assert f"{hidden:,} labelled objects hidden entirely" in capsys.readouterr().out
+    assert f" {hidden:,} labelled objects hidden entirely" in (tmp_path / "1" / "README.md").read_text()
+    assert Manifest.from_json(manifests["1"]).hidden_objects == hidden
+    for wrong in (-1, hidden + 1, "2"):
+        with pytest.raises(ManifestFieldError, match="hidden_objects"):
+            Manifest.from_json({**manifests["1"], "hidden_objects": wrong})

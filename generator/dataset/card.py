@@ -223,7 +223,7 @@ def _fields(out: Path, manifest: dict, repo_id: str, pretty_name: str) -> dict[s
         "jitter_text": f", sizes varied by up to ±{o['scale_jitter']:g}" if o["scale_jitter"] else "",
         "cutout_size_text": _cutout_size_text(manifest),
         "placement_text": _placement_text(manifest),
-        "objects_text": _objects_text(o.get("objects", "1"), o.get("distractors", 0)),
+        "objects_text": _objects_text(o.get("objects", "1"), o.get("distractors", 0), manifest.get("hidden_objects", 0)),
         "seed": str(o["seed"]),
         "mask_text": "the foreground's alpha (resized bilinearly) on black" if o["soft_mask"] else "binary: 255 where the foreground's alpha is at least one half, 0 elsewhere",
         "depth_text": _depth_text(manifest),
@@ -246,14 +246,16 @@ INTRINSICS_ORIGINS = {
 }
 
 
-def _objects_text(objects: str, distractors: int) -> str:
-    """The --objects and --distractors sentences: nothing for one object per composite."""
+def _objects_text(objects: str, distractors: int, hidden: int) -> str:
+    """The --objects and --distractors sentences, and how many labelled objects were hidden entirely:
+    nothing for one object per composite that always shows."""
     several = (f" Each composite on a floor shows {objects.replace('-', ' to ')} objects: the row's own and others drawn from its "
                "split's foregrounds, standing apart on the floor, the nearer hiding the farther pixel by pixel; `mask`, "
                "`amodal_mask` and `bbox` are the unions of all of them, `x`, `y`, `w`, `h` the row's own object's.")
     extra = (f" Up to {distractors} unlabelled distractors stand on the floor of each composite the same way: in the "
              "composite and its depth, in no label (`mask`, `amodal_mask`, `objects`, `instances`).")
-    return (extra if distractors else "") + ("" if objects == "1" else several)
+    dropped = f" {hidden:,} labelled objects hidden entirely (by the scene or nearer objects) are left out of `objects` and `instances`."
+    return (extra if distractors else "") + ("" if objects == "1" else several) + (dropped if hidden else "")
 
 
 def _placement_text(manifest: dict) -> str:

@@ -36,7 +36,7 @@ def write_shard(context: ShardContext, spec: ShardSpec, out: Path | str, depths:
     relative = shard_path(FG_BG, spec.split, spec.index, spec.count)
     stats = DatasetStats()
     size, digest = write_file(out, relative, lambda path: write_table(shard_table(context, spec, depths, stats), path, FG_BG))
-    return ShardRecord(relative, FG_BG, spec.split, spec.rows, size, digest, stats)
+    return ShardRecord(relative, FG_BG, spec.split, spec.rows, size, digest, stats, stats.hidden_objects)
 
 
 def write_input_configs(context: ShardContext, shards: list[ShardSpec], out: Path, on_done=None) -> list[ShardRecord]:

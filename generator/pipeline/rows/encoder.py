@@ -77,6 +77,7 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
             else:
                 stats.add_rgb(IMAGE, rendered.image, len(image_bytes))
             stats.add_mask_moments(mask_moments[i], len(mask_png), size)
+            stats.hidden_objects += len(_labelled(rendered)) - len(objects)
             if depth is not None:
                 stats.add_image_moments(DEPTH, *depth.moments(), size, len(depth_png))
 
