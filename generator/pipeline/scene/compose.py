@@ -18,7 +18,7 @@ from ..placement import floor_placements
 from ..plan import Placement, placements
 from ..sources import Background, Foreground, Sources
 from .model import ObjectEffects, PlacedObject, Scene, Shadow
-from .several import extra_objects, objects_rng, standing_depth
+from .several import drawn_layers, extra_objects, objects_rng, standing_depth
 
 _SALT_EFFECTS = 4
 
@@ -108,6 +108,8 @@ def group_scenes(options: BuildOptions, sources: Sources, rule: PlacementRule, b
             fewest, most = options.objects_range
             extras = extra_objects(options, sources, background, [placed], pool, rng, int(rng.integers(fewest, most + 1)) - 1)
             extras += extra_objects(options, sources, background, [placed, *extras], pool, rng, options.distractors, labelled=False)
+            extras = list(drawn_layers((placed, *extras), rng))
+            placed = extras.pop(0)
         scenes.append(Scene(bg_id, background, (placed, *extras), int(k)))
     return scenes
 
