@@ -19,7 +19,7 @@ from ..schema import CONFIG_DIRS, FG_BG
 
 # The version of the output's bytes. Raise it whenever the code changes what any output file holds for
 # the same options and inputs: a dataset of another format is another dataset (rebuilt, never resumed).
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 FORMAT_PREFIX = "mono-depth-mask/"
 FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
 SHA256 = re.compile(r"[0-9a-f]{64}")
