@@ -1,5 +1,6 @@
-"""Render a Scene: its background with each object drawn in order, the object's visible mask (what the
-scene and later objects leave of it) and whole mask, and the box of the pixels that changed.
+"""Render a Scene: its background with each object drawn in turn (flat objects by their drawn layer,
+farthest first), the object's visible mask (what the scene and nearer objects leave of it) and whole
+mask, and the box of the pixels that changed.
 
 There is one path. An object with no effects is the plain alpha blend, drawn by composite.paste_object
 (PIL's paste, checked against the plain arithmetic in tests/test_fast_paths.py); otherwise its shadow is

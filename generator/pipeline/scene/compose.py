@@ -102,15 +102,14 @@ def group_scenes(options: BuildOptions, sources: Sources, rule: PlacementRule, b
         key = SampleKey(options.seed, bg_id, fg_id, flipped, int(k))
         placed = PlacedObject(by_size[place.w, place.h], place, placed_by, depth,
                               object_effects(effects, key, background, place), fg_id, flipped)
-        extras = []
+        objects = (placed,)
         if pool is not None and options.several:
             rng = objects_rng(options.seed, bg_id, fg_id, flipped, int(k))
             fewest, most = options.objects_range
             extras = extra_objects(options, sources, background, [placed], pool, rng, int(rng.integers(fewest, most + 1)) - 1)
             extras += extra_objects(options, sources, background, [placed, *extras], pool, rng, options.distractors, labelled=False)
-            extras = list(drawn_layers((placed, *extras), rng))
-            placed = extras.pop(0)
-        scenes.append(Scene(bg_id, background, (placed, *extras), int(k)))
+            objects = drawn_layers((placed, *extras), rng)
+        scenes.append(Scene(bg_id, background, objects, int(k)))
     return scenes
 
 
