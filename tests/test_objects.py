@@ -313,19 +313,30 @@ def test_hidden_objects_are_counted_in_the_summary_manifest_and_card_whatever_th
 
 
 @pytest.mark.parametrize("rule", ["uniform", "ground"])
-def test_flat_objects_overlap_at_most_the_documented_fraction_on_every_row(tmp_path, rule):
+def test_flat_objects_overlap_at_most_the_documented_fraction_and_the_nearer_is_never_deeper(tmp_path, rule):
+    from generator.pipeline.encode import decode_depth
     from generator.pipeline.scene.several import MAX_OVERLAP, box_overlap
 
     out = tmp_path / "ds"
     assert generate(out, "--demo", "--num-backgrounds", "2", "--num-foregrounds", "4", "--bg-size", "128", "--placements", "4",
                     "--no-progress", "--no-gallery", "--workers", "1", "--objects", "3", "--placement", rule) == 0
-    counts = []
+    counts, ordered = [], 0
     for path in sorted((out / "data").glob("*.parquet")):
         for row in pq.read_table(path).to_pylist():
             counts.append(len(row["objects"]))
-            for a, b in itertools.combinations(row["objects"], 2):
+            instances = np.array(Image.open(io.BytesIO(row["instances"]["bytes"])))
+            depth = decode_depth(row["depth"]["bytes"], row["depth_min"], row["depth_max"])
+            for a, b in itertools.permutations(row["objects"], 2):
                 assert box_overlap(a["amodal_bbox"], b["amodal_bbox"]) <= MAX_OVERLAP
+                x0, y0, x1, y1 = b["amodal_bbox"]
+                whole = np.zeros(instances.shape, bool)
+                whole[y0:y1, x0:x1] = np.array(Image.open(io.BytesIO(b["amodal"]["bytes"]))) > 0
+                in_front = (instances == a["id"]) & whole  # `a` seen where `b` stands: `a` is the nearer
+                if in_front.any():
+                    assert depth[in_front].max() <= depth[instances == b["id"]].min()
+                    ordered += 1
     assert max(counts) == 3 and sum(counts) > 2 * len(counts)  # most rows show all three
+    assert ordered > 0
     assert main(["validate", str(out), "--no-progress"]) == 0
     assert "overlap at most half of the smaller box" in (out / "README.md").read_text()
 
