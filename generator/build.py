@@ -61,6 +61,10 @@ class BuildSummary:
     def bytes(self) -> int:
         return sum(s.bytes for s in self.shards)
 
+    @property
+    def hidden_objects(self) -> int:
+        return sum(s.hidden_objects for s in self.shards)
+
     def describe(self) -> str:
         if self.unchanged:
             return f"nothing to do: {len(self.shards)} shards verified -> {self.out}"
@@ -69,9 +73,10 @@ class BuildSummary:
         resumed = f"; resumed: kept {self.kept} verified shards, built {self.built}" if self.kept else ""
         skipped = f"; skipped {len(self.skipped)} bad input files (listed in the manifest)" if self.skipped else ""
         placed = f"\n{self.placements.describe()}" if self.placements else ""
+        hidden = f"; {self.hidden_objects:,} labelled objects hidden entirely, left out of the labels" if self.hidden_objects else ""
         return (
             f"{self.samples:,} samples ({splits}) in {len(self.shards)} files, {self.bytes / 1e6:,.1f} MB, "
-            f"{self.seconds:,.1f} s, {rate:,.0f} samples/s -> {self.out}{resumed}{skipped}{placed}"
+            f"{self.seconds:,.1f} s, {rate:,.0f} samples/s -> {self.out}{resumed}{skipped}{hidden}{placed}"
         )
 
 

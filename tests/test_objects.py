@@ -271,3 +271,143 @@ def test_the_gallery_has_an_instances_sheet_for_several_objects(tmp_path):
     assert generate(single, "--demo", "--num-backgrounds", "2", "--num-foregrounds", "2", "--bg-size", "64", "--placements", "2",
                     "--no-progress", "--workers", "1") == 0
     assert not (single / "gallery" / "06d-instances.png").exists()
+
+
+def test_an_object_hidden_entirely_is_left_out_of_the_labels_and_counted():
+    from generator.pipeline.moments import DatasetStats
+    from generator.pipeline.rows.background import EncodedBackground
+    from generator.pipeline.rows.encoder import encode_rows
+    from generator.schema import COLUMNS, FG_BG
+
+    background = Background("b", np.zeros((48, 48, 3), np.uint8), np.full((48, 48), 10.0, np.float32))
+    far, near = _square_at((0, 0, 255), 16, 16, 4.0, size=8), _square_at((255, 0, 0), 12, 12, 2.0)  # near covers far whole
+    options = BuildOptions(demo=True, image_format="png", objects="2")
+    columns = {name: [] for name in COLUMNS[FG_BG]}
+    stats = DatasetStats()
+    drawn = [render(Scene(0, background, (near, far))), render(Scene(0, background, (far, near)))]
+    encode_rows(options, drawn, None, EncodedBackground.of(background.rgb, options), columns, [None], stats)
+    for objects, instances in zip(columns["objects"], columns["instances"]):
+        assert [(o["id"], o["bbox"]) for o in objects] == [(1, [12, 12, 28, 28])]
+        assert np.array(Image.open(io.BytesIO(instances))).max() == 1
+    assert stats.hidden_objects == 2
+
+
+def test_hidden_objects_are_counted_in_the_summary_manifest_and_card_whatever_the_workers(tmp_path, capsys):
+    from generator.output.model import Manifest, ManifestFieldError
+
+    args = ["--demo", "--num-backgrounds", "3", "--num-foregrounds", "6", "--bg-size", "128", "--placements", "4",
+            "--objects", "3", "--shard-size", "20", "--no-progress", "--no-gallery"]
+    manifests = {}
+    for workers in ("1", "2"):
+        assert generate(tmp_path / workers, *args, "--workers", workers) == 0
+        manifests[workers] = json.loads((tmp_path / workers / "manifest.json").read_text())
+    hidden = manifests["1"]["hidden_objects"]
+    assert hidden > 0 and manifests["2"]["hidden_objects"] == hidden
+    assert sum(s.get("hidden_objects", 0) for s in manifests["1"]["shards"]) == hidden
+    assert f"{hidden:,} labelled objects hidden entirely" in capsys.readouterr().out
+    assert f" {hidden:,} labelled objects hidden entirely" in (tmp_path / "1" / "README.md").read_text()
+    assert Manifest.from_json(manifests["1"]).hidden_objects == hidden
+    for wrong in (-1, hidden + 1, "2"):
+        with pytest.raises(ManifestFieldError, match="hidden_objects"):
+            Manifest.from_json({**manifests["1"], "hidden_objects": wrong})
+
+
+@pytest.mark.parametrize("rule", ["uniform", "ground"])
+def test_flat_objects_overlap_at_most_the_documented_fraction_and_the_nearer_is_never_deeper(tmp_path, rule):
+    from generator.pipeline.encode import decode_depth
+    from generator.pipeline.scene.several import MAX_OVERLAP, box_overlap
+
+    out = tmp_path / "ds"
+    assert generate(out, "--demo", "--num-backgrounds", "2", "--num-foregrounds", "4", "--bg-size", "128", "--placements", "4",
+                    "--no-progress", "--no-gallery", "--workers", "1", "--objects", "3", "--placement", rule) == 0
+    counts, ordered = [], 0
+    for path in sorted((out / "data").glob("*.parquet")):
+        for row in pq.read_table(path).to_pylist():
+            counts.append(len(row["objects"]))
+            instances = np.array(Image.open(io.BytesIO(row["instances"]["bytes"])))
+            depth = decode_depth(row["depth"]["bytes"], row["depth_min"], row["depth_max"])
+            for a, b in itertools.permutations(row["objects"], 2):
+                assert box_overlap(a["amodal_bbox"], b["amodal_bbox"]) <= MAX_OVERLAP
+                x0, y0, x1, y1 = b["amodal_bbox"]
+                whole = np.zeros(instances.shape, bool)
+                whole[y0:y1, x0:x1] = np.array(Image.open(io.BytesIO(b["amodal"]["bytes"]))) > 0
+                in_front = (instances == a["id"]) & whole  # `a` seen where `b` stands: `a` is the nearer
+                if in_front.any():
+                    assert depth[in_front].max() <= depth[instances == b["id"]].min()
+                    ordered += 1
+    assert max(counts) == 3 and sum(counts) > 2 * len(counts)  # most rows show all three
+    assert ordered > 0
+    assert main(["validate", str(out), "--no-progress"]) == 0
+    assert "overlap at most half of the smaller box" in (out / "README.md").read_text()
+
+
+def test_box_overlap_is_the_shared_fraction_of_the_smaller_box():
+    from generator.pipeline.scene.several import box_overlap
+
+    assert box_overlap([0, 0, 10, 10], [5, 0, 25, 20]) == 0.5
+    assert box_overlap([0, 0, 10, 10], [10, 0, 20, 10]) == 0.0
+    assert box_overlap([0, 0, 10, 10], [2, 2, 4, 4]) == 1.0
+
+
+@pytest.fixture(scope="module")
+def flat(tmp_path_factory):
+    options = BuildOptions(demo=True, num_backgrounds=2, num_foregrounds=4, bg_size=128, placements=4, objects="3",
+                           placement="uniform", depth=DepthMode.SCENE)
+    context, _ = make_context(options, DepthPlan(DepthMode.SCENE))
+    return context
+
+
+def test_flat_objects_get_a_seeded_depth_order_and_the_nearer_hides_the_farther_pixel_by_pixel(flat):
+    own_layers, compared = set(), 0
+    for bg_id, fg_id, flip in itertools.product(range(2), range(4), (False, True)):
+        group = Group(bg_id, fg_id, flip, np.arange(4))
+        scenes = flat.scenes(group)
+        assert [[o.layer for o in s.objects] for s in scenes] == [[o.layer for o in s.objects] for s in flat.scenes(group)]
+        for scene in scenes:
+            assert sorted(o.layer for o in scene.objects) == list(range(len(scene.objects)))
+            own_layers.add(scene.objects[0].layer)
+            rendered = render(scene)
+            for a, b in itertools.combinations(rendered.objects, 2):
+                near, far = (a, b) if a.placed.layer > b.placed.layer else (b, a)
+                nearer = [_solid_at(o) for o in rendered.objects if o.placed.layer > near.placed.layer]
+                both = _solid_at(near) & _solid_at(far) & ~np.any(nearer, axis=0) if nearer else _solid_at(near) & _solid_at(far)
+                assert (near.visible[both] > 0).all() and (far.visible[both] == 0).all()
+                reach = [_placed_plane(o, o.placed.cutout.alpha) > 0 for o in rendered.objects if o.placed.layer > near.placed.layer]
+                opaque = both & _opaque_at(near) & ~np.any(reach, axis=0) if reach else both & _opaque_at(near)
+                assert (rendered.image[opaque] == _colours_at(near)[opaque]).all()
+                compared += int(opaque.sum())
+    assert own_layers == {0, 1, 2} and compared > 1000  # the row's own object is sometimes in front, sometimes behind
+
+
+def _placed_plane(drawn, plane: np.ndarray) -> np.ndarray:
+    out = np.zeros((128, 128, *plane.shape[2:]), plane.dtype)
+    place = drawn.placed.place
+    out[place.y : place.y + place.h, place.x : place.x + place.w] = plane
+    return out
+
+
+def _solid_at(drawn) -> np.ndarray:
+    return _placed_plane(drawn, drawn.placed.cutout.solid) > 0
+
+
+def _opaque_at(drawn) -> np.ndarray:
+    return _placed_plane(drawn, drawn.placed.cutout.rgba[..., 3]) == 255
+
+
+def _colours_at(drawn) -> np.ndarray:
+    return _placed_plane(drawn, drawn.placed.cutout.rgba[..., :3])
+
+
+def test_flat_objects_depth_follows_the_drawn_order():
+    from generator.pipeline.depth import flat_objects_depth
+
+    background = np.tile(np.linspace(9.0, 1.0, 32, dtype=np.float32)[:, None], (1, 32))  # nearer towards the bottom
+    far, near = np.zeros((2, 32, 32), np.uint8)
+    far[4:28, 4:20] = 255  # stands low: its contact is nearer than the near one's
+    near[2:14, 10:30] = 255
+    depth = flat_objects_depth(background, np.stack([far, near]))
+    overlap = (far > 0) & (near > 0)
+    assert (depth[near > 0] == depth[near > 0][0]).all() and depth[near > 0][0] <= depth[far > 0].min()
+    assert (depth[overlap] == depth[near > 0][0]).all()
+    assert (depth[(far == 0) & (near == 0)] == background[(far == 0) & (near == 0)]).all()
+    np.testing.assert_array_equal(depth[(far > 0) & ~overlap], background[27, 11])  # far stands on its bottom centre

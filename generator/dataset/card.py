@@ -199,7 +199,7 @@ def _fields(out: Path, manifest: dict, repo_id: str, pretty_name: str) -> dict[s
         "placement_text": placement_text(manifest),
         "placement_counts_text": placement_counts_text(manifest),
         "left_out_total": left_out_total(manifest),
-        "objects_text": _objects_text(o.get("objects", "1"), o.get("distractors", 0)),
+        "objects_text": _objects_text(o.get("objects", "1"), o.get("distractors", 0), manifest.get("hidden_objects", 0)),
         "seed": str(o["seed"]),
         "mask_text": "the foreground's alpha (resized bilinearly) on black" if o["soft_mask"] else "binary: 255 where the foreground's alpha is at least one half, 0 elsewhere",
         "depth_text": depth_text(manifest),
@@ -214,14 +214,16 @@ def _fields(out: Path, manifest: dict, repo_id: str, pretty_name: str) -> dict[s
     }
 
 
-def _objects_text(objects: str, distractors: int) -> str:
-    """The --objects and --distractors sentences: nothing for one object per composite."""
-    several = (f" Each composite on a floor shows {objects.replace('-', ' to ')} objects: the row's own and others drawn from its "
-               "split's foregrounds, standing apart on the floor, the nearer hiding the farther pixel by pixel; `mask`, "
-               "`amodal_mask` and `bbox` are the unions of all of them, `x`, `y`, `w`, `h` the row's own object's.")
-    extra = (f" Up to {distractors} unlabelled distractors stand on the floor of each composite the same way: in the "
-             "composite and its depth, in no label (`mask`, `amodal_mask`, `objects`, `instances`).")
-    return (extra if distractors else "") + ("" if objects == "1" else several)
+def _objects_text(objects: str, distractors: int, hidden: int) -> str:
+    """The --objects and --distractors sentences and the labelled objects hidden entirely (none: nothing)."""
+    several = (f" Each composite shows {objects.replace('-', ' to ')} objects: the row's own and others drawn from its split's foregrounds. "
+               "On a floor they stand apart, the nearer hiding the farther pixel by pixel; placed by the uniform or ground rule they are "
+               "pasted flat in a drawn depth order, farthest first, their silhouettes' boxes overlap at most half of the smaller box, and "
+               "each takes the depth under its bottom centre, never deeper than what it covers. `mask`, `amodal_mask` and `bbox` are the "
+               "unions of all of them, `x`, `y`, `w`, `h` the row's own object's.")
+    extra = f" Up to {distractors} unlabelled distractors are placed the same way: in the composite and its depth, in no label (`mask`, `amodal_mask`, `objects`, `instances`)."
+    dropped = f" {hidden:,} labelled objects hidden entirely (by the scene or nearer objects) are left out of `objects` and `instances`."
+    return (extra if distractors else "") + ("" if objects == "1" else several) + (dropped if hidden else "")
 
 
 def _cutout_size_text(manifest: dict) -> str:

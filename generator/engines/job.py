@@ -42,7 +42,7 @@ def write_shard(context: ShardContext, spec: ShardSpec, out: Path | str, depths:
     stats, counts = DatasetStats(), PlacementCounts()
     size, digest = write_file(out, relative, lambda path: write_table(shard_table(context, spec, depths, stats, counts), path, FG_BG))
     # The strict floor rule may leave samples out: the shard holds the rows it counted, not the spec's.
-    return ShardRecord(relative, FG_BG, spec.split, counts.rows, size, digest, stats, counts)
+    return ShardRecord(relative, FG_BG, spec.split, counts.rows, size, digest, stats, counts, stats.hidden_objects)
 
 
 def write_input_configs(context: ShardContext, shards: list[ShardSpec], out: Path, on_done=None) -> list[ShardRecord]:

@@ -244,5 +244,13 @@ def manifest_data(
         "splits": splits,
         **({"placements": PlacementCounts.total(counted).to_json()} if counted else {}),
         **({"card": card} if card else {}),
+        **_hidden_objects(shards),
         "shards": [shard.to_manifest() for shard in shards],
     }
+
+
+def _hidden_objects(shards: list[ShardRecord]) -> dict:
+    """The labelled objects the build's scenes hid entirely (left out of `objects` and `instances`), summed
+    over its shards whatever worker built each; recorded where there are any."""
+    hidden = sum(shard.hidden_objects for shard in shards)
+    return {"hidden_objects": hidden} if hidden else {}

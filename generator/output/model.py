@@ -43,9 +43,12 @@ class ShardRecord:
     sha256: str
     stats: DatasetStats | None = None
     placements: PlacementCounts | None = None  # fg_bg shards: how their samples were placed (placement_counts.py)
+    hidden_objects: int = 0  # labelled objects its scenes hid entirely, left out of `objects` and `instances`
 
     def to_manifest(self) -> dict:
-        entry = {k: v for k, v in vars(self).items() if k not in ("stats", "placements")}
+        entry = {k: v for k, v in vars(self).items() if k not in ("stats", "placements", "hidden_objects")}
+        if self.hidden_objects:  # recorded where there are any: a build that hides none keeps its bytes
+            entry["hidden_objects"] = self.hidden_objects
         if self.stats is not None:
             entry["stats"] = stats_record(self.stats)
         if self.placements is not None:
@@ -61,10 +64,11 @@ class ShardRecord:
         _need(values["config"] in CONFIG_DIRS, f"{where}.config", f"must be one of {', '.join(CONFIG_DIRS)}")
         _need(SHA256.fullmatch(values["sha256"]) is not None, f"{where}.sha256", "must be 64 hexadecimal digits")
         _need(values["rows"] >= 0 and values["bytes"] >= 0, f"{where}.rows and .bytes", "must not be negative")
+        hidden = _count(entry, "hidden_objects", where)
         stats = entry.get("stats")
         placements = _placements(entry, where)
         _need(placements is None or placements.rows == values["rows"], f"{where}.placements", "must count the shard's rows")
-        return cls(**values, stats=_stats(stats, f"{where}.stats") if stats else None, placements=placements)
+        return cls(**values, stats=_stats(stats, f"{where}.stats") if stats else None, placements=placements, hidden_objects=hidden)
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,7 @@ class Manifest:
     relabel: dict | None = None
     teacher_run: TeacherRun | None = None  # where a teacher labelled the dataset
     placements: PlacementCounts | None = None  # how its samples were placed, its fg_bg shards' added up
+    hidden_objects: int = 0  # labelled objects hidden entirely (the sum over the shards), left out of the labels
 
     @classmethod
     def from_json(cls, data: dict) -> "Manifest":
@@ -121,8 +126,10 @@ class Manifest:
         splits = _splits(data)
         shards = [ShardRecord.from_manifest(entry, f"shards[{i}]") for i, entry in enumerate(_field(data, "shards", list))]
         complete = _field(data, "complete", bool)
+        hidden = _count(data, "hidden_objects")
         if complete:  # a build in progress lists the shards written so far
             _check_split_rows(splits, shards)
+            _need(hidden == sum(s.hidden_objects for s in shards), "hidden_objects", "must be the sum of the shards' hidden_objects")
         placements = _check_placements(data, shards) if complete else _placements(data)
         card = _optional(data, "card", dict)
         _need(card is None or all(isinstance(v, str) for v in card.values()), "card", "must map settings to strings")
@@ -130,7 +137,7 @@ class Manifest:
             format=_field(data, "format", str), complete=complete, options=data["options"], packages=_packages(data),
             depth=_depth(data), inputs=_inputs(data), splits=splits, shards=shards,
             skipped_inputs=_optional(data, "skipped_inputs", list) or [], geometry=_geometry(data), card=card,
-            relabel=_relabel(data), teacher_run=_teacher_run(data), placements=placements,
+            relabel=_relabel(data), teacher_run=_teacher_run(data), placements=placements, hidden_objects=hidden,
         )
 
 
@@ -300,6 +307,13 @@ def _field(data: dict, key: str, kind: type, parent: str = ""):
     value = data.get(key)
     article = {int: "an integer", str: "a string", bool: "true or false", dict: "an object", list: "a list"}[kind]
     _need(isinstance(value, kind) and (kind is bool or not isinstance(value, bool)), where, f"must be {article}")
+    return value
+
+
+def _count(data: dict, key: str, parent: str = "") -> int:
+    """An optional count: absent is 0, present a non-negative integer."""
+    value = _optional(data, key, int, parent) or 0
+    _need(value >= 0, f"{parent}.{key}" if parent else key, "must not be negative")
     return value
 
 

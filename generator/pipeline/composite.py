@@ -16,6 +16,7 @@ detached outline the composite does not show.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from PIL import Image
@@ -84,6 +85,15 @@ class Cutout:
     @property
     def shape(self) -> tuple[int, int]:
         return self.mask.shape
+
+    @cached_property
+    def mask_png(self) -> bytes:
+        """The mask cropped to its box, as PNG: the whole silhouette (`amodal`) of every placement of the
+        cut-out that nothing hides, encoded once."""
+        from .encode import encode_png
+
+        x0, y0, x1, y1 = self.bbox
+        return encode_png(self.mask[y0:y1, x0:x1])
 
     @property
     def nbytes(self) -> int:

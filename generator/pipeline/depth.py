@@ -48,6 +48,14 @@ class ObjectDepth:
     depth: np.ndarray  # (h, w) float32
 
 
+@dataclass(frozen=True)
+class FlatObjects:
+    """Several flat cut-outs (the uniform and ground rules) in their drawn depth order, farthest first:
+    each one's pixels that take its depth (alpha >= one half) over its whole silhouette."""
+
+    masks: np.ndarray  # (n, S, S) uint8
+
+
 class NoDepth:
     meaning = None
 
@@ -73,8 +81,10 @@ class SceneDepth:
             scene_depth(self.background_depths[bg_id], mask, self.inverse, out=depth)
         return depths
 
-    def _standing(self, bg_id: int, mask: np.ndarray, standing: ObjectDepth | None) -> "PlainDepth | SplicedDepth":
+    def _standing(self, bg_id: int, mask: np.ndarray, standing: "ObjectDepth | FlatObjects | None") -> "PlainDepth | SplicedDepth":
         """The stored depth of one composite whose object stands on the floor (or, None, is pasted flat)."""
+        if isinstance(standing, FlatObjects):
+            return PlainDepth.of(flat_objects_depth(self.background_depths[bg_id], standing.masks, self.inverse))
         if standing is None:
             return PlainDepth.of(scene_depth(self.background_depths[bg_id], mask, self.inverse))
         if bg_id not in self._spliceable:
@@ -118,6 +128,16 @@ def _flat_depth(contact: np.float32, under: np.ndarray, background_depth: np.nda
         extreme = known.max() if inverse else known.min()
     nearest = max if inverse else min
     return np.float32(extreme if np.isnan(contact) else nearest(contact, extreme))
+
+
+def flat_objects_depth(background_depth: np.ndarray, masks: np.ndarray, inverse: bool = False) -> np.ndarray:
+    """Flat cut-outs pasted farthest first, each standing as scene_depth stands one on what lies under it
+    when it is pasted (the scene and the cut-outs pasted before): so where two overlap, the nearer in the
+    drawn order is never deeper, and each pixel takes the depth of the nearest cut-out covering it."""
+    depth = background_depth.copy()
+    for mask in masks:
+        scene_depth(depth, mask, inverse, out=depth)
+    return depth
 
 
 @dataclass(frozen=True)

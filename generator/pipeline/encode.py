@@ -98,9 +98,29 @@ def encode_label_png(labels: np.ndarray) -> bytes:
     rows[:, 0] = _FILTER_SUB
     rows[:, 1:3] = data[:, :2]
     np.subtract(data[:, 2:], data[:, :-2], out=rows[:, 3:])  # uint8 wraps modulo 256, as PNG defines Sub
+    return _label_png(rows, labels.shape[1])
+
+
+def encode_one_label_png(seen: np.ndarray, x: int, y: int, shape: tuple[int, int]) -> bytes:
+    """encode_label_png of a map (`shape`) that is 1 where `seen` (a bool box at (x, y)) is and 0 elsewhere,
+    byte for byte, with no map: its Sub-filtered rows are zero but for each row's filter type and, in the
+    box's rows, the low byte of each pixel where a run of 1 starts (1) or ends (255)."""
+    height, width = shape
+    rows = np.zeros((height, 2 * width + 1), dtype=np.uint8)
+    rows[:, 0] = _FILTER_SUB
+    box_height, box_width = seen.shape
+    padded = np.zeros((box_height, box_width + 2), dtype=np.int8)
+    padded[:, 1:-1] = seen
+    steps = np.diff(padded, axis=1).view(np.uint8)  # -1 wraps to 255, as the filter's modulo 256
+    stop = min(x + box_width + 1, width)  # the pixel right of the box, where a run may end, if inside
+    rows[y : y + box_height, 2 + 2 * x : 2 + 2 * stop : 2] = steps[:, : stop - x]
+    return _label_png(rows, width)
+
+
+def _label_png(rows: np.ndarray, width: int) -> bytes:
     compressor = zlib.compressobj(PNG_COMPRESS_LEVEL, strategy=zlib.Z_RLE)
     idat = compressor.compress(rows) + compressor.flush()
-    header = struct.pack(">IIBBBBB", labels.shape[1], labels.shape[0], 16, 0, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, rows.shape[0], 16, 0, 0, 0, 0)
     return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 
 

@@ -157,10 +157,13 @@ def new_kind(kind: str) -> KindStats:
 
 @dataclass
 class DatasetStats:
-    """All kinds plus the mask-coverage histogram; what a shard returns and build.py merges."""
+    """All kinds plus the mask-coverage histogram; what a shard returns and build.py merges. Also the
+    labelled objects hidden entirely, left out of every label: a count of the build, not of the stored
+    pixels, so the shard's manifest entry carries it (ShardRecord) rather than its statistics."""
 
     kinds: dict[str, KindStats] = field(default_factory=dict)
     coverage: np.ndarray = field(default_factory=lambda: np.zeros(COVERAGE_BINS, dtype=np.int64))
+    hidden_objects: int = 0
 
     def kind(self, kind: str) -> KindStats:
         if kind not in self.kinds:
@@ -213,6 +216,7 @@ class DatasetStats:
         for name, stats in other.kinds.items():
             self.kind(name).merge(stats)
         self.coverage += other.coverage
+        self.hidden_objects += other.hidden_objects
         return self
 
     def to_json(self) -> dict:

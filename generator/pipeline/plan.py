@@ -128,19 +128,16 @@ def placements(
     """The K placements of one (background, foreground, flip) group: distinct positions, the foreground
     fully inside the background. A pure function of (seed, bg_id, fg_id, flipped)."""
     rng = np.random.default_rng([options.seed, _SALT_PLACEMENT, bg_id, fg_id, int(flipped)])
-    size = options.bg_size
     jitter = options.scale_jitter
     scales = 1.0 + rng.uniform(-jitter, jitter, options.placements) if jitter else np.ones(options.placements)
     chosen: list[Placement] = []
     taken: set[tuple[int, int, float]] = set()
     for scale in scales:
         height, width = scaled_shape(fg_shape, float(scale))
-        x_range, y_range = _position_ranges(size, width, height, options.placement)
         if not jitter:
             _check_positions(options, height, width)
         for _ in range(1000):
-            x = int(rng.integers(x_range))
-            y = int(rng.integers(y_range)) + (size - height - y_range + 1)
+            x, y = draw_position(options, width, height, rng)
             if (x, y, float(scale)) not in taken:
                 break
         else:
@@ -148,6 +145,13 @@ def placements(
         taken.add((x, y, float(scale)))
         chosen.append(Placement(x, y, float(scale), width, height))
     return chosen
+
+
+def draw_position(options: BuildOptions, width: int, height: int, rng: np.random.Generator) -> tuple[int, int]:
+    """A top-left (x, y) that keeps a (width, height) box inside the background, drawn by the placement
+    rule asked for (`ground` keeps the bottom edge low)."""
+    x_range, y_range = _position_ranges(options.bg_size, width, height, options.placement)
+    return int(rng.integers(x_range)), int(rng.integers(y_range)) + (options.bg_size - height - y_range + 1)
 
 
 def scaled_shape(fg_shape: tuple[int, int], scale: float) -> tuple[int, int]:

@@ -15,7 +15,8 @@ from ..config import BuildOptions, DepthPlan, placement_rule
 from ..rules import PlacementRule
 from ..schema import COLUMNS, FG_BG
 from .composite import object_masks
-from .depth import DepthStage, ObjectDepth, label_backgrounds, load_background_model, load_teacher, make_depth_stage, store_teacher_depth
+from .depth import (DepthStage, FlatObjects, ObjectDepth, label_backgrounds, load_background_model, load_teacher, make_depth_stage,
+                    store_teacher_depth)
 from .moments import DatasetStats
 from .placement import attach_floors
 from .placement_counts import PlacementCounts
@@ -143,14 +144,17 @@ def _depths(context: ShardContext, group: Group, images: np.ndarray, drawn: list
     return context.depth(images, masks, np.full(len(drawn), group.bg_id), rows, standing if standing[0] is not None else None)
 
 
-def _standing_together(rendered: Rendered) -> tuple[np.ndarray, ObjectDepth | None]:
+def _standing_together(rendered: Rendered) -> tuple[np.ndarray, ObjectDepth | FlatObjects]:
     """A composite of several objects as the depth stage takes one: the pixels that take an object's
-    depth (alpha >= one half, visible), and each object's own depth over the box of them all."""
+    depth (alpha >= one half, visible), and each object's own depth over the box of them all (flat
+    cut-outs: their whole pixels in their drawn order, which the depth stage stands one on another)."""
     objects = rendered.objects
     masks = object_masks(rendered.image.shape[:2], [o.placed.cutout for o in objects], [o.placed.place for o in objects], [o.hidden for o in objects])
+    if objects[0].placed.depth is None:  # flat cut-outs: each whole, in the drawn depth order
+        layered = masks[np.argsort([o.placed.layer for o in objects], kind="stable")]
+        masks[np.stack([o.visible for o in objects]) == 0] = 0
+        return masks.max(axis=0), FlatObjects(layered)
     masks[np.stack([o.visible for o in objects]) == 0] = 0  # what a nearer object covers takes its depth
-    if objects[0].placed.depth is None:
-        return masks.max(axis=0), None
     x0, y0 = min(o.placed.place.x for o in objects), min(o.placed.place.y for o in objects)
     x1 = max(o.placed.place.x + o.placed.place.w for o in objects)
     y1 = max(o.placed.place.y + o.placed.place.h for o in objects)

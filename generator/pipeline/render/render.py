@@ -1,5 +1,6 @@
-"""Render a Scene: its background with each object drawn in order, the object's visible mask (what the
-scene and later objects leave of it) and whole mask, and the box of the pixels that changed.
+"""Render a Scene: its background with each object drawn in turn (flat objects by their drawn layer,
+farthest first), the object's visible mask (what the scene and nearer objects leave of it) and whole
+mask, and the box of the pixels that changed.
 
 There is one path. An object with no effects is the plain alpha blend, drawn by composite.paste_object
 (PIL's paste, checked against the plain arithmetic in tests/test_fast_paths.py); otherwise its shadow is
@@ -60,14 +61,19 @@ def render(scene: Scene, out: np.ndarray | None = None) -> Rendered:
     image[:] = background
     # The depth buffer: the scene's depth, with each object standing on the floor written in where it
     # shows, so a later object is hidden where an earlier one is nearer, and hides it where it is nearer.
+    # Flat objects are pasted by their drawn layer, farthest first (a stable sort: floor objects, all on
+    # layer 0, keep their order); the result lists them in the scene's order again.
+    order = sorted(range(len(scene.objects)), key=lambda i: scene.objects[i].layer)
     depth = scene.background.depth
     drawn: list[RenderedObject] = []
-    for placed in scene.objects:
+    for i in order:
+        placed = scene.objects[i]
         drawn.append(_draw(image, scene, placed, depth))
         _cover(drawn[:-1], drawn[-1])
         if len(scene.objects) > 1 and placed.depth is not None:
             depth = _with_object_depth(depth if len(drawn) > 1 else depth.copy(), drawn[-1])
-    return Rendered(scene, image, drawn)
+    by_scene = [drawn[order.index(i)] for i in range(len(order))]
+    return Rendered(scene, image, by_scene)
 
 
 def _with_object_depth(depth: np.ndarray, drawn: RenderedObject) -> np.ndarray:

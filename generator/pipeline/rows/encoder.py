@@ -12,7 +12,7 @@ import numpy as np
 from ...config import BuildOptions
 from ...schema import sample_name
 from ..composite import mask_bbox
-from ..encode import encode_image, encode_label_png, encode_png
+from ..encode import encode_image, encode_png
 from ..handover import stored_depth
 from ..jpeg_splice import Box
 from ..moments import DEPTH, IMAGE, DatasetStats, MaskMoments
@@ -67,7 +67,7 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
             "blend": str(placed.effects.blend),
             "effect_bbox": rendered.changed,
             "objects": objects,
-            "instances": encode_label_png(instances),
+            "instances": instances,
         }
         for name, value in row.items():
             columns[name].append(value)
@@ -79,6 +79,7 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
             else:
                 stats.add_rgb(IMAGE, rendered.image, len(image_bytes))
             stats.add_mask_moments(mask_moments[i], len(mask_png), size)
+            stats.hidden_objects += len(_labelled(rendered)) - len(objects)
             if depth is not None:
                 stats.add_image_moments(DEPTH, *depth.moments(), size, len(depth_png), depth.known_pixels)
 

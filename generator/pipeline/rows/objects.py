@@ -9,42 +9,65 @@ from typing import Sequence
 import numpy as np
 
 from ..composite import mask_bbox
-from ..encode import encode_png
-from ..render import Rendered
+from ..encode import encode_label_png, encode_one_label_png, encode_png
+from ..render import Rendered, RenderedObject
 
 SEEN = 128  # a pixel shows an object where its visible mask is at least one half (soft masks included)
 
 
-def object_columns(rendered: Rendered, categories: Sequence[str | None]) -> tuple[list[dict], np.ndarray]:
-    """The row's `objects` records and its instance map (S, S) uint16, ids 1..n in drawing order.
-    `categories[fg_id]`: each foreground's class (sources.Foreground.category), or None."""
+def object_columns(rendered: Rendered, categories: Sequence[str | None]) -> tuple[list[dict], bytes]:
+    """The row's `objects` records and its instance map as PNG, ids 1..n in the scene's order (the row's
+    own object first). `categories[fg_id]`: each foreground's class (sources.Foreground.category), or None."""
+    shape = rendered.image.shape[:2]
+    labelled = [obj for obj in rendered.objects if obj.placed.labelled]
+    if len(labelled) == 1:
+        # One object: its map is its seen pixels, encoded from its box alone (the same bytes).
+        seen = _seen(labelled[0])
+        if seen.any():
+            place = labelled[0].placed.place
+            return [_record(labelled[0], seen, 1, categories)], encode_one_label_png(seen, place.x, place.y, shape)
     records: list[dict] = []
-    instances = np.zeros(rendered.image.shape[:2], np.uint16)
-    for obj in rendered.objects:
-        if not obj.placed.labelled:
+    instances = np.zeros(shape, np.uint16)
+    for obj in labelled:
+        seen = _seen(obj)
+        if not seen.any():
             continue
-        # An object's pixels lie in its silhouette's box (inside the picture): only that box is searched.
         place = obj.placed.place
-        box = np.s_[place.y : place.y + place.h, place.x : place.x + place.w]
-        seen = obj.visible[box] >= SEEN
-        area = int(np.count_nonzero(seen))
-        if area == 0:
-            continue
-        whole = obj.visible[box] if obj.whole is None else obj.whole[box]
+        instances[place.y : place.y + place.h, place.x : place.x + place.w][seen] = len(records) + 1
+        records.append(_record(obj, seen, len(records) + 1, categories))
+    return records, encode_label_png(instances)
+
+
+def _seen(obj: RenderedObject) -> np.ndarray:
+    """(h, w) bool over the object's silhouette box (inside the picture): where it is seen. Only that box
+    is searched: the object has no pixel outside it."""
+    place = obj.placed.place
+    return obj.visible[place.y : place.y + place.h, place.x : place.x + place.w] >= SEEN
+
+
+def _record(obj: RenderedObject, seen: np.ndarray, object_id: int, categories: Sequence[str | None]) -> dict:
+    """The `objects` record of an object seen at `seen`."""
+    placed = obj.placed
+    place, cutout = placed.place, placed.cutout
+    area = int(np.count_nonzero(seen))
+    if obj.whole is None:  # nothing hides it: its whole silhouette is its cut-out's mask
+        x0, y0, x1, y1 = cutout.bbox
+        whole_area, amodal = area, cutout.mask_png
+    else:
+        whole = obj.whole[place.y : place.y + place.h, place.x : place.x + place.w]
         x0, y0, x1, y1 = mask_bbox(whole)
-        instances[box][seen] = len(records) + 1
-        records.append({
-            "id": len(records) + 1,
-            "fg_id": obj.placed.fg_id,
-            "bbox": _moved(mask_bbox(seen), place.x, place.y),
-            "area": area,
-            "visible_fraction": area / max(int(np.count_nonzero(whole >= SEEN)), 1),
-            "category": categories[obj.placed.fg_id],
-            "amodal_bbox": _moved([x0, y0, x1, y1], place.x, place.y),
-            "amodal": encode_png(whole[y0:y1, x0:x1]),
-            "placement_rule": str(obj.placed.rule),
-        })
-    return records, instances
+        whole_area, amodal = int(np.count_nonzero(whole >= SEEN)), encode_png(whole[y0:y1, x0:x1])
+    return {
+        "id": object_id,
+        "fg_id": placed.fg_id,
+        "bbox": _moved(mask_bbox(seen), place.x, place.y),
+        "area": area,
+        "visible_fraction": area / max(whole_area, 1),
+        "category": categories[placed.fg_id],
+        "amodal_bbox": _moved([x0, y0, x1, y1], place.x, place.y),
+        "amodal": amodal,
+        "placement_rule": str(placed.rule),
+    }
 
 
 def _moved(bbox: list[int], x: int, y: int) -> list[int]:

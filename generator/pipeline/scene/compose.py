@@ -18,7 +18,7 @@ from ..placement import floor_placements
 from ..plan import Placement, placements
 from ..sources import Background, Foreground, Sources
 from .model import ObjectEffects, PlacedObject, Scene, Shadow
-from .several import extra_objects, objects_rng, standing_depth
+from .several import drawn_layers, extra_objects, objects_rng, standing_depth
 
 _SALT_EFFECTS = 4
 
@@ -119,13 +119,14 @@ def group_scenes(options: BuildOptions, sources: Sources, rule: PlacementRule, b
         key = SampleKey(options.seed, bg_id, fg_id, flipped, k)
         placed = PlacedObject(by_size[place.w, place.h], place, placed_by, depth,
                               object_effects(effects, key, background, place), fg_id, flipped)
-        extras = []
+        objects = (placed,)
         if pool is not None and options.several:
             rng = objects_rng(options.seed, bg_id, fg_id, flipped, k)
             fewest, most = options.objects_range
             extras = extra_objects(options, sources, background, [placed], pool, rng, int(rng.integers(fewest, most + 1)) - 1)
             extras += extra_objects(options, sources, background, [placed, *extras], pool, rng, options.distractors, labelled=False)
-        scenes.append(Scene(bg_id, background, (placed, *extras), k, missed))
+            objects = drawn_layers((placed, *extras), rng)
+        scenes.append(Scene(bg_id, background, objects, k, missed))
     return GroupScenes(scenes, left_out)
 
 

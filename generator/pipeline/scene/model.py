@@ -55,12 +55,14 @@ class PlacedObject:
     fg_id: int = 0
     flipped: bool = False
     labelled: bool = True  # False for a distractor: drawn, and in the depth, but in no label
+    layer: int = 0  # flat objects: their place in the scene's drawn depth order, 0 farthest, pasted in that order
 
 
 @dataclass(frozen=True)
 class Scene:
     """What one composite shows. `background.floor` carries the floor plane and the camera's intrinsics.
-    Objects are drawn in order: a later one covers an earlier one."""
+    Objects are listed with the row's own first and drawn by layer, then in list order: a later one covers
+    an earlier one, except where an object standing on the floor is nearer (the depth buffer)."""
 
     bg_id: int
     background: Background
