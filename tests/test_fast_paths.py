@@ -371,7 +371,7 @@ def _plain_object_columns(rendered, categories):
         records.append({"id": len(records) + 1, "fg_id": obj.placed.fg_id, "bbox": mask_bbox(seen), "area": int(seen.sum()),
                         "visible_fraction": int(seen.sum()) / max(int((whole >= 128).sum()), 1),
                         "category": categories[obj.placed.fg_id], "amodal_bbox": [x0, y0, x1, y1],
-                        "amodal": encode_png(whole[y0:y1, x0:x1])})
+                        "amodal": encode_png(whole[y0:y1, x0:x1]), "placement_rule": str(obj.placed.rule)})
     return records, encode_label_png(instances)
 
 

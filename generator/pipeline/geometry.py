@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-
 # EXIF tags (numbers, so no dependence on the names a Pillow version knows).
 _ORIENTATION = 0x0112
 _EXIF_IFD = 0x8769
@@ -29,9 +28,8 @@ _FOCAL_PLANE_RESOLUTION_UNIT = 0xA210
 _FOCAL_LENGTH_35MM = 0xA405
 _PIXEL_X_DIMENSION = 0xA002
 _PIXEL_Y_DIMENSION = 0xA003
-# Where a photo's intrinsics came from (the backgrounds config's `intrinsics_source`; "demo" is the demo's
-# camera), in the order they are taken: an explicit --fov, EXIF, the background model's field of view, the
-# default field of view.
+# Where a photo's intrinsics came from (`intrinsics_source`; "demo" is the demo's camera), in the order they
+# are taken: an explicit --fov, EXIF, the background model's field of view, the default field of view.
 FOV, EXIF_35MM, EXIF_FOCAL_PLANE, MODEL_INTRINSICS, DEFAULT_INTRINSICS = "fov", "exif35mm", "exif_focal_plane", "model", "default"
 DEFAULT_FOV_DEGREES = 60.0
 # Orientations 5..8 are quarter turns: the upright photo's width is the stored height.
@@ -354,9 +352,8 @@ def contact_pixel_candidates(depth: np.ndarray, intrinsics: Intrinsics, plane: n
     """(K, 2) int (row, col) pixels whose depth is the plane's depth along their ray within tolerance *
     depth: the floor actually visible, where an object can stand without floating over a table or through
     a wall. (Along the ray, not along the normal: far away the rays graze the floor, and a wall point a
-    metre behind the floor's line is then only centimetres above the plane.) A pixel nearer than the plane
-    by the occlusion margin (render.occluded: max(1 cm, 0.5 %)) is left out too: an object standing there
-    would be hidden at its own contact point by the floor it stands on (noisy measured depth)."""
+    metre behind the floor's line is then only centimetres above the plane.) Nor a pixel the occlusion
+    margin (render.occluded) puts in front of the plane: it would hide an object's own contact point."""
     depth = np.asarray(depth, dtype=np.float64)
     valid = np.isfinite(depth) & (depth > 0)
     rays = pixel_rays(intrinsics, np.arange(depth.shape[0]), np.arange(depth.shape[1]))
