@@ -21,8 +21,8 @@ SMALL_DATASET = ["--image-format", "png", "--workers", "1", "--placement", "unif
 def no_sleep_after_each_stream():
     """`datasets` sleeps 5 s whenever a streamed parquet split is exhausted or dropped (every epoch of a
     training loop, every evaluation), so that pyarrow's threads end before the interpreter may exit. This
-    session's interpreter outlives every stream by far; the hub clients started as fresh processes keep the
-    sleep, as a user's script has it."""
+    session's interpreter outlives every stream by far (the hub clients, fresh interpreters that exit soon
+    after their last stream, keep a short pause: tests/hub_server.py's run_hub_client)."""
     try:
         from datasets import config
     except ImportError:
