@@ -17,6 +17,23 @@ SMALL_DATASET = ["--image-format", "png", "--workers", "1", "--placement", "unif
                  "--no-decontaminate", "--blend", "alpha", "--no-shadow", "--no-harmonize"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_sleep_after_each_stream():
+    """`datasets` sleeps 5 s whenever a streamed parquet split is exhausted or dropped (every epoch of a
+    training loop, every evaluation), so that pyarrow's threads end before the interpreter may exit. This
+    session's interpreter outlives every stream by far (the hub clients, fresh interpreters that exit soon
+    after their last stream, keep a short pause: tests/hub_server.py's run_hub_client)."""
+    try:
+        from datasets import config
+    except ImportError:
+        yield
+        return
+    pause = config.SLEEP_TIME_ON_THREADS_SHUTDOWN
+    config.SLEEP_TIME_ON_THREADS_SHUTDOWN = 0
+    yield
+    config.SLEEP_TIME_ON_THREADS_SHUTDOWN = pause
+
+
 @pytest.fixture(scope="session")
 def inputs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("inputs")

@@ -22,7 +22,7 @@ from tests.conftest import generate
 from tests.tiny_models import save_tiny_depth_anything
 
 DEMO = ["--demo", "--num-backgrounds", "3", "--num-foregrounds", "2", "--placements", "3", "--bg-size", "64",
-        "--shard-size", "8", "--no-progress", "--image-format", "png", "--workers", "1"]
+        "--shard-size", "8", "--no-progress", "--image-format", "png", "--workers", "1", "--no-gallery"]
 
 
 def files(out: Path) -> dict[str, str]:

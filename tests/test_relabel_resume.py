@@ -33,9 +33,16 @@ def relabel_process(out: Path, model: Path) -> subprocess.Popen:
 
 
 def relabel(out: Path, model: Path) -> None:
-    process = relabel_process(out, model)
-    _, err = process.communicate(timeout=300)
-    assert process.returncode == 0, err
+    """An uninterrupted relabel, in this process (a fresh interpreter costs seconds of imports) with one torch
+    thread, as `relabel_process` has: the shards of both kinds of run end in the same files."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["relabel-depth", str(out), "--depth-model", str(model), "--no-progress"]) == 0
+    finally:
+        torch.set_num_threads(threads)
 
 
 def files(out: Path) -> dict[str, str]:
