@@ -1,6 +1,6 @@
 """Run one `generate` build and sample the resident memory of its whole process tree every second: the
 peak of each process (main, fork server, each worker, resource tracker) and the peak of their sum, and
-the CPU time (user + sys) of the tree once it has ended.
+the CPU time (user + sys) of the tree.
 
     python -m benchmarks.build_memory -- --demo --num-backgrounds 100 --num-foregrounds 100 --workers 2
     python -m benchmarks.build_memory --json mem.json -- --demo --num-backgrounds 20 --num-foregrounds 20 --workers 2
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def children(pid: int) -> list[int]:
@@ -46,17 +46,21 @@ def tree(root: int) -> list[int]:
     return pids
 
 
-def resident(pid: int) -> int | None:
-    """Resident bytes of `pid` (statm's second field), None once it has gone."""
+def sample(pid: int) -> tuple[int, float, int] | None:
+    """(resident bytes, CPU seconds so far, parent pid) of `pid`, None once it has gone."""
     try:
         with open(f"/proc/{pid}/statm") as file:
-            return int(file.read().split()[1]) * PAGE
+            rss = int(file.read().split()[1]) * PAGE
+        with open(f"/proc/{pid}/stat") as file:
+            fields = file.read().rsplit(")", 1)[1].split()  # after the command's name, which may hold spaces
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return None
+    return rss, (int(fields[11]) + int(fields[12])) / TICKS, int(fields[1])
 
 
-def role(pid: int, root: int) -> str:
-    """What the process is in the build: main, fork server, worker or resource tracker."""
+def role(pid: int, parent: int, root: int) -> str:
+    """What the process is in the build: main, fork server, worker or resource tracker (workers are the
+    fork server's forks and carry its command line)."""
     if pid == root:
         return "main"
     try:
@@ -64,40 +68,40 @@ def role(pid: int, root: int) -> str:
             command = file.read().replace(b"\0", b" ").decode(errors="replace")
     except (FileNotFoundError, ProcessLookupError):
         return "gone"
-    if "forkserver" in command:
-        return "fork server"
     if "resource_tracker" in command:
         return "resource tracker"
+    if "forkserver" in command and parent == root:
+        return "fork server"
     return "worker"
 
 
 def measure(arguments: list[str], interval: float = 1.0) -> dict:
-    """Run the build and sample it; the peaks in bytes, the tree's CPU seconds and the wall time."""
+    """Run the build and sample it: the peaks in bytes, the wall time, and the tree's CPU seconds (each
+    process's as last sampled, so up to `interval` of each one's last moments is missed)."""
     command = [sys.executable, "-m", "generator", "generate", *arguments]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = subprocess.Popen(command)
     peaks: dict[int, tuple[str, int]] = {}
+    cpu: dict[int, float] = {}
     peak_total = 0
     while process.poll() is None:
         total = 0
         for pid in tree(process.pid):
-            rss = resident(pid)
-            if rss is None:
+            found = sample(pid)
+            if found is None:
                 continue
+            rss, cpu[pid], parent = found
             total += rss
-            name = peaks[pid][0] if pid in peaks else role(pid, process.pid)
+            name = peaks[pid][0] if pid in peaks else role(pid, parent, process.pid)
             peaks[pid] = (name, max(rss, peaks.get(pid, (name, 0))[1]))
         peak_total = max(peak_total, total)
         time.sleep(interval)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # every descendant the tree waited for
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
         "command": command,
         "returncode": process.returncode,
         "wall_s": round(wall, 2),
-        "cpu_s": round(cpu, 2),
+        "cpu_s": round(sum(cpu.values()), 2),
         "peak_total_bytes": peak_total,
         "processes": [{"pid": pid, "role": name, "peak_bytes": peak} for pid, (name, peak) in sorted(peaks.items())],
     }
