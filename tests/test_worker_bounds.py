@@ -16,8 +16,7 @@ from generator.pipeline.cutouts import CUTOUTS, DEFAULT_LIMIT, CutoutCache
 from tests.conftest import generate
 
 # Floor placement sizes each cut-out by the depth it stands at: this build places about 100 cut-outs of
-# a few KB each packed, with their sources' premultiplied images (about 10 KB each), so a 24 KB cache
-# must drop entries many times over.
+# about a KB each packed, so a 24 KB cache must drop entries many times over.
 LIMIT = 24 << 10
 DEMO = ["--demo", "--num-backgrounds", "3", "--num-foregrounds", "4", "--bg-size", "64", "--placements", "6",
         "--workers", "1", "--no-progress", "--no-gallery"]

@@ -7,8 +7,8 @@ worker's working set grows with the foregrounds (about 22,000 placed cut-outs, 7
 instead, and made to hold more within it and to cost less when it misses:
 - a placed cut-out is kept as its RGBA (and soft mask) packed with LZ4, about 2.7 times smaller; its
   alpha, mask and boxes are derived again on each lookup (about 0.08 ms, against about 0.7 ms a resize);
-- each source is kept premultiplied by its alpha, as PIL's resize of an RGBA image converts it first, so a
-  miss costs the resize alone (a third less).
+- the last source is kept premultiplied by its alpha, as PIL's resize of an RGBA image converts it first,
+  so the misses of a group (one source and flip) after its first cost the resize alone (a third less).
 At 48 MB a worker of the 400,000-sample build misses about 510 lookups a shard where one holding its whole
 working set misses 112 (its first sight of each size), about 0.25 s of CPU a shard; the measurements and
 the choice of the limit are in benchmarks/README.md.
@@ -61,16 +61,13 @@ class _Premultiplied:
     converts it first, once for all the sizes it is resized to."""
 
     source: np.ndarray
+    flipped: bool
     image: Image.Image
 
     @classmethod
     def of(cls, source: np.ndarray, flipped: bool) -> "_Premultiplied":
         rgba = np.ascontiguousarray(source[:, ::-1] if flipped else source)
-        return cls(source, Image.fromarray(rgba, "RGBA").convert("RGBa"))
-
-    @property
-    def nbytes(self) -> int:
-        return self.image.width * self.image.height * 4 + _OVERHEAD
+        return cls(source, flipped, Image.fromarray(rgba, "RGBA").convert("RGBa"))
 
     def resized(self, size: tuple[int, int]) -> np.ndarray:
         """prepare_cutout's resize: Image.resize(size, LANCZOS) of the RGBA cut-out is this image resized,
@@ -92,13 +89,14 @@ def _read_only(cutout: Cutout) -> Cutout:
 
 
 class CutoutCache:
-    """Cut-outs as placed (Cutout.placed), packed, and the premultiplied sources they are resized from; the
-    least recently used entry dropped beyond `limit` bytes (`bytes`: what the entries hold)."""
+    """Cut-outs as placed (Cutout.placed), packed, the least recently used dropped beyond `limit` bytes
+    (`bytes`: what the entries hold); besides them, the last source's premultiplied image."""
 
     def __init__(self, limit: int = DEFAULT_LIMIT):
         self.limit, self.bytes = limit, 0
         self.misses = 0  # cut-outs resized, not found
-        self._items: OrderedDict[tuple, _Packed | _Premultiplied] = OrderedDict()
+        self._items: OrderedDict[tuple, _Packed] = OrderedDict()
+        self._premultiplied: _Premultiplied | None = None
 
     def get(self, rgba: np.ndarray, flipped: bool, size: tuple[int, int], soft_mask: bool) -> Cutout:
         """Cutout.placed(rgba, flipped, size, soft_mask), its arrays read-only; each call gives a new one
@@ -115,29 +113,28 @@ class CutoutCache:
         return _read_only(Cutout.of(placed, soft))
 
     def _resized(self, rgba: np.ndarray, flipped: bool, size: tuple[int, int]) -> np.ndarray:
-        """prepare_cutout(rgba, flipped, size), from the source's premultiplied image, kept as an entry."""
+        """prepare_cutout(rgba, flipped, size), from the source's premultiplied image. Only the last
+        source's is kept, outside the limit: lookups come a group (one source and flip) at a time, so it
+        serves a group's misses after its first, and the limit's bytes go to placed cut-outs."""
         if size == (rgba.shape[1], rgba.shape[0]):
             return prepare_cutout(rgba, flipped, size)  # not resampled: the source's own pixels
-        key = (id(rgba), flipped)
-        found = self._items.get(key)
-        if found is not None and found.source is rgba:
-            self._items.move_to_end(key)
-            return found.resized(size)
-        return self._add(key, _Premultiplied.of(rgba, flipped)).resized(size)
+        last = self._premultiplied
+        if last is None or last.source is not rgba or last.flipped != flipped:
+            last = self._premultiplied = _Premultiplied.of(rgba, flipped)
+        return last.resized(size)
 
-    def _add(self, key: tuple, entry):
+    def _add(self, key: tuple, entry: _Packed) -> None:
         """Keep `entry` under `key` as the most recent, dropping the least recent beyond the limit (an entry
         larger than the limit by itself is not kept)."""
         if key in self._items:  # a stale entry under a reused id
             self.bytes -= self._items.pop(key).nbytes
         if entry.nbytes > self.limit:
-            return entry
+            return
         self._items[key] = entry
         self.bytes += entry.nbytes
         while self.bytes > self.limit:
             _, dropped = self._items.popitem(last=False)
             self.bytes -= dropped.nbytes
-        return entry
 
     def __len__(self) -> int:
         return len(self._items)
