@@ -88,7 +88,7 @@ def measure(arguments: list[str], interval: float = 1.0) -> dict:
         total = 0
         for pid in tree(process.pid):
             found = sample(pid)
-            if found is None:
+            if found is None or found[0] == 0:  # gone, or a zombie not yet reaped
                 continue
             rss, cpu[pid], parent = found
             total += rss
