@@ -78,3 +78,17 @@ def test_every_memo_of_the_worker_code_has_a_size_limit():
     assert "generator.pipeline.blend._sine_basis" in memos  # the search finds them
     unsized = {name for name, memo in memos.items() if memo.cache_parameters()["maxsize"] is None}
     assert unsized <= set(UNSIZED_MEMOS), f"memos with no size limit: {sorted(unsized - set(UNSIZED_MEMOS))}"
+
+
+def test_build_memory_samples_every_process_of_a_build(tmp_path):
+    from benchmarks.build_memory import measure
+
+    build = ["--demo", "--num-backgrounds", "3", "--num-foregrounds", "4", "--bg-size", "64", "--placements", "6",
+             "--shard-size", "12", "--workers", "2", "--no-progress", "--no-gallery", "--out", str(tmp_path / "ds")]
+    result = measure(build, interval=0.05)
+    assert result["returncode"] == 0
+    roles = [p["role"] for p in result["processes"]]
+    assert roles.count("main") == 1 and roles.count("fork server") == 1 and roles.count("worker") == 2
+    peaks = [p["peak_bytes"] for p in result["processes"]]
+    assert max(peaks) <= result["peak_total_bytes"] <= sum(peaks)
+    assert result["cpu_s"] > 0
