@@ -9,9 +9,10 @@ instead, and made to hold more within it and to cost less when it misses:
   alpha, mask and boxes are derived again on each lookup (about 0.08 ms, against about 0.7 ms a resize);
 - the last source is kept premultiplied by its alpha, as PIL's resize of an RGBA image converts it first,
   so the misses of a group (one source and flip) after its first cost the resize alone (a third less).
-At 48 MB a worker of the 400,000-sample build misses about 510 lookups a shard where one holding its whole
-working set misses 112 (its first sight of each size), about 0.25 s of CPU a shard; the measurements and
-the choice of the limit are in benchmarks/README.md.
+At 32 MB a worker of the 400,000-sample build misses about 630 of a shard's 830 lookups where one holding
+its whole working set misses 112 (its first sight of each size): about 0.35 s more CPU a shard, for a
+worker whose memory hardly grows with the build (the measurements and the choice of the limit are in
+benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from PIL import Image
 
 from .composite import Cutout, prepare_cutout, soft_alpha
 
-DEFAULT_LIMIT = 48 << 20
+DEFAULT_LIMIT = 32 << 20
 _CODEC = pa.Codec("lz4")  # pyarrow's raw LZ4 block format: no new dependency, unpacks at GB/s
 _OVERHEAD = 300  # bytes of Python objects an entry costs besides its packed pixels
 
