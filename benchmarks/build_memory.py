@@ -58,9 +58,9 @@ def sample(pid: int) -> tuple[int, float, int] | None:
     return rss, (int(fields[11]) + int(fields[12])) / TICKS, int(fields[1])
 
 
-def role(pid: int, parent: int, root: int) -> str:
-    """What the process is in the build: main, fork server, worker or resource tracker (workers are the
-    fork server's forks and carry its command line)."""
+def role(pid: int, parent: int, root: int, servers: set[int]) -> str:
+    """What the process is in the build: main, fork server, worker (a fork of the fork server, with its
+    command line), resource tracker, or other (a child on its way to exec something)."""
     if pid == root:
         return "main"
     try:
@@ -68,11 +68,13 @@ def role(pid: int, parent: int, root: int) -> str:
             command = file.read().replace(b"\0", b" ").decode(errors="replace")
     except (FileNotFoundError, ProcessLookupError):
         return "gone"
+    if parent in servers:
+        return "worker"
     if "resource_tracker" in command:
         return "resource tracker"
     if "forkserver" in command and parent == root:
         return "fork server"
-    return "worker"
+    return "other"
 
 
 def measure(arguments: list[str], interval: float = 1.0) -> dict:
@@ -86,13 +88,14 @@ def measure(arguments: list[str], interval: float = 1.0) -> dict:
     peak_total = 0
     while process.poll() is None:
         total = 0
-        for pid in tree(process.pid):
+        for pid in tree(process.pid):  # parents before their children
             found = sample(pid)
             if found is None or found[0] == 0:  # gone, or a zombie not yet reaped
                 continue
             rss, cpu[pid], parent = found
             total += rss
-            name = peaks[pid][0] if pid in peaks else role(pid, parent, process.pid)
+            # Asked each time: a process just forked carries its parent's command line until it execs.
+            name = role(pid, parent, process.pid, {p for p, (n, _) in peaks.items() if n == "fork server"})
             peaks[pid] = (name, max(rss, peaks.get(pid, (name, 0))[1]))
         peak_total = max(peak_total, total)
         time.sleep(interval)
