@@ -106,7 +106,7 @@ def measure(arguments: list[str], interval: float = 1.0) -> dict:
         "wall_s": round(wall, 2),
         "cpu_s": round(sum(cpu.values()), 2),
         "peak_total_bytes": peak_total,
-        "processes": [{"pid": pid, "role": name, "peak_bytes": peak} for pid, (name, peak) in sorted(peaks.items())],
+        "processes": [{"pid": pid, "role": name, "peak_bytes": peak, "cpu_s": round(cpu[pid], 2)} for pid, (name, peak) in sorted(peaks.items())],
     }
 
 
@@ -128,7 +128,7 @@ def main() -> int:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
     for process in result["processes"]:
-        print(f"{process['role']:>16} {process['pid']:>8}  peak {process['peak_bytes'] / 2**20:8.1f} MiB")
+        print(f"{process['role']:>16} {process['pid']:>8}  peak {process['peak_bytes'] / 2**20:8.1f} MiB  CPU {process['cpu_s']:7.1f} s")
     print(f"{'all together':>16} {'':>8}  peak {result['peak_total_bytes'] / 2**20:8.1f} MiB")
     print(f"wall {result['wall_s']:.1f} s, CPU of the tree {result['cpu_s']:.1f} s, exit {result['returncode']}")
     if args.json:
