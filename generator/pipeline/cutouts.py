@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-
 from PIL import Image
 
 from .composite import Cutout, prepare_cutout, soft_alpha
@@ -73,9 +72,7 @@ class _Premultiplied:
     def resized(self, size: tuple[int, int]) -> np.ndarray:
         """prepare_cutout's resize: Image.resize(size, LANCZOS) of the RGBA cut-out is this image resized,
         converted back to RGBA (tests/test_fast_paths.py checks the bytes)."""
-        image = self.image
-        resized = image._new(image.im.resize(size, Image.Resampling.LANCZOS, (0, 0, *image.size)))
-        return np.asarray(resized.convert("RGBA"))
+        return np.asarray(self.image.resize(size, Image.Resampling.LANCZOS).convert("RGBA"))
 
 
 def _unpacked(packed: bytes, shape: tuple[int, ...]) -> np.ndarray:
