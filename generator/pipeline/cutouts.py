@@ -10,9 +10,9 @@ instead, and made to hold more within it and to cost less when it misses:
 - the last source is kept premultiplied by its alpha, as PIL's resize of an RGBA image converts it first,
   so the misses of a group (one source and flip) after its first cost the resize alone (a third less).
 At 32 MB a worker of the 400,000-sample build misses about 630 of a shard's 830 lookups where one holding
-its whole working set misses 112 (its first sight of each size): about 0.35 s more CPU a shard, for a
-worker whose memory hardly grows with the build (the measurements and the choice of the limit are in
-benchmarks/README.md).
+its whole working set misses 112 (its first sight of each size): 0.25-0.3 s more CPU a shard once that
+one is warm, for a worker whose memory hardly grows with the build (the measurements and the choice of
+the limit are in benchmarks/README.md).
 """
 
 from __future__ import annotations
