@@ -175,22 +175,24 @@ def test_a_hidden_part_keeps_the_background_and_leaves_the_mask(soft):
 def test_the_cutout_cache_gives_what_prepare_cutout_gives():
     rng = np.random.default_rng(4)
     source = rng.integers(0, 256, (40, 24, 4), dtype=np.uint8)
-    cache = CutoutCache(limit=2 * 20 * 12 * 6)  # room for two 12 x 20 cut-outs (RGBA, alpha, mask: 6 bytes a pixel)
-    for size, flipped, soft in [((12, 20), False, False), ((12, 20), True, False), ((7, 11), False, True), ((12, 20), False, False), ((10, 16), True, True)] * 2:
+    cache = CutoutCache(limit=2 * (20 * 12 * 4 + 400))  # room for two packed 12 x 20 cut-outs (noise packs to its size)
+    for size, flipped, soft in [((12, 20), False, False), ((12, 20), True, False), ((7, 11), False, True), ((12, 20), False, False), ((10, 16), True, True), ((24, 40), True, False)] * 2:
         got, plain = cache.get(source, flipped, size, soft), Cutout.placed(source, flipped, size, soft)
-        for field in ("rgba", "alpha", "solid", "mask"):
-            np.testing.assert_array_equal(getattr(got, field), getattr(plain, field))
-        assert got.bbox == plain.bbox
+        again = cache.get(source, flipped, size, soft)  # unpacked from the cache this time
+        for cutout in (got, again):
+            for field in ("rgba", "alpha", "solid", "mask"):
+                np.testing.assert_array_equal(getattr(cutout, field), getattr(plain, field))
+            assert cutout.bbox == plain.bbox and cutout.reach == plain.reach
+            assert not cutout.rgba.flags.writeable and not cutout.mask.flags.writeable  # shared between placements
         np.testing.assert_array_equal(cache.get(source, flipped, size, soft_mask=False).rgba, prepare_cutout(source, flipped, size))
         assert cache.bytes <= cache.limit
     assert len(cache) < 4  # of the four cut-outs asked for, the least recently used went
-    first = cache.get(source, False, (12, 20), soft_mask=False).rgba
+    cache.get(source, False, (12, 20), soft_mask=False)
     misses = cache.misses
-    assert cache.get(source, False, (12, 20), soft_mask=False).rgba is first  # a hit returns the kept cut-out
-    assert cache.misses == misses
-    assert not first.flags.writeable  # shared between placements: nobody may draw on it
+    cache.get(source, False, (12, 20), soft_mask=False)
+    assert cache.misses == misses  # a hit: nothing resized
     other = source.copy()  # same shape and values, another array: never mixed up
-    assert cache.get(other, False, (12, 20), soft_mask=False).rgba is not first
+    cache.get(other, False, (12, 20), soft_mask=False)
     assert cache.misses == misses + 1
 
 

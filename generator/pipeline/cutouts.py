@@ -1,48 +1,138 @@
-"""Placed cut-outs, cached per worker process.
+"""Placed cut-outs, cached per worker process, packed, within a fixed byte limit.
 
 Floor placement gives a cut-out its own size at every placement, and resizing it from the source is the
-costliest step of a composite. The sizes repeat, though: objects meet the same depths on every background,
-so a worker places each cut-out at about a hundred distinct sizes, and the whole working set of a full
-build fits in the default limit. It must: once the cache starts dropping entries, every stage of a
-worker's shards slows, far beyond what the extra resizes cost (the sizes and timings are in
-benchmarks/README.md).
+costliest step of a composite. The sizes repeat across backgrounds, so a cache saves most resizes, but a
+worker's working set grows with the foregrounds (about 22,000 placed cut-outs, 760 MB as arrays, at
+100 foregrounds), so no limit holds it all whatever the build. The cache is held to DEFAULT_LIMIT bytes
+instead, and made to hold more within it and to cost less when it misses:
+- a placed cut-out is kept as its RGBA (and soft mask) packed with LZ4, about 2.7 times smaller; its
+  alpha, mask and boxes are derived again on each lookup (about 0.08 ms, against about 0.7 ms a resize);
+- the last source is kept premultiplied by its alpha, as PIL's resize of an RGBA image converts it first,
+  so the misses of a group (one source and flip) after its first cost the resize alone (a third less).
+At 32 MB a worker of the 400,000-sample build misses about 630 of a shard's 830 lookups where one holding
+its whole working set misses 112 (its first sight of each size): 0.25-0.3 s more CPU a shard once that
+one is warm, for a worker whose memory hardly grows with the build (the measurements and the choice of
+the limit are in benchmarks/README.md).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+from PIL import Image
 
-from .composite import Cutout
+from .composite import Cutout, prepare_cutout, soft_alpha
+
+DEFAULT_LIMIT = 32 << 20
+_CODEC = pa.Codec("lz4")  # pyarrow's raw LZ4 block format: no new dependency, unpacks at GB/s
+_OVERHEAD = 300  # bytes of Python objects an entry costs besides its packed pixels
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """A placed cut-out's pixels, compressed: RGBA (h, w, 4) and, with --soft-mask, its soft mask (h, w)."""
+
+    source: np.ndarray  # the cut-out it was resized from, held so that its id is not reused while cached
+    shape: tuple[int, int]  # (h, w)
+    rgba: bytes
+    soft: bytes | None
+
+    @classmethod
+    def of(cls, source: np.ndarray, rgba: np.ndarray, soft: np.ndarray | None) -> "_Packed":
+        return cls(source, rgba.shape[:2], _CODEC.compress(rgba, asbytes=True),
+                   None if soft is None else _CODEC.compress(np.ascontiguousarray(soft), asbytes=True))
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.rgba) + (len(self.soft) if self.soft is not None else 0) + _OVERHEAD
+
+    def cutout(self) -> Cutout:
+        height, width = self.shape
+        rgba = _unpacked(self.rgba, (height, width, 4))
+        return _read_only(Cutout.of(rgba, None if self.soft is None else _unpacked(self.soft, (height, width))))
+
+
+@dataclass(frozen=True)
+class _Premultiplied:
+    """A source cut-out flipped and premultiplied by its alpha ("RGBa"), as PIL's resize of an RGBA image
+    converts it first, once for all the sizes it is resized to."""
+
+    source: np.ndarray
+    flipped: bool
+    image: Image.Image
+
+    @classmethod
+    def of(cls, source: np.ndarray, flipped: bool) -> "_Premultiplied":
+        rgba = np.ascontiguousarray(source[:, ::-1] if flipped else source)
+        return cls(source, flipped, Image.fromarray(rgba, "RGBA").convert("RGBa"))
+
+    def resized(self, size: tuple[int, int]) -> np.ndarray:
+        """prepare_cutout's resize: Image.resize(size, LANCZOS) of the RGBA cut-out is this image resized,
+        converted back to RGBA (tests/test_fast_paths.py checks the bytes)."""
+        return np.asarray(self.image.resize(size, Image.Resampling.LANCZOS).convert("RGBA"))
+
+
+def _unpacked(packed: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    size = int(np.prod(shape))
+    return np.frombuffer(_CODEC.decompress(packed, decompressed_size=size, asbytes=True), np.uint8).reshape(shape)
+
+
+def _read_only(cutout: Cutout) -> Cutout:
+    for array in (cutout.rgba, cutout.alpha, cutout.solid, cutout.mask):
+        array.flags.writeable = False
+    return cutout
 
 
 class CutoutCache:
-    """Cut-outs as placed (Cutout.placed), the least recently used dropped beyond `limit`
-    bytes."""
+    """Cut-outs as placed (Cutout.placed), packed, the least recently used dropped beyond `limit` bytes
+    (`bytes`: what the entries hold); besides them, the last source's premultiplied image."""
 
-    def __init__(self, limit: int = 1 << 30):
+    def __init__(self, limit: int = DEFAULT_LIMIT):
         self.limit, self.bytes = limit, 0
-        self.misses = 0  # cut-outs prepared, not found: a build's working set is its first misses
-        self._items: OrderedDict[tuple, tuple[np.ndarray, Cutout]] = OrderedDict()
+        self.misses = 0  # cut-outs resized, not found
+        self._items: OrderedDict[tuple, _Packed] = OrderedDict()
+        self._premultiplied: _Premultiplied | None = None
 
     def get(self, rgba: np.ndarray, flipped: bool, size: tuple[int, int], soft_mask: bool) -> Cutout:
-        """Cutout.placed(rgba, flipped, size, soft_mask), read-only: entries are shared."""
+        """Cutout.placed(rgba, flipped, size, soft_mask), its arrays read-only; each call gives a new one
+        (callers share one per size among a group's placements)."""
         key = (id(rgba), flipped, size, soft_mask)
         found = self._items.get(key)
-        if found is not None and found[0] is rgba:  # the id of a freed array may be reused
+        if found is not None and found.source is rgba:  # the id of a freed array may be reused
             self._items.move_to_end(key)
-            return found[1]
+            return found.cutout()
         self.misses += 1
-        cutout = Cutout.placed(rgba, flipped, size, soft_mask)
-        for array in (cutout.rgba, cutout.alpha, cutout.solid, cutout.mask):
-            array.flags.writeable = False
-        self._items[key] = (rgba, cutout)  # holding `rgba` keeps its id from being reused
-        self.bytes += cutout.nbytes
-        while self.bytes > self.limit and len(self._items) > 1:
-            _, (_, dropped) = self._items.popitem(last=False)
+        placed = self._resized(rgba, flipped, size)
+        soft = soft_alpha(rgba, flipped, size) if soft_mask else None
+        self._add(key, _Packed.of(rgba, placed, soft))
+        return _read_only(Cutout.of(placed, soft))
+
+    def _resized(self, rgba: np.ndarray, flipped: bool, size: tuple[int, int]) -> np.ndarray:
+        """prepare_cutout(rgba, flipped, size), from the source's premultiplied image. Only the last
+        source's is kept, outside the limit: lookups come a group (one source and flip) at a time, so it
+        serves a group's misses after its first, and the limit's bytes go to placed cut-outs."""
+        if size == (rgba.shape[1], rgba.shape[0]):
+            return prepare_cutout(rgba, flipped, size)  # not resampled: the source's own pixels
+        last = self._premultiplied
+        if last is None or last.source is not rgba or last.flipped != flipped:
+            last = self._premultiplied = _Premultiplied.of(rgba, flipped)
+        return last.resized(size)
+
+    def _add(self, key: tuple, entry: _Packed) -> None:
+        """Keep `entry` under `key` as the most recent, dropping the least recent beyond the limit (an entry
+        larger than the limit by itself is not kept)."""
+        if key in self._items:  # a stale entry under a reused id
+            self.bytes -= self._items.pop(key).nbytes
+        if entry.nbytes > self.limit:
+            return
+        self._items[key] = entry
+        self.bytes += entry.nbytes
+        while self.bytes > self.limit:
+            _, dropped = self._items.popitem(last=False)
             self.bytes -= dropped.nbytes
-        return cutout
 
     def __len__(self) -> int:
         return len(self._items)
