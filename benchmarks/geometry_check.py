@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
-from generator.pipeline.geometry import Intrinsics, fit_floor, ray_plane_point, top_of_object, upright_plane_depth
+from generator.pipeline.geometry import Intrinsics, fit_floor, occlusion_margin, ray_plane_point, top_of_object, upright_plane_depth
 
 BORDER = 2
 
@@ -125,7 +125,7 @@ def check(out: Path, limit: int | None = None) -> dict:
         rows_, cols_ = np.arange(y, y + h), np.arange(x, x + w)
         object_depth = upright_plane_depth(contact, plane, intrinsics, rows_, cols_)
         scene = depth[y : y + h, x : x + w]
-        nearer = scene < object_depth - np.maximum(0.01, 0.005 * object_depth)
+        nearer = scene < object_depth - occlusion_margin(object_depth)
         hidden = whole & ~visible
         if hidden.sum() >= 0.1 * whole.sum():
             occluded += 1

@@ -1,5 +1,6 @@
 """Camera geometry for placing cut-outs on the floor of a background: intrinsics, back-projection, a
-RANSAC floor fit, ray-plane hits and the depth of an upright object standing on the floor.
+RANSAC floor fit, ray-plane hits and the depth of an upright object standing on the floor. Pure numpy
+(and Pillow for EXIF); everything random takes a seed.
 
 Conventions (other code relies on them exactly):
 - Camera frame: x right, y UP, z forward along the optical axis; depth maps store z (metres), not range.
@@ -7,8 +8,6 @@ Conventions (other code relies on them exactly):
   downward. The ray of (u, v) is ((u - cx)/fx, -(v - cy)/fy, 1): its parameter t is the depth z.
 - A plane is [nx, ny, nz, d] with unit normal pointing up (ny > 0) and n . P = d for its points, so a floor
   below the camera has d = -(camera height) < 0.
-
-Pure numpy (and Pillow for EXIF); everything random takes a seed.
 """
 
 from __future__ import annotations
@@ -32,8 +31,7 @@ _PIXEL_Y_DIMENSION = 0xA003
 # are taken: an explicit --fov, EXIF, the background model's field of view, the default field of view.
 FOV, EXIF_35MM, EXIF_FOCAL_PLANE, MODEL_INTRINSICS, DEFAULT_INTRINSICS = "fov", "exif35mm", "exif_focal_plane", "model", "default"
 DEFAULT_FOV_DEGREES = 60.0
-# Orientations 5..8 are quarter turns: the upright photo's width is the stored height.
-_QUARTER_TURNS = (5, 6, 7, 8)
+_QUARTER_TURNS = (5, 6, 7, 8)  # EXIF orientations that turn a quarter: the upright width is the stored height
 # The diagonal of a 36 x 24 mm frame, on which the 35 mm-equivalent focal length is defined.
 _FULL_FRAME_DIAGONAL_MM = 43.27
 # FocalPlaneResolutionUnit: 2 inch (the EXIF default), 3 cm, 4 mm, 5 micrometre.
@@ -178,7 +176,6 @@ def centre_crop_resize(intrinsics: Intrinsics, width: int, height: int, size: in
 
 # --- rays and points --------------------------------------------------------------------------------
 
-
 def pixel_rays(intrinsics: Intrinsics, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """(len(rows), len(cols), 3) float64 rays through the pixel centres, z component 1."""
     u = np.asarray(cols, dtype=np.float64) + 0.5
@@ -223,7 +220,6 @@ def ray_plane_point(u: float, v: float, intrinsics: Intrinsics, plane: np.ndarra
 
 
 # --- floor ------------------------------------------------------------------------------------------
-
 
 def fit_floor(depth: np.ndarray, intrinsics: Intrinsics, seed: int = 0) -> np.ndarray | None:
     """The floor plane [nx, ny, nz, d] (float64) of a z-depth map, or None if no floor is seen.
@@ -352,19 +348,23 @@ def contact_pixel_candidates(depth: np.ndarray, intrinsics: Intrinsics, plane: n
     """(K, 2) int (row, col) pixels whose depth is the plane's depth along their ray within tolerance *
     depth: the floor actually visible, where an object can stand without floating over a table or through
     a wall. (Along the ray, not along the normal: far away the rays graze the floor, and a wall point a
-    metre behind the floor's line is then only centimetres above the plane.) Nor a pixel the occlusion
-    margin (render.occluded) puts in front of the plane: it would hide an object's own contact point."""
+    metre behind the floor's line is then only centimetres above the plane.) Not a pixel that would hide
+    its own contact: one nearer than the plane by `occlusion_margin`."""
     depth = np.asarray(depth, dtype=np.float64)
     valid = np.isfinite(depth) & (depth > 0)
     rays = pixel_rays(intrinsics, np.arange(depth.shape[0]), np.arange(depth.shape[1]))
     with np.errstate(divide="ignore", invalid="ignore"):
         plane_depth = plane[3] / (rays @ np.asarray(plane[:3], dtype=np.float64))
-    hides_contact = depth < plane_depth - np.maximum(0.01, 0.005 * plane_depth)
+    hides_contact = depth < plane_depth - occlusion_margin(plane_depth)
     return np.argwhere(valid & (plane_depth > 0) & (np.abs(plane_depth - depth) < tolerance * depth) & ~hides_contact)
 
 
-# --- objects standing on the floor ------------------------------------------------------------------
+def occlusion_margin(depth: np.ndarray) -> np.ndarray:
+    """How much nearer the scene must be to hide an object: max(1 cm, 0.5 % of its depth), in its dtype."""
+    return np.maximum(0.01, 0.005 * depth)
 
+
+# --- objects standing on the floor ------------------------------------------------------------------
 
 def top_of_object(contact: np.ndarray, height_m: float, plane: np.ndarray, intrinsics: Intrinsics) -> float:
     """Image v of the top of an object `height_m` tall standing at `contact`, straight up along the floor

@@ -17,6 +17,7 @@ import numpy as np
 from ..blend import BLENDS, blend_layer, poisson_colours
 from ..composite import mask_bbox, paste_object, placed_bbox, reach_box
 from ..depth import ObjectDepth
+from ..geometry import occlusion_margin
 from ..light import darken, harmonized
 from ..scene.model import PlacedObject, Scene
 from .boxes import changed_box, union_box
@@ -152,7 +153,7 @@ def occluded(background_depth: np.ndarray, standing: ObjectDepth, alpha: np.ndar
     None where that hides none of the pixels the cut-out blends (`alpha` > 0)."""
     height, width = standing.depth.shape
     scene = background_depth[standing.y : standing.y + height, standing.x : standing.x + width]
-    hidden = scene < standing.depth - np.maximum(np.float32(0.01), np.float32(0.005) * standing.depth)
+    hidden = scene < standing.depth - occlusion_margin(standing.depth)
     return hidden if (hidden & (alpha > 0)).any() else None
 
 
