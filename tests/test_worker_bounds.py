@@ -7,12 +7,14 @@ import importlib
 import inspect
 import pkgutil
 
-import pytest
+import numpy as np
 
 import generator.engines
 import generator.pipeline
 from generator.pipeline.scene import compose, several
+from generator.config import BuildOptions
 from generator.pipeline.cutouts import CUTOUTS, DEFAULT_LIMIT, CutoutCache
+from generator.pipeline.plan import Grid, plan_shards, submission_order
 from tests.conftest import generate
 
 # Floor placement sizes each cut-out by the depth it stands at: this build places about 100 cut-outs of
@@ -52,6 +54,23 @@ def test_the_worker_cache_has_a_default_limit_independent_of_the_build():
     # The bound benchmarks/README.md sizes a worker's memory with: a fixed number of bytes, whatever the
     # number of foregrounds or samples, small next to the worker's own arrays.
     assert CUTOUTS.limit == DEFAULT_LIMIT and 0 < DEFAULT_LIMIT <= 32 << 20
+
+
+def test_shards_are_built_a_run_of_foregrounds_at_a_time():
+    # The 400,000-sample demo: 4 shards a background, each a quarter of the foregrounds.
+    grid = Grid(backgrounds=100, foregrounds=100, flips=2, placements=20)
+    shards = plan_shards(grid, BuildOptions())
+    order = submission_order(grid, shards)
+    assert sorted(order) == list(range(len(shards)))
+    rows = [shards[i].rows for i in order]
+    assert rows == sorted(rows, reverse=True)  # longest first: the short shards fill the end
+
+    def foregrounds_met(positions):  # what 8 shards built one after another meet: the cache's working set
+        return max(len(set(grid.decompose(np.concatenate([shards[i].samples for i in positions[j : j + 8]]))[1]))
+                   for j in range(len(positions) - 8))
+
+    assert foregrounds_met(list(range(len(shards)))) == 100  # in plan order, every foreground
+    assert foregrounds_met(order) <= 50
 
 
 def _worker_modules():

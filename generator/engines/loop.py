@@ -1,6 +1,5 @@
-"""The scheduling loop, one for every engine: submit the shards longest first (the short last shard of each
-split then fills the end instead of keeping the other workers waiting), at most `engine.capacity` in flight
-(depth maps waiting for a worker do not pile up), one progress bar, `on_done(record)` in this process as
+"""The scheduling loop, one for every engine: submit the shards in plan.submission_order, at most
+`engine.capacity` in flight (depth maps waiting for a worker do not pile up), one progress bar, `on_done(record)` in this process as
 each shard is published (the progress record that makes a build resumable), results in shard order.
 
 With a teacher in this process, a thread composites the next shard while the model labels this one, and
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from ..progress import tqdm
 
-from ..pipeline.plan import ShardSpec
+from ..pipeline.plan import ShardSpec, submission_order
 from ..pipeline.shard import ShardContext, shard_composites
 from . import Engine
 from .heap import keep_freed_memory
@@ -32,7 +31,7 @@ def run_shards(
     first failure cancels the shards not started yet and is raised here."""
     if not shards:
         return []
-    order = sorted(range(len(shards)), key=lambda i: -shards[i].rows)
+    order = submission_order(context.grid, shards)
     results: list = [None] * len(shards)
     bar = tqdm(total=sum(s.rows for s in shards), unit="sample", desc=engine.name, disable=not progress, dynamic_ncols=True)
 
