@@ -18,6 +18,7 @@ from generator.pipeline.depth_splice import BackgroundDepth, PlainDepth, Spliced
 from generator.pipeline.encode import encode_image, encode_jpeg, encode_png
 from generator.pipeline.jpeg_splice import BackgroundJpeg, Box, Moments
 from generator.pipeline.plan import Placement
+from generator.pipeline.sources import Background
 from generator.schema import ARROW_SCHEMAS, COLUMNS, FG_BG, features, yaml_features
 from generator import threads
 from generator.pipeline.demo import demo_backgrounds
@@ -314,7 +315,7 @@ def test_scene_depth_of_standing_objects_equals_the_plain_composite_depth():
     background, standing, visible = next(_spliced_cases(rng))
     mask = np.zeros(background.shape, np.uint8)
     mask[standing.y : standing.y + visible.shape[0], standing.x : standing.x + visible.shape[1]] = visible * 255
-    stage = SceneDepth([background])
+    stage = SceneDepth([Background("room", np.zeros((*background.shape, 3), np.uint8), background)])
     (stored,) = stage(None, mask[None], np.array([0]), slice(0, 1), [standing])
     want = BackgroundDepth(background).with_object(standing, visible)
     np.testing.assert_array_equal(stored.quantized, want.quantized)

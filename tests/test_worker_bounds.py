@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import pickle
 import pkgutil
 
 import numpy as np
@@ -12,7 +14,11 @@ import numpy as np
 import generator.engines
 import generator.pipeline
 from generator.pipeline.scene import compose, several
-from generator.config import BuildOptions
+from generator.cli import generate_options, parser
+from generator.config import BuildOptions, DepthPlan
+from generator.engines.shared_backgrounds import RECENT, SharedBackgrounds
+from generator.pipeline.depth import SPLICEABLE_KEPT, ObjectDepth
+from generator.pipeline.shard import make_context
 from generator.pipeline.cutouts import CUTOUTS, DEFAULT_LIMIT, CutoutCache
 from generator.pipeline.plan import Grid, plan_shards, submission_order
 from tests.conftest import generate
@@ -71,6 +77,56 @@ def test_shards_are_built_a_run_of_foregrounds_at_a_time():
 
     assert foregrounds_met(list(range(len(shards)))) == 100  # in plan order, every foreground
     assert foregrounds_met(order) <= 50
+
+
+def _demo_context(backgrounds: int):
+    args = parser().parse_args(["generate", *DEMO, "--num-backgrounds", str(backgrounds), "--out", "unused"])
+    options, run = generate_options(args)
+    return make_context(options, DepthPlan.of(options, run.teacher, run.engine))[0]
+
+
+def test_workers_read_the_backgrounds_one_at_a_time_from_shared_memory(tmp_path):
+    context = _demo_context(5)
+    backgrounds = context.sources.backgrounds
+    shared = SharedBackgrounds.write(backgrounds, folder=str(tmp_path))
+    assert len(shared) == len(backgrounds) and len(list(tmp_path.iterdir())) == 1
+    in_worker = pickle.loads(pickle.dumps(context.with_backgrounds(shared)))
+    for bg_id in [0, 1, 0, 4, 2, 3, 3]:
+        read, original = in_worker.sources.backgrounds[bg_id], backgrounds[bg_id]
+        for name in ("rgb", "depth"):
+            assert np.array_equal(getattr(read, name), getattr(original, name))
+        assert np.array_equal(read.floor.plane, original.floor.plane) and read.intrinsics == original.intrinsics
+        assert len(in_worker.sources.backgrounds._recent) <= RECENT
+    assert in_worker.depth.backgrounds is in_worker.sources.backgrounds  # the scene's depth reads them too
+    shared.remove()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_what_a_worker_is_given_does_not_grow_with_the_backgrounds(tmp_path):
+    given = {}
+    for count in (2, 6):
+        context = _demo_context(count)
+        shared = SharedBackgrounds.write(context.sources.backgrounds, folder=str(tmp_path))
+        given[count] = len(pickle.dumps(context.with_backgrounds(shared)))
+        shared.remove()
+    assert given[6] - given[2] < 200  # their file's spans, not their pixels (about 20 KB each here)
+
+
+def test_a_worker_keeps_the_spliceable_depth_of_its_last_backgrounds_only():
+    context = _demo_context(5)
+    stage = context.depth
+    standing = ObjectDepth(0, 0, np.ones((2, 2), np.float32))
+    mask = np.zeros((64, 64), np.uint8)
+    for bg_id in range(5):
+        stage(None, [mask], [bg_id], slice(0, 1), [standing])
+        assert len(stage._spliceable) == min(bg_id + 1, SPLICEABLE_KEPT)
+
+
+def test_a_pool_build_leaves_no_backgrounds_file(tmp_path):
+    from generator.engines.shm import owner_prefix
+
+    assert generate(tmp_path / "ds", *DEMO[:-4], "--workers", "2", "--shard-size", "12", "--no-progress", "--no-gallery") == 0
+    assert not [name for name in os.listdir("/dev/shm") if name.startswith(owner_prefix())]
 
 
 def _worker_modules():

@@ -89,6 +89,7 @@ from ..pipeline.plan import ShardSpec  # noqa: E402
 from ..pipeline.shard import ShardContext  # noqa: E402
 from .heap import keep_freed_memory  # noqa: E402
 from .job import write_shard  # noqa: E402
+from .shared_backgrounds import SharedBackgrounds  # noqa: E402
 from .shared_depth import SharedDepth, SharedDepthBlocks  # noqa: E402
 from .shm import name_semaphores, sweep_orphans  # noqa: E402
 
@@ -148,7 +149,8 @@ def _build_one(spec: ShardSpec, out: Path | str, depths: SharedDepth | np.ndarra
 
 
 class PoolEngine:
-    """Worker processes, each given the build's context once (pickled into its initializer)."""
+    """Worker processes, each given the build's context once (pickled into its initializer), with its
+    backgrounds read from shared memory as the shards meet them (shared_backgrounds.py)."""
 
     name = "fg_bg"
 
@@ -157,7 +159,15 @@ class PoolEngine:
         self.capacity = 2 * workers
         sweep_orphans()  # what builds killed whole left in /dev/shm
         name_semaphores()  # the pool's queues make five: named after this process, for the next build's sweep
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_processes(), initializer=_init_worker, initargs=(context, os.getpid()))
+        self._backgrounds = SharedBackgrounds.write(context.sources.backgrounds)
+        if self._backgrounds is not None:
+            context = context.with_backgrounds(self._backgrounds)
+        try:
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_processes(), initializer=_init_worker, initargs=(context, os.getpid()))
+        except BaseException:
+            if self._backgrounds is not None:
+                self._backgrounds.remove()
+            raise
         self._pending: dict[Future, tuple[int, SharedDepth | np.ndarray | None]] = {}
         # The teacher's maps, when this process labels: a block for each shard in flight, and one for the
         # shard it labels while they are (the loop waits for a free slot only after labelling).
@@ -196,3 +206,5 @@ class PoolEngine:
                     process.kill()
         self._pool.shutdown(wait=True, cancel_futures=cancel)
         self._shared.close()
+        if self._backgrounds is not None:
+            self._backgrounds.remove()

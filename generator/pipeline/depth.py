@@ -9,8 +9,9 @@ out by row.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
@@ -19,13 +20,14 @@ from ..config import DepthPlan, TeacherSettings
 from .depth_splice import BackgroundDepth, PlainDepth, SplicedDepth
 from .geometry import DEFAULT_INTRINSICS, MODEL_INTRINSICS
 from ..rules import DepthMode
-from .sources import Sources
+from .sources import Background, Sources
 
 if TYPE_CHECKING:
     from .handover import QuantizedDepth
     from .teacher import DepthTeacher
 
 METRIC_NEAR_SMALL = "metric depth in metres along the optical axis: smaller is nearer"
+SPLICEABLE_KEPT = 2  # backgrounds a worker keeps ready to splice (about 0.2 MB each at 224 px)
 
 
 class DepthStage(Protocol):
@@ -68,33 +70,42 @@ class SceneDepth:
     """The background's depth, with the foreground standing at the depth of its contact point, or for
     objects standing on the floor, their own depth where they are visible (depth_splice.py)."""
 
-    background_depths: list[np.ndarray]
+    backgrounds: Sequence[Background]  # the sources' own: their depth maps are the scene's
     meaning: str = METRIC_NEAR_SMALL
     inverse: bool = False  # larger is nearer: a teacher's relative inverse depth (disparity)
-    _spliceable: dict[int, BackgroundDepth] = field(default_factory=dict, repr=False, compare=False)
+    # The last backgrounds' spliceable forms: a shard meets its backgrounds one run after another.
+    _spliceable: OrderedDict[int, BackgroundDepth] = field(default_factory=OrderedDict, repr=False, compare=False)
 
     def __call__(self, images, masks, bg_ids, rows, objects=None):
         if objects is not None:
             return [self._standing(bg_id, mask, standing) for mask, bg_id, standing in zip(masks, bg_ids, objects)]
         depths = np.empty(masks.shape, dtype=np.float32)
         for depth, mask, bg_id in zip(depths, masks, bg_ids):
-            scene_depth(self.background_depths[bg_id], mask, self.inverse, out=depth)
+            scene_depth(self.backgrounds[bg_id].depth, mask, self.inverse, out=depth)
         return depths
 
     def _standing(self, bg_id: int, mask: np.ndarray, standing: "ObjectDepth | FlatObjects | None") -> "PlainDepth | SplicedDepth":
         """The stored depth of one composite whose object stands on the floor (or, None, is pasted flat)."""
+        background_depth = self.backgrounds[bg_id].depth
         if isinstance(standing, FlatObjects):
-            return PlainDepth.of(flat_objects_depth(self.background_depths[bg_id], standing.masks, self.inverse))
+            return PlainDepth.of(flat_objects_depth(background_depth, standing.masks, self.inverse))
         if standing is None:
-            return PlainDepth.of(scene_depth(self.background_depths[bg_id], mask, self.inverse))
-        if bg_id not in self._spliceable:
-            self._spliceable[bg_id] = BackgroundDepth(self.background_depths[bg_id])
+            return PlainDepth.of(scene_depth(background_depth, mask, self.inverse))
         height, width = standing.depth.shape
-        return self._spliceable[bg_id].with_object(standing, mask[standing.y : standing.y + height, standing.x : standing.x + width] > 0)
+        return self._spliceable_background(bg_id).with_object(standing, mask[standing.y : standing.y + height, standing.x : standing.x + width] > 0)
+
+    def _spliceable_background(self, bg_id: int) -> BackgroundDepth:
+        if bg_id in self._spliceable:
+            self._spliceable.move_to_end(bg_id)
+        else:
+            self._spliceable[bg_id] = BackgroundDepth(self.backgrounds[bg_id].depth)
+            while len(self._spliceable) > SPLICEABLE_KEPT:
+                self._spliceable.popitem(last=False)
+        return self._spliceable[bg_id]
 
     def __getstate__(self) -> dict:
         # Workers build their own spliceable backgrounds, for the backgrounds their shards meet.
-        return {**self.__dict__, "_spliceable": {}}
+        return {**self.__dict__, "_spliceable": OrderedDict()}
 
 
 def scene_depth(background_depth: np.ndarray, mask: np.ndarray, inverse: bool = False, out: np.ndarray | None = None) -> np.ndarray:
@@ -205,8 +216,8 @@ def make_depth_stage(plan: DepthPlan, sources: Sources, background_model: "Depth
                 "--background-depth-model ID, or use --depth model / --depth none"
             )
         if background_model is not None:
-            return SceneDepth([bg.depth for bg in sources.backgrounds], background_model.info["meaning"], background_model.inverse)
-        return SceneDepth([bg.depth for bg in sources.backgrounds])
+            return SceneDepth(sources.backgrounds, background_model.info["meaning"], background_model.inverse)
+        return SceneDepth(sources.backgrounds)
     if plan.teacher is None:
         raise UserError("--depth model needs --depth-model ID_OR_PATH")
     return TeacherDepth(teacher.info["meaning"] if teacher is not None else "")

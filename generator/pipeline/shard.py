@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from .rows.background import EncodedBackground, background_jitter_rng, jittered_
 from .rows.encoder import encode_rows
 from .scene import Scene
 from .scene.compose import GroupScenes, group_scenes
-from .sources import Sources, load_sources
+from .sources import Background, Sources, load_sources
 from .table import rows_to_table
 
 if TYPE_CHECKING:
@@ -49,6 +49,14 @@ class ShardContext:
     def grid(self) -> Grid:
         o = self.options
         return Grid(len(self.sources.backgrounds), len(self.sources.foregrounds), len(o.flips), o.placements)
+
+    def with_backgrounds(self, backgrounds: Sequence[Background]) -> "ShardContext":
+        """This context reading its backgrounds from `backgrounds` (the same ones, held another way), in
+        the sources and in a depth stage that reads the sources' backgrounds."""
+        depth = self.depth
+        if getattr(depth, "backgrounds", None) is self.sources.backgrounds:
+            depth = replace(depth, backgrounds=backgrounds)
+        return replace(self, sources=replace(self.sources, backgrounds=backgrounds), depth=depth)
 
     def scenes(self, group: "Group") -> list[Scene]:
         return self.group_scenes(group).scenes
