@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import zlib
 
 import numpy as np
 import pyarrow as pa
@@ -357,6 +358,24 @@ def test_one_label_map_is_encoded_from_its_box_as_the_whole_map_is():
         labels = np.zeros((height, width), np.uint16)
         labels[y : y + h, x : x + w][seen] = 1
         assert encode_one_label_png(seen, x, y, (height, width)) == encode_label_png(labels)
+
+
+def test_a_label_map_decodes_to_itself_with_its_zero_rows_deflated_once():
+    from generator.pipeline.encode import encode_label_png
+
+    rng = np.random.default_rng(1)
+    for case in range(300):
+        height, width = (int(v) for v in rng.integers(1, 40, 2))
+        labels = np.zeros((height, width), np.uint16)
+        if case % 4:  # a band of labelled rows anywhere, the top and bottom rows included; else none
+            y0, y1 = sorted(int(v) for v in rng.integers(0, height + 1, 2))
+            values = rng.integers(1, 70_000 if case % 2 else 3, (y1 - y0, width))
+            labels[y0:y1] = np.where(rng.random((y1 - y0, width)) < 0.5, values, 0).astype(np.uint16)
+        png = encode_label_png(labels)
+        idat = png[png.index(b"IDAT") + 4 : png.index(b"IEND") - 8]
+        zlib.decompress(idat)  # checks the stream's Adler-32
+        decoded = np.asarray(Image.open(io.BytesIO(png)))
+        assert decoded.shape == labels.shape and np.array_equal(decoded.astype(np.int64), labels)
 
 
 def _plain_object_columns(rendered, categories):

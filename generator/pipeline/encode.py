@@ -93,12 +93,14 @@ def encode_label_png(labels: np.ndarray) -> bytes:
     """A 16-bit greyscale PNG of labels (an instance map: runs of a few values). The Sub filter (each
     pixel less the one to its left) turns runs into zeros, which zlib's run-length strategy packs as it
     packs the masks, several times faster than the depth maps' Up filter and libdeflate here."""
-    data = labels.astype(">u2").view(np.uint8)
-    rows = np.empty((labels.shape[0], data.shape[1] + 1), dtype=np.uint8)
+    labelled = np.flatnonzero(labels.any(axis=1))
+    first, last = (int(labelled[0]), int(labelled[-1]) + 1) if labelled.size else (0, 0)
+    data = labels[first:last].astype(">u2").view(np.uint8)
+    rows = np.empty((last - first, 2 * labels.shape[1] + 1), dtype=np.uint8)
     rows[:, 0] = _FILTER_SUB
     rows[:, 1:3] = data[:, :2]
     np.subtract(data[:, 2:], data[:, :-2], out=rows[:, 3:])  # uint8 wraps modulo 256, as PNG defines Sub
-    return _label_png(rows, labels.shape[1])
+    return _label_png(rows, first, labels.shape)
 
 
 def encode_one_label_png(seen: np.ndarray, x: int, y: int, shape: tuple[int, int]) -> bytes:
@@ -106,22 +108,60 @@ def encode_one_label_png(seen: np.ndarray, x: int, y: int, shape: tuple[int, int
     byte for byte, with no map: its Sub-filtered rows are zero but for each row's filter type and, in the
     box's rows, the low byte of each pixel where a run of 1 starts (1) or ends (255)."""
     height, width = shape
-    rows = np.zeros((height, 2 * width + 1), dtype=np.uint8)
+    labelled = np.flatnonzero(seen.any(axis=1))
+    if not labelled.size:
+        return _label_png(np.empty((0, 2 * width + 1), np.uint8), 0, shape)
+    first, last = int(labelled[0]), int(labelled[-1]) + 1
+    box_width = seen.shape[1]
+    rows = np.zeros((last - first, 2 * width + 1), dtype=np.uint8)
     rows[:, 0] = _FILTER_SUB
-    box_height, box_width = seen.shape
-    padded = np.zeros((box_height, box_width + 2), dtype=np.int8)
-    padded[:, 1:-1] = seen
+    padded = np.zeros((last - first, box_width + 2), dtype=np.int8)
+    padded[:, 1:-1] = seen[first:last]
     steps = np.diff(padded, axis=1).view(np.uint8)  # -1 wraps to 255, as the filter's modulo 256
     stop = min(x + box_width + 1, width)  # the pixel right of the box, where a run may end, if inside
-    rows[y : y + box_height, 2 + 2 * x : 2 + 2 * stop : 2] = steps[:, : stop - x]
-    return _label_png(rows, width)
+    rows[:, 2 + 2 * x : 2 + 2 * stop : 2] = steps[:, : stop - x]
+    return _label_png(rows, y + first, shape)
 
 
-def _label_png(rows: np.ndarray, width: int) -> bytes:
-    compressor = zlib.compressobj(PNG_COMPRESS_LEVEL, strategy=zlib.Z_RLE)
-    idat = compressor.compress(rows) + compressor.flush()
-    header = struct.pack(">IIBBBBB", width, rows.shape[0], 16, 0, 0, 0, 0)
+_ZLIB_HEADER = zlib.compress(b"", PNG_COMPRESS_LEVEL)[:2]
+_FINAL_EMPTY_BLOCK = zlib.compressobj(PNG_COMPRESS_LEVEL, wbits=-15).flush()
+_ADLER_MOD = 65521
+
+
+def _label_png(rows: np.ndarray, top: int, shape: tuple[int, int]) -> bytes:
+    """The label PNG of a map whose Sub-filtered rows are `rows` from row `top` and zero (but for their
+    filter type) above and below. Those runs of zero rows are deflated once for each width and count
+    (`_zero_rows`): the stream is three independent pieces, each ending in a full flush (it leaves no
+    reference to earlier data), then an empty final block; the Adler-32 of the zero rows is closed form."""
+    height, width = shape
+    below = height - top - len(rows)
+    middle = zlib.compressobj(PNG_COMPRESS_LEVEL, wbits=-15, strategy=zlib.Z_RLE)
+    deflated = b"".join((_zero_rows(width, top), middle.compress(rows) + middle.flush(zlib.Z_FULL_FLUSH) if len(rows) else b"",
+                         _zero_rows(width, below), _FINAL_EMPTY_BLOCK))
+    checksum = _adler_of_zero_rows(zlib.adler32(rows, _adler_of_zero_rows(1, width, top)), width, below)
+    idat = _ZLIB_HEADER + deflated + struct.pack(">I", checksum)
+    header = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
     return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+@functools.lru_cache(maxsize=4096)
+def _zero_rows(width: int, count: int) -> bytes:
+    """`count` Sub-filtered zero rows of a 16-bit map `width` wide, raw-deflated, ending in a full flush
+    (a few hundred bytes each: the cache holds at most about 1 MB)."""
+    if count == 0:
+        return b""
+    rows = np.zeros((count, 2 * width + 1), np.uint8)
+    rows[:, 0] = _FILTER_SUB
+    compressor = zlib.compressobj(PNG_COMPRESS_LEVEL, wbits=-15, strategy=zlib.Z_RLE)
+    return compressor.compress(rows) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+
+def _adler_of_zero_rows(adler: int, width: int, count: int) -> int:
+    """Adler-32 `adler` continued over `count` Sub-filtered zero rows (a 1, then 2 * width zeros): each row
+    adds 1 to A, and B gains A after each of its 2 * width + 1 bytes."""
+    a, b = adler & 0xFFFF, adler >> 16
+    b = (b + (2 * width + 1) * (count * a + count * (count + 1) // 2)) % _ADLER_MOD
+    return (b << 16) | ((a + count) % _ADLER_MOD)
 
 
 def scanlines(array: np.ndarray, above: np.ndarray | None = None) -> np.ndarray:
