@@ -184,7 +184,7 @@ def test_the_cutout_cache_gives_what_prepare_cutout_gives():
         for cutout in (got, again):
             for field in ("rgba", "alpha", "solid", "mask"):
                 np.testing.assert_array_equal(getattr(cutout, field), getattr(plain, field))
-            assert cutout.bbox == plain.bbox and cutout.reach == plain.reach
+            assert cutout.bbox == plain.bbox and cutout.reach == plain.reach and cutout.mask_png == plain.mask_png
             assert not cutout.rgba.flags.writeable and not cutout.mask.flags.writeable  # shared between placements
         np.testing.assert_array_equal(cache.get(source, flipped, size, soft_mask=False).rgba, prepare_cutout(source, flipped, size))
         assert cache.bytes <= cache.limit

@@ -77,6 +77,16 @@ class Cutout:
                    Image.fromarray(rgba, "RGBA"), Image.fromarray(alpha, "L"))
 
     @classmethod
+    def known(cls, rgba: np.ndarray, soft: np.ndarray | None, bbox: tuple, reach: tuple, mask_png: bytes) -> "Cutout":
+        """Cutout.of(rgba, soft) with its boxes and mask PNG as found before (a cache's entry)."""
+        alpha = np.ascontiguousarray(rgba[..., 3])
+        solid = np.where(alpha >= OBJECT_ALPHA, np.uint8(255), np.uint8(0))
+        cutout = cls(rgba, alpha, solid, solid if soft is None else soft, bbox, reach,
+                     Image.fromarray(rgba, "RGBA"), Image.fromarray(alpha, "L"))
+        cutout.__dict__["mask_png"] = mask_png  # the cached_property, already known
+        return cutout
+
+    @classmethod
     def placed(cls, source: np.ndarray, flipped: bool, size: tuple[int, int], soft_mask: bool) -> "Cutout":
         """The cut-out `source` (RGBA) flipped and resized to `size` (w, h), with its soft mask if asked."""
         soft = soft_alpha(source, flipped, size) if soft_mask else None
