@@ -59,7 +59,7 @@ def test_the_worker_cache_has_a_default_limit_independent_of_the_build():
     assert isinstance(compose.CUTOUTS, CutoutCache) and compose.CUTOUTS is CUTOUTS is several.CUTOUTS
     # The bound benchmarks/README.md sizes a worker's memory with: a fixed number of bytes, whatever the
     # number of foregrounds or samples, small next to the worker's own arrays.
-    assert CUTOUTS.limit == DEFAULT_LIMIT and 0 < DEFAULT_LIMIT <= 32 << 20
+    assert CUTOUTS.limit == DEFAULT_LIMIT and 0 < DEFAULT_LIMIT <= 48 << 20
 
 
 def test_shards_are_built_a_run_of_foregrounds_at_a_time():

@@ -10,10 +10,11 @@ instead, and made to hold more within it and to cost less when it misses:
   about 0.7 ms a resize);
 - the last source is kept premultiplied by its alpha, as PIL's resize of an RGBA image converts it first,
   so the misses of a group (one source and flip) after its first cost the resize alone (a third less).
-At 32 MB a worker of the 400,000-sample build misses about 630 of a shard's 830 lookups where one holding
-its whole working set misses 112 (its first sight of each size): 0.25-0.3 s more CPU a shard once that
-one is warm, for a worker whose memory hardly grows with the build (the measurements and the choice of
-the limit are in benchmarks/README.md).
+Shards are built a run of foregrounds at a time (plan.submission_order), so the working set at any moment
+is a quarter of the foregrounds'. Replaying the 400,000-sample demo's lookups through this cache (two
+workers, shards taken in turn), a worker misses 118 of a shard's 830 lookups at 48 MB (202 at 32 MB, 113
+at 64 MB; 112 is each cut-out's first sight, the least any cache misses); in plan order it missed 286 at
+48 MB and 452 at 32 MB. The measurements and the choice of the limit are in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from PIL import Image
 
 from .composite import Cutout, prepare_cutout, soft_alpha
 
-DEFAULT_LIMIT = 32 << 20
+DEFAULT_LIMIT = 48 << 20
 _CODEC = pa.Codec("lz4")  # pyarrow's raw LZ4 block format: no new dependency, unpacks at GB/s
 _OVERHEAD = 300  # bytes of Python objects an entry costs besides its packed pixels
 
