@@ -11,10 +11,10 @@ instead, and made to hold more within it and to cost less when it misses:
 - the last source is kept premultiplied by its alpha, as PIL's resize of an RGBA image converts it first,
   so the misses of a group (one source and flip) after its first cost the resize alone (a third less).
 Shards are built a run of foregrounds at a time (plan.submission_order), so the working set at any moment
-is a quarter of the foregrounds'. Replaying the 400,000-sample demo's lookups through this cache (two
-workers, shards taken in turn), a worker misses 118 of a shard's 830 lookups at 48 MB (202 at 32 MB, 113
-at 64 MB; 112 is each cut-out's first sight, the least any cache misses); in plan order it missed 286 at
-48 MB and 452 at 32 MB. The measurements and the choice of the limit are in benchmarks/README.md.
+is a quarter of the foregrounds'. Replaying the 400,000-sample demo's lookups through this cache
+(`python -m benchmarks.cutout_lookups`: two workers taking the shards in turn), a worker misses 121 of a
+shard's 830 lookups at 48 MB and 213 at 32 MB; 112 are each cut-out's first sight, which no cache avoids.
+In plan order it missed 301 and 465. The measurements behind the limit are in benchmarks/README.md.
 """
 
 from __future__ import annotations
