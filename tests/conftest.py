@@ -6,9 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from generator.cli import main
-from tests.hub_server import HAVE_OLAH, hub_client_env, serve_dataset_repo
-from tests.inputs import write_backgrounds, write_cutouts, write_depths
+# Under pytest-xdist (`-n 2`) several test processes share the machine's cores: each one's torch, and the
+# processes it starts, get their share of them (by default each would start a thread per core, and threads
+# that outnumber the cores mostly wait for each other). Set before anything imports torch.
+_TEST_PROCESSES = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _TEST_PROCESSES > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _TEST_PROCESSES)))
+
+from generator.cli import main  # noqa: E402
+from tests.hub_server import HAVE_OLAH, hub_client_env, serve_dataset_repo  # noqa: E402
+from tests.inputs import write_backgrounds, write_cutouts, write_depths  # noqa: E402
 
 # Small but not trivial: 4 backgrounds x 3 foregrounds x 2 flips x 5 placements = 120 samples.
 SMALL = ["--bg-size", "64", "--placements", "5", "--shard-size", "40", "--no-progress"]
