@@ -26,6 +26,23 @@ def owned_by(pid: int) -> list[str]:
     return sorted(name for name in os.listdir(SHM_FOLDER) if name.removeprefix("sem.").startswith(prefix))
 
 
+def running_after(session: int, seconds: float) -> list[str]:
+    """The pids of the session's processes still running (not zombies) after at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        running = []
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[0] != "Z" and int(fields[3]) == session:
+                running.append(entry)
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.05)
+
+
 def test_what_a_build_killed_whole_leaves_in_dev_shm_goes_with_the_next_build(tmp_path):
     teacher = save_tiny_depth_anything(tmp_path / "tiny")
     out = tmp_path / "killed"
@@ -41,8 +58,13 @@ def test_what_a_build_killed_whole_leaves_in_dev_shm_goes_with_the_next_build(tm
         assert build.poll() is None, build.stderr.read()
     finally:
         os.killpg(build.pid, signal.SIGKILL)  # the main process, the fork server, its workers, the resource tracker
+    try:
+        # Until it is reaped, the killed main process is a zombie whose pid is still taken: a build running
+        # meanwhile (another test, another user) keeps its names. Look once the rest of its group is gone.
+        assert not running_after(build.pid, 30)
+        left = owned_by(build.pid)
+    finally:
         build.wait()
-    left = owned_by(build.pid)
     assert any(name.startswith("sem.") for name in left) and any(not name.startswith("sem.") for name in left), left
 
     assert generate(tmp_path / "next", *TINY, "--workers", "2", "--no-gallery") == 0

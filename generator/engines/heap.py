@@ -7,7 +7,6 @@ composites and labels whole shards of large arrays (the gains are in benchmarks/
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 # glibc's mallopt parameters (malloc.h).
@@ -21,7 +20,7 @@ def keep_freed_memory(trim_threshold: int = 1 << 30, mmap_threshold: int = 32 <<
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)  # the C library already loaded: no `ldconfig -p` child, as find_library starts
         return bool(libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(libc.mallopt(M_TRIM_THRESHOLD, trim_threshold))
     except (OSError, AttributeError):
         return False

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -32,7 +31,9 @@ def die_with_parent() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The C library already loaded (the program's own symbols): find_library would start `ldconfig -p`
+        # in every worker, and in the fork server, a child that looks like a worker while it runs.
+        libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
             return False
     except (OSError, AttributeError):
