@@ -26,7 +26,8 @@ RECENT = 2
 
 
 class SharedBackgrounds(Sequence[Background]):
-    """`len` and `[bg_id]` as the list of backgrounds they were written from; each read is a fresh copy."""
+    """`len` and `[bg_id]` as the list of backgrounds they were written from: the last RECENT read are
+    kept, any other is read from the file afresh."""
 
     def __init__(self, path: str, spans: list[tuple[int, int]]):
         self.path, self.spans = path, spans
@@ -69,7 +70,6 @@ class SharedBackgrounds(Sequence[Background]):
 
     def __getstate__(self) -> dict:
         return {"path": self.path, "spans": self.spans, "_recent": OrderedDict()}
-
 
 
 def _remove(path: str) -> None:
