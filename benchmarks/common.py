@@ -10,6 +10,21 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 
+def after_dashes(remainder: list[str]) -> list[str]:
+    """An argparse REMAINDER without the `--` that leads it."""
+    return remainder[1:] if remainder[:1] == ["--"] else remainder
+
+
+def context_from_flags(flags: list[str]):
+    """The ShardContext of `generate`'s input flags, as a build makes it (no output)."""
+    from generator.cli import generate_options, parser
+    from generator.config import DepthPlan
+    from generator.pipeline.shard import make_context
+
+    options, run = generate_options(parser().parse_args(["generate", *flags, "--out", "unused"]))
+    return make_context(options, DepthPlan.of(options, run.teacher, run.engine))[0]
+
+
 def decoded_samples(out: Path, count: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(composite, mask, depth float) arrays of `count` rows spread evenly over the whole dataset (every
     background and foreground weighs in, as in the pipeline), as the pipeline had them."""

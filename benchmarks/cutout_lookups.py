@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 
-from generator.cli import generate_options, parser as cli_parser
-from generator.config import DepthPlan
 from generator.pipeline.cutouts import CutoutCache
 from generator.pipeline.plan import plan_shards, submission_order
 from generator.pipeline.scene.compose import _on_floor
-from generator.pipeline.shard import groups, make_context
+from generator.pipeline.shard import groups
 from generator.rules import FloorMiss
+
+from .common import after_dashes, context_from_flags
 
 
 def shard_lookups(context, spec) -> list[tuple[int, bool, tuple[int, int]]]:
@@ -49,10 +49,8 @@ def main() -> None:
     parser.add_argument("--limits-mb", type=int, nargs="+", default=[32, 48, 64])
     parser.add_argument("inputs", nargs=argparse.REMAINDER, help="-- then generate's input options (a floor build)")
     args = parser.parse_args()
-    inputs = (args.inputs[1:] if args.inputs[:1] == ["--"] else args.inputs) or ["--demo", "--num-backgrounds", "100", "--num-foregrounds", "100"]
-    options, run = generate_options(cli_parser().parse_args(["generate", *inputs, "--out", "unused"]))
-    context, _ = make_context(options, DepthPlan.of(options, run.teacher, run.engine))
-    shards = plan_shards(context.grid, options)
+    context = context_from_flags(after_dashes(args.inputs) or ["--demo", "--num-backgrounds", "100", "--num-foregrounds", "100"])
+    shards = plan_shards(context.grid, context.options)
     lookups = [shard_lookups(context, spec) for spec in shards]
     print(f"{len(shards)} shards, {sum(map(len, lookups)) / len(shards):.0f} lookups a shard, {len({k for keys in lookups for k in keys})} distinct cut-outs")
     orders = {"submission": submission_order(context.grid, shards), "plan": sorted(range(len(shards)), key=lambda i: -shards[i].rows)}

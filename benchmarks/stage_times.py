@@ -16,6 +16,8 @@ import tempfile
 import time
 from contextlib import contextmanager
 
+from .common import after_dashes, context_from_flags
+
 # (what, module, attribute): each is timed where the code calls it. The encoders are the floor.
 STAGES = [
     ("compose: scenes, placements, cut-outs", "generator.pipeline.shard", "group_scenes", False),
@@ -76,17 +78,13 @@ def timed_stages(clock: StageClock):
 
 def measure(inputs: list[str], warm: int, count: int) -> tuple[dict[str, float], float, int]:
     """(CPU per stage, CPU of the shards, rows) over `count` shards after `warm` shards."""
-    from generator.cli import generate_options, parser
-    from generator.config import DepthPlan
     from generator.engines.heap import keep_freed_memory
     from generator.engines.job import write_shard
     from generator.pipeline.plan import plan_shards, submission_order
-    from generator.pipeline.shard import make_context
 
-    options, run = generate_options(parser().parse_args(["generate", *inputs, "--out", "unused"]))
-    context, _ = make_context(options, DepthPlan.of(options, run.teacher, run.engine))
+    context = context_from_flags(inputs)
     keep_freed_memory()
-    shards = plan_shards(context.grid, options)
+    shards = plan_shards(context.grid, context.options)
     order = [shards[i] for i in submission_order(context.grid, shards)][: warm + count]
     clock = StageClock()
     with tempfile.TemporaryDirectory() as out:
@@ -106,8 +104,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=8, help="shards timed (default %(default)s)")
     parser.add_argument("inputs", nargs=argparse.REMAINDER, help="-- then generate's input options")
     args = parser.parse_args()
-    inputs = args.inputs[1:] if args.inputs[:1] == ["--"] else args.inputs
-    inputs = inputs or ["--demo", "--num-backgrounds", "10", "--num-foregrounds", "100"]
+    inputs = after_dashes(args.inputs) or ["--demo", "--num-backgrounds", "10", "--num-foregrounds", "100"]
     seconds, total, rows = measure(inputs, args.warm, args.shards)
     shards = max(args.shards, 1)
     floor = sum(seconds.get(what, 0.0) for what, *_, encoder in STAGES if encoder)

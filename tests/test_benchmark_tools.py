@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from benchmarks.cutout_lookups import misses_a_shard, shard_lookups
 from benchmarks.stage_times import STAGES, measure
-from generator.cli import generate_options, parser
-from generator.config import DepthPlan
+from benchmarks.common import context_from_flags
 from generator.pipeline.plan import plan_shards
-from generator.pipeline.shard import make_context
 
 TINY = ["--demo", "--num-backgrounds", "2", "--num-foregrounds", "3", "--bg-size", "64", "--placements", "4", "--shard-size", "8"]
 
@@ -24,9 +22,8 @@ def test_stage_times_time_the_stages_a_shard_runs():
 
 
 def test_cutout_lookups_replays_each_shards_sizes_through_the_cache():
-    options, run = generate_options(parser().parse_args(["generate", *TINY, "--out", "unused"]))
-    context, _ = make_context(options, DepthPlan.of(options, run.teacher, run.engine))
-    shards = plan_shards(context.grid, options)
+    context = context_from_flags(TINY)
+    shards = plan_shards(context.grid, context.options)
     lookups = [shard_lookups(context, spec) for spec in shards]
     distinct = len({key for keys in lookups for key in keys})
     order = list(range(len(shards)))

@@ -14,11 +14,10 @@ import numpy as np
 import generator.engines
 import generator.pipeline
 from generator.pipeline.scene import compose, several
-from generator.cli import generate_options, parser
-from generator.config import BuildOptions, DepthPlan
+from benchmarks.common import context_from_flags
+from generator.config import BuildOptions
 from generator.engines.shared_backgrounds import RECENT, SharedBackgrounds
 from generator.pipeline.depth import SPLICEABLE_KEPT, ObjectDepth
-from generator.pipeline.shard import make_context
 from generator.pipeline.cutouts import CUTOUTS, DEFAULT_LIMIT, CutoutCache
 from generator.pipeline.plan import Grid, plan_shards, submission_order
 from tests.conftest import generate
@@ -80,9 +79,7 @@ def test_shards_are_built_a_run_of_foregrounds_at_a_time():
 
 
 def _demo_context(backgrounds: int):
-    args = parser().parse_args(["generate", *DEMO, "--num-backgrounds", str(backgrounds), "--out", "unused"])
-    options, run = generate_options(args)
-    return make_context(options, DepthPlan.of(options, run.teacher, run.engine))[0]
+    return context_from_flags([*DEMO, "--num-backgrounds", str(backgrounds)])
 
 
 def test_workers_read_the_backgrounds_one_at_a_time_from_shared_memory(tmp_path):

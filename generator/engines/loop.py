@@ -1,6 +1,7 @@
 """The scheduling loop, one for every engine: submit the shards in plan.submission_order, at most
-`engine.capacity` in flight (depth maps waiting for a worker do not pile up), one progress bar, `on_done(record)` in this process as
-each shard is published (the progress record that makes a build resumable), results in shard order.
+`engine.capacity` in flight (depth maps waiting for a worker do not pile up), one progress bar,
+`on_done(record)` in this process as each shard is published (the progress record that makes a build
+resumable), results in shard order.
 
 With a teacher in this process, a thread composites the next shard while the model labels this one, and
 the workers encode and write the shards before it: the device never waits on encoding."""

@@ -66,23 +66,20 @@ class Cutout:
     paste_mask: Image.Image = field(repr=False)  # L, over `alpha`
 
     @classmethod
-    def of(cls, rgba: np.ndarray, soft: np.ndarray | None = None) -> "Cutout":
+    def of(cls, rgba: np.ndarray, soft: np.ndarray | None = None, boxes: tuple[tuple, tuple] | None = None) -> "Cutout":
         """rgba: prepare_cutout's output; soft: soft_alpha's, the mask to store with --soft-mask, else the
-        mask is binary 0/255 where alpha >= OBJECT_ALPHA."""
+        mask is binary 0/255 where alpha >= OBJECT_ALPHA. boxes: (bbox, reach) where already known."""
         rgba = np.ascontiguousarray(rgba)
         alpha = np.ascontiguousarray(rgba[..., 3])
         solid = np.where(alpha >= OBJECT_ALPHA, np.uint8(255), np.uint8(0))
         mask = solid if soft is None else np.ascontiguousarray(soft)
-        return cls(rgba, alpha, solid, mask, tuple(mask_bbox(mask)), tuple(mask_bbox(alpha)),
-                   Image.fromarray(rgba, "RGBA"), Image.fromarray(alpha, "L"))
+        bbox, reach = boxes if boxes is not None else (tuple(mask_bbox(mask)), tuple(mask_bbox(alpha)))
+        return cls(rgba, alpha, solid, mask, bbox, reach, Image.fromarray(rgba, "RGBA"), Image.fromarray(alpha, "L"))
 
     @classmethod
     def known(cls, rgba: np.ndarray, soft: np.ndarray | None, bbox: tuple, reach: tuple, mask_png: bytes) -> "Cutout":
         """Cutout.of(rgba, soft) with its boxes and mask PNG as found before (a cache's entry)."""
-        alpha = np.ascontiguousarray(rgba[..., 3])
-        solid = np.where(alpha >= OBJECT_ALPHA, np.uint8(255), np.uint8(0))
-        cutout = cls(rgba, alpha, solid, solid if soft is None else soft, bbox, reach,
-                     Image.fromarray(rgba, "RGBA"), Image.fromarray(alpha, "L"))
+        cutout = cls.of(rgba, soft, (bbox, reach))
         cutout.__dict__["mask_png"] = mask_png  # the cached_property, already known
         return cutout
 
