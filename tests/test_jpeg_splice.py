@@ -76,6 +76,29 @@ def test_spliced_composite_is_the_encoders_bytes_and_its_moments_exact(rooms, sh
         assert moments.sums.tolist() == sums and moments.squares.tolist() == squares
 
 
+@pytest.mark.parametrize("shape", [(224, 224), (100, 60), (37, 250)])
+def test_composites_encoded_stacked_are_each_composites_own_bytes(rooms, shape, monkeypatch):
+    """One background's composites, their whole-MCU patches encoded together (in stacks cut short, to take
+    several), equal each composite made alone: boxes at every edge, partial MCUs, empty and whole boxes."""
+    from generator.pipeline import jpeg_splice
+
+    height, width = shape
+    background = np.ascontiguousarray(rooms[0][:height, :width])
+    rng = np.random.default_rng(3)
+    boxes = [box for (size, box) in CASES if size == shape] + [Box(0, height, 0, width), Box(5, 5, 9, 9)]
+    for _ in range(20):
+        top, left = int(rng.integers(0, height)), int(rng.integers(0, width))
+        boxes.append(Box(top, int(rng.integers(top, height + 1)), left, int(rng.integers(left, width + 1))))
+    images = [pasted(background, box, seed) for seed, box in enumerate(boxes)]
+    monkeypatch.setattr(jpeg_splice, "_MAX_ROWS", 64)  # a stack of at most 4 rows of MCUs
+    made = BackgroundJpeg(background, 90)
+    stacked = made.composites(images, boxes)
+    for image, box, composite in zip(images, boxes, stacked, strict=True):
+        alone = made.composite(image, box)
+        assert composite.mcus == alone.mcus and composite.to_bytes() == alone.to_bytes()
+        assert composite.to_bytes() == encode_image(image, "jpeg", 90)
+
+
 def test_moments_from_a_histogram_add_and_subtract_exactly():
     def moments(array):
         return Moments.of_histogram(Image.fromarray(array, "RGB").histogram())

@@ -71,10 +71,11 @@ class Cutout:
         mask is binary 0/255 where alpha >= OBJECT_ALPHA. boxes: (bbox, reach) where already known."""
         rgba = np.ascontiguousarray(rgba)
         alpha = np.ascontiguousarray(rgba[..., 3])
-        solid = np.where(alpha >= OBJECT_ALPHA, np.uint8(255), np.uint8(0))
+        solid = np.greater_equal(alpha, OBJECT_ALPHA).view(np.uint8)
+        solid *= 255  # 0 or 255, in place (a cache hit rebuilds this: np.where takes several times longer)
         mask = solid if soft is None else np.ascontiguousarray(soft)
         bbox, reach = boxes if boxes is not None else (tuple(mask_bbox(mask)), tuple(mask_bbox(alpha)))
-        return cls(rgba, alpha, solid, mask, bbox, reach, Image.fromarray(rgba, "RGBA"), Image.fromarray(alpha, "L"))
+        return cls(rgba, alpha, solid, mask, bbox, reach, _image(rgba, "RGBA"), _image(alpha, "L"))
 
     @classmethod
     def known(cls, rgba: np.ndarray, soft: np.ndarray | None, bbox: tuple, reach: tuple, mask_png: bytes) -> "Cutout":
@@ -105,6 +106,11 @@ class Cutout:
     @property
     def nbytes(self) -> int:
         return self.rgba.nbytes + self.alpha.nbytes + self.solid.nbytes + (self.mask.nbytes if self.mask is not self.solid else 0)
+
+
+def _image(array: np.ndarray, mode: str) -> Image.Image:
+    """A PIL image over a contiguous array's memory (what Image.fromarray gives, without its checks)."""
+    return Image.frombuffer(mode, (array.shape[1], array.shape[0]), array, "raw", mode, 0, 1)
 
 
 def composite(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -180,6 +181,49 @@ class BackgroundJpeg:
         patch = self.code.encode_patch(rgb[pixels.top : pixels.bottom, pixels.left : pixels.right], self.quality)
         return CompositeJpeg(self, self.code.with_mcus(mcus, patch), mcus)
 
+    def composites(self, images: Sequence[np.ndarray], boxes: Sequence[Box]) -> list["CompositeJpeg"]:
+        """[self.composite(image, box) for each], byte for byte, with their patches of whole MCUs encoded
+        in one image, stacked: each MCU is coded alone, so its bytes do not depend on its neighbours, and
+        the encoder's set-up (most of a small patch's time) is paid once. A patch cut by the image's right
+        or bottom edge (a partial MCU, padded by the encoder) is encoded alone."""
+        made: list[CompositeJpeg | None] = [None] * len(images)
+        stacked = []
+        for i, (image, box) in enumerate(zip(images, boxes)):
+            mcus = self._mcu_box(box)
+            if mcus.empty or not self._whole_mcus(mcus):
+                made[i] = self.composite(image, box)
+            else:
+                stacked.append((i, mcus))
+        for batch in _batches(stacked, _MAX_ROWS // self.code.mcu_size[0]):
+            patches = self._encode_stacked([images[i] for i, _ in batch], [mcus for _, mcus in batch])
+            for (i, mcus), patch in zip(batch, patches):
+                made[i] = CompositeJpeg(self, self.code.with_mcus(mcus, patch), mcus)
+        return made
+
+    def _whole_mcus(self, mcus: Box) -> bool:
+        pixels = self.pixel_box(mcus)
+        mcu_height, mcu_width = self.code.mcu_size
+        return (pixels.bottom - pixels.top, pixels.right - pixels.left) == (mcu_height * (mcus.bottom - mcus.top), mcu_width * (mcus.right - mcus.left))
+
+    def _encode_stacked(self, images: list[np.ndarray], boxes: list[Box]) -> list[tuple[bytes, ...]]:
+        """The MCUs of each image's box of MCUs, encoded as one image: the boxes stacked top to bottom at
+        its left edge (the rest of its rows is black, and dropped)."""
+        mcu_height, mcu_width = self.code.mcu_size
+        columns = max(box.right - box.left for box in boxes)
+        canvas = np.zeros((mcu_height * sum(box.bottom - box.top for box in boxes), mcu_width * columns, 3), np.uint8)
+        top = 0
+        for image, box in zip(images, boxes):
+            pixels = self.pixel_box(box)
+            canvas[top : top + pixels.bottom - pixels.top, : pixels.right - pixels.left] = image[pixels.top : pixels.bottom, pixels.left : pixels.right]
+            top += pixels.bottom - pixels.top
+        coded = self.code.encode_patch(canvas, self.quality)
+        patches, row = [], 0
+        for box in boxes:
+            width = box.right - box.left
+            patches.append(tuple(mcu for r in range(row, row + box.bottom - box.top) for mcu in coded[r * columns : r * columns + width]))
+            row += box.bottom - box.top
+        return patches
+
     def pixel_box(self, mcus: Box, margin: int = 0) -> Box:
         """The pixels of a box of MCUs, `margin` pixels wider on each side, within the image."""
         (mcu_height, mcu_width) = self.code.mcu_size
@@ -191,6 +235,22 @@ class BackgroundJpeg:
             return Box(0, 0, 0, 0)
         mcu_height, mcu_width = self.code.mcu_size
         return Box(int(box.top) // mcu_height, -(-int(box.bottom) // mcu_height), int(box.left) // mcu_width, -(-int(box.right) // mcu_width))
+
+
+_MAX_ROWS = 65500  # pixel rows of a stacked image: a JPEG's height is 16 bits
+
+
+def _batches(items: list[tuple[int, Box]], max_mcu_rows: int) -> list[list[tuple[int, Box]]]:
+    """`items` ((index, box of MCUs)) in order, cut into runs of at most `max_mcu_rows` rows of MCUs."""
+    batches, rows = [], max_mcu_rows
+    for item in items:
+        height = item[1].bottom - item[1].top
+        if rows + height > max_mcu_rows:
+            batches.append([])
+            rows = 0
+        batches[-1].append(item)
+        rows += height
+    return batches
 
 
 def _summed_area(values: np.ndarray) -> np.ndarray:

@@ -28,14 +28,16 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
     foreground's class or None."""
     mask_moments = _mask_moments(drawn) if stats is not None else []
     size = (drawn[0].image.shape[1], drawn[0].image.shape[0])  # (width, height) of the composites
+    if background.jpeg is not None:
+        # Pixels outside the changed box are the background's own: only the MCUs of the box are encoded.
+        boxes = [Box(y0, y1, x0, x1) for x0, y0, x1, y1 in (rendered.changed for rendered in drawn)]
+        jpegs = background.jpeg.composites([rendered.image for rendered in drawn], boxes)
     for i, rendered in enumerate(drawn):
         scene, obj = rendered.scene, rendered.objects[0]
         placed, place = obj.placed, obj.placed.place
         depth = stored_depth(depths, i) if depths is not None else None
         if background.jpeg is not None:
-            # Pixels outside the changed box are the background's own: only the MCUs of the box are encoded.
-            x0, y0, x1, y1 = rendered.changed
-            jpeg = background.jpeg.composite(rendered.image, Box(y0, y1, x0, x1))
+            jpeg = jpegs[i]
             image_bytes = jpeg.to_bytes()
         else:
             image_bytes = encode_image(rendered.image, options.image_format, options.jpeg_quality)

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from ..composite import mask_bbox
-from ..encode import encode_label_png, encode_one_label_png, encode_png
+from ..encode import encode_label_png, encode_one_label_png
 from ..render import Rendered, RenderedObject
 
 SEEN = 128  # a pixel shows an object where its visible mask is at least one half (soft masks included)
@@ -46,17 +46,13 @@ def _seen(obj: RenderedObject) -> np.ndarray:
 
 
 def _record(obj: RenderedObject, seen: np.ndarray, object_id: int, categories: Sequence[str | None]) -> dict:
-    """The `objects` record of an object seen at `seen`."""
+    """The `objects` record of an object seen at `seen`. Its whole silhouette is its cut-out's mask at its
+    place (render draws `whole` so, and a cut-out lies inside the picture), so its amodal box and PNG are
+    the cut-out's own, hidden or not."""
     placed = obj.placed
     place, cutout = placed.place, placed.cutout
     area = int(np.count_nonzero(seen))
-    if obj.whole is None:  # nothing hides it: its whole silhouette is its cut-out's mask
-        x0, y0, x1, y1 = cutout.bbox
-        whole_area, amodal = area, cutout.mask_png
-    else:
-        whole = obj.whole[place.y : place.y + place.h, place.x : place.x + place.w]
-        x0, y0, x1, y1 = mask_bbox(whole)
-        whole_area, amodal = int(np.count_nonzero(whole >= SEEN)), encode_png(whole[y0:y1, x0:x1])
+    whole_area = area if obj.whole is None else int(np.count_nonzero(cutout.mask >= SEEN))
     return {
         "id": object_id,
         "fg_id": placed.fg_id,
@@ -64,8 +60,8 @@ def _record(obj: RenderedObject, seen: np.ndarray, object_id: int, categories: S
         "area": area,
         "visible_fraction": area / max(whole_area, 1),
         "category": categories[placed.fg_id],
-        "amodal_bbox": _moved([x0, y0, x1, y1], place.x, place.y),
-        "amodal": amodal,
+        "amodal_bbox": _moved(list(cutout.bbox), place.x, place.y),
+        "amodal": cutout.mask_png,
         "placement_rule": str(placed.rule),
     }
 
