@@ -41,7 +41,8 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
             image_bytes = jpeg.to_bytes()
         else:
             image_bytes = encode_image(rendered.image, options.image_format, options.jpeg_quality)
-        visible, whole = _union_masks(rendered)
+        labelled = _labelled(rendered)
+        visible, whole = _union_masks(labelled)
         mask_png = encode_png(visible)
         depth_png = depth.png() if depth is not None else None
         objects, instances = object_columns(rendered, categories)
@@ -57,7 +58,7 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
             "scale": place.scale,
             "w": place.w,
             "h": place.h,
-            "bbox": obj.bbox if len(_labelled(rendered)) == 1 else mask_bbox(visible),
+            "bbox": obj.bbox if len(labelled) == 1 else mask_bbox(visible),
             "image": image_bytes,
             "mask": mask_png,
             "amodal_mask": mask_png if whole is None else encode_png(whole),
@@ -81,15 +82,14 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
             else:
                 stats.add_rgb(IMAGE, rendered.image, len(image_bytes))
             stats.add_mask_moments(mask_moments[i], len(mask_png), size)
-            stats.hidden_objects += len(_labelled(rendered)) - len(objects)
+            stats.hidden_objects += len(labelled) - len(objects)
             if depth is not None:
                 stats.add_image_moments(DEPTH, *depth.moments(), size, len(depth_png), depth.known_pixels)
 
 
-def _union_masks(rendered: Rendered) -> tuple[np.ndarray, np.ndarray | None]:
+def _union_masks(objects: list) -> tuple[np.ndarray, np.ndarray | None]:
     """The composite's visible mask and whole mask (None where nothing is hidden: then the visible one),
-    each the union of its objects' masks."""
-    objects = _labelled(rendered)
+    each the union of its labelled objects' masks."""
     if len(objects) == 1:
         return objects[0].visible, objects[0].whole
     visible = np.maximum.reduce([o.visible for o in objects])
@@ -112,7 +112,7 @@ def _mask_moments(drawn: list[Rendered]) -> list[MaskMoments]:
         obj = rendered.objects[0]
         cutout, place = obj.placed.cutout, obj.placed.place
         if len(rendered.objects) > 1:
-            moments.append(MaskMoments.of(_union_masks(rendered)[0]))
+            moments.append(MaskMoments.of(_union_masks(_labelled(rendered))[0]))
         elif obj.placed.depth is None:
             if id(cutout) not in taken:
                 taken[id(cutout)] = MaskMoments.of(cutout.mask)
