@@ -283,25 +283,15 @@ class _Progress:
 
     def __init__(self, out: Path, options: BuildOptions, sources: Sources, depth_info: dict, rows: dict, done: list, card: dict | None, geometry: dict,
                  teacher_run: TeacherRun | None, check_folder=lambda: None):
-        self.out, self.options, self.sources, self.depth_info = out, options, sources, depth_info
         self.check_folder = check_folder  # raises once OUT was moved or removed: the build stops at the next file
-        self.rows = rows
-        self.done = list(done)
-        self.card, self.geometry, self.teacher_run = card, geometry, teacher_run
+        self._manifest = manifest_io.ProgressManifest(out, options, sources, depth_info, rows, card, geometry, teacher_run)
         self._lock = threading.Lock()  # shards and input configs finish on different threads
-        self._write()
+        self._manifest.write(list(done))
 
     def add(self, record: ShardRecord) -> None:
         self.check_folder()
         with self._lock:
-            self.done.append(record)
-            self._write()
-
-    def _write(self) -> None:
-        manifest_io.write_manifest(
-            self.out, self.options, self.sources, self.depth_info, self.rows, self.done, complete=False, card=self.card,
-            geometry=self.geometry, teacher_run=self.teacher_run,
-        )
+            self._manifest.write([record])
 
 
 def geometry_record(context: ShardContext) -> dict:

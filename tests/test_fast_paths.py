@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import zlib
 
@@ -415,3 +416,36 @@ def test_the_object_columns_of_one_object_are_the_plain_ones(args):
             assert object_columns(rendered, categories) == _plain_object_columns(rendered, categories)
             hidden += rendered.objects[0].whole is not None
     assert hidden > 0 or args.get("placement") == "uniform"  # hidden parts met on the floor
+
+
+def test_the_progress_manifest_is_the_plain_manifest_byte_for_byte(tmp_path, monkeypatch):
+    """Each time a shard is finished, the progress manifest (entries turned into text once, running totals)
+    is the plain manifest (write_json of manifest_data) of the shards so far: placement counts and hidden objects included."""
+    import dataclasses
+
+    from generator.cli import main
+    from generator.output import manifest as manifest_io
+    from generator.output.folder import write_json
+    from generator.schema import MANIFEST
+
+    written, shards = [], []
+    plain_write = manifest_io.ProgressManifest.write
+
+    def write_and_compare(self, added):
+        # Every other shard said to hide an object: a record of them is written only where there are any.
+        added = [dataclasses.replace(record, hidden_objects=len(shards) % 2) for record in added]
+        plain_write(self, added)
+        shards.extend(added)
+        options, sources, depth_info, splits, _, card, geometry, teacher_run = self._context
+        plain = manifest_io.manifest_data(options, sources, depth_info, splits, shards, complete=False, card=card,
+                                          geometry=geometry, teacher_run=teacher_run)
+        write_json(tmp_path / MANIFEST, plain)
+        assert (self.out / MANIFEST).read_bytes() == (tmp_path / MANIFEST).read_bytes()
+        written.append(len(shards))
+
+    monkeypatch.setattr(manifest_io.ProgressManifest, "write", write_and_compare)
+    main(["generate", "--demo", "--num-backgrounds", "2", "--num-foregrounds", "3", "--bg-size", "96", "--placements", "4",
+          "--shard-size", "8", "--workers", "1", "--no-progress", "--no-gallery", "--out", str(tmp_path / "out")])
+    assert written[0] == 0 and written[-1] == len(manifest_io.read_manifest(tmp_path / "out")["shards"]) > 5
+    progress = json.loads((tmp_path / MANIFEST).read_text())
+    assert progress["hidden_objects"] > 0 and progress["placements"]["rules"] and not progress["complete"]

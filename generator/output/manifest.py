@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..config import BuildOptions, TeacherRun
 
 from ..schema import BASELINE, BASELINE_DIR, CARD, CONFIG_DIRS, GALLERY_DIR, MANIFEST, STATS
-from .folder import LocalTree, repair_folder_swap, tree, write_json
+from .folder import LocalTree, repair_folder_swap, tree, write_text
 from ..pipeline.placement_counts import PlacementCounts
 from .model import FORMAT, FORMAT_VERSION, Manifest, ManifestFieldError, ShardRecord, format_version
 
@@ -214,23 +214,22 @@ def inputs_record(options: BuildOptions, sources: "Sources", teacher: dict | Non
     return record
 
 
-def write_manifest(
-    out: Path, options: BuildOptions, sources: "Sources", depth_info: dict, splits: dict[str, int], shards: list[ShardRecord],
-    complete: bool = True, card: dict | None = None, geometry: dict | None = None, teacher_run: TeacherRun | None = None,
-) -> dict:
-    """Written once when the build starts and again after every shard with `complete: false` and the
-    shards finished so far (the progress record a resumed build trusts), and at the end with
-    `complete: true`. Always atomically: a reader sees the previous version or the new one."""
-    data = manifest_data(options, sources, depth_info, splits, shards, complete, card, geometry, teacher_run)
-    write_json(out / MANIFEST, data)
-    return data
-
-
 def manifest_data(
     options: BuildOptions, sources: "Sources", depth_info: dict, splits: dict[str, int], shards: list[ShardRecord],
     complete: bool = True, card: dict | None = None, geometry: dict | None = None, teacher_run: TeacherRun | None = None,
 ) -> dict:
     counted = [shard.placements for shard in shards if shard.placements is not None]
+    placements = PlacementCounts.total(counted) if counted else None
+    hidden = sum(shard.hidden_objects for shard in shards)
+    fields = _fields(options, sources, depth_info, splits, complete, card, geometry, teacher_run, placements, hidden)
+    return {**fields, "shards": [shard.to_manifest() for shard in shards]}
+
+
+def _fields(
+    options: BuildOptions, sources: "Sources", depth_info: dict, splits: dict[str, int], complete: bool, card: dict | None,
+    geometry: dict | None, teacher_run: TeacherRun | None, placements: PlacementCounts | None, hidden: int,
+) -> dict:
+    """The manifest but for its shards (the last field), given their placements and hidden objects summed."""
     return {
         "format": FORMAT,
         "complete": complete,
@@ -242,15 +241,49 @@ def manifest_data(
         "inputs": inputs_record(options, sources, depth_info.get("teacher"), depth_info.get("background_model")),
         "skipped_inputs": [skipped.to_manifest() for skipped in sources.skipped],
         "splits": splits,
-        **({"placements": PlacementCounts.total(counted).to_json()} if counted else {}),
+        **({"placements": placements.to_json()} if placements is not None else {}),
         **({"card": card} if card else {}),
-        **_hidden_objects(shards),
-        "shards": [shard.to_manifest() for shard in shards],
+        # The labelled objects the build's scenes hid entirely (left out of `objects` and `instances`),
+        # summed over its shards whatever worker built each; recorded where there are any.
+        **({"hidden_objects": hidden} if hidden else {}),
     }
 
 
-def _hidden_objects(shards: list[ShardRecord]) -> dict:
-    """The labelled objects the build's scenes hid entirely (left out of `objects` and `instances`), summed
-    over its shards whatever worker built each; recorded where there are any."""
-    hidden = sum(shard.hidden_objects for shard in shards)
-    return {"hidden_objects": hidden} if hidden else {}
+class ProgressManifest:
+    """The manifest of a build under way (manifest_data with `complete: false` and the shards finished so
+    far: the progress record a resumed build trusts), written again, atomically, each time a shard is
+    finished, in time that does not grow with the shards before it: each shard's entry is turned into text
+    once (json's indenting encoder is pure Python, and the entries hold the shards' statistics), and the
+    placements and hidden objects are running totals. The bytes are write_json's of manifest_data
+    (tests/test_fast_paths.py)."""
+
+    def __init__(self, out: Path, options: BuildOptions, sources: "Sources", depth_info: dict, splits: dict[str, int],
+                 card: dict | None = None, geometry: dict | None = None, teacher_run: TeacherRun | None = None):
+        self.out = out
+        self._context = (options, sources, depth_info, splits, False, card, geometry, teacher_run)
+        self._entries: list[str] = []
+        self._placements: PlacementCounts | None = None
+        self._hidden = 0
+
+    def write(self, added: list[ShardRecord]) -> None:
+        """Write the manifest of the shards added so far, these `added` last."""
+        for shard in added:
+            self._entries.append(_indented(json.dumps(shard.to_manifest(), indent=2)))
+            if shard.placements is not None:
+                if self._placements is None:
+                    self._placements = PlacementCounts()
+                self._placements.merge(shard.placements)
+            self._hidden += shard.hidden_objects
+        fields = json.dumps({**_fields(*self._context, self._placements, self._hidden), "shards": []}, indent=2)
+        shards = "[\n" + ",\n".join(self._entries) + "\n  ]\n}" if self._entries else "[]\n}"
+        write_text(self.out / MANIFEST, fields[: -len(_NO_SHARDS)] + '"shards": ' + shards + "\n")
+
+
+_NO_SHARDS = '"shards": []\n}'
+
+
+def _indented(text: str) -> str:
+    """An entry's indented JSON as it appears in the manifest's list of shards (two levels deeper)."""
+    return "    " + text.replace("\n", "\n    ")
+
+
