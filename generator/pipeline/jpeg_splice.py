@@ -100,13 +100,11 @@ class McuCodedJpeg:
         return header + _with_markers(mcus) + _EOI
 
 
-def _with_markers(mcus, first: int = 0) -> bytes:
-    """MCUs joined by the restart markers a decoder expects between them, the MCU numbered `first` (from
-    the image's first) taken as the first: after MCU k comes RST(k mod 8), RST0 after the first MCU."""
+def _with_markers(mcus) -> bytes:
+    """MCUs joined by the restart markers a decoder expects between them: RST0, RST1, ... RST7, RST0, ..."""
     parts = [b""] * (2 * len(mcus) - 1)
     parts[0::2] = mcus
-    start = first % 8
-    parts[1::2] = (_RESTART_MARKERS[start:] + _RESTART_MARKERS * (len(mcus) // 8 + 1))[: len(mcus) - 1]
+    parts[1::2] = (_RESTART_MARKERS * (len(mcus) // 8 + 1))[: len(mcus) - 1]
     return b"".join(parts)
 
 
@@ -160,11 +158,9 @@ class BackgroundJpeg:
 
     def __init__(self, rgb: np.ndarray, quality: int):
         self.code = McuCodedJpeg.encode(rgb, quality)
-        self.bytes = self.code.to_bytes()
-        self.mcu_ends = _ends(self.code)
         self.quality = quality
         self.height, self.width = rgb.shape[:2]
-        decoded = np.asarray(Image.frombytes("RGB", (self.width, self.height), self.bytes, "jpeg", "RGB", ""))
+        decoded = np.asarray(Image.frombytes("RGB", (self.width, self.height), self.code.to_bytes(), "jpeg", "RGB", ""))
         # Summed-area tables of the decoded pixels and their squares: any rectangle's moments in four
         # lookups. int64 is exact: 255**2 times a million pixels is far below 2**63.
         values = decoded.astype(np.int64)
@@ -257,16 +253,6 @@ def _batches(items: list[tuple[int, Box]], max_mcu_rows: int) -> list[list[tuple
     return batches
 
 
-def _ends(code: McuCodedJpeg) -> list[int]:
-    """Where each MCU's bytes end in code.to_bytes(): each is followed by a 2-byte marker (the last by EOI)."""
-    ends, position = [], len(code.header)
-    for mcu in code.mcus:
-        position += len(mcu)
-        ends.append(position)
-        position += 2
-    return ends
-
-
 def _summed_area(values: np.ndarray) -> np.ndarray:
     """(H + 1, W + 1, C): the sums of values[:y, :x] per channel."""
     table = np.zeros((values.shape[0] + 1, values.shape[1] + 1, values.shape[2]), dtype=np.int64)
@@ -285,19 +271,7 @@ class CompositeJpeg:
     mcus: Box  # the MCUs that differ from the background's
 
     def to_bytes(self) -> bytes:
-        """self.code.to_bytes(), from the background's bytes with the changed MCUs' spans replaced (the
-        restart markers between them are numbered by position, so they are the background's too)."""
-        background, mcus = self.background, self.mcus
-        if mcus.empty:
-            return background.bytes
-        columns, ends, parts, kept = self.code.columns, background.mcu_ends, [], 0
-        for row in range(mcus.top, mcus.bottom):
-            first, last = row * columns + mcus.left, row * columns + mcus.right
-            parts.append(background.bytes[kept : ends[first] - len(background.code.mcus[first])])
-            parts.append(_with_markers(self.code.mcus[first:last], first))
-            kept = ends[last - 1]
-        parts.append(background.bytes[kept:])
-        return b"".join(parts)
+        return self.code.to_bytes()
 
     def moments(self) -> Moments:
         """Exact moments of the composite as a decoder reads its JPEG: the background's decoded pixels,
