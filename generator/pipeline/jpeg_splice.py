@@ -4,7 +4,9 @@ A baseline JPEG with a restart marker after every MCU (a 16 x 16 pixel block wit
 MCU on its own: the colour transform, chroma subsampling, DCT and quantisation never look outside the MCU,
 and the DC predictor restarts at each marker. So a composite's JPEG is its background's, with the MCUs its
 cut-out touches replaced by those of that rectangle encoded alone: byte for byte what the encoder writes
-for the whole composite (tests/test_jpeg_splice.py), at the cost of encoding the rectangle.
+for the whole composite (tests/test_jpeg_splice.py), at the cost of encoding the rectangle. The rectangles
+of one background's composites are encoded stacked in one image, for the same reason: the encoder's set-up
+is most of a small rectangle's time.
 
 Decoding is as local, but for chroma upsampling, which blends each pixel with the chroma of the next MCU:
 a composite decodes to its background's pixels except in the rectangle and a ring of one pixel around it.
