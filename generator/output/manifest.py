@@ -285,5 +285,3 @@ _NO_SHARDS = '"shards": []\n}'
 def _indented(text: str) -> str:
     """An entry's indented JSON as it appears in the manifest's list of shards (two levels deeper)."""
     return "    " + text.replace("\n", "\n    ")
-
-
