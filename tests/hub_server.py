@@ -318,15 +318,18 @@ RESULT_MARKER = "@@HUB_CLIENT_RESULT@@"
 
 
 def run_hub_client(code: str, env: Mapping[str, str], timeout: float = 120.0, cwd: Path | None = None):
-    """Run `code` in a fresh interpreter with `env`. The code calls ``emit(obj)`` once
-    to return a JSON-serialisable result, which this function returns.
+    """Run `code` in a fresh interpreter with `env`. The code calls ``emit(obj)`` once, last, to return
+    a JSON-serialisable result, which this function returns.
     Every client streams with `datasets`, which sleeps 5 s after each streamed split (so that pyarrow's
-    threads end before an interpreter exits): the prelude shortens that pause to 0.1 s, which
-    apache/arrow issue 39862 reports as enough for an exit just after a scan."""
+    threads end before an interpreter exits): the prelude shortens that pause to 0.1 s. `emit` then leaves
+    at once (os._exit): a stream left half-read is torn down at interpreter shutdown, where pyarrow's scan
+    threads sometimes abort the process after its work is done ("terminate called without an active
+    exception": apache/arrow issues 39862 and 45214, huggingface/datasets issue 7879)."""
     prelude = (
-        "import json as _json, sys as _sys\n"
+        "import json as _json, os as _os, sys as _sys\n"
         "import datasets.config as _config\n_config.SLEEP_TIME_ON_THREADS_SHUTDOWN = 0.1\n"
         f"def emit(obj):\n    print({RESULT_MARKER!r} + _json.dumps(obj), flush=True)\n"
+        "    _sys.stderr.flush()\n    _os._exit(0)\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(code)],
