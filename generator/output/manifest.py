@@ -252,10 +252,10 @@ def _fields(
 class ProgressManifest:
     """The manifest of a build under way (manifest_data with `complete: false` and the shards finished so
     far: the progress record a resumed build trusts), written again, atomically, each time a shard is
-    finished, in time that does not grow with the shards before it: each shard's entry is turned into text
-    once (json's indenting encoder is pure Python, and the entries hold the shards' statistics), and the
-    placements and hidden objects are running totals. The bytes are write_json's of manifest_data
-    (tests/test_fast_paths.py)."""
+    finished. Each shard's entry is turned into text once (json's indenting encoder is pure Python, and the
+    entries hold the shards' statistics), and the placements and hidden objects are running totals; what
+    still grows with the shards is joining the entries and writing the file (1.3 ms a write at 400 shards,
+    4.8 ms at 2,000). The bytes are write_json's of manifest_data (tests/test_fast_paths.py)."""
 
     def __init__(self, out: Path, options: BuildOptions, sources: "Sources", depth_info: dict, splits: dict[str, int],
                  card: dict | None = None, geometry: dict | None = None, teacher_run: TeacherRun | None = None):
