@@ -399,10 +399,12 @@ def _plain_object_columns(rendered, categories):
 
 
 @pytest.mark.parametrize("args", [dict(), dict(soft_mask=True), dict(placement="uniform"), dict(objects="3"), dict(distractors=1)])
-def test_the_object_columns_of_one_object_are_the_plain_ones(args):
+def test_the_object_columns_boxes_and_mask_moments_are_the_plain_ones(args):
     import itertools
 
     from generator.config import BuildOptions, DepthPlan
+    from generator.pipeline.moments import MaskMoments
+    from generator.pipeline.rows.encoder import _mask_moments, _union_masks
     from generator.pipeline.rows.objects import object_columns
     from generator.pipeline.shard import Group, make_context, render_group
     from generator.rules import DepthMode
@@ -412,8 +414,12 @@ def test_the_object_columns_of_one_object_are_the_plain_ones(args):
     categories = [fg.category for fg in context.sources.foregrounds]
     hidden = 0
     for bg_id, fg_id, flipped in itertools.product(range(2), range(3), (False, True)):
-        for rendered in render_group(context, Group(bg_id, fg_id, flipped, np.arange(4)))[1]:
+        drawn = render_group(context, Group(bg_id, fg_id, flipped, np.arange(4)))[1]
+        plain_moments = [MaskMoments.of(_union_masks([o for o in rendered.objects if o.placed.labelled])[0]) for rendered in drawn]
+        assert _mask_moments(drawn) == plain_moments  # a mask's moments taken once per cut-out where nothing hides it
+        for rendered in drawn:
             assert object_columns(rendered, categories) == _plain_object_columns(rendered, categories)
+            assert all(obj.bbox == mask_bbox(obj.visible) for obj in rendered.objects)  # render's boxes, searched
             hidden += rendered.objects[0].whole is not None
     assert hidden > 0 or args.get("placement") == "uniform"  # hidden parts met on the floor
 

@@ -118,8 +118,9 @@ def _draw(image: np.ndarray, scene: Scene, placed: PlacedObject, depth: np.ndarr
         touched = _draw_with_effects(image, scene.background.rgb, placed, hide)
         height, width = cutout.shape
         visible[place.y : place.y + height, place.x : place.x + width] = cutout.mask if hide is None else np.where(hide, 0, cutout.mask)
-    # Floor objects may be hidden: their box is searched; otherwise it is the cut-out's own, moved.
-    bbox = placed_bbox(cutout, place) if placed.depth is None else _visible_bbox(visible, place)
+    # Where nothing hides the object its visible mask is its cut-out's, so the box is the cut-out's own,
+    # moved; a hidden floor object's box is searched.
+    bbox = placed_bbox(cutout, place) if hide is None else _visible_bbox(visible, place)
     # Every pixel the blend touches (alpha > 0, below the mask's half too) and every one an effect changed.
     changed = union_box(bbox, reach_box(cutout, place, hide))
     if touched:

@@ -104,7 +104,7 @@ def _labelled(rendered: Rendered) -> list:
 
 
 def _mask_moments(drawn: list[Rendered]) -> list[MaskMoments]:
-    """Each composite's mask moments. A mask nothing can hide is its cut-out's mask in its box and zero
+    """Each composite's mask moments. A mask nothing hides is its cut-out's mask in its box and zero
     elsewhere: the moments of each cut-out are taken once for all its placements."""
     taken: dict[int, MaskMoments] = {}
     moments = []
@@ -113,7 +113,7 @@ def _mask_moments(drawn: list[Rendered]) -> list[MaskMoments]:
         cutout, place = obj.placed.cutout, obj.placed.place
         if len(rendered.objects) > 1:
             moments.append(MaskMoments.of(_union_masks(_labelled(rendered))[0]))
-        elif obj.placed.depth is None:
+        elif obj.hidden is None:
             if id(cutout) not in taken:
                 taken[id(cutout)] = MaskMoments.of(cutout.mask)
             moments.append(taken[id(cutout)])

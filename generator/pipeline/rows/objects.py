@@ -56,7 +56,7 @@ def _record(obj: RenderedObject, seen: np.ndarray, object_id: int, categories: S
     return {
         "id": object_id,
         "fg_id": placed.fg_id,
-        "bbox": _moved(mask_bbox(seen), place.x, place.y),
+        "bbox": _seen_bbox(obj, seen),
         "area": area,
         "visible_fraction": area / max(whole_area, 1),
         "category": categories[placed.fg_id],
@@ -64,6 +64,15 @@ def _record(obj: RenderedObject, seen: np.ndarray, object_id: int, categories: S
         "amodal": cutout.mask_png,
         "placement_rule": str(placed.rule),
     }
+
+
+def _seen_bbox(obj: RenderedObject, seen: np.ndarray) -> list[int]:
+    """The box of the object's seen pixels: render's box of its visible mask where that mask is binary
+    (0 or 255: seen wherever it is non-zero), else searched."""
+    if obj.placed.cutout.mask is obj.placed.cutout.solid:
+        return list(obj.bbox)
+    place = obj.placed.place
+    return _moved(mask_bbox(seen), place.x, place.y)
 
 
 def _moved(bbox: list[int], x: int, y: int) -> list[int]:
