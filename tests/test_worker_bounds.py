@@ -16,10 +16,11 @@ import generator.pipeline
 from generator.pipeline.scene import compose, several
 from benchmarks.common import context_from_flags
 from generator.config import BuildOptions
+from generator.engines.local import PER_LANE, free_lane
 from generator.engines.shared_backgrounds import RECENT, SharedBackgrounds
 from generator.pipeline.depth import SPLICEABLE_KEPT, ObjectDepth
 from generator.pipeline.cutouts import CUTOUTS, DEFAULT_LIMIT, CutoutCache
-from generator.pipeline.plan import Grid, plan_shards, submission_order
+from generator.pipeline.plan import Grid, plan_shards, submission_order, worker_schedule
 from tests.conftest import generate
 
 # Floor placement sizes each cut-out by the depth it stands at: this build places about 100 cut-outs of
@@ -76,6 +77,38 @@ def test_shards_are_built_a_run_of_foregrounds_at_a_time():
 
     assert foregrounds_met(list(range(len(shards)))) == 100  # in plan order, every foreground
     assert foregrounds_met(order) <= 50
+
+
+def test_each_worker_builds_its_own_stretch_of_foregrounds():
+    grid = Grid(backgrounds=100, foregrounds=100, flips=2, placements=20)
+    shards = plan_shards(grid, BuildOptions())
+    order = submission_order(grid, shards)
+    assert worker_schedule(grid, shards, 1) == [(position, 0) for position in order]
+    for lanes in (2, 3, 16):
+        schedule = worker_schedule(grid, shards, lanes)
+        assert sorted(position for position, _ in schedule) == list(range(len(shards)))
+        stretches = [[position for position, lane in schedule if lane == k] for k in range(lanes)]
+        # Each lane is a stretch of the submission order, the lanes in turn, of about equal rows.
+        assert sum(stretches, []) == order
+        assert [lane for _, lane in schedule[:lanes]] == list(range(lanes))
+        rows = [sum(shards[i].rows for i in stretch) for stretch in stretches]
+        assert max(rows) - min(rows) <= BuildOptions().shard_size
+
+        def foregrounds(positions):
+            return set(grid.decompose(np.concatenate([shards[i].samples for i in positions]))[1].tolist())
+
+        # A worker building its lane meets its stretch's foregrounds, at most two runs of a quarter of them
+        # (taken in turn, it would meet every foreground).
+        assert max(len(foregrounds(stretch)) for stretch in stretches) <= 50
+        assert len(foregrounds(order[::lanes])) == 100
+
+
+def test_a_shard_goes_to_its_lane_unless_that_lane_is_full():
+    assert free_lane([0, 0], 1) == 1
+    assert free_lane([1, PER_LANE - 1], 1) == 1
+    assert free_lane([1, PER_LANE], 1) == 0  # full: the least busy instead, so no worker waits
+    assert free_lane([PER_LANE, 1, 0], 0) == 2
+    assert free_lane([PER_LANE, 1, 1], 0) == 1
 
 
 def _demo_context(backgrounds: int):

@@ -19,10 +19,11 @@ class Engine(Protocol):
     name: str  # shown on the progress bar
     capacity: int  # jobs held at once; the loop waits for one to finish before it submits more
     in_flight: int  # jobs submitted and not yet returned by wait()
+    lanes: int  # workers that keep their own cut-out cache (plan.worker_schedule): 1 where none does
 
-    def submit(self, position: int, spec: "ShardSpec", depths: "np.ndarray | None") -> None:
+    def submit(self, position: int, spec: "ShardSpec", depths: "np.ndarray | None", lane: int = 0) -> None:
         """Start building shard `spec` (`depths`: the teacher's maps of its rows, when this process
-        labelled it)."""
+        labelled it), on worker `lane` where it is free to take it, else on another."""
 
     def depth_buffer(self, count: int, height: int, width: int) -> "QuantizedDepth | None":
         """Where the teacher in this process may write a shard's maps so that they reach the worker

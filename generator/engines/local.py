@@ -98,6 +98,7 @@ from .shm import name_semaphores, sweep_orphans  # noqa: E402
 class InlineEngine:
     name = "fg_bg"
     capacity = 1
+    lanes = 1
 
     def __init__(self, context: ShardContext, out: Path | str):
         self.context, self.out = context, out
@@ -108,7 +109,7 @@ class InlineEngine:
     def in_flight(self) -> int:
         return len(self._done)
 
-    def submit(self, position: int, spec: ShardSpec, depths: np.ndarray | None) -> None:
+    def submit(self, position: int, spec: ShardSpec, depths: np.ndarray | None, lane: int = 0) -> None:
         self._done.append((position, write_shard(self.context, spec, self.out, depths)))
 
     def depth_buffer(self, count: int, height: int, width: int) -> None:
@@ -149,27 +150,44 @@ def _build_one(spec: ShardSpec, out: Path | str, depths: SharedDepth | np.ndarra
     return write_shard(_worker_context, spec, out, depths.open() if isinstance(depths, SharedDepth) else depths)
 
 
+PER_LANE = 2  # shards held by a worker at once: the one it builds and the next, so that it never waits
+
+
+def free_lane(load: list[int], lane: int) -> int:
+    """The lane to give a shard meant for `lane`, given the shards each lane holds: its own while it holds
+    fewer than PER_LANE, else the least busy (the first of those)."""
+    return lane if load[lane] < PER_LANE else min(range(len(load)), key=load.__getitem__)
+
+
 class PoolEngine:
     """Worker processes, each given the build's context once (pickled into its initializer), with its
-    backgrounds read from shared memory as the shards meet them (shared_backgrounds.py)."""
+    backgrounds read from shared memory as the shards meet them (shared_backgrounds.py).
+
+    Each worker is a lane, a pool of its own: a shard goes to the lane plan.worker_schedule meant it for,
+    whose cut-out cache has met its foregrounds, unless that lane already holds PER_LANE shards; then to
+    the least busy lane, so that no worker waits while another has a queue."""
 
     name = "fg_bg"
 
     def __init__(self, context: ShardContext, out: Path | str, workers: int):
         self.out = out
-        self.capacity = 2 * workers
+        self.lanes = workers
+        self.capacity = PER_LANE * workers
         sweep_orphans()  # what builds killed whole left in /dev/shm
         name_semaphores()  # the pool's queues make five: named after this process, for the next build's sweep
         self._backgrounds = SharedBackgrounds.write(context.sources.backgrounds)
         if self._backgrounds is not None:
             context = context.with_backgrounds(self._backgrounds)
         try:
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_processes(), initializer=_init_worker, initargs=(context, os.getpid()))
+            processes = worker_processes()
+            self._pools = [ProcessPoolExecutor(max_workers=1, mp_context=processes, initializer=_init_worker, initargs=(context, os.getpid()))
+                           for _ in range(workers)]
         except BaseException:
             if self._backgrounds is not None:
                 self._backgrounds.remove()
             raise
-        self._pending: dict[Future, tuple[int, SharedDepth | np.ndarray | None]] = {}
+        self._load = [0] * workers  # shards each lane holds
+        self._pending: dict[Future, tuple[int, int, SharedDepth | np.ndarray | None]] = {}  # position, lane, maps
         # The teacher's maps, when this process labels: a block for each shard in flight, and one for the
         # shard it labels while they are (the loop waits for a free slot only after labelling).
         self._shared = SharedDepthBlocks(self.capacity + 1)
@@ -178,9 +196,11 @@ class PoolEngine:
     def in_flight(self) -> int:
         return len(self._pending)
 
-    def submit(self, position: int, spec: ShardSpec, depths: np.ndarray | None) -> None:
+    def submit(self, position: int, spec: ShardSpec, depths: np.ndarray | None, lane: int = 0) -> None:
         handed = self._shared.handed(depths) if isinstance(depths, QuantizedDepth) else depths
-        self._pending[self._pool.submit(_build_one, spec, self.out, handed)] = position, handed
+        lane = free_lane(self._load, lane)
+        self._load[lane] += 1
+        self._pending[self._pools[lane].submit(_build_one, spec, self.out, handed)] = position, lane, handed
 
     def depth_buffer(self, count: int, height: int, width: int) -> QuantizedDepth | None:
         return self._shared.lend(count, height, width)
@@ -190,7 +210,8 @@ class PoolEngine:
         done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
         finished = []
         for future in done:
-            position, handed = self._pending.pop(future)
+            position, lane, handed = self._pending.pop(future)
+            self._load[lane] -= 1
             finished.append((position, future.result()))
             self._shared.release(handed)
         return finished
@@ -200,12 +221,14 @@ class PoolEngine:
             # A cancelled build discards its unfinished shards: stop the workers now instead of letting
             # each finish the shards already queued to it (seconds each). Their half-written files are
             # removed by the build (remove_temporaries).
-            if hasattr(self._pool, "kill_workers"):  # Python 3.14
-                self._pool.kill_workers()
-            else:  # no public way before it
-                for process in list((self._pool._processes or {}).values()):
-                    process.kill()
-        self._pool.shutdown(wait=True, cancel_futures=cancel)
+            for pool in self._pools:
+                if hasattr(pool, "kill_workers"):  # Python 3.14
+                    pool.kill_workers()
+                else:  # no public way before it
+                    for process in list((pool._processes or {}).values()):
+                        process.kill()
+        for pool in self._pools:
+            pool.shutdown(wait=True, cancel_futures=cancel)
         self._shared.close()
         if self._backgrounds is not None:
             self._backgrounds.remove()

@@ -1,7 +1,7 @@
-"""The scheduling loop, one for every engine: submit the shards in plan.submission_order, at most
-`engine.capacity` in flight (depth maps waiting for a worker do not pile up), one progress bar,
-`on_done(record)` in this process as each shard is published (the progress record that makes a build
-resumable), results in shard order.
+"""The scheduling loop, one for every engine: submit the shards in plan.worker_schedule's order, each
+meant for a worker (its lane), at most `engine.capacity` in flight (depth maps waiting for a worker do not
+pile up), one progress bar, `on_done(record)` in this process as each shard is published (the progress
+record that makes a build resumable), results in shard order.
 
 With a teacher in this process, a thread composites the next shard while the model labels this one, and
 the workers encode and write the shards before it: the device never waits on encoding."""
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from ..progress import tqdm
 
-from ..pipeline.plan import ShardSpec, submission_order
+from ..pipeline.plan import ShardSpec, worker_schedule
 from ..pipeline.shard import ShardContext, shard_composites
 from . import Engine
 from .heap import keep_freed_memory
@@ -32,7 +32,7 @@ def run_shards(
     first failure cancels the shards not started yet and is raised here."""
     if not shards:
         return []
-    order = submission_order(context.grid, shards)
+    schedule = worker_schedule(context.grid, shards, engine.lanes)
     results: list = [None] * len(shards)
     bar = tqdm(total=sum(s.rows for s in shards), unit="sample", desc=engine.name, disable=not progress, dynamic_ncols=True)
 
@@ -44,10 +44,11 @@ def run_shards(
 
     with bar:
         try:
-            for position, depths in zip(order, _depth_maps(context, teacher, [shards[i] for i in order], engine.depth_buffer)):
+            in_order = [shards[position] for position, _ in schedule]
+            for (position, lane), depths in zip(schedule, _depth_maps(context, teacher, in_order, engine.depth_buffer)):
                 while engine.in_flight >= engine.capacity:
                     collect()
-                engine.submit(position, shards[position], depths)
+                engine.submit(position, shards[position], depths, lane)
             while engine.in_flight:
                 collect()
         except BaseException:

@@ -112,6 +112,7 @@ class RayEngine:
         count = actor_count(self.ray, run, shards)
         self._actors = [worker_class.remote([self._context_ref], teacher) for _ in range(count)]
         self._load = {actor: 0 for actor in self._actors}
+        self.lanes = count
         self.capacity = IN_FLIGHT * count
         self._pending: dict = {}  # ObjectRef -> (position, spec, actor, attempt)
 
@@ -119,8 +120,12 @@ class RayEngine:
     def in_flight(self) -> int:
         return len(self._pending)
 
-    def submit(self, position: int, spec: ShardSpec, depths: np.ndarray | None, attempt: int = 1) -> None:
-        actor = min(self._load, key=self._load.get)  # the least busy actor still alive
+    def submit(self, position: int, spec: ShardSpec, depths: np.ndarray | None, lane: int = 0, attempt: int = 1) -> None:
+        # The lane's actor, whose cut-out cache has met the shard's foregrounds, if alive and not full;
+        # else the least busy actor still alive.
+        actor = self._actors[lane] if lane < len(self._actors) else None
+        if self._load.get(actor, IN_FLIGHT) >= IN_FLIGHT:
+            actor = min(self._load, key=self._load.get)
         self._load[actor] += 1
         self._pending[actor.write.remote(spec, self.out)] = (position, spec, actor, attempt)
 
@@ -142,7 +147,7 @@ class RayEngine:
             self._load.pop(actor, None)
             if attempt >= MAX_ATTEMPTS or not self._load:
                 raise RuntimeError(f"shard {(spec.split, spec.index)} failed on {attempt} Ray workers; giving up") from None
-            self.submit(position, spec, None, attempt + 1)
+            self.submit(position, spec, None, attempt=attempt + 1)
             return []
 
     def close(self, cancel: bool) -> None:

@@ -11,10 +11,12 @@ instead, and made to hold more within it and to cost less when it misses:
 - the last source is kept premultiplied by its alpha, as PIL's resize of an RGBA image converts it first,
   so the misses of a group (one source and flip) after its first cost the resize alone (a third less).
 Shards are built a run of foregrounds at a time (plan.submission_order), so the working set at any moment
-is a quarter of the foregrounds'. Replaying the 400,000-sample demo's lookups through this cache
-(`python -m benchmarks.cutout_lookups`: two workers taking the shards in turn), a worker misses 121 of a
-shard's 830 lookups at 48 MB and 213 at 32 MB; 112 are each cut-out's first sight, which no cache avoids.
-In plan order it missed 301 and 465. The measurements behind the limit are in benchmarks/README.md.
+is a quarter of the foregrounds', and each worker builds its own stretch of that order (plan.worker_schedule),
+so that two workers do not both resize the same cut-outs. Replaying the 400,000-sample demo's lookups
+through this cache (`python -m benchmarks.cutout_lookups`), a worker misses 81 of a shard's 830 lookups at
+48 MB with each worker its stretch, 121 with the workers taking the shards in turn (112 of them each
+cut-out's first sight in a worker, which no cache avoids) and 301 in plan order. The measurements behind
+the limit are in benchmarks/README.md.
 """
 
 from __future__ import annotations
