@@ -1,13 +1,14 @@
 """The cut-out cache's misses over a whole build, by shard order and limit: each shard's lookups (one per
 distinct size in each (background, foreground, flip) group) found from the placements alone, then replayed
-through the real CutoutCache, the workers taking the shards in turn.
+through the real CutoutCache, one per worker.
 
     python -m benchmarks.cutout_lookups                              # the 400,000-sample demo, 2 workers
     python -m benchmarks.cutout_lookups --limits-mb 32 48 -- --demo --num-backgrounds 20
 
-`submission` is plan.submission_order taken in turn, `lanes` the order builds use (plan.worker_schedule:
-each worker its own stretch of it), `plan` the shards' own order, longest first. At 400,000 samples, taken in turn, 112 misses a shard are each cut-out's first sight in a worker,
-which no cache avoids; by lanes a worker meets fewer cut-outs (48 MB: 121 misses a shard in turn, 81 by lanes).
+`stretches` is what builds do (plan.worker_stretches: each worker its own stretch of plan.submission_order),
+`submission` that order taken by the workers in turn, `plan` the shards' own order, longest first. At
+400,000 samples, taken in turn, 112 misses a shard are each cut-out's first sight in a worker, which no
+cache avoids; by stretches a worker meets half the cut-outs (48 MB: 81 misses a shard, 121 in turn).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 from generator.pipeline.cutouts import CutoutCache
-from generator.pipeline.plan import plan_shards, submission_order, worker_schedule
+from generator.pipeline.plan import plan_shards, submission_order, worker_stretches
 from generator.pipeline.scene.compose import _on_floor
 from generator.pipeline.shard import groups
 from generator.rules import FloorMiss
@@ -57,8 +58,7 @@ def main() -> None:
     print(f"{len(shards)} shards, {sum(map(len, lookups)) / len(shards):.0f} lookups a shard, {len({k for keys in lookups for k in keys})} distinct cut-outs")
     taken = {"submission": submission_order(context.grid, shards), "plan": sorted(range(len(shards)), key=lambda i: -shards[i].rows)}
     built = {name: [order[worker :: args.workers] for worker in range(args.workers)] for name, order in taken.items()}
-    schedule = worker_schedule(context.grid, shards, args.workers)
-    built["lanes"] = [[position for position, lane in schedule if lane == worker] for worker in range(args.workers)]
+    built["stretches"] = worker_stretches(context.grid, shards, args.workers)
     for name, shards_of in built.items():
         for limit in args.limits_mb:
             print(f"{name:>10} order, {limit:>4} MB: {misses_a_shard(context, lookups, shards_of, limit << 20):.0f} misses a shard", flush=True)

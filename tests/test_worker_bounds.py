@@ -16,11 +16,10 @@ import generator.pipeline
 from generator.pipeline.scene import compose, several
 from benchmarks.common import context_from_flags
 from generator.config import BuildOptions
-from generator.engines.local import PER_LANE, free_lane
 from generator.engines.shared_backgrounds import RECENT, SharedBackgrounds
 from generator.pipeline.depth import SPLICEABLE_KEPT, ObjectDepth
 from generator.pipeline.cutouts import CUTOUTS, DEFAULT_LIMIT, CutoutCache
-from generator.pipeline.plan import Grid, plan_shards, submission_order, worker_schedule
+from generator.pipeline.plan import Grid, ShardQueues, plan_shards, submission_order, worker_stretches
 from tests.conftest import generate
 
 # Floor placement sizes each cut-out by the depth it stands at: this build places about 100 cut-outs of
@@ -83,32 +82,75 @@ def test_each_worker_builds_its_own_stretch_of_foregrounds():
     grid = Grid(backgrounds=100, foregrounds=100, flips=2, placements=20)
     shards = plan_shards(grid, BuildOptions())
     order = submission_order(grid, shards)
-    assert worker_schedule(grid, shards, 1) == [(position, 0) for position in order]
+    assert worker_stretches(grid, shards, 1) == [order]
     for lanes in (2, 3, 16):
-        schedule = worker_schedule(grid, shards, lanes)
-        assert sorted(position for position, _ in schedule) == list(range(len(shards)))
-        stretches = [[position for position, lane in schedule if lane == k] for k in range(lanes)]
-        # Each lane is a stretch of the submission order, the lanes in turn, of about equal rows.
-        assert sum(stretches, []) == order
-        assert [lane for _, lane in schedule[:lanes]] == list(range(lanes))
+        stretches = worker_stretches(grid, shards, lanes)
+        assert sum(stretches, []) == order  # consecutive stretches of the submission order
         rows = [sum(shards[i].rows for i in stretch) for stretch in stretches]
         assert max(rows) - min(rows) <= BuildOptions().shard_size
 
         def foregrounds(positions):
             return set(grid.decompose(np.concatenate([shards[i].samples for i in positions]))[1].tolist())
 
-        # A worker building its lane meets its stretch's foregrounds, at most two runs of a quarter of them
-        # (taken in turn, it would meet every foreground).
+        # A worker building its stretch meets at most two runs of a quarter of the foregrounds; taking the
+        # shards in turn, it would meet every foreground.
         assert max(len(foregrounds(stretch)) for stretch in stretches) <= 50
         assert len(foregrounds(order[::lanes])) == 100
 
 
-def test_a_shard_goes_to_its_lane_unless_that_lane_is_full():
-    assert free_lane([0, 0], 1) == 1
-    assert free_lane([1, PER_LANE - 1], 1) == 1
-    assert free_lane([1, PER_LANE], 1) == 0  # full: the least busy instead, so no worker waits
-    assert free_lane([PER_LANE, 1, 0], 0) == 2
-    assert free_lane([PER_LANE, 1, 1], 0) == 1
+def test_a_worker_takes_its_own_shards_then_the_last_of_the_longest_queue():
+    queues = ShardQueues([[0, 1, 2], [3], []])
+    assert [queues.take(1), queues.take(1), queues.take(2), queues.take(0), len(queues)] == [3, 2, 1, 0, 0]
+    one = ShardQueues([[5, 6, 7]])  # one queue (a teacher labels in its order): every worker takes it in order
+    assert [one.take(0), one.take(3), one.take(1)] == [5, 6, 7]
+
+
+def test_the_loop_gives_each_worker_its_own_stretch(tmp_path):
+    """Two lanes that finish their shards at different rates: each builds its own stretch until it is
+    done, then takes the other's last shards; every shard once, results in shard order."""
+    from generator.engines.loop import run_shards
+
+    grid = Grid(backgrounds=8, foregrounds=8, flips=2, placements=5)
+    shards = plan_shards(grid, BuildOptions(shard_size=40))
+    stretches = worker_stretches(grid, shards, 2)
+
+    class TwoLanes:
+        name, lanes, capacity = "test", 2, 4
+
+        def __init__(self):
+            self.held, self.built, self.clock = [[], []], [[], []], 0
+
+        @property
+        def in_flight(self):
+            return sum(map(len, self.held))
+
+        def free_lane(self):
+            return min(range(2), key=lambda lane: len(self.held[lane]))
+
+        def submit(self, position, spec, depths, lane=0):
+            self.held[lane].append(position)
+
+        def wait(self):
+            self.clock += 1
+            lane = 0 if self.clock % 3 else 1  # lane 0 finishes twice as many shards
+            lane = lane if self.held[lane] else 1 - lane
+            position = self.held[lane].pop(0)
+            self.built[lane].append(position)
+            return [(position, position)]
+
+        def depth_buffer(self, *size):
+            return None
+
+        def close(self, cancel):
+            pass
+
+    engine = TwoLanes()
+    context = type("Context", (), {"grid": grid})()
+    assert run_shards(engine, context, shards, progress=False) == list(range(len(shards)))
+    fast, slow = engine.built
+    assert fast[: len(stretches[0])] == stretches[0]  # its own stretch first, in order
+    assert slow == stretches[1][: len(slow)]  # the slow lane builds only its own, in order
+    assert set(fast[len(stretches[0]) :]) == set(stretches[1][len(slow) :])  # the rest taken from its end
 
 
 def _demo_context(backgrounds: int):

@@ -22,8 +22,11 @@ class Engine(Protocol):
     lanes: int  # workers that keep their own cut-out cache (plan.worker_schedule): 1 where none does
 
     def submit(self, position: int, spec: "ShardSpec", depths: "np.ndarray | None", lane: int = 0) -> None:
-        """Start building shard `spec` (`depths`: the teacher's maps of its rows, when this process
-        labelled it), on worker `lane` where it is free to take it, else on another."""
+        """Start building shard `spec` on worker `lane` (free_lane's; `depths`: the teacher's maps of its
+        rows, when this process labelled it)."""
+
+    def free_lane(self) -> int:
+        """The worker (lane) holding the fewest jobs: the next job's."""
 
     def depth_buffer(self, count: int, height: int, width: int) -> "QuantizedDepth | None":
         """Where the teacher in this process may write a shard's maps so that they reach the worker

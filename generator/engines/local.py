@@ -115,6 +115,9 @@ class InlineEngine:
     def depth_buffer(self, count: int, height: int, width: int) -> None:
         return None
 
+    def free_lane(self) -> int:
+        return 0
+
     def wait(self) -> list[tuple[int, ShardRecord]]:
         done, self._done = self._done, []
         return done
@@ -150,29 +153,19 @@ def _build_one(spec: ShardSpec, out: Path | str, depths: SharedDepth | np.ndarra
     return write_shard(_worker_context, spec, out, depths.open() if isinstance(depths, SharedDepth) else depths)
 
 
-PER_LANE = 2  # shards held by a worker at once: the one it builds and the next, so that it never waits
-
-
-def free_lane(load: list[int], lane: int) -> int:
-    """The lane to give a shard meant for `lane`, given the shards each lane holds: its own while it holds
-    fewer than PER_LANE, else the least busy (the first of those)."""
-    return lane if load[lane] < PER_LANE else min(range(len(load)), key=load.__getitem__)
-
-
 class PoolEngine:
     """Worker processes, each given the build's context once (pickled into its initializer), with its
     backgrounds read from shared memory as the shards meet them (shared_backgrounds.py).
 
-    Each worker is a lane, a pool of its own: a shard goes to the lane plan.worker_schedule meant it for,
-    whose cut-out cache has met its foregrounds, unless that lane already holds PER_LANE shards; then to
-    the least busy lane, so that no worker waits while another has a queue."""
+    Each worker is a lane, a pool of its own, so that the loop can give each worker the shards meant for
+    it (plan.worker_schedule), whose foregrounds its cut-out cache has met."""
 
     name = "fg_bg"
 
     def __init__(self, context: ShardContext, out: Path | str, workers: int):
         self.out = out
         self.lanes = workers
-        self.capacity = PER_LANE * workers
+        self.capacity = 2 * workers  # each worker's shard and the next, so that it never waits for this process
         sweep_orphans()  # what builds killed whole left in /dev/shm
         name_semaphores()  # the pool's queues make five: named after this process, for the next build's sweep
         self._backgrounds = SharedBackgrounds.write(context.sources.backgrounds)
@@ -198,12 +191,14 @@ class PoolEngine:
 
     def submit(self, position: int, spec: ShardSpec, depths: np.ndarray | None, lane: int = 0) -> None:
         handed = self._shared.handed(depths) if isinstance(depths, QuantizedDepth) else depths
-        lane = free_lane(self._load, lane)
         self._load[lane] += 1
         self._pending[self._pools[lane].submit(_build_one, spec, self.out, handed)] = position, lane, handed
 
     def depth_buffer(self, count: int, height: int, width: int) -> QuantizedDepth | None:
         return self._shared.lend(count, height, width)
+
+    def free_lane(self) -> int:
+        return min(range(self.lanes), key=self._load.__getitem__)
 
     def wait(self) -> list[tuple[int, ShardRecord]]:
         # A worker's exception is re-raised here; UserError and OutputError keep their one-line message.

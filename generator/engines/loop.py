@@ -1,7 +1,8 @@
-"""The scheduling loop, one for every engine: submit the shards in plan.worker_schedule's order, each
-meant for a worker (its lane), at most `engine.capacity` in flight (depth maps waiting for a worker do not
-pile up), one progress bar, `on_done(record)` in this process as each shard is published (the progress
-record that makes a build resumable), results in shard order.
+"""The scheduling loop, one for every engine: submit the shards, at most `engine.capacity` in flight
+(depth maps waiting for a worker do not pile up), each to the worker with the fewest (its lane) from that
+worker's own stretch of plan.submission_order (plan.ShardQueues); one progress bar, `on_done(record)` in
+this process as each shard is published (the progress record that makes a build resumable), results in
+shard order.
 
 With a teacher in this process, a thread composites the next shard while the model labels this one, and
 the workers encode and write the shards before it: the device never waits on encoding."""
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from ..progress import tqdm
 
-from ..pipeline.plan import ShardSpec, worker_schedule
+from ..pipeline.plan import ShardQueues, ShardSpec, worker_stretches
 from ..pipeline.shard import ShardContext, shard_composites
 from . import Engine
 from .heap import keep_freed_memory
@@ -32,7 +33,9 @@ def run_shards(
     first failure cancels the shards not started yet and is raised here."""
     if not shards:
         return []
-    schedule = worker_schedule(context.grid, shards, engine.lanes)
+    # Each worker its own stretch of the shards; with a teacher here, one queue: the maps are made in its order.
+    stretches = worker_stretches(context.grid, shards, engine.lanes if teacher is None else 1)
+    queues = ShardQueues(stretches)
     results: list = [None] * len(shards)
     bar = tqdm(total=sum(s.rows for s in shards), unit="sample", desc=engine.name, disable=not progress, dynamic_ncols=True)
 
@@ -44,10 +47,12 @@ def run_shards(
 
     with bar:
         try:
-            in_order = [shards[position] for position, _ in schedule]
-            for (position, lane), depths in zip(schedule, _depth_maps(context, teacher, in_order, engine.depth_buffer)):
+            in_order = [shards[position] for stretch in stretches for position in stretch]
+            for depths in _depth_maps(context, teacher, in_order, engine.depth_buffer):
                 while engine.in_flight >= engine.capacity:
                     collect()
+                lane = engine.free_lane()  # chosen once a worker has room, so each takes from its own queue
+                position = queues.take(lane)
                 engine.submit(position, shards[position], depths, lane)
             while engine.in_flight:
                 collect()

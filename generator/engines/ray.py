@@ -121,16 +121,18 @@ class RayEngine:
         return len(self._pending)
 
     def submit(self, position: int, spec: ShardSpec, depths: np.ndarray | None, lane: int = 0, attempt: int = 1) -> None:
-        # The lane's actor, whose cut-out cache has met the shard's foregrounds, if alive and not full;
-        # else the least busy actor still alive.
-        actor = self._actors[lane] if lane < len(self._actors) else None
-        if self._load.get(actor, IN_FLIGHT) >= IN_FLIGHT:
-            actor = min(self._load, key=self._load.get)
+        actor = self._actors[lane]
+        if actor not in self._load:  # gone since: the least busy actor still alive
+            actor = self._actors[self.free_lane()]
         self._load[actor] += 1
         self._pending[actor.write.remote(spec, self.out)] = (position, spec, actor, attempt)
 
     def depth_buffer(self, count: int, height: int, width: int) -> None:
         return None  # the maps go through Ray's object store
+
+    def free_lane(self) -> int:
+        """The least busy actor still alive, by its place among the actors started."""
+        return self._actors.index(min(self._load, key=self._load.get))
 
     def wait(self) -> list[tuple[int, ShardRecord]]:
         actor_error, task_error = self._errors
@@ -147,7 +149,7 @@ class RayEngine:
             self._load.pop(actor, None)
             if attempt >= MAX_ATTEMPTS or not self._load:
                 raise RuntimeError(f"shard {(spec.split, spec.index)} failed on {attempt} Ray workers; giving up") from None
-            self.submit(position, spec, None, attempt=attempt + 1)
+            self.submit(position, spec, None, self.free_lane(), attempt + 1)
             return []
 
     def close(self, cancel: bool) -> None:

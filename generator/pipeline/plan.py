@@ -8,6 +8,7 @@ worker, in any order, and comes out byte-identical.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,21 +136,36 @@ def submission_order(grid: Grid, shards: list[ShardSpec]) -> list[int]:
     return sorted(range(len(shards)), key=lambda i: (-shards[i].rows, first_fg[i], i))
 
 
-def worker_schedule(grid: Grid, shards: list[ShardSpec], lanes: int) -> list[tuple[int, int]]:
-    """(position, lane) of each shard, in the order to submit them, for `lanes` workers that each keep a
-    cut-out cache: submission_order cut into `lanes` consecutive stretches of about equal rows, a lane each,
-    submitted in turn (one from each lane's stretch, then the next). A worker that builds its own lane's
-    shards meets only its stretch's foregrounds, where workers taking the shards as they come would each
-    meet every foreground, and resize the same cut-outs (the 400,000-sample demo's replay,
-    benchmarks/cutout_lookups.py: 121 misses a shard taken in turn, 74 by lanes). One lane: submission_order."""
+def worker_stretches(grid: Grid, shards: list[ShardSpec], lanes: int) -> list[list[int]]:
+    """The shards (positions) meant for each of `lanes` workers that keep a cut-out cache each:
+    submission_order cut into `lanes` consecutive stretches of about equal rows. A worker that builds its
+    own stretch meets only its foregrounds, where workers taking the shards in turn would each meet every
+    foreground and resize the same cut-outs (the 400,000-sample demo's replay,
+    benchmarks/cutout_lookups.py: 121 misses a shard in turn, 81 by stretches)."""
     order = submission_order(grid, shards)
     total, done, stretches = sum(shards[i].rows for i in order), 0, [[] for _ in range(max(lanes, 1))]
     for position in order:
         stretches[min(done * len(stretches) // max(total, 1), len(stretches) - 1)].append(position)
         done += shards[position].rows
-    turns = [(position, lane) for lane, stretch in enumerate(stretches) for position in stretch]
-    rank = {position: j for stretch in stretches for j, position in enumerate(stretch)}
-    return sorted(turns, key=lambda turn: (rank[turn[0]], turn[1]))
+    return stretches
+
+
+class ShardQueues:
+    """The shards not yet submitted, a queue for each worker (worker_stretches'): a worker takes from its
+    own, and once that is empty, from the end of the longest other (the shards its owner would reach
+    last), so that no worker waits while shards are left."""
+
+    def __init__(self, stretches: list[list[int]]):
+        self._queues = [deque(stretch) for stretch in stretches]
+
+    def __len__(self) -> int:
+        return sum(map(len, self._queues))
+
+    def take(self, lane: int) -> int:
+        own = self._queues[lane % len(self._queues)]
+        if own:
+            return own.popleft()
+        return max(self._queues, key=len).pop()
 
 
 def placements(
