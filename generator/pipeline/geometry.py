@@ -398,3 +398,41 @@ def upright_plane_depth(contact: np.ndarray, plane: np.ndarray, intrinsics: Intr
     # With offset > 0, depth > 0 exactly where the ray meets the plane in front (along > 0).
     depth[~(depth > 0)] = np.inf
     return depth.astype(np.float32)
+
+
+class UprightPlanes:
+    """upright_plane_depth over boxes (rows y..y+h, columns x..x+w, x and y >= 0) on one floor, with what
+    every contact shares computed once: the direction the planes face and each column's and row's term of
+    facing . ray, sliced for each box. The same operations on the same values as upright_plane_depth, so
+    the same bits (tests/test_fast_paths.py)."""
+
+    def __init__(self, plane: np.ndarray, intrinsics: Intrinsics):
+        normal = np.asarray(plane[:3], dtype=np.float64)
+        forward = np.array([0.0, 0.0, 1.0])
+        facing = forward - (forward @ normal) * normal
+        length = np.linalg.norm(facing)
+        if length < 1e-9:
+            raise ValueError("the camera looks straight along the floor normal: no horizontal viewing direction")
+        facing /= length
+        self.facing, self.intrinsics = facing, intrinsics
+        self._across = self._down = np.empty(0)
+
+    def box_depth(self, contact: tuple[float, float, float], y: int, x: int, height: int, width: int) -> np.ndarray:
+        offset = self.facing @ np.asarray(contact, dtype=np.float64)
+        if not offset > 0:  # the plane is behind the camera
+            return np.full((height, width), np.inf, dtype=np.float32)
+        if y + height > len(self._down) or x + width > len(self._across):
+            self._grow(y + height, x + width)
+        depth = np.add.outer(self._down[y : y + height], self._across[x : x + width])
+        with np.errstate(divide="ignore"):
+            np.divide(offset, depth, out=depth)
+        depth[~(depth > 0)] = np.inf
+        return depth.astype(np.float32)
+
+    def _grow(self, rows: int, cols: int) -> None:
+        """The terms for at least `rows` rows and `cols` columns (twice what was asked before, at least)."""
+        facing, intrinsics = self.facing, self.intrinsics
+        u = np.arange(max(cols, 2 * len(self._across)), dtype=np.float64) + 0.5
+        v = np.arange(max(rows, 2 * len(self._down)), dtype=np.float64) + 0.5
+        self._across = facing[0] * (u - intrinsics.cx) / intrinsics.fx
+        self._down = facing[2] - facing[1] * (v - intrinsics.cy) / intrinsics.fy

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-from .geometry import Intrinsics, contact_pixel_candidates, fit_floor, ray_plane_point, top_of_object
+from .geometry import Intrinsics, UprightPlanes, contact_pixel_candidates, fit_floor, ray_plane_point, top_of_object
 from ..rules import FloorMiss
 from .plan import Placement
 
@@ -35,6 +36,11 @@ class FloorGeometry:
     intrinsics: Intrinsics
     plane: np.ndarray  # (4,) [nx, ny, nz, d], camera frame, y up, metres
     contacts: np.ndarray  # (N, 2) int32 (row, col): visible floor pixels, one pixel in from its edges
+
+    @cached_property
+    def upright(self) -> UprightPlanes:
+        """The depth of the upright objects standing on this floor, box by box."""
+        return UprightPlanes(self.plane, self.intrinsics)
 
 
 def floor_geometry(depth: np.ndarray, intrinsics: Intrinsics, seed: int = 0) -> FloorGeometry | None:

@@ -21,7 +21,6 @@ from ...config import BuildOptions
 from ...rules import PlacementRule
 from ..cutouts import CUTOUTS
 from ..depth import ObjectDepth
-from ..geometry import upright_plane_depth
 from ..placement import FloorGeometry, stand
 from ..composite import placed_bbox
 from ..plan import Placement, draw_position, scaled_shape
@@ -119,5 +118,4 @@ def objects_rng(seed: int, bg_id: int, fg_id: int, flipped: bool, k: int) -> np.
 
 def standing_depth(floor: FloorGeometry, place: Placement) -> ObjectDepth:
     """The depth of the upright cut-out standing at `place` over its silhouette's box."""
-    rows, cols = np.arange(place.y, place.y + place.h), np.arange(place.x, place.x + place.w)
-    return ObjectDepth(place.y, place.x, upright_plane_depth(np.asarray(place.contact), floor.plane, floor.intrinsics, rows, cols))
+    return ObjectDepth(place.y, place.x, floor.upright.box_depth(place.contact, place.y, place.x, place.h, place.w))
