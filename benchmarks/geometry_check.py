@@ -30,7 +30,8 @@ import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
-from generator.pipeline.geometry import Intrinsics, fit_floor, occlusion_margin, ray_plane_point, top_of_object, upright_plane_depth
+from generator.pipeline.geometry import Intrinsics, fit_floor, occlusion_margin, ray_plane_point, top_of_object
+from generator.pipeline.upright import upright_plane_depth
 
 BORDER = 2
 

@@ -27,5 +27,5 @@ def test_cutout_lookups_replays_each_shards_sizes_through_the_cache():
     lookups = [shard_lookups(context, spec) for spec in shards]
     distinct = len({key for keys in lookups for key in keys})
     order = list(range(len(shards)))
-    assert misses_a_shard(context, lookups, order, 1, 1 << 30) * len(shards) == distinct  # each first sight only
-    assert misses_a_shard(context, lookups, order, 1, 0) * len(shards) == sum(map(len, lookups))  # no cache: all
+    assert misses_a_shard(context, lookups, [order], 1 << 30) * len(shards) == distinct  # each first sight only
+    assert misses_a_shard(context, lookups, [order], 0) * len(shards) == sum(map(len, lookups))  # no cache: all

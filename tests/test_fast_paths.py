@@ -460,7 +460,8 @@ def test_the_progress_manifest_is_the_plain_manifest_byte_for_byte(tmp_path, mon
 def test_upright_planes_give_upright_plane_depth_bit_for_bit():
     """The floor's UprightPlanes (terms computed once, sliced per box, grown as boxes reach further) against
     upright_plane_depth, on pitched and rolled cameras, boxes anywhere, contacts in front and behind."""
-    from generator.pipeline.geometry import Intrinsics, UprightPlanes, upright_plane_depth
+    from generator.pipeline.geometry import Intrinsics
+    from generator.pipeline.upright import UprightPlanes, upright_plane_depth
 
     rng = np.random.default_rng(5)
     for case in range(12):

@@ -22,8 +22,8 @@ from generator.pipeline.geometry import (
     project,
     ray_plane_point,
     top_of_object,
-    upright_plane_depth,
 )
+from generator.pipeline.upright import upright_plane_depth
 
 SIZE = 224
 CAMERA_HEIGHT = 1.5

@@ -18,7 +18,8 @@ from functools import cached_property
 
 import numpy as np
 
-from .geometry import Intrinsics, UprightPlanes, contact_pixel_candidates, fit_floor, ray_plane_point, top_of_object
+from .geometry import Intrinsics, contact_pixel_candidates, fit_floor, ray_plane_point, top_of_object
+from .upright import UprightPlanes
 from ..rules import FloorMiss
 from .plan import Placement
 
