@@ -19,7 +19,7 @@ class Engine(Protocol):
     name: str  # shown on the progress bar
     capacity: int  # jobs held at once; the loop waits for one to finish before it submits more
     in_flight: int  # jobs submitted and not yet returned by wait()
-    lanes: int  # workers that keep their own cut-out cache (plan.worker_schedule): 1 where none does
+    lanes: int  # workers that keep their own cut-out cache (plan.worker_stretches): 1 where none does
 
     def submit(self, position: int, spec: "ShardSpec", depths: "np.ndarray | None", lane: int = 0) -> None:
         """Start building shard `spec` on worker `lane` (free_lane's; `depths`: the teacher's maps of its

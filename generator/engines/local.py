@@ -158,7 +158,7 @@ class PoolEngine:
     backgrounds read from shared memory as the shards meet them (shared_backgrounds.py).
 
     Each worker is a lane, a pool of its own, so that the loop can give each worker the shards meant for
-    it (plan.worker_schedule), whose foregrounds its cut-out cache has met."""
+    it (plan.worker_stretches), whose foregrounds its cut-out cache has met."""
 
     name = "fg_bg"
 
@@ -167,7 +167,7 @@ class PoolEngine:
         self.lanes = workers
         self.capacity = 2 * workers  # each worker's shard and the next, so that it never waits for this process
         sweep_orphans()  # what builds killed whole left in /dev/shm
-        name_semaphores()  # the pool's queues make five: named after this process, for the next build's sweep
+        name_semaphores()  # each pool's queues make five: named after this process, for the next build's sweep
         self._backgrounds = SharedBackgrounds.write(context.sources.backgrounds)
         if self._backgrounds is not None:
             context = context.with_backgrounds(self._backgrounds)

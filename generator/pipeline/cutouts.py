@@ -11,7 +11,7 @@ instead, and made to hold more within it and to cost less when it misses:
 - the last source is kept premultiplied by its alpha, as PIL's resize of an RGBA image converts it first,
   so the misses of a group (one source and flip) after its first cost the resize alone (a third less).
 Shards are built a run of foregrounds at a time (plan.submission_order), so the working set at any moment
-is a quarter of the foregrounds', and each worker builds its own stretch of that order (plan.worker_schedule),
+is a quarter of the foregrounds', and each worker builds its own stretch of that order (plan.worker_stretches),
 so that two workers do not both resize the same cut-outs. Replaying the 400,000-sample demo's lookups
 through this cache (`python -m benchmarks.cutout_lookups`), a worker misses 81 of a shard's 830 lookups at
 48 MB with each worker its stretch, 121 with the workers taking the shards in turn (112 of them each
