@@ -179,7 +179,6 @@ class PoolEngine:
             if self._backgrounds is not None:
                 self._backgrounds.remove()
             raise
-        self._load = [0] * workers  # shards each lane holds
         self._pending: dict[Future, tuple[int, int, SharedDepth | np.ndarray | None]] = {}  # position, lane, maps
         # The teacher's maps, when this process labels: a block for each shard in flight, and one for the
         # shard it labels while they are (the loop waits for a free slot only after labelling).
@@ -191,22 +190,23 @@ class PoolEngine:
 
     def submit(self, position: int, spec: ShardSpec, depths: np.ndarray | None, lane: int = 0) -> None:
         handed = self._shared.handed(depths) if isinstance(depths, QuantizedDepth) else depths
-        self._load[lane] += 1
         self._pending[self._pools[lane].submit(_build_one, spec, self.out, handed)] = position, lane, handed
 
     def depth_buffer(self, count: int, height: int, width: int) -> QuantizedDepth | None:
         return self._shared.lend(count, height, width)
 
     def free_lane(self) -> int:
-        return min(range(self.lanes), key=self._load.__getitem__)
+        held = [0] * self.lanes
+        for _, lane, _ in self._pending.values():
+            held[lane] += 1
+        return min(range(self.lanes), key=held.__getitem__)
 
     def wait(self) -> list[tuple[int, ShardRecord]]:
         # A worker's exception is re-raised here; UserError and OutputError keep their one-line message.
         done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
         finished = []
         for future in done:
-            position, lane, handed = self._pending.pop(future)
-            self._load[lane] -= 1
+            position, _, handed = self._pending.pop(future)
             finished.append((position, future.result()))
             self._shared.release(handed)
         return finished
