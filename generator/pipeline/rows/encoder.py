@@ -26,7 +26,7 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
     """Append a row per drawn scene to `columns`. `depths`: the depth stage's answer for them, in order
     (handover.stored_depth takes each one's), or None for --depth none; `categories[fg_id]`: each
     foreground's class or None."""
-    mask_moments = _mask_moments(drawn) if stats is not None else []
+    taken: dict[int, MaskMoments] = {}  # each cut-out's mask moments, for its placements nothing hides
     size = (drawn[0].image.shape[1], drawn[0].image.shape[0])  # (width, height) of the composites
     if background.jpeg is not None:
         # Pixels outside the changed box are the background's own: only the MCUs of the box are encoded.
@@ -81,7 +81,7 @@ def encode_rows(options: BuildOptions, drawn: list[Rendered], depths, background
                 stats.add_image_moments(IMAGE, moments.sums, moments.squares, size, len(image_bytes))
             else:
                 stats.add_rgb(IMAGE, rendered.image, len(image_bytes))
-            stats.add_mask_moments(mask_moments[i], len(mask_png), size)
+            stats.add_mask_moments(_mask_moments(rendered, visible, taken), len(mask_png), size)
             stats.hidden_objects += len(labelled) - len(objects)
             if depth is not None:
                 stats.add_image_moments(DEPTH, *depth.moments(), size, len(depth_png), depth.known_pixels)
@@ -103,20 +103,16 @@ def _labelled(rendered: Rendered) -> list:
     return [o for o in rendered.objects if o.placed.labelled]
 
 
-def _mask_moments(drawn: list[Rendered]) -> list[MaskMoments]:
-    """Each composite's mask moments. A mask nothing hides is its cut-out's mask in its box and zero
-    elsewhere: the moments of each cut-out are taken once for all its placements."""
-    taken: dict[int, MaskMoments] = {}
-    moments = []
-    for rendered in drawn:
-        obj = rendered.objects[0]
-        cutout, place = obj.placed.cutout, obj.placed.place
-        if len(rendered.objects) > 1:
-            moments.append(MaskMoments.of(_union_masks(_labelled(rendered))[0]))
-        elif obj.hidden is None:
-            if id(cutout) not in taken:
-                taken[id(cutout)] = MaskMoments.of(cutout.mask)
-            moments.append(taken[id(cutout)])
-        else:
-            moments.append(MaskMoments.of(obj.visible[place.y : place.y + place.h, place.x : place.x + place.w]))
-    return moments
+def _mask_moments(rendered: Rendered, visible: np.ndarray, taken: dict[int, MaskMoments]) -> MaskMoments:
+    """The moments of a composite's mask, `visible` (_union_masks'). A mask nothing hides is its cut-out's
+    mask in its box and zero elsewhere: the moments of each cut-out are taken once for all its placements
+    (kept in `taken`, by cut-out); a hidden object's mask is counted in its box."""
+    if len(rendered.objects) > 1:
+        return MaskMoments.of(visible)
+    obj = rendered.objects[0]
+    cutout, place = obj.placed.cutout, obj.placed.place
+    if obj.hidden is not None:
+        return MaskMoments.of(visible[place.y : place.y + place.h, place.x : place.x + place.w])
+    if id(cutout) not in taken:
+        taken[id(cutout)] = MaskMoments.of(cutout.mask)
+    return taken[id(cutout)]
