@@ -27,8 +27,10 @@ def column_array(values: list, arrow_type: pa.DataType) -> pa.Array:
     """What `pa.array(values, arrow_type)` gives, for the types of the schema; None is null."""
     if arrow_type == IMAGE_STORAGE:
         return image_array(values)
-    if arrow_type in (pa.string(), pa.binary()):
-        return _text(values, arrow_type)
+    if arrow_type == pa.string():
+        return _text(values)
+    if arrow_type == pa.binary():
+        return _binary(values)
     if arrow_type == pa.bool_():
         return pa.Array.from_buffers(arrow_type, len(values), [*_validity(values), _bits([bool(v) for v in values])])
     if pa.types.is_fixed_size_list(arrow_type):
@@ -43,10 +45,8 @@ def column_array(values: list, arrow_type: pa.DataType) -> pa.Array:
 
 def image_array(data: list[bytes | None]) -> pa.StructArray:
     """The storage of a `datasets.Image` column: the bytes, and no path (nothing outside the shard).
-    Built from one binary array, several times faster than converting a dict per row. The builder copies
-    the bytes into pyarrow's pool, which keeps its pages from shard to shard; one joined Python buffer per
-    column would take fresh pages from the kernel every time, ten times slower once a worker's heap is large."""
-    binary = _text(data, pa.binary())
+    Built from one binary array, several times faster than converting a dict per row."""
+    binary = _binary(data)
     paths = pa.nulls(len(data), pa.string())
     validity = [None] if binary.null_count == 0 else [binary.buffers()[0]]
     return pa.Array.from_buffers(IMAGE_STORAGE, len(data), validity, children=[binary, paths])
@@ -64,12 +64,33 @@ def _record_lists(values: list, arrow_type: pa.ListType) -> pa.Array:
     return pa.ListArray.from_arrays(starts, pa.StructArray.from_arrays(fields, fields=list(struct)), arrow_type, mask=mask)
 
 
-def _text(values: list, arrow_type: pa.DataType) -> pa.Array:
-    """Strings or bytes, through pyarrow's builder (it takes both; binary shares the string layout)."""
+def _text(values: list) -> pa.Array:
+    """Strings, through pyarrow's builder."""
     builder = pa.lib.StringBuilder()
     builder.append_values(values)
-    array = builder.finish()
-    return array if arrow_type == pa.string() else array.view(arrow_type)
+    return builder.finish()
+
+
+_MAX_BINARY_BYTES = 2**31 - 1  # a binary array's offsets are int32
+
+
+def _binary(values: list) -> pa.Array:
+    """Bytes (or None), copied once into one buffer of their exact total size. A builder grows its buffer
+    by doubling and copies it at each step and when it finishes: for a shard's image columns (tens of MB)
+    that held two to three times the column at once, a worker's largest allocation. The buffer comes from
+    pyarrow's pool, which keeps its pages from shard to shard (fresh pages from the kernel for every
+    shard's columns cost more than the copy)."""
+    lengths = np.fromiter((0 if v is None else len(v) for v in values), np.int64, len(values))
+    offsets = np.zeros(len(values) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if offsets[-1] > _MAX_BINARY_BYTES:
+        raise OverflowError(f"a binary column of {offsets[-1]} bytes is past Arrow's {_MAX_BINARY_BYTES}: write smaller shards")
+    data = pa.allocate_buffer(int(offsets[-1]))
+    view = memoryview(data).cast("B")
+    for value, start, stop in zip(values, offsets[:-1].tolist(), offsets[1:].tolist()):
+        if value is not None:
+            view[start:stop] = value
+    return pa.Array.from_buffers(pa.binary(), len(values), [*_validity(values), pa.py_buffer(offsets.astype(np.int32)), data])
 
 
 def _fixed_size_lists(values: list, arrow_type: pa.FixedSizeListType) -> pa.Array:
