@@ -33,7 +33,7 @@ STAGES = [
     ("instance map PNG", "generator.pipeline.rows.objects", "encode_one_label_png", True),
     ("instance map PNG (several objects)", "generator.pipeline.rows.objects", "encode_label_png", True),
     ("Arrow table", "generator.pipeline.shard", "rows_to_table", False),
-    ("Parquet write (zstd pages)", "generator.engines.job", "write_table", True),
+    ("Parquet write (zstd pages)", "pyarrow.parquet", "ParquetWriter.write_table", True),
 ]
 
 

@@ -14,13 +14,13 @@ from ..config import BuildOptions
 from ..output.folder import sha256_file, write_file
 from ..rules import PlacementRule
 from ..output.manifest import ShardRecord
-from ..output.parquet import write_table
+from ..output.parquet import write_row_groups, write_table
 from ..pipeline.depth_splice import PlainDepth
 from ..pipeline.encode import encode_image, encode_png
 from ..pipeline.moments import DatasetStats, input_table_stats
 from ..pipeline.placement_counts import PlacementCounts
 from ..pipeline.plan import ShardSpec
-from ..pipeline.shard import ShardContext, build_table
+from ..pipeline.shard import ShardContext, build_table, build_tables
 from ..pipeline.sources import Sources
 from ..pipeline.table import rows_to_table
 from ..schema import BACKGROUNDS, COLUMNS, FG_BG, FOREGROUNDS, shard_path
@@ -31,16 +31,19 @@ BACKGROUND_COLUMNS = tuple(COLUMNS[BACKGROUNDS])
 def shard_table(context: ShardContext, spec: ShardSpec, depths: np.ndarray | None = None, stats: DatasetStats | None = None,
                 counts: PlacementCounts | None = None) -> pa.Table:
     """The shard's table; `depths` are the teacher's maps of its rows when a teacher labelled it."""
-    if depths is not None:
-        context = replace(context, depth=replace(context.depth, depths=depths))
-    return build_table(context, spec, stats, counts)
+    return build_table(_with_depths(context, depths), spec, stats, counts)
+
+
+def _with_depths(context: ShardContext, depths: np.ndarray | None) -> ShardContext:
+    return context if depths is None else replace(context, depth=replace(context.depth, depths=depths))
 
 
 def write_shard(context: ShardContext, spec: ShardSpec, out: Path | str, depths: np.ndarray | None = None) -> ShardRecord:
-    """Build one fg_bg shard and publish it atomically at `out` (a folder or a URL)."""
+    """Build one fg_bg shard and publish it atomically at `out` (a folder or a URL), a row group at a time."""
     relative = shard_path(FG_BG, spec.split, spec.index, spec.count)
     stats, counts = DatasetStats(), PlacementCounts()
-    size, digest = write_file(out, relative, lambda path: write_table(shard_table(context, spec, depths, stats, counts), path, FG_BG))
+    tables = build_tables(_with_depths(context, depths), spec, stats, counts)
+    size, digest = write_file(out, relative, lambda path: write_row_groups(tables, path, FG_BG))
     # The strict floor rule may leave samples out: the shard holds the rows it counted, not the spec's.
     return ShardRecord(relative, FG_BG, spec.split, counts.rows, size, digest, stats, counts, stats.hidden_objects)
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -72,6 +74,70 @@ def _unneeded_bitmaps(array: pa.Array) -> int:
     return own + sum(_unneeded_bitmaps(child) for child in children)
 
 
+class TableSize:
+    """values_nbytes of the table that tables built in the dataset's schema (pipeline/table.py) make when
+    put together, one chunk a column, kept as they are added so that the whole never has to be held. Each
+    array of the tree adds its own terms, as pyarrow counts them (`Array.nbytes`): a validity bitmap where
+    it has a null, a 4-byte offset a value for binary and lists, the values' bits or bytes."""
+
+    def __init__(self):
+        # path in the type tree -> [type, length, has a null, data bytes, validity is its first child's]
+        self._nodes: dict[tuple, list] = {}
+
+    def add(self, table: pa.Table) -> None:
+        for index, column in enumerate(table.columns):
+            for chunk in column.chunks:
+                self._add((index,), chunk)
+
+    def _add(self, path: tuple, array: pa.Array) -> None:
+        node = self._nodes.setdefault(path, [array.type, 0, False, 0, False])
+        node[1] += len(array)
+        node[2] = node[2] or array.null_count > 0
+        kind = array.type
+        # Children are sliced by hand: flatten() would import pyarrow.compute, which a small build avoids.
+        if pa.types.is_binary(kind) or pa.types.is_string(kind):
+            first, last = _offset_range(array)
+            node[3] += last - first
+        elif pa.types.is_struct(kind):
+            # pyarrow counts a buffer once within an array: an image struct's validity is its bytes' (table.py).
+            node[4] = node[4] or _shares_validity(array, array.field(0))
+            for child in range(kind.num_fields):
+                self._add((*path, child), array.field(child))
+        elif pa.types.is_list(kind):
+            first, last = _offset_range(array)
+            self._add((*path, 0), array.values.slice(first, last - first))
+        elif pa.types.is_fixed_size_list(kind):
+            self._add((*path, 0), array.values.slice(array.offset * kind.list_size, len(array) * kind.list_size))
+
+    @property
+    def nbytes(self) -> int:
+        total = 0
+        for kind, length, has_null, data, shared in self._nodes.values():
+            total += (length + 7) // 8 if has_null and not shared and not pa.types.is_null(kind) else 0
+            if pa.types.is_binary(kind) or pa.types.is_string(kind):
+                total += 4 * length + data
+            elif pa.types.is_list(kind):
+                total += 4 * length
+            elif pa.types.is_boolean(kind):
+                total += (length + 7) // 8
+            elif pa.types.is_primitive(kind):
+                total += length * kind.bit_width // 8
+        return total
+
+
+def _offset_range(array: pa.Array) -> tuple[int, int]:
+    """The first and last of the 32-bit offsets of a binary or list array's values."""
+    if not len(array):
+        return 0, 0
+    offsets = np.frombuffer(array.buffers()[1], np.int32, len(array) + 1, 4 * array.offset)
+    return int(offsets[0]), int(offsets[-1])
+
+
+def _shares_validity(array: pa.Array, child: pa.Array) -> bool:
+    own, childs = array.buffers()[0], child.buffers()[0]
+    return own is not None and childs is not None and own.address == childs.address
+
+
 def arrow_nbytes(source) -> int | None:
     """The in-memory Arrow size of a shard's table, from its footer (None for a shard written without it).
     `source`: a path or a readable binary stream."""
@@ -85,10 +151,32 @@ def write_table(table: pa.Table, path: Path, config: str) -> None:
     # schema needs no cast, nor an import of pyarrow.compute.)
     if not table.schema.equals(ARROW_SCHEMAS[config], check_metadata=True):
         table = table.cast(ARROW_SCHEMAS[config])
+    _write([table], lambda: values_nbytes(table), path, config)
+
+
+def write_row_groups(tables: Iterable[pa.Table], path: Path, config: str) -> None:
+    """Tables built in the config's schema (pipeline/table.py), each of ROW_GROUP_SIZE rows but the last,
+    written one after another as the file's row groups: the bytes of write_table of them all as one table,
+    with one row group held at a time instead of the whole shard (its rows, then its table, each several
+    times a row group)."""
+    size = TableSize()
+
+    def counted() -> Iterator[pa.Table]:
+        for table in tables:
+            size.add(table)
+            yield table
+
+    _write(counted(), lambda: size.nbytes, path, config)
+
+
+def _write(tables: Iterable[pa.Table], nbytes: Callable[[], int], path: Path, config: str) -> None:
+    """The tables (in the config's schema) as a Parquet file's row groups, and `nbytes()`, asked once they
+    are written, in the footer."""
+    schema = ARROW_SCHEMAS[config]
     with atomic_path(path) as temporary:
         with pq.ParquetWriter(
             temporary,
-            table.schema,
+            schema,
             # Image bytes are unique per row: dictionary-encoding them costs time for nothing. The
             # background repeats, so it is dictionary-encoded and stored once per row group.
             use_dictionary=DICTIONARY_COLUMNS[config] or False,
@@ -97,13 +185,14 @@ def write_table(table: pa.Table, path: Path, config: str) -> None:
             # page. Level 3: a third smaller than no compression, for little time (bench_pipeline.py).
             compression="zstd",
             compression_level=ZSTD_LEVEL,
-            write_statistics=scalar_columns(table.schema),
+            write_statistics=scalar_columns(schema),
             write_page_index=True,
             **({"use_content_defined_chunking": CDC_OPTIONS} if CDC_OPTIONS else {}),
         ) as writer:
-            if table.num_rows:  # no row group at all where the strict floor rule left every sample out:
-                writer.write_table(table, row_group_size=ROW_GROUP_SIZE)  # `datasets` cannot read an empty one
-            writer.add_key_value_metadata({ARROW_NBYTES_KEY: str(values_nbytes(table))})
+            for table in tables:
+                if table.num_rows:  # no row group at all where the strict floor rule left every sample out:
+                    writer.write_table(table, row_group_size=ROW_GROUP_SIZE)  # `datasets` cannot read an empty one
+            writer.add_key_value_metadata({ARROW_NBYTES_KEY: str(nbytes())})
             if CDC_OPTIONS:
                 # The same key datasets writes, so tools can tell how the pages were cut.
                 writer.add_key_value_metadata({"content_defined_chunking": json.dumps(CDC_OPTIONS)})

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..config import BuildOptions, DepthPlan, placement_rule
 from ..rules import PlacementRule
-from ..schema import COLUMNS, FG_BG
+from ..schema import COLUMNS, FG_BG, ROW_GROUP_SIZE
 from .composite import object_masks
 from .depth import (DepthStage, FlatObjects, ObjectDepth, label_backgrounds, load_background_model, load_teacher, make_depth_stage,
                     store_teacher_depth)
@@ -30,9 +30,11 @@ from .sources import Background, Sources, load_sources
 from .table import rows_to_table
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from .teacher import DepthTeacher
 
-__all__ = ["ShardContext", "background_jitter_rng", "build_rows", "build_table", "make_context", "shard_composites"]
+__all__ = ["ShardContext", "background_jitter_rng", "build_rows", "build_table", "build_tables", "make_context", "row_groups", "shard_composites"]
 
 
 @dataclass
@@ -109,10 +111,12 @@ def _count(counts: PlacementCounts, group: Group, made: GroupScenes) -> None:
         counts.left_out[group.fg_id, group.bg_id, reason] += 1
 
 
-def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None,
-               counts: PlacementCounts | None = None) -> dict[str, list]:
-    """The shard's rows as columns in the FG_BG schema; pixel statistics go into `stats` and how each
-    sample was placed (or why it was left out) into `counts` on the way."""
+def row_groups(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None,
+               counts: PlacementCounts | None = None) -> Iterator[dict[str, list]]:
+    """The shard's rows as columns in the FG_BG schema, ROW_GROUP_SIZE rows at a time (the last group may
+    be shorter, or, where no sample was drawn, empty): its Parquet file's row groups, so that a worker holds
+    one group's rows, not the shard's. Pixel statistics go into `stats` and how each sample was placed (or
+    why it was left out) into `counts` on the way."""
     options = context.options
     columns: dict[str, list] = {name: [] for name in COLUMNS[FG_BG]}
     # Samples are numbered background-major, so a shard meets each background in one run: only the
@@ -134,6 +138,27 @@ def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | Non
         rows = slice(start, start + len(drawn))
         encode_rows(options, drawn, _depths(context, group, images, drawn, rows), stored, columns, categories, stats)
         start = rows.stop
+        while len(columns["name"]) >= ROW_GROUP_SIZE:
+            yield _first_rows(columns, ROW_GROUP_SIZE)
+    if columns["name"] or not start:
+        yield columns
+
+
+def _first_rows(columns: dict[str, list], count: int) -> dict[str, list]:
+    """The first `count` rows of `columns`, taken out of them."""
+    first = {name: values[:count] for name, values in columns.items()}
+    for values in columns.values():
+        del values[:count]
+    return first
+
+
+def build_rows(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None,
+               counts: PlacementCounts | None = None) -> dict[str, list]:
+    """All the shard's rows (row_groups) as one set of columns."""
+    columns: dict[str, list] = {name: [] for name in COLUMNS[FG_BG]}
+    for group in row_groups(context, spec, stats, counts):
+        for name, values in group.items():
+            columns[name] += values
     return columns
 
 
@@ -192,6 +217,13 @@ def shard_composites(context: ShardContext, spec: ShardSpec, reuse: np.ndarray |
 
 def build_table(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None, counts: PlacementCounts | None = None):
     return rows_to_table(FG_BG, build_rows(context, spec, stats, counts))
+
+
+def build_tables(context: ShardContext, spec: ShardSpec, stats: DatasetStats | None = None,
+                 counts: PlacementCounts | None = None) -> Iterator["pa.Table"]:
+    """The shard's table a row group at a time (row_groups), for output.parquet.write_row_groups."""
+    for rows in row_groups(context, spec, stats, counts):
+        yield rows_to_table(FG_BG, rows)
 
 
 def placement_without_teacher(options: BuildOptions) -> PlacementRule:
