@@ -10,6 +10,7 @@ import pickle
 import pkgutil
 
 import numpy as np
+import pyarrow as pa
 
 import generator.engines
 import generator.pipeline
@@ -52,6 +53,17 @@ def test_the_cutout_cache_of_a_worker_never_holds_more_than_its_limit(tmp_path, 
     assert generate(tmp_path / "ds", *DEMO) == 0
     assert cache.misses > 2 * len(cache)  # the working set did not fit: entries were dropped
     assert cache.peak <= LIMIT
+
+
+def test_the_cache_counts_all_the_memory_its_entries_hold():
+    """Its entries' pixels live in pyarrow's pool, in buffers of their packed size: what the pool holds for
+    them is within what the limit counts (the codec's own buffer would be the unpacked size)."""
+    rgba = np.zeros((90, 60, 4), np.uint8)
+    rgba[10:80, 5:55] = (200, 120, 40, 255)  # a flat cut-out: packed, a small part of its pixels
+    cache, before = CutoutCache(1 << 30), pa.total_allocated_bytes()
+    cutouts = [cache.get(rgba, flipped, (w, w * 3 // 2), False) for flipped in (False, True) for w in (20, 37, 58)]
+    held = pa.total_allocated_bytes() - before
+    assert len(cache) == 6 and 0 < held <= cache.bytes < sum(c.rgba.nbytes for c in cutouts) // 4
 
 
 def test_the_worker_cache_has_a_default_limit_independent_of_the_build():

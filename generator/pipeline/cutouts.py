@@ -42,20 +42,20 @@ class _Packed:
 
     source: np.ndarray  # the cut-out it was resized from, held so that its id is not reused while cached
     shape: tuple[int, int]  # (h, w)
-    rgba: bytes
-    soft: bytes | None
+    rgba: pa.Buffer
+    soft: pa.Buffer | None
     bbox: tuple[int, int, int, int]
     reach: tuple[int, int, int, int]
     mask_png: bytes
 
     @classmethod
     def of(cls, source: np.ndarray, cutout: Cutout) -> "_Packed":
-        soft = None if cutout.mask is cutout.solid else _CODEC.compress(np.ascontiguousarray(cutout.mask), asbytes=True)
-        return cls(source, cutout.shape, _CODEC.compress(cutout.rgba, asbytes=True), soft, cutout.bbox, cutout.reach, cutout.mask_png)
+        soft = None if cutout.mask is cutout.solid else _packed(np.ascontiguousarray(cutout.mask))
+        return cls(source, cutout.shape, _packed(cutout.rgba), soft, cutout.bbox, cutout.reach, cutout.mask_png)
 
     @property
     def nbytes(self) -> int:
-        return len(self.rgba) + (len(self.soft) if self.soft is not None else 0) + len(self.mask_png) + _OVERHEAD
+        return self.rgba.size + (self.soft.size if self.soft is not None else 0) + len(self.mask_png) + _OVERHEAD
 
     def cutout(self) -> Cutout:
         height, width = self.shape
@@ -84,7 +84,18 @@ class _Premultiplied:
         return np.asarray(self.image.resize(size, Image.Resampling.LANCZOS).convert("RGBA"))
 
 
-def _unpacked(packed: bytes, shape: tuple[int, ...]) -> np.ndarray:
+def _packed(pixels: np.ndarray) -> pa.Buffer:
+    """`pixels` compressed, in a buffer of its exact size from pyarrow's pool. Entries live for many shards
+    and are dropped in another order than they came: kept in the C heap, among each shard's short-lived
+    arrays, their holes grew the heap by about 30 MB over a 200-shard build (benchmarks/README.md). The
+    codec's own buffer is its worst-case size, about the pixels' own, so the bytes are copied out of it."""
+    compressed = _CODEC.compress(pixels, asbytes=True)
+    buffer = pa.allocate_buffer(len(compressed))
+    memoryview(buffer).cast("B")[:] = compressed
+    return buffer
+
+
+def _unpacked(packed: pa.Buffer, shape: tuple[int, ...]) -> np.ndarray:
     size = int(np.prod(shape))
     return np.frombuffer(_CODEC.decompress(packed, decompressed_size=size, asbytes=True), np.uint8).reshape(shape)
 
