@@ -1,7 +1,7 @@
 """Rows to an Arrow table in the dataset's schema (the `datasets` Features ride along in its metadata).
 
-The arrays are assembled from their buffers (numpy for numbers, pyarrow's string builder for text and
-bytes) rather than with `pa.array`: `pa.array` imports pandas the first time it runs, to ask whether its
+The arrays are assembled from their buffers (numpy for numbers, pyarrow's string builder for text, one
+buffer of the exact size for bytes) rather than with `pa.array`: `pa.array` imports pandas the first time it runs, to ask whether its
 input is a pandas object, and that import is most of the cost of a small build's table.
 tests/test_fast_paths.py checks every column type against `pa.array`."""
 
