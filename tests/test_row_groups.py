@@ -8,8 +8,7 @@ import random
 
 import pytest
 
-from generator.cli import generate_options, parser
-from generator.config import DepthPlan
+from benchmarks.common import context_from_flags
 from generator.output.parquet import TableSize, values_nbytes, write_row_groups, write_table
 from generator.pipeline import shard
 from generator.pipeline.plan import plan_shards
@@ -20,9 +19,8 @@ SMALL = ["--demo", "--num-backgrounds", "2", "--num-foregrounds", "4", "--bg-siz
 
 
 def _context(*flags: str):
-    options, run = generate_options(parser().parse_args(["generate", *SMALL, *flags, "--out", "unused"]))
-    context, _ = shard.make_context(options, DepthPlan.of(options, run.teacher, run.engine))
-    return context, plan_shards(context.grid, options)
+    context = context_from_flags([*SMALL, *flags])
+    return context, plan_shards(context.grid, context.options)
 
 
 @pytest.fixture(scope="module")
