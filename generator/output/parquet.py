@@ -16,6 +16,7 @@ CDC_OPTIONS turns it on (pyarrow >= 21)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -74,6 +75,32 @@ def _unneeded_bitmaps(array: pa.Array) -> int:
     return own + sum(_unneeded_bitmaps(child) for child in children)
 
 
+@dataclass
+class _Node:
+    """One array of the type tree, over every part added: its length, whether it has a null, its values'
+    bytes (binary and strings), whether its validity is its first child's (image structs)."""
+
+    kind: pa.DataType
+    length: int = 0
+    has_null: bool = False
+    data: int = 0
+    shares_validity: bool = False
+
+    @property
+    def nbytes(self) -> int:
+        kind, length = self.kind, self.length
+        bitmap = (length + 7) // 8 if self.has_null and not self.shares_validity and not pa.types.is_null(kind) else 0
+        if pa.types.is_binary(kind) or pa.types.is_string(kind):
+            return bitmap + 4 * length + self.data
+        if pa.types.is_list(kind):
+            return bitmap + 4 * length
+        if pa.types.is_boolean(kind):
+            return bitmap + (length + 7) // 8
+        if pa.types.is_primitive(kind):
+            return bitmap + length * kind.bit_width // 8
+        return bitmap  # structs and fixed-size lists: their children hold the values
+
+
 class TableSize:
     """values_nbytes of the table that tables built in the dataset's schema (pipeline/table.py) make when
     put together, one chunk a column, kept as they are added so that the whole never has to be held. Each
@@ -81,8 +108,7 @@ class TableSize:
     it has a null, a 4-byte offset a value for binary and lists, the values' bits or bytes."""
 
     def __init__(self):
-        # path in the type tree -> [type, length, has a null, data bytes, validity is its first child's]
-        self._nodes: dict[tuple, list] = {}
+        self._nodes: dict[tuple, _Node] = {}  # by path in the type tree
 
     def add(self, table: pa.Table) -> None:
         for index, column in enumerate(table.columns):
@@ -90,17 +116,17 @@ class TableSize:
                 self._add((index,), chunk)
 
     def _add(self, path: tuple, array: pa.Array) -> None:
-        node = self._nodes.setdefault(path, [array.type, 0, False, 0, False])
-        node[1] += len(array)
-        node[2] = node[2] or array.null_count > 0
+        node = self._nodes.setdefault(path, _Node(array.type))
+        node.length += len(array)
+        node.has_null = node.has_null or array.null_count > 0
         kind = array.type
         # Children are sliced by hand: flatten() would import pyarrow.compute, which a small build avoids.
         if pa.types.is_binary(kind) or pa.types.is_string(kind):
             first, last = _offset_range(array)
-            node[3] += last - first
+            node.data += last - first
         elif pa.types.is_struct(kind):
             # pyarrow counts a buffer once within an array: an image struct's validity is its bytes' (table.py).
-            node[4] = node[4] or _shares_validity(array, array.field(0))
+            node.shares_validity = node.shares_validity or _shares_validity(array, array.field(0))
             for child in range(kind.num_fields):
                 self._add((*path, child), array.field(child))
         elif pa.types.is_list(kind):
@@ -111,18 +137,7 @@ class TableSize:
 
     @property
     def nbytes(self) -> int:
-        total = 0
-        for kind, length, has_null, data, shared in self._nodes.values():
-            total += (length + 7) // 8 if has_null and not shared and not pa.types.is_null(kind) else 0
-            if pa.types.is_binary(kind) or pa.types.is_string(kind):
-                total += 4 * length + data
-            elif pa.types.is_list(kind):
-                total += 4 * length
-            elif pa.types.is_boolean(kind):
-                total += (length + 7) // 8
-            elif pa.types.is_primitive(kind):
-                total += length * kind.bit_width // 8
-        return total
+        return sum(node.nbytes for node in self._nodes.values())
 
 
 def _offset_range(array: pa.Array) -> tuple[int, int]:
