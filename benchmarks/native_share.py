@@ -2,7 +2,7 @@
 decoders whose bytes the format fixes, numpy, PIL), sampled with py-spy's native stacks.
 
     pip install py-spy                                                # not a project dependency
-    python -m benchmarks.native_share                                 # a 10 x 100 demo, 30 warm + 30 sampled shards
+    python -m benchmarks.native_share                                 # a 10 x 100 demo: 30 warm shards, the last 10 sampled
     python -m benchmarks.native_share --warm 30 --shards 30 -- --demo --num-backgrounds 100 --num-foregrounds 100
     python -m benchmarks.native_share --plain ...                     # CPU a shard, not sampled
 
