@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,32 @@ def context_from_flags(flags: list[str]):
 
     options, run = generate_options(parser().parse_args(["generate", *flags, "--out", "unused"]))
     return make_context(options, DepthPlan.of(options, run.teacher, run.engine))[0]
+
+
+@contextmanager
+def warm_worker(inputs: list[str], warm: int, count: int):
+    """A worker's shard loop as `generate`'s input flags make it: the first `warm` shards of the worker's
+    order (`plan.submission_order`) built, into a temporary folder; yields a function that builds the
+    `count` after them and returns their specs."""
+    from generator.engines.heap import keep_freed_memory
+    from generator.engines.job import write_shard
+    from generator.pipeline.plan import plan_shards, submission_order
+
+    context = context_from_flags(inputs)
+    keep_freed_memory()
+    shards = plan_shards(context.grid, context.options)
+    order = [shards[i] for i in submission_order(context.grid, shards)][: warm + count]
+
+    with tempfile.TemporaryDirectory() as out:
+        for spec in order[:warm]:
+            write_shard(context, spec, out)
+
+        def build_the_rest() -> list:
+            for spec in order[warm:]:
+                write_shard(context, spec, out)
+            return order[warm:]
+
+        yield build_the_rest
 
 
 def decoded_samples(out: Path, count: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import after_dashes, context_from_flags
+from .common import after_dashes, warm_worker
 
 # (category, pattern of a native frame's module or file); the first that matches wins.
 CATEGORIES = [
@@ -71,24 +71,13 @@ def shares(raw: str) -> dict[str, float]:
 def build(inputs: list[str], warm: int, count: int, wait: bool) -> float:
     """CPU a shard of `count` shards built after `warm` (untimed); with `wait`, say "ready" on stdout once
     the warm ones are built and wait for a line on stdin before going on."""
-    from generator.engines.heap import keep_freed_memory
-    from generator.engines.job import write_shard
-    from generator.pipeline.plan import plan_shards, submission_order
-
-    context = context_from_flags(inputs)
-    keep_freed_memory()
-    shards = plan_shards(context.grid, context.options)
-    order = [shards[i] for i in submission_order(context.grid, shards)][: warm + count]
-    with tempfile.TemporaryDirectory() as out:
-        for spec in order[:warm]:
-            write_shard(context, spec, out)
+    with warm_worker(inputs, warm, count) as build_the_rest:
         if wait:
             print("ready", flush=True)
             sys.stdin.readline()
         start = time.process_time()
-        for spec in order[warm:]:
-            write_shard(context, spec, out)
-        return (time.process_time() - start) / max(len(order) - warm, 1)
+        built = build_the_rest()
+        return (time.process_time() - start) / max(len(built), 1)
 
 
 def sample(inputs: list[str], warm: int, count: int, rate: int) -> tuple[dict[str, float], float]:

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import tempfile
 import time
 from contextlib import contextmanager
 
-from .common import after_dashes, context_from_flags
+from .common import after_dashes, warm_worker
 
 # (what, module, attribute): each is timed where the code calls it. The encoders are the floor.
 STAGES = [
@@ -78,24 +77,13 @@ def timed_stages(clock: StageClock):
 
 def measure(inputs: list[str], warm: int, count: int) -> tuple[dict[str, float], float, int]:
     """(CPU per stage, CPU of the shards, rows) over `count` shards after `warm` shards."""
-    from generator.engines.heap import keep_freed_memory
-    from generator.engines.job import write_shard
-    from generator.pipeline.plan import plan_shards, submission_order
-
-    context = context_from_flags(inputs)
-    keep_freed_memory()
-    shards = plan_shards(context.grid, context.options)
-    order = [shards[i] for i in submission_order(context.grid, shards)][: warm + count]
     clock = StageClock()
-    with tempfile.TemporaryDirectory() as out:
-        for spec in order[:warm]:
-            write_shard(context, spec, out)
+    with warm_worker(inputs, warm, count) as build_the_rest:
         start = time.process_time()
         with timed_stages(clock):
-            for spec in order[warm:]:
-                write_shard(context, spec, out)
+            built = build_the_rest()
         total = time.process_time() - start
-    return clock.seconds, total, sum(spec.rows for spec in order[warm:])
+    return clock.seconds, total, sum(spec.rows for spec in built)
 
 
 def main() -> None:
